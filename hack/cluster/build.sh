@@ -66,14 +66,23 @@ build_kwok() {
   local v out
   v=$(mod_version "$HERE/kwok" sigs.k8s.io/kwok)
   out=$(bin_dir kwok)
-  if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" kwok; then
+  if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" kwok && [[ -s "$out/stages.yaml" ]]; then
     log "kwok $v: cached in $out"; return 0
   fi
   log "kwok $v: building (cold: 3-6 min) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS
   (cd "$HERE/kwok" && CGO_ENABLED=0 go build -mod=readonly -trimpath \
-      -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" -o "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+      -ldflags "-s -w" -o "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  # kwok alone (unlike kwokctl) has no built-in stages: take kwokctl's defaults
+  # (node init + heartbeat with lease, pod ready/complete/delete) from the pinned module.
+  local src f
+  src=$(cd "$HERE/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    [[ -s "$src/kustomize/stage/$f" ]] || die "kwok stage $f not found in $src"
+    printf -- '---\n' >>"$tmp/stages.yaml"; cat "$src/kustomize/stage/$f" >>"$tmp/stages.yaml"
+  done
   rm -rf "$out"; mv "$tmp" "$out"
   log "kwok $v: built in $((SECONDS - t0))s"
 }
@@ -83,16 +92,21 @@ all_exec() { # <dir> <names...>
   local n; for n in "$@"; do [[ -x "$d/$n" ]] || return 1; done
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(all)
-for t in "${targets[@]}"; do
-  case "$t" in
-    all) build_etcd; build_kwok; build_kubernetes ;;
-    kubernetes|k8s) build_kubernetes ;;
-    etcd) build_etcd ;;
-    kwok) build_kwok ;;
-    *) die "unknown target '$t' (all|kubernetes|etcd|kwok)" ;;
-  esac
-done
-echo "KUBERNETES_BIN=$(bin_dir kubernetes)"
-echo "ETCD_BIN=$(bin_dir etcd)"
-echo "KWOK_BIN=$(bin_dir kwok)"
+main() {
+  local targets=("$@") t
+  [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+  for t in "${targets[@]}"; do
+    case "$t" in
+      all) build_etcd; build_kwok; build_kubernetes ;;
+      kubernetes|k8s) build_kubernetes ;;
+      etcd) build_etcd ;;
+      kwok) build_kwok ;;
+      *) die "unknown target '$t' (all|kubernetes|etcd|kwok)" ;;
+    esac
+  done
+  echo "KUBERNETES_BIN=$(bin_dir kubernetes)"
+  echo "ETCD_BIN=$(bin_dir etcd)"
+  echo "KWOK_BIN=$(bin_dir kwok)"
+}
+
+main "$@"
