@@ -1,0 +1,56 @@
+# Overture's tasks. `make demo` and `make test` are the two commands a fresh machine needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+CLUSTER_DIR ?= /tmp/overture-cluster
+
+.PHONY: help install lint unit e2e test crds crds-check cluster-deps cluster-up cluster-down demo bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## Python virtualenv with Overture and its dev tools
+
+lint: install ## ruff, mypy and the import-layer contracts
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install ## unit tests: pure logic, no cluster
+	$(BIN)/pytest tests/unit -q
+
+cluster-deps: ## Debian packages and cached Kubernetes binaries for the local cluster
+	bash hack/cluster/install-deps.sh
+	bash hack/cluster/build.sh
+
+cluster-up: cluster-deps ## start the local cluster (control plane and a node)
+	bash hack/cluster/up.sh
+
+cluster-down: ## stop the local cluster
+	bash hack/cluster/down.sh
+
+e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local cluster unless KUBECONFIG is set)
+	$(BIN)/pytest tests/e2e -q -m e2e
+
+test: lint unit e2e ## everything CI runs
+
+crds: install ## regenerate crds/ from the models
+	$(BIN)/overture crds -o crds
+
+demo: install cluster-up ## local cluster, CRDs, operator, an example flow run to SUCCESS
+	bash hack/demo.sh
+
+bench: install cluster-up ## benchmarks/ against the local cluster
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

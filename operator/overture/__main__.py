@@ -1,0 +1,7 @@
+"""``python -m overture`` is the ``overture`` command."""
+
+import sys
+
+from overture.cli import main
+
+sys.exit(main())

@@ -1,0 +1,251 @@
+"""Overture's API: pydantic models of the Flow and Execution custom resources.
+
+The single source of truth for both kinds: the CRDs in crds/ are generated from these models
+(``overture crds``), and the operator, the engine and the CLI all read documents through
+``parse_flow`` and ``parse_execution``, which raise ``SpecError`` listing every problem by path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from overture.api.common import (
+    API_GROUP,
+    API_VERSION,
+    GROUP_VERSION,
+    LABEL_ATTEMPT,
+    LABEL_BACKFILL,
+    LABEL_EXECUTION,
+    LABEL_FLOW,
+    LABEL_ITERATION,
+    LABEL_TASK,
+    LABEL_TRIGGER,
+    Condition,
+    ConditionStatus,
+    Duration,
+    Model,
+    ObjectRef,
+    SecretKeyRef,
+    find_condition,
+    format_duration,
+    to_timedelta,
+    with_condition,
+)
+from overture.api.errors import SpecError, problems_from
+from overture.api.execution import (
+    CONDITION_SUCCEEDED,
+    Attempt,
+    Execution,
+    ExecutionSpec,
+    ExecutionStatus,
+    ParentRef,
+    ReplaySource,
+    TaskRun,
+    TriggerInfo,
+    TriggerKind,
+)
+from overture.api.flow import (
+    DEFAULT_RETENTION,
+    Concurrency,
+    ConcurrencyBehavior,
+    Flow,
+    FlowSpec,
+    FlowStatus,
+    LastExecution,
+    ObjectMeta,
+    Retention,
+    TaskDefault,
+    TriggerStatus,
+)
+from overture.api.inputs import Input, InputType, coerce_inputs
+from overture.api.states import TERMINAL, State
+from overture.api.tasks import (
+    DEFAULT_IMAGES,
+    RUNNABLE_TYPES,
+    AnyTask,
+    Backoff,
+    ContainerTask,
+    EachTask,
+    EnvVar,
+    FailTask,
+    IfTask,
+    ParallelTask,
+    PauseTask,
+    PythonTask,
+    Resources,
+    Retry,
+    RunnableAnyTask,
+    SequentialTask,
+    ShellTask,
+    SubflowTask,
+    SwitchCase,
+    SwitchTask,
+    Task,
+    TaskType,
+    child_groups,
+    walk_tasks,
+)
+from overture.api.triggers import (
+    AnyTrigger,
+    CatchUp,
+    FlowTrigger,
+    ResourceEvent,
+    ResourceTrigger,
+    ScheduleTrigger,
+    Trigger,
+    TriggerType,
+    UpstreamFlow,
+    WebhookTrigger,
+)
+
+_TAGS = frozenset({t.value for t in TaskType} | {t.value for t in TriggerType})
+_MODELS_BY_TAG: tuple[type[BaseModel], ...] = (
+    ShellTask,
+    PythonTask,
+    ContainerTask,
+    ParallelTask,
+    SequentialTask,
+    EachTask,
+    IfTask,
+    SwitchTask,
+    PauseTask,
+    SubflowTask,
+    FailTask,
+    ScheduleTrigger,
+    WebhookTrigger,
+    FlowTrigger,
+    ResourceTrigger,
+)
+_HINTS: dict[str, type[BaseModel]] = {
+    **{str(m.model_fields["type"].annotation.__args__[0]): m for m in _MODELS_BY_TAG},  # type: ignore[union-attr]
+    "retry": Retry,
+    "resources": Resources,
+    "concurrency": Concurrency,
+    "retention": Retention,
+    "flowRef": ObjectRef,
+    "keySecretRef": SecretKeyRef,
+    "secretKeyRef": SecretKeyRef,
+    "trigger": TriggerInfo,
+    "replay": ReplaySource,
+}
+
+
+def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) -> Flow | Execution:
+    if not isinstance(doc, dict):
+        raise SpecError([f"document: expected a {kind} object (a mapping), found {type(doc).__name__}"])
+    problems: list[str] = []
+    if doc.get("kind") not in (None, kind):
+        problems.append(f"kind: {doc.get('kind')!r} is not {kind!r}")
+    if doc.get("apiVersion") not in (None, GROUP_VERSION):
+        problems.append(f"apiVersion: {doc.get('apiVersion')!r} is not supported; use {GROUP_VERSION}")
+    if problems:
+        raise SpecError(problems)
+    spec_model = FlowSpec if model is Flow else ExecutionSpec
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        hints: dict[str, type[BaseModel]] = {**_HINTS, "spec": spec_model, "metadata": ObjectMeta}
+        raise SpecError(problems_from(exc, "", _TAGS, hints)) from None
+
+
+def parse_flow(doc: Any) -> Flow:
+    """A Flow from a decoded YAML/JSON document; raises SpecError naming every bad field."""
+    flow = _parse_document(Flow, doc, "Flow")
+    assert isinstance(flow, Flow)
+    return flow
+
+
+def parse_execution(doc: Any) -> Execution:
+    execution = _parse_document(Execution, doc, "Execution")
+    assert isinstance(execution, Execution)
+    return execution
+
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "CONDITION_SUCCEEDED",
+    "DEFAULT_IMAGES",
+    "DEFAULT_RETENTION",
+    "GROUP_VERSION",
+    "LABEL_ATTEMPT",
+    "LABEL_BACKFILL",
+    "LABEL_EXECUTION",
+    "LABEL_FLOW",
+    "LABEL_ITERATION",
+    "LABEL_TASK",
+    "LABEL_TRIGGER",
+    "RUNNABLE_TYPES",
+    "TERMINAL",
+    "AnyTask",
+    "AnyTrigger",
+    "Attempt",
+    "Backoff",
+    "CatchUp",
+    "Concurrency",
+    "ConcurrencyBehavior",
+    "Condition",
+    "ConditionStatus",
+    "ContainerTask",
+    "Duration",
+    "EachTask",
+    "EnvVar",
+    "Execution",
+    "ExecutionSpec",
+    "ExecutionStatus",
+    "FailTask",
+    "Flow",
+    "FlowSpec",
+    "FlowStatus",
+    "FlowTrigger",
+    "IfTask",
+    "Input",
+    "InputType",
+    "LastExecution",
+    "Model",
+    "ObjectMeta",
+    "ObjectRef",
+    "ParallelTask",
+    "ParentRef",
+    "PauseTask",
+    "PythonTask",
+    "ReplaySource",
+    "ResourceEvent",
+    "ResourceTrigger",
+    "Resources",
+    "Retention",
+    "Retry",
+    "RunnableAnyTask",
+    "ScheduleTrigger",
+    "SecretKeyRef",
+    "SequentialTask",
+    "ShellTask",
+    "SpecError",
+    "State",
+    "SubflowTask",
+    "SwitchCase",
+    "SwitchTask",
+    "Task",
+    "TaskDefault",
+    "TaskRun",
+    "TaskType",
+    "Trigger",
+    "TriggerInfo",
+    "TriggerKind",
+    "TriggerStatus",
+    "TriggerType",
+    "UpstreamFlow",
+    "WebhookTrigger",
+    "child_groups",
+    "coerce_inputs",
+    "find_condition",
+    "format_duration",
+    "parse_execution",
+    "parse_flow",
+    "problems_from",
+    "to_timedelta",
+    "walk_tasks",
+    "with_condition",
+]

@@ -1,0 +1,201 @@
+"""Building blocks shared by the Flow and Execution models.
+
+Invariants:
+- Every model is frozen and forbids unknown fields, so a typo in a YAML file is an error
+  that names the field instead of a silently ignored setting.
+- Python attribute names are snake_case; the wire format (YAML, JSON, the CRD) is camelCase.
+  Always dump with ``by_alias=True`` (``to_wire`` does it).
+- Durations stay strings on the wire (``10s``, ``1h30m``, ``PT10S``) and are parsed on use with
+  ``to_timedelta``: a snapshot of a spec round-trips byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "overture.dev"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+
+LABEL_FLOW = f"{API_GROUP}/flow"
+LABEL_EXECUTION = f"{API_GROUP}/execution"
+LABEL_TASK = f"{API_GROUP}/task"
+LABEL_ATTEMPT = f"{API_GROUP}/attempt"
+LABEL_ITERATION = f"{API_GROUP}/iteration"
+LABEL_TRIGGER = f"{API_GROUP}/trigger"
+LABEL_BACKFILL = f"{API_GROUP}/backfill"
+
+
+class Model(BaseModel):
+    """Base of every API model: frozen, strict about unknown fields, camelCase on the wire."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+        validate_default=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The camelCase, JSON-compatible form, without fields left at their defaults.
+
+        Parsing the result gives an equal model: defaults come back from the model.
+        """
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+
+
+# --- durations ---------------------------------------------------------------------------
+
+_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+$")
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+DURATION_HINT = 'use e.g. "10s", "5m", "1h30m" or ISO-8601 "PT10S"'
+
+
+@lru_cache(maxsize=1024)
+def to_timedelta(text: str) -> timedelta:
+    """Parse a Kubernetes-style (``1h30m``) or ISO-8601 (``PT1H30M``) duration.
+
+    Raises ValueError with a message a person can act on.
+    """
+    value = text.strip()
+    if value and _GO_DURATION.match(value):
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_PART.findall(value)))
+    iso = _ISO_DURATION.match(value.upper())
+    if value and value.upper() not in ("P", "PT") and iso and not value.upper().endswith("T"):
+        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+        return timedelta(**parts)
+    raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
+
+
+def _check_duration(text: str) -> str:
+    to_timedelta(text)
+    return text
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    Field(json_schema_extra={"x-overture-duration": True}),
+]
+
+
+def format_duration(delta: timedelta) -> str:
+    """Render a timedelta the way Kubernetes does (``1h2m3s``), for status and printer columns."""
+    total = int(delta.total_seconds())
+    if total < 0:
+        total = 0
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if minutes:
+        out += f"{minutes}m"
+    if seconds or not out:
+        out += f"{seconds}s"
+    return out
+
+
+# --- names ---------------------------------------------------------------------------------
+
+# Task and trigger ids end up in Job names, Execution names and label values. Lowercase letters,
+# digits, '-' and '_' keep them valid there once '_' becomes '-'. An id with '-' is read in
+# templates as outputs['load-data']; ids with '_' read as outputs.load_data.
+ID_PATTERN = r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$"
+ID_MAX_LENGTH = 63
+ID_HINT = "use lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
+
+# Input ids are read in templates as {{ inputs.name }}, so they must be identifiers.
+INPUT_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+ResourceId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=ID_MAX_LENGTH)]
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= 63 and bool(DNS_LABEL.match(name))
+
+
+def is_dns_subdomain(name: str) -> bool:
+    return len(name) <= 253 and bool(DNS_SUBDOMAIN.match(name))
+
+
+def object_name_part(identifier: str) -> str:
+    """The form of a task or trigger id used inside Kubernetes object names."""
+    return identifier.replace("_", "-")
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(Model):
+    """A Kubernetes-style condition, keyed by ``type`` in a list."""
+
+    type: str
+    status: ConditionStatus
+    reason: str = Field(description="CamelCase constant, e.g. Invalid, Running, Succeeded")
+    message: str = ""
+    last_transition_time: str = Field(description="RFC 3339 time the status last changed")
+    observed_generation: int | None = None
+
+
+def with_condition(conditions: tuple[Condition, ...], new: Condition) -> tuple[Condition, ...]:
+    """Replace the condition of the same type, keeping ``lastTransitionTime`` when status is unchanged."""
+    out: list[Condition] = []
+    replaced = False
+    for cond in conditions:
+        if cond.type == new.type:
+            replaced = True
+            if cond.status == new.status:
+                new = new.model_copy(update={"last_transition_time": cond.last_transition_time})
+            out.append(new)
+        else:
+            out.append(cond)
+    if not replaced:
+        out.append(new)
+    return tuple(out)
+
+
+def find_condition(conditions: tuple[Condition, ...], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+# --- references ----------------------------------------------------------------------------
+
+
+class SecretKeyRef(Model):
+    """A key of a Secret in the flow's namespace. The value is never read by the operator."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class ObjectRef(Model):
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = Field(
+        default=None, description="Defaults to the namespace of the object that holds the reference"
+    )

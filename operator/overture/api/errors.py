@@ -1,0 +1,121 @@
+"""Translation of pydantic's errors into messages a person can act on.
+
+Every message names the field by its path in the document (``spec.tasks[2].retry.interval``),
+says what was found and what would be accepted. ``SpecError`` is the one exception type the
+parsing functions raise; it carries all problems at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from overture.api.common import ENV_NAME_PATTERN, ID_HINT, ID_PATTERN, INPUT_ID_PATTERN
+
+PATTERN_HINTS = {
+    ID_PATTERN: ID_HINT + " (ids become part of Job and Execution names)",
+    INPUT_ID_PATTERN: "use letters, digits and '_', not starting with a digit (read as {{ inputs.id }})",
+    ENV_NAME_PATTERN: "use letters, digits and '_', not starting with a digit",
+}
+
+
+class SpecError(ValueError):
+    """A document that does not describe a valid object; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _clean_loc(loc: tuple[str | int, ...], tags: frozenset[str]) -> list[str | int]:
+    """Drop the union tags pydantic inserts after a list index (``tasks, 0, 'shell', 'id'``)."""
+    cleaned: list[str | int] = []
+    for i, part in enumerate(loc):
+        after_index = i > 0 and isinstance(loc[i - 1], int)
+        if isinstance(part, str) and after_index and (part in tags or part.startswith("function-")):
+            continue
+        if isinstance(part, str) and part in ("str", "tuple[json-or-python[json=any,python=any],...]"):
+            continue  # a member name of a plain (untagged) union
+        cleaned.append(part)
+    return cleaned
+
+
+def _known_fields(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _describe(error: ErrorDetails, field_hint: list[str]) -> str:
+    kind = error["type"]
+    found = error.get("input")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][-1]), field_hint, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it"
+        return f"unknown field; {hint}" + (f" (fields: {', '.join(field_hint)})" if field_hint else "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"{found_repr(found_tag(found))} is not a known type; use one of {expected.replace(chr(39), '')}"
+    if kind == "union_tag_not_found":
+        return "'type' is missing; every task and trigger needs a type"
+    if kind == "string_pattern_mismatch":
+        pattern = error["ctx"]["pattern"]
+        hint = PATTERN_HINTS.get(pattern, f"it must match {pattern}")
+        return f"{found_repr(found)} is not allowed here; {hint}"
+    if kind == "string_too_long":
+        return f"{found_repr(found)} is too long; at most {error['ctx']['max_length']} characters"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if found is not None and not isinstance(found, (dict, list)) and kind != "value_error":
+        return f"{found_repr(found)}: {message[0].lower()}{message[1:]}"
+    return message
+
+
+def found_tag(value: Any) -> Any:
+    return value.get("type") if isinstance(value, dict) else value
+
+
+def found_repr(value: Any) -> str:
+    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + '..."'
+
+
+def problems_from(
+    exc: ValidationError, root: str, tags: frozenset[str], hints: dict[str, type[BaseModel]]
+) -> list[str]:
+    """One message per pydantic error, prefixed with ``root`` (``spec``).
+
+    ``hints`` maps a union tag or a field name to the model found there, so an unknown field is
+    answered with the fields that model does know; the key ``""`` is the root model.
+    """
+    out: list[str] = []
+    errors = exc.errors()
+    failing = {tuple(e["loc"][:-1]) for e in errors if len(e["loc"]) > 1}
+    for error in errors:
+        if error["type"] == "too_short" and tuple(error["loc"]) in failing:
+            continue  # pydantic also says the list is short when its items failed; say only why
+        raw = tuple(error["loc"])
+        loc = _clean_loc(raw, tags)
+        owner = str(raw[-2]) if len(raw) >= 2 else ""
+        path = format_path([root, *loc]) if loc else root
+        message = f"{path}: {_describe(error, _known_fields(hints.get(owner)))}"
+        if message not in out:
+            out.append(message)
+    return out

@@ -1,0 +1,129 @@
+"""The Execution custom resource: one run of a flow.
+
+``spec`` is written by people, the CLI and triggers; it is also how people steer a run:
+``suspend`` pauses it, ``kill`` kills it, bumping ``restarts`` reruns the failed task runs and
+bumping ``resumes`` continues a ``pause`` task (with ``resumeInputs``). Each is level-based or a
+counter, so the operator reacts exactly once to each request, even after a restart.
+
+``status`` is written by the operator only. It holds the flow spec the run was started with
+(``flowSpec``): editing a Flow never changes a running Execution.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, JsonValue
+
+from overture.api.common import Condition, Model, ObjectRef
+from overture.api.flow import FlowSpec, ObjectMeta
+from overture.api.states import State
+
+CONDITION_SUCCEEDED = "Succeeded"
+
+
+class TriggerKind(StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    BACKFILL = "backfill"
+    WEBHOOK = "webhook"
+    FLOW = "flow"
+    RESOURCE = "resource"
+    SUBFLOW = "subflow"
+    REPLAY = "replay"
+
+
+class TriggerInfo(Model):
+    """What started the execution; readable in templates as ``{{ trigger.* }}``."""
+
+    type: TriggerKind = TriggerKind.MANUAL
+    id: str | None = Field(default=None, description="The trigger's id in the flow")
+    date: str | None = Field(default=None, description="RFC 3339; the schedule tick, or the event time")
+    data: JsonValue = Field(default=None, description="Webhook body, upstream outputs or the watched object, by type")
+
+
+class ReplaySource(Model):
+    execution: str = Field(min_length=1, description="Execution (same namespace) whose outputs are reused")
+    from_task: str = Field(min_length=1, description="First task run again; earlier ones are copied")
+
+
+class ParentRef(Model):
+    execution: str
+    task_run: str
+
+
+class ExecutionSpec(Model):
+    flow_ref: ObjectRef
+    inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    trigger: TriggerInfo = Field(default_factory=TriggerInfo)
+    labels: dict[str, str] = Field(default_factory=dict)
+    suspend: bool = Field(default=False, description="true: start no new task; false: carry on")
+    kill: bool = Field(default=False, description="true: kill running tasks and end KILLED")
+    restarts: int = Field(default=0, ge=0, description="Bump to rerun failed task runs")
+    resumes: int = Field(default=0, ge=0, description="Bump to continue a waiting pause task")
+    resume_inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    replay: ReplaySource | None = None
+    parent: ParentRef | None = Field(default=None, description="Set on executions started by a subflow task")
+
+
+class Attempt(Model):
+    attempt: int = Field(ge=1)
+    job: str
+    state: State
+    pod: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+class TaskRun(Model):
+    """One run of one task (per iteration of an enclosing ``each``), with its attempts."""
+
+    id: str = Field(description="Unique in the execution: task id, plus .<iteration> under each")
+    task_id: str
+    state: State
+    parent: str | None = Field(default=None, description="Id of the enclosing flowable task run")
+    iteration: int | None = None
+    value: JsonValue = Field(default=None, description="The item of the enclosing each")
+    attempts: tuple[Attempt, ...] = ()
+    outputs: dict[str, JsonValue] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    next_attempt_at: str | None = Field(default=None, description="When RETRYING, the next attempt's time")
+    child_execution: str | None = None
+    resumed_at: int | None = Field(default=None, description="spec.resumes seen when a pause began")
+    message: str | None = None
+
+
+class ExecutionStatus(Model):
+    observed_generation: int | None = None
+    state: State = State.CREATED
+    conditions: tuple[Condition, ...] = ()
+    flow_spec: FlowSpec | None = Field(
+        default=None,
+        description="The flow spec this run started with",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    flow_generation: int | None = None
+    inputs: dict[str, JsonValue] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    duration: str | None = Field(default=None, description="e.g. 1m30s, set when the run ends")
+    task_runs: tuple[TaskRun, ...] = ()
+    restarts: int = Field(default=0, description="spec.restarts already acted upon")
+    message: str | None = None
+
+
+class Execution(Model):
+    """One run of a flow, with its inputs, trigger and the state of every task run."""
+
+    api_version: str = "overture.dev/v1alpha1"
+    kind: str = "Execution"
+    metadata: ObjectMeta
+    spec: ExecutionSpec
+    status: ExecutionStatus | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"apiVersion": self.api_version, "kind": self.kind, **super().to_wire()}

@@ -1,0 +1,114 @@
+"""The ``overture`` command line (also installed as ``kubectl-overture``).
+
+Subcommands that need no cluster (``validate``, ``crds``) live here; the ones that talk to the
+API server are added by the modules that own that talk. Every command exits 0 on success, 1 when
+what it checked or ran failed, and 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from overture.api import SpecError, parse_flow
+from overture.crd import render_crds
+from overture.validation import validate_flow
+
+DEFAULT_CRD_DIR = "crds"
+
+
+def load_documents(path: Path) -> list[Any]:
+    """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def flow_problems(doc: Any) -> list[str]:
+    """Schema and semantic problems of one Flow document; [] if it is valid."""
+    try:
+        flow = parse_flow(doc)
+    except SpecError as exc:
+        return exc.problems
+    return validate_flow(flow)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            docs = load_documents(path)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        flows = [d for d in docs if not isinstance(d, dict) or d.get("kind", "Flow") == "Flow"]
+        if not flows:
+            print(f"{path}: no Flow in this file", file=sys.stderr)
+            failed += 1
+        for doc in flows:
+            label = f"{path}" + (f" ({doc['metadata']['name']})" if _has_name(doc) else "")
+            problems = flow_problems(doc)
+            if problems:
+                failed += 1
+                print(f"{label}: invalid", file=sys.stderr)
+                for problem in problems:
+                    print(f"  {problem}", file=sys.stderr)
+            elif not args.quiet:
+                print(f"{label}: valid")
+    return 1 if failed else 0
+
+
+def _has_name(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and "name" in doc["metadata"]
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    rendered = render_crds()
+    if args.stdout:
+        print("---\n".join(rendered.values()), end="")
+        return 0
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"Wrote {out / name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="overture", description="Declarative data flows on Kubernetes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check Flow files; exit 1 if any is invalid")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    validate.set_defaults(func=cmd_validate)
+
+    crds = sub.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
+    crds.add_argument("-o", "--output-dir", default=DEFAULT_CRD_DIR)
+    crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
+    crds.set_defaults(func=cmd_crds)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Render the CustomResourceDefinitions in crds/ from the pydantic models.
+
+The models are the truth; the CRD YAML is an output. The apiserver wants a *structural*
+OpenAPI v3 schema, which pydantic's JSON Schema is not, so this module translates:
+
+- ``$ref`` is inlined (CRDs allow no references);
+- ``anyOf [T, null]`` becomes ``T`` with ``nullable: true``;
+- a tagged union (tasks, triggers) becomes one object carrying the properties of every member,
+  with ``type`` as an enum: the apiserver checks the shape, the operator checks which fields go
+  with which type and marks the Flow Invalid with the field's path otherwise;
+- task lists nested deeper than ``MAX_TASK_DEPTH`` (the lists inside flowable tasks) are not
+  checked by the apiserver (``x-kubernetes-preserve-unknown-fields``): a schema cannot recurse;
+- free-form JSON (inputs, variables, outputs) preserves unknown fields;
+- ``title``, ``default`` and the discriminator are dropped: the apiserver would otherwise write
+  defaults into the user's spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from overture.api import API_GROUP, API_VERSION, Execution, Flow
+from overture.api.execution import ExecutionSpec, ExecutionStatus
+from overture.api.flow import FlowSpec, FlowStatus
+
+MAX_TASK_DEPTH = 1  # deeper task lists are checked by the operator; keeps the CRD under 256 KiB for kubectl apply
+PRESERVE = "x-kubernetes-preserve-unknown-fields"
+_KEEP_KEYS = ("description", "pattern", "minLength", "maxLength", "minItems", "maxItems", "format")
+
+
+class _Translator:
+    def __init__(self, defs: dict[str, Any]) -> None:
+        self.defs = defs
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            extra = {k: v for k, v in schema.items() if k != "$ref"}
+            schema = {**self.defs[name], **extra}
+        return schema
+
+    def is_task_union(self, members: list[dict[str, Any]]) -> bool:
+        resolved = [self.resolve(m) for m in members]
+        return any("tasks" in m.get("properties", {}) or "script" in m.get("properties", {}) for m in resolved)
+
+    def convert(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        description = schema.get("description")
+        schema = self.resolve(schema)
+        description = description or schema.get("description")
+        if schema.get(PRESERVE):
+            return _with_description({"type": "object", PRESERVE: True}, description)
+        members = schema.get("anyOf") or schema.get("oneOf")
+        if members:
+            return _with_description(self.convert_union(members, depth), description)
+        kind = schema.get("type")
+        out: dict[str, Any] = {}
+        if kind is None and "const" not in schema and "enum" not in schema:
+            return _with_description({PRESERVE: True}, description)
+        if "const" in schema:
+            out = {"type": "string", "enum": [schema["const"]]}
+        elif "enum" in schema:
+            out = {"type": kind or "string", "enum": list(schema["enum"])}
+        elif kind == "object":
+            out = self.convert_object(schema, depth)
+        elif kind == "array":
+            out = {"type": "array", "items": self.convert(schema.get("items", {}), depth)}
+        else:
+            out = {"type": kind}
+            if "minimum" in schema:
+                out["minimum"] = schema["minimum"]
+            if "maximum" in schema:
+                out["maximum"] = schema["maximum"]
+        for key in _KEEP_KEYS:
+            if key in schema and key != "description":
+                out[key] = schema[key]
+        return _with_description(out, description)
+
+    def convert_object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        props = schema.get("properties")
+        if props is None:
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict) and extra.get("type") in ("string", "integer", "number", "boolean"):
+                return {"type": "object", "additionalProperties": self.convert(extra, depth)}
+            return {"type": "object", PRESERVE: True}
+        out: dict[str, Any] = {
+            "type": "object",
+            "properties": {name: self.convert(sub, depth) for name, sub in props.items()},
+        }
+        if schema.get("required"):
+            out["required"] = list(schema["required"])
+        return out
+
+    def convert_union(self, members: list[dict[str, Any]], depth: int) -> dict[str, Any]:
+        non_null = [m for m in members if m.get("type") != "null"]
+        nullable = len(non_null) < len(members)
+        if len(non_null) == 1:
+            out = self.convert(non_null[0], depth)
+        elif self.is_task_union(non_null) and depth >= MAX_TASK_DEPTH:
+            out = {"type": "object", PRESERVE: True}
+        else:
+            resolved = [self.resolve(m) for m in non_null]
+            if all(r.get("type") == "object" and "properties" in r for r in resolved):
+                out = self.merge_objects(resolved, depth + 1 if self.is_task_union(non_null) else depth)
+            else:
+                out = {PRESERVE: True}  # e.g. a list or a template string: checked by the operator
+        if nullable:
+            out["nullable"] = True
+        return out
+
+    def merge_objects(self, members: list[dict[str, Any]], depth: int) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        tags: list[str] = []
+        required_everywhere = set(members[0].get("required", []))
+        for member in members:
+            required_everywhere &= set(member.get("required", []))
+            for name, sub in member["properties"].items():
+                if name == "type" and "const" in self.resolve(sub):
+                    tags.append(self.resolve(sub)["const"])
+                    continue
+                if name not in props:
+                    props[name] = self.convert(sub, depth)
+                elif props[name].get("type") != self.convert(sub, depth).get("type"):
+                    props[name] = {PRESERVE: True}  # same name, other shapes: the operator checks it
+        props["type"] = {"type": "string", "enum": tags}
+        return {
+            "type": "object",
+            "properties": dict(sorted(props.items())),
+            "required": sorted(required_everywhere),
+        }
+
+
+def _with_description(schema: dict[str, Any], description: str | None) -> dict[str, Any]:
+    if description:
+        return {"description": " ".join(description.split()), **schema}
+    return schema
+
+
+def structural_schema(model: type[Any]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation", ref_template="#/$defs/{model}")
+    translator = _Translator(raw.get("$defs", {}))
+    return translator.convert({k: v for k, v in raw.items() if k != "$defs"}, 0)
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec_model: type[Any],
+    status_model: type[Any],
+    columns: list[dict[str, Any]],
+    description: str,
+) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(spec_model),
+            "status": structural_schema(status_model),
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": ["overture"],
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def _column(name: str, path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+def render_crds() -> dict[str, str]:
+    """File name -> YAML text of every CRD, exactly as committed in crds/."""
+    flow = _crd(
+        "Flow",
+        "flows",
+        ["fl"],
+        FlowSpec,
+        FlowStatus,
+        [
+            _column("Tasks", ".status.taskCount", "integer"),
+            _column("Triggers", ".status.triggerSummary"),
+            _column("Last Run", ".status.lastExecution.state"),
+            _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Last Start", ".status.lastExecution.startDate", "date", priority=1),
+            _column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
+        ],
+        (Flow.__doc__ or "").strip() or "A declared pipeline of tasks, inputs and triggers.",
+    )
+    execution = _crd(
+        "Execution",
+        "executions",
+        ["ex", "exec"],
+        ExecutionSpec,
+        ExecutionStatus,
+        [
+            _column("Flow", ".spec.flowRef.name"),
+            _column("State", ".status.state"),
+            _column("Trigger", ".spec.trigger.type"),
+            _column("Started", ".status.startDate", "date"),
+            _column("Duration", ".status.duration"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Message", ".status.message", priority=1),
+        ],
+        (Execution.__doc__ or "").strip() or "One run of a flow.",
+    )
+    header = "# Generated by `overture crds` from operator/overture/api. Do not edit.\n"
+    return {
+        f"{API_GROUP}_flows.yaml": header + yaml.safe_dump(flow, sort_keys=False, width=100),
+        f"{API_GROUP}_executions.yaml": header + yaml.safe_dump(execution, sort_keys=False, width=100),
+    }

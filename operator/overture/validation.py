@@ -1,0 +1,285 @@
+"""Checks of a Flow beyond its schema, all problems at once.
+
+``validate_flow`` answers with a list of messages, each naming the field by its path and saying
+how to fix it; an empty list means the flow can run. The same function serves
+``overture validate``, the operator's Ready/Invalid condition and the tests, so a flow that passes
+locally is accepted by the cluster.
+
+Rules (each documented where it is checked):
+- task ids are unique in the whole flow (tasks, errors, finally, and every nested flowable),
+  and stay unique once '_' becomes '-' in object names;
+- ``dependsOn`` names a sibling in the same list; cycles are reported with the cycle spelled out;
+- templates parse, and read only tasks and inputs that exist;
+- schedule triggers have a valid cron and IANA timezone; trigger ids are unique;
+- names used as label values fit in 63 characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import croniter
+
+from overture.api import (
+    AnyTask,
+    ContainerTask,
+    EachTask,
+    EnvVar,
+    FailTask,
+    Flow,
+    FlowSpec,
+    IfTask,
+    PythonTask,
+    ScheduleTrigger,
+    ShellTask,
+    SubflowTask,
+    SwitchTask,
+    child_groups,
+    walk_tasks,
+)
+from overture.api.common import is_dns_subdomain, object_name_part
+from overture.templating import references, syntax_problem
+
+CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+CRON_HINT = 'use 5 fields ("0 2 * * *") or @hourly, @daily, @weekly, @monthly, @yearly'
+
+
+def task_lists(spec: FlowSpec) -> list[tuple[str, tuple[AnyTask, ...]]]:
+    """The three top-level task lists with their paths."""
+    return [("spec.tasks", spec.tasks), ("spec.errors", spec.errors), ("spec.finally", spec.finally_)]
+
+
+def all_tasks(spec: FlowSpec) -> list[tuple[str, AnyTask]]:
+    found: list[tuple[str, AnyTask]] = []
+    for path, tasks in task_lists(spec):
+        found.extend(walk_tasks(tasks, path))
+    return found
+
+
+def _check_ids(tasks: list[tuple[str, AnyTask]]) -> Iterator[str]:
+    first_seen: dict[str, str] = {}
+    object_names: dict[str, tuple[str, str]] = {}
+    for path, task in tasks:
+        if task.id in first_seen:
+            yield f"{path}.id: {task.id!r} is already the id of {first_seen[task.id]}; task ids must be unique"
+            continue
+        first_seen[task.id] = path
+        name = object_name_part(task.id)
+        if name in object_names:
+            other_path, other_id = object_names[name]
+            yield (
+                f"{path}.id: {task.id!r} and {other_id!r} ({other_path}) give the same object name {name!r}; rename one"
+            )
+        object_names[name] = (path, task.id)
+
+
+def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """Kahn's algorithm; if nodes remain, walk them to spell one cycle out."""
+    indegree = dict.fromkeys(graph, 0)
+    dependants: dict[str, list[str]] = {node: [] for node in graph}
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep in graph:
+                indegree[node] += 1
+                dependants[dep].append(node)
+    ready = [n for n, d in indegree.items() if d == 0]
+    while ready:
+        node = ready.pop()
+        for nxt in dependants[node]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+    remaining = {n for n, d in indegree.items() if d > 0}
+    if not remaining:
+        return None
+    start = min(remaining)
+    path = [start]
+    node = start
+    while True:
+        node = min(d for d in graph[node] if d in remaining)
+        if node in path:
+            return [*path[path.index(node) :], node]
+        path.append(node)
+
+
+def _check_dependencies(path: str, tasks: tuple[AnyTask, ...], every_id: set[str]) -> Iterator[str]:
+    siblings = {t.id for t in tasks}
+    for index, task in enumerate(tasks):
+        for dep_index, dep in enumerate(task.depends_on):
+            where = f"{path}[{index}].dependsOn[{dep_index}]"
+            if dep == task.id:
+                yield f"{where}: a task cannot depend on itself"
+            elif dep not in siblings:
+                if dep in every_id:
+                    yield f"{where}: {dep!r} is not in the same task list; dependsOn names a sibling task"
+                else:
+                    choices = ", ".join(sorted(siblings - {task.id})) or "none"
+                    yield f"{where}: no task {dep!r} in this list (tasks here: {choices})"
+        for field, group in child_groups(task):
+            yield from _check_dependencies(f"{path}[{index}].{field}", group, every_id)
+    graph = {t.id: t.depends_on for t in tasks}
+    cycle = _find_cycle(graph)
+    if cycle:
+        yield f"{path}: dependsOn forms a cycle {' -> '.join(cycle)}; remove one of these dependencies"
+
+
+def _templates_of(task: AnyTask) -> Iterator[tuple[str, str]]:
+    """(field path relative to the task, template) for every templated field."""
+    if task.run_if is not None:
+        yield "runIf", task.run_if
+    if isinstance(task, ShellTask):
+        for i, command in enumerate(task.commands):
+            yield f"commands[{i}]", command
+    if isinstance(task, PythonTask):
+        yield "script", task.script
+    if isinstance(task, ContainerTask):
+        for name in ("command", "args"):
+            for i, arg in enumerate(getattr(task, name) or ()):
+                yield f"{name}[{i}]", arg
+    if isinstance(task, ShellTask | PythonTask | ContainerTask):
+        yield from _env_templates(task.env)
+    if isinstance(task, EachTask) and isinstance(task.items, str):
+        yield "items", task.items
+    if isinstance(task, IfTask):
+        yield "condition", task.condition
+    if isinstance(task, SwitchTask):
+        yield "value", task.value
+    if isinstance(task, FailTask):
+        yield "message", task.message
+    if isinstance(task, SubflowTask):
+        yield from _value_templates("inputs", task.inputs)
+
+
+def _env_templates(env: tuple[EnvVar, ...]) -> Iterator[tuple[str, str]]:
+    for i, var in enumerate(env):
+        if var.value is not None:
+            yield f"env[{i}].value", var.value
+
+
+def _value_templates(path: str, value: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _value_templates(f"{path}.{key}", sub)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from _value_templates(f"{path}[{i}]", sub)
+
+
+def _check_template(
+    where: str, template: str, task_ids: set[str], input_ids: set[str], var_names: set[str]
+) -> Iterator[str]:
+    problem = syntax_problem(template)
+    if problem:
+        yield f"{where}: {problem}"
+        return
+    for root, key in sorted(references(template), key=lambda r: (r[0], r[1] or "")):
+        if key is None:
+            continue
+        if root == "outputs" and key not in task_ids:
+            yield f"{where}: reads outputs of {key!r}, but no task has that id (tasks: {', '.join(sorted(task_ids))})"
+        elif root == "inputs" and key not in input_ids:
+            choices = ", ".join(sorted(input_ids)) or "none are declared"
+            yield f"{where}: reads input {key!r}, which is not declared in spec.inputs (inputs: {choices})"
+        elif root == "vars" and key not in var_names:
+            choices = ", ".join(sorted(var_names)) or "none are declared"
+            yield f"{where}: reads variable {key!r}, which is not in spec.variables (variables: {choices})"
+
+
+def _check_triggers(spec: FlowSpec) -> Iterator[str]:
+    seen: set[str] = set()
+    for index, trigger in enumerate(spec.triggers):
+        where = f"spec.triggers[{index}]"
+        if trigger.id in seen:
+            yield f"{where}.id: {trigger.id!r} is used by another trigger; trigger ids must be unique"
+        seen.add(trigger.id)
+        if isinstance(trigger, ScheduleTrigger):
+            cron_problem = cron_problem_of(trigger.cron)
+            if cron_problem:
+                yield f"{where}.cron: {cron_problem}"
+            if not is_timezone(trigger.timezone):
+                yield f"{where}.timezone: {trigger.timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
+
+
+def cron_problem_of(cron: str) -> str | None:
+    text = cron.strip()
+    if text.startswith("@"):
+        return None if text in CRON_ALIASES else f"{cron!r} is not a known alias; {CRON_HINT}"
+    if len(text.split()) != 5:
+        return f"{cron!r} has {len(text.split())} fields, not 5; {CRON_HINT}"
+    if not croniter.is_valid(text):
+        return f"{cron!r} is not a valid cron expression; {CRON_HINT}"
+    return None
+
+
+_ZONES: set[str] | None = None
+
+
+def is_timezone(name: str) -> bool:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = set(available_timezones())
+    if name in _ZONES or name == "UTC":
+        return True
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _check_names(flow: Flow) -> Iterator[str]:
+    if len(flow.metadata.name) > 63:
+        yield (
+            f"metadata.name: {flow.metadata.name!r} is {len(flow.metadata.name)} characters; a flow name is "
+            "a label value on its executions and Jobs, so use at most 63"
+        )
+    if flow.spec.service_account_name and not is_dns_subdomain(flow.spec.service_account_name):
+        yield f"spec.serviceAccountName: {flow.spec.service_account_name!r} is not a valid ServiceAccount name"
+    for path, task in all_tasks(flow.spec):
+        if isinstance(task, SubflowTask):
+            ns = task.flow_ref.namespace
+            if ns is not None and flow.metadata.namespace is not None and ns != flow.metadata.namespace:
+                yield (
+                    f"{path}.flowRef.namespace: a subflow must be in the flow's own namespace "
+                    f"({flow.metadata.namespace!r}), not {ns!r}"
+                )
+
+
+def _check_inputs(spec: FlowSpec) -> Iterator[str]:
+    seen: set[str] = set()
+    for index, spec_input in enumerate(spec.inputs):
+        if spec_input.id in seen:
+            yield f"spec.inputs[{index}].id: {spec_input.id!r} is declared twice"
+        seen.add(spec_input.id)
+
+
+def validate_flow(flow: Flow) -> list[str]:
+    """Every problem of an already-parsed Flow, as messages naming the field; [] when valid."""
+    spec = flow.spec
+    tasks = all_tasks(spec)
+    task_ids = {task.id for _, task in tasks}
+    input_ids = {i.id for i in spec.inputs}
+    var_names = set(spec.variables)
+    problems: list[str] = []
+    problems.extend(_check_names(flow))
+    problems.extend(_check_inputs(spec))
+    problems.extend(_check_ids(tasks))
+    for path, group in task_lists(spec):
+        problems.extend(_check_dependencies(path, group, task_ids))
+    for path, task in tasks:
+        for field, template in _templates_of(task):
+            problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names))
+    problems.extend(_check_triggers(spec))
+    for index, trigger in enumerate(spec.triggers):
+        for field, template in _value_templates("inputs", trigger.inputs):
+            where = f"spec.triggers[{index}].{field}"
+            problems.extend(_check_template(where, template, task_ids, input_ids, var_names))
+    return _unique(problems)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
