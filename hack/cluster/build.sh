@@ -14,20 +14,20 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-command -v go >/dev/null || die "go not found on PATH (need Go >= 1.24; the Go module proxy must be reachable for a cold build)"
-
-# Version of the main module required in a wrapper module's go.mod.
-mod_version() { # <wrapper dir> <module path>
-  (cd "$1" && go list -m -f '{{.Version}}' "$2")
+need_go() {
+  command -v go >/dev/null ||
+    die "go not found on PATH (needed for a cold build: Go >= 1.26 or GOTOOLCHAIN=auto; the Go module proxy must be reachable)"
 }
+
 
 build_kubernetes() {
   local kv out minor ld p
-  kv=$(mod_version "$HERE/k8sbins" k8s.io/kubernetes)
+  kv=$(pinned_version k8sbins k8s.io/kubernetes)
   out=$(bin_dir kubernetes)
   if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" $K8S_BINS; then
     log "kubernetes $kv: cached in $out"; return 0
   fi
+  need_go
   minor=$(cut -d. -f2 <<<"$kv")
   ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -46,11 +46,12 @@ build_kubernetes() {
 
 build_etcd() {
   local v out
-  v=$(mod_version "$HERE/etcd" go.etcd.io/etcd/server/v3)
+  v=$(pinned_version etcd go.etcd.io/etcd/server/v3)
   out=$(bin_dir etcd)
   if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" etcd etcdctl; then
     log "etcd $v: cached in $out"; return 0
   fi
+  need_go
   log "etcd $v: building etcd, etcdctl (cold: 3-6 min) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS
@@ -64,11 +65,12 @@ build_etcd() {
 
 build_kwok() {
   local v out
-  v=$(mod_version "$HERE/kwok" sigs.k8s.io/kwok)
+  v=$(pinned_version kwok sigs.k8s.io/kwok)
   out=$(bin_dir kwok)
   if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" kwok && [[ -s "$out/stages.yaml" ]]; then
     log "kwok $v: cached in $out"; return 0
   fi
+  need_go
   log "kwok $v: building (cold: 3-6 min) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS
@@ -109,4 +111,4 @@ main() {
   echo "KWOK_BIN=$(bin_dir kwok)"
 }
 
-main "$@"
+main "$@"; exit
