@@ -15,18 +15,29 @@ from typing import Any
 
 import yaml
 
-from overture.api import SpecError, parse_flow
+from overture.api import API_GROUP, SpecError, parse_flow
 from overture.crd import render_crds
 from overture.validation import validate_flow
 
 DEFAULT_CRD_DIR = "crds"
+OTHER_OVERTURE_KINDS = frozenset({"Execution"})
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def load_documents(path: Path) -> list[Any]:
     """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
     try:
         with path.open(encoding="utf-8") as stream:
-            return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+            return [doc for doc in yaml.load_all(stream, Loader=_Loader) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -54,9 +65,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             failed += 1
             continue
-        flows = [d for d in docs if not isinstance(d, dict) or d.get("kind", "Flow") == "Flow"]
+        flows = [d for d in docs if is_flow_candidate(d)]
         if not flows:
-            print(f"{path}: no Flow in this file", file=sys.stderr)
+            kinds = ", ".join(sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)}))
+            print(f"{path}: no Flow in this file" + (f" (kinds: {kinds})" if kinds else ""), file=sys.stderr)
             failed += 1
         for doc in flows:
             label = f"{path}" + (f" ({doc['metadata']['name']})" if _has_name(doc) else "")
@@ -69,6 +81,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 print(f"{label}: valid")
     return 1 if failed else 0
+
+
+def is_flow_candidate(doc: Any) -> bool:
+    """Whether ``validate`` checks ``doc`` as a Flow.
+
+    Objects of other APIs (a ConfigMap next to a Flow) and Executions are skipped; an Overture
+    object of an unknown kind, or a Flow of another apiVersion, is checked so its error is shown.
+    """
+    if not isinstance(doc, dict):
+        return True
+    kind, api_version = doc.get("kind", "Flow"), doc.get("apiVersion")
+    if kind == "Flow":
+        return True
+    is_ours = isinstance(api_version, str) and api_version.split("/")[0] == API_GROUP
+    return is_ours and not (isinstance(kind, str) and kind in OTHER_OVERTURE_KINDS)
 
 
 def _has_name(doc: Any) -> bool:

@@ -28,6 +28,8 @@ CONTEXT_ROOTS = frozenset(
     {"inputs", "outputs", "vars", "trigger", "execution", "taskrun", "labels", "error", "flow", "parents"}
 )
 FALSY = frozenset({"", "false", "0", "no", "off", "none", "null"})
+# Names Jinja itself binds: loop state inside {% for %}, and the arguments of a macro.
+_JINJA_LOCALS = frozenset({"loop", "caller", "varargs", "kwargs"})
 
 
 class TemplateError(ValueError):
@@ -77,6 +79,9 @@ def _make_env() -> SandboxedEnvironment:
 
 _ENV = _make_env()
 
+KNOWN_NAMES = CONTEXT_ROOTS | {"secret"} | frozenset(_ENV.globals) | _JINJA_LOCALS
+"""Every name a template may read without binding it first."""
+
 
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
@@ -96,7 +101,8 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
         raise TemplateError(f"syntax error at line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed in a template: {exc}") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
+        # ArithmeticError: {{ 1/0 }}, a sandboxed range() too big; RecursionError: a macro calling itself.
         raise TemplateError(f"{type(exc).__name__}: {exc} in {template.strip()[:120]!r}") from None
 
 
@@ -150,10 +156,12 @@ def references(template: str) -> set[tuple[str, str | None]]:
         return set()
     found: set[tuple[str, str | None]] = set()
     keyed: set[int] = set()
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         key: str | None = None
         if isinstance(node, nodes.Getattr):
-            target, key = node.node, node.attr
+            # inputs.get('x') calls a method of the mapping: the key read is computed, not 'get'.
+            target, key = node.node, (None if id(node) in called else node.attr)
         elif isinstance(node, nodes.Getitem):
             target = node.node
             if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
@@ -164,6 +172,7 @@ def references(template: str) -> set[tuple[str, str | None]]:
             keyed.add(id(target))
             found.add((target.name, key))
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    stored |= {macro.name for macro in tree.find_all(nodes.Macro)}
     for name_node in tree.find_all(nodes.Name):
         if name_node.ctx == "load" and id(name_node) not in keyed:
             found.add((name_node.name, None))

@@ -10,12 +10,15 @@ Rules (each documented where it is checked):
   and stay unique once '_' becomes '-' in object names;
 - ``dependsOn`` names a sibling in the same list; cycles are reported with the cycle spelled out;
 - templates parse, and read only tasks and inputs that exist;
-- schedule triggers have a valid cron and IANA timezone; trigger ids are unique;
-- names used as label values fit in 63 characters.
+- schedule triggers have a valid cron and IANA timezone; trigger ids are unique, also once '_'
+  becomes '-';
+- templates read only names that exist (inputs, outputs, vars, trigger, ...), not a typo like ``input``;
+- the flow's name is a DNS subdomain, and fits in 63 characters (it is a label value).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -40,7 +43,7 @@ from overture.api import (
     walk_tasks,
 )
 from overture.api.common import is_dns_subdomain, object_name_part
-from overture.templating import references, syntax_problem
+from overture.templating import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 CRON_HINT = 'use 5 fields ("0 2 * * *") or @hourly, @daily, @weekly, @monthly, @yearly'
@@ -176,7 +179,13 @@ def _check_template(
     if problem:
         yield f"{where}: {problem}"
         return
-    for root, key in sorted(references(template), key=lambda r: (r[0], r[1] or "")):
+    found = references(template)
+    for root in sorted({root for root, _ in found} - KNOWN_NAMES):
+        # outputs.load-data.rows reads outputs.load minus data.rows: say how to write the id.
+        dashed = re.search(rf"([\w-]+)-{root}\b", template)
+        hint = f"; an id with '-' is read as outputs['{dashed.group(1)}-{root}']" if dashed else ""
+        yield f"{where}: reads {root!r}, which is not defined (names: {', '.join(sorted(CONTEXT_ROOTS))}){hint}"
+    for root, key in sorted(found, key=lambda r: (r[0], r[1] or "")):
         if key is None:
             continue
         if root == "outputs" and key not in task_ids:
@@ -190,12 +199,15 @@ def _check_template(
 
 
 def _check_triggers(spec: FlowSpec) -> Iterator[str]:
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # object name part -> trigger id
     for index, trigger in enumerate(spec.triggers):
         where = f"spec.triggers[{index}]"
-        if trigger.id in seen:
+        name = object_name_part(trigger.id)
+        if trigger.id in seen.values():
             yield f"{where}.id: {trigger.id!r} is used by another trigger; trigger ids must be unique"
-        seen.add(trigger.id)
+        elif name in seen:
+            yield f"{where}.id: {trigger.id!r} and {seen[name]!r} give the same object name {name!r}; rename one"
+        seen.setdefault(name, trigger.id)
         if isinstance(trigger, ScheduleTrigger):
             cron_problem = cron_problem_of(trigger.cron)
             if cron_problem:
@@ -232,7 +244,12 @@ def is_timezone(name: str) -> bool:
 
 
 def _check_names(flow: Flow) -> Iterator[str]:
-    if len(flow.metadata.name) > 63:
+    if not is_dns_subdomain(flow.metadata.name):
+        yield (
+            f"metadata.name: {flow.metadata.name!r} is not a valid object name; use lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit"
+        )
+    elif len(flow.metadata.name) > 63:
         yield (
             f"metadata.name: {flow.metadata.name!r} is {len(flow.metadata.name)} characters; a flow name is "
             "a label value on its executions and Jobs, so use at most 63"

@@ -73,12 +73,15 @@ def to_timedelta(text: str) -> timedelta:
     Raises ValueError with a message a person can act on.
     """
     value = text.strip()
-    if value and _GO_DURATION.match(value):
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_PART.findall(value)))
-    iso = _ISO_DURATION.match(value.upper())
-    if value and value.upper() not in ("P", "PT") and iso and not value.upper().endswith("T"):
-        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
-        return timedelta(**parts)
+    try:
+        if value and _GO_DURATION.match(value):
+            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_PART.findall(value)))
+        iso = _ISO_DURATION.match(value.upper())
+        if value and value.upper() not in ("P", "PT") and iso and not value.upper().endswith("T"):
+            parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+            return timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration; at most 999999999 days") from None
     raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
 
 

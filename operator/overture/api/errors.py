@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -48,10 +49,30 @@ def _clean_loc(loc: tuple[str | int, ...], tags: frozenset[str]) -> list[str | i
         after_index = i > 0 and isinstance(loc[i - 1], int)
         if isinstance(part, str) and after_index and (part in tags or part.startswith("function-")):
             continue
-        if isinstance(part, str) and part in ("str", "tuple[json-or-python[json=any,python=any],...]"):
-            continue  # a member name of a plain (untagged) union
+        if isinstance(part, str) and (part in _UNION_MEMBERS or part.startswith(("tuple[", "list[", "dict["))):
+            continue  # a member name of a plain (untagged) union, e.g. `str | tuple[...]` or JsonValue
         cleaned.append(part)
     return cleaned
+
+
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+
+# What a person would write instead, by pydantic error type (a "tuple" is a YAML list).
+_EXPECTED = {
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
 
 
 def _known_fields(model: type[BaseModel] | None) -> list[str]:
@@ -78,6 +99,11 @@ def _describe(error: ErrorDetails, field_hint: list[str]) -> str:
         pattern = error["ctx"]["pattern"]
         hint = PATTERN_HINTS.get(pattern, f"it must match {pattern}")
         return f"{found_repr(found)} is not allowed here; {hint}"
+    if kind in _EXPECTED:
+        return f"{found_repr(found)} is not {_EXPECTED[kind]}"
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        return f"{found_repr(found)} is too short; give at least {least} item{'s' if least != 1 else ''}"
     if kind == "string_too_long":
         return f"{found_repr(found)} is too long; at most {error['ctx']['max_length']} characters"
     message = error["msg"]
@@ -105,17 +131,35 @@ def problems_from(
     ``hints`` maps a union tag or a field name to the model found there, so an unknown field is
     answered with the fields that model does know; the key ``""`` is the root model.
     """
-    out: list[str] = []
+    out: list[str | _TypeMismatch] = []
+    mismatches: dict[str, _TypeMismatch] = {}
     errors = exc.errors()
-    failing = {tuple(e["loc"][:-1]) for e in errors if len(e["loc"]) > 1}
+    locs = [tuple(e["loc"]) for e in errors]
     for error in errors:
-        if error["type"] == "too_short" and tuple(error["loc"]) in failing:
-            continue  # pydantic also says the list is short when its items failed; say only why
         raw = tuple(error["loc"])
+        if error["type"] == "too_short" and any(len(o) > len(raw) and o[: len(raw)] == raw for o in locs):
+            continue  # pydantic also says a list is short when its items failed; say only why
         loc = _clean_loc(raw, tags)
-        owner = str(raw[-2]) if len(raw) >= 2 else ""
         path = format_path([root, *loc]) if loc else root
+        if error["type"] in _EXPECTED:
+            # A union (``items``: a template string or a list) fails once per member: one message.
+            if path not in mismatches:
+                mismatches[path] = _TypeMismatch(path, error.get("input"), [])
+                out.append(mismatches[path])
+            mismatches[path].accepted.append(_EXPECTED[error["type"]])
+            continue
+        owner = str(raw[-2]) if len(raw) >= 2 else ""
         message = f"{path}: {_describe(error, _known_fields(hints.get(owner)))}"
         if message not in out:
             out.append(message)
-    return out
+    return [str(entry) for entry in out]
+
+
+@dataclass
+class _TypeMismatch:
+    path: str
+    found: Any
+    accepted: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.path}: {found_repr(self.found)} is not {' or '.join(dict.fromkeys(self.accepted))}"

@@ -2,7 +2,8 @@
 
 ``taskDefaults`` are merged into matching task declarations before validation (a task's own
 values win), so the parsed spec is the effective one: what the engine runs and what an
-Execution snapshots.
+Execution snapshots. Mappings merge key by key, as Kestra's plugin defaults do (a default
+``retry.maxAttempts`` survives a task that sets only ``retry.interval``); lists are replaced.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ class Retention(Model):
 DEFAULT_RETENTION = Retention()
 
 
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; mappings present in both are merged the same way."""
+    merged = dict(base)
+    for key, value in override.items():
+        below = merged.get(key)
+        merged[key] = _deep_merge(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
+
+
 def _apply_task_defaults(tasks: Any, defaults: list[dict[str, Any]]) -> Any:
     if not isinstance(tasks, list):
         return tasks
@@ -63,8 +73,8 @@ def _apply_task_defaults(tasks: Any, defaults: list[dict[str, Any]]) -> Any:
             task_type = task.get("type")
             applies = (wanted is None and task_type in RUNNABLE_TYPES) or (wanted == task_type)
             if applies and isinstance(default.get("values"), dict):
-                merged.update(default["values"])
-        merged.update(task)
+                merged = _deep_merge(merged, default["values"])
+        merged = _deep_merge(merged, task)
         for field in FLOWABLE_CHILD_FIELDS:
             if field in merged:
                 merged[field] = _apply_task_defaults(merged[field], defaults)

@@ -56,7 +56,7 @@ class Input(Model):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError) as exc:  # OverflowError: a repeat count like a{99999999999}
                 raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {exc}") from None
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
@@ -154,7 +154,13 @@ def coerce_value(spec: Input, value: Any) -> tuple[Any, str | None]:
             if not isinstance(items, list):
                 return None, "expected a list, e.g. [1, 2] or a JSON array"
             assert spec.item_type is not None
-            return [_coerce_scalar(spec.item_type, item) for item in items], None
+            typed_items = []
+            for index, item in enumerate(items):
+                try:
+                    typed_items.append(_coerce_scalar(spec.item_type, item))
+                except ValueError as exc:
+                    return None, f"item [{index}]: {exc}"
+            return typed_items, None
         typed = _coerce_scalar(spec.type, value)
         if spec.type == InputType.STRING and spec.pattern and not re.fullmatch(spec.pattern, typed):
             return None, f"{typed!r} does not match the pattern {spec.pattern!r}"
@@ -162,6 +168,8 @@ def coerce_value(spec: Input, value: Any) -> tuple[Any, str | None]:
         return typed, None
     except (ValueError, json.JSONDecodeError) as exc:
         return None, str(exc)
+    except OverflowError:  # an integer too large to compare with min/max as a float
+        return None, "the number is too large"
 
 
 def coerce_inputs(

@@ -1,0 +1,76 @@
+"""The template context of a task run: inputs, vars, outputs, trigger, execution, taskrun.
+
+``outputs`` is a lazy mapping over the task runs of the current step, so a task started in the
+same step as its dependency ended reads that dependency's fresh outputs, and a 1,000-iteration
+``each`` does not build 1,000 copies of every list. Inside an iteration, ``outputs.t`` is the
+outputs of ``t`` in the same iteration; outside, a list of the outputs of every iteration, in
+order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from overture.api import ExecutionSpec, TaskRun, TriggerKind
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where a task run sits: the iterations of enclosing ``each`` tasks and their values."""
+
+    iterations: tuple[int, ...] = ()
+    values: tuple[Any, ...] = ()
+    error: Mapping[str, Any] | None = None
+
+    def inside(self, iteration: int, value: Any) -> Frame:
+        return Frame((*self.iterations, iteration), (*self.values, value), self.error)
+
+
+class OutputsView(Mapping[str, Any]):
+    """``outputs`` as a template sees it from ``frame``."""
+
+    def __init__(self, runs: Mapping[str, TaskRun], index: Mapping[str, list[str]], frame: Frame) -> None:
+        self._runs = runs
+        self._index = index  # task id -> run ids, in creation order
+        self._frame = frame
+
+    def __getitem__(self, task_id: str) -> Any:
+        run_ids = self._index.get(task_id)
+        if not run_ids:
+            raise KeyError(task_id)
+        runs = [self._runs[r] for r in run_ids if r in self._runs]
+        for run in runs:
+            depth = len(_iterations(run.id))
+            if run.outputs is not None and _iterations(run.id) == self._frame.iterations[:depth]:
+                return run.outputs  # top level, or the same iteration as the reader
+        done = [r for r in runs if r.outputs is not None]
+        if not done:
+            raise KeyError(task_id)
+        return [r.outputs for r in sorted(done, key=lambda r: _iterations(r.id))]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _iterations(run_id: str) -> tuple[int, ...]:
+    if "[" not in run_id:
+        return ()
+    return tuple(int(p) for p in run_id[run_id.index("[") + 1 : -1].split("]["))
+
+
+def trigger_context(spec: ExecutionSpec) -> dict[str, Any]:
+    trigger = spec.trigger
+    data = trigger.data
+    context: dict[str, Any] = {"type": trigger.type.value, "id": trigger.id, "date": trigger.date, "data": data}
+    if trigger.type == TriggerKind.WEBHOOK:
+        context["body"] = data
+    elif trigger.type == TriggerKind.FLOW and isinstance(data, dict):
+        context.update({k: data.get(k) for k in ("outputs", "execution", "flow", "state", "namespace")})
+    elif trigger.type == TriggerKind.RESOURCE:
+        context["object"] = data
+    return context

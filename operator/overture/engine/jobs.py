@@ -1,0 +1,116 @@
+"""From a runnable task declaration to a ``CreateJob`` action, and from a Job back to an attempt.
+
+Build and observe are separate functions (as Tekton's pod package does): ``job_request``
+renders the container a task attempt runs; ``observe_attempt`` reads what its Job did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overture.api import (
+    DEFAULT_IMAGES,
+    Attempt,
+    ContainerTask,
+    PythonTask,
+    RunnableAnyTask,
+    ShellTask,
+    State,
+    TaskType,
+    to_timedelta,
+)
+from overture.engine.model import CreateJob, EnvValue, JobObservation, JobPhase
+from overture.engine.naming import job_name
+from overture.engine.outputs import OutputsError, parse_outputs
+from overture.templating import SecretRefs, TemplateError, render
+
+
+def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int, context: dict[str, Any]) -> CreateJob:
+    """The rendered container of one attempt; raises TemplateError naming the bad field."""
+    secrets = SecretRefs()
+    args: tuple[str, ...] = ()
+    command: tuple[str, ...]
+    if isinstance(task, ShellTask):
+        script = "\n".join(_field(f"commands[{i}]", c, context, secrets) for i, c in enumerate(task.commands))
+        command = ("/bin/sh", "-ec", script)
+    elif isinstance(task, PythonTask):
+        command = ("python3", "-c", _field("script", task.script, context, secrets))
+    else:
+        assert isinstance(task, ContainerTask)
+        command = tuple(_field(f"command[{i}]", c, context, secrets) for i, c in enumerate(task.command or ()))
+        args = tuple(_field(f"args[{i}]", a, context, secrets) for i, a in enumerate(task.args or ()))
+    env: list[EnvValue] = []
+    for i, var in enumerate(task.env):
+        if var.secret_key_ref is not None:
+            env.append(EnvValue(var.name, secret_name=var.secret_key_ref.name, secret_key=var.secret_key_ref.key))
+        else:
+            env.append(EnvValue(var.name, value=_field(f"env[{i}].value", var.value or "", context, secrets)))
+    for name, (secret, key) in sorted(secrets.refs.items()):
+        env.append(EnvValue(name, secret_name=secret, secret_key=key))
+    image = task.image or DEFAULT_IMAGES[TaskType(task.type)]
+    resources = {}
+    if task.resources is not None:
+        resources = {
+            k: dict(v) for k, v in (("requests", task.resources.requests), ("limits", task.resources.limits)) if v
+        }
+    iteration = run_id[run_id.index("[") :] if "[" in run_id else None
+    return CreateJob(
+        name=job_name(execution, run_id, attempt),
+        task_run=run_id,
+        task_id=task.id,
+        attempt=attempt,
+        image=image,
+        command=command,
+        args=args,
+        env=tuple(env),
+        resources=resources,
+        image_pull_policy=task.image_pull_policy,
+        timeout_seconds=int(to_timedelta(task.timeout).total_seconds()) if task.timeout else None,
+        iteration=iteration,
+    )
+
+
+def _field(name: str, template: str, context: dict[str, Any], secrets: SecretRefs) -> str:
+    try:
+        return render(template, context, secrets)
+    except TemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from None
+
+
+def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dict[str, Any] | None]:
+    """The attempt updated from its Job, and the outputs when it succeeded."""
+    changes: dict[str, Any] = {}
+    if job.pod and job.pod != attempt.pod:
+        changes["pod"] = job.pod
+    if job.start and job.start != attempt.start_date:
+        changes["start_date"] = job.start
+    outputs: dict[str, Any] | None = None
+    if job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
+        if attempt.state != State.RUNNING and job.phase == JobPhase.RUNNING:
+            changes["state"] = State.RUNNING
+    elif job.phase == JobPhase.SUCCEEDED:
+        try:
+            outputs = parse_outputs(job.termination_message)
+            changes.update(state=State.SUCCESS, exit_code=job.exit_code if job.exit_code is not None else 0)
+        except OutputsError as exc:
+            changes.update(state=State.FAILED, exit_code=job.exit_code, message=str(exc))
+        changes["end_date"] = job.end
+    else:
+        changes.update(state=State.FAILED, exit_code=job.exit_code, end_date=job.end, message=failure_message(job))
+    return (attempt.model_copy(update=changes) if changes else attempt), outputs
+
+
+def failure_message(job: JobObservation) -> str:
+    """What a person needs first: the reason, the exit code, and the task's own last words."""
+    parts: list[str] = []
+    if job.reason == "DeadlineExceeded":
+        parts.append("timed out (the Job's activeDeadlineSeconds passed)")
+    elif job.reason:
+        parts.append(job.reason)
+    if job.exit_code is not None:
+        parts.append(f"exit code {job.exit_code}")
+    head = ", ".join(parts) or "failed"
+    tail = (job.termination_message or job.message or "").strip()
+    if len(tail) > 1000:
+        tail = "..." + tail[-1000:]
+    return f"{head}: {tail}" if tail else head

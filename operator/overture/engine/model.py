@@ -1,0 +1,130 @@
+"""The engine's inputs and outputs, as plain immutable values.
+
+``Observed`` is what the cluster shows for one execution (its Jobs by name, its child
+executions by name, how busy its flow is); ``Decision`` is what ``step`` wants done. The operator
+translates between these values and the Kubernetes API; the engine never sees a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from overture.api import ExecutionStatus, State
+
+
+class JobPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    """One task attempt's Job (and its pod) as last seen."""
+
+    name: str
+    phase: JobPhase
+    pod: str | None = None
+    start: str | None = None
+    end: str | None = None
+    exit_code: int | None = None
+    termination_message: str | None = None
+    reason: str | None = None  # e.g. DeadlineExceeded, OOMKilled, ImagePullBackOff
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildObservation:
+    """A child execution started by a subflow task."""
+
+    name: str
+    state: State
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    jobs: Mapping[str, JobObservation] = field(default_factory=dict)
+    children: Mapping[str, ChildObservation] = field(default_factory=dict)
+    # Concurrency: other executions of the same flow that hold a slot, and queued ones created earlier.
+    active_others: int = 0
+    queued_ahead: int = 0
+    replay_source: ExecutionStatus | None = None
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    name: str
+    value: str | None = None
+    secret_name: str | None = None
+    secret_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Run one attempt of a runnable task. Idempotent: the name is deterministic."""
+
+    name: str
+    task_run: str
+    task_id: str
+    attempt: int
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: tuple[EnvValue, ...] = ()
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    image_pull_policy: str | None = None
+    timeout_seconds: int | None = None
+    iteration: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateExecution:
+    """Start a child execution for a subflow task. Idempotent: the name is deterministic."""
+
+    name: str
+    flow: str
+    inputs: Mapping[str, Any]
+    task_run: str
+
+
+@dataclass(frozen=True)
+class KillExecution:
+    name: str
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    type: EventType
+    reason: str
+    message: str
+
+
+Action = CreateJob | DeleteJob | CreateExecution | KillExecution | EmitEvent
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ExecutionStatus
+    actions: tuple[Action, ...] = ()
+    requeue_after: float | None = None  # seconds until step wants to run again with no new event
+
+    @property
+    def creations(self) -> tuple[CreateJob | CreateExecution, ...]:
+        return tuple(a for a in self.actions if isinstance(a, CreateJob | CreateExecution))

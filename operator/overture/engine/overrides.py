@@ -1,0 +1,73 @@
+"""Manual overrides that rewrite task runs: restart a failed run, replay from a task.
+
+- ``restart_runs``: the failed and killed task runs of a FAILED or KILLED execution go back to
+  waiting for a new attempt (their earlier attempts stay in the record); the ``errors`` and
+  ``finally`` runs are dropped so they run again. Successful runs are never rerun.
+- ``copy_replayed_runs``: a new execution starts with the runs of every task that comes before
+  ``fromTask`` in the source execution (in list order, or, in a DAG, every task that does not
+  depend on it), so their outputs are reused and they do not run again.
+"""
+
+from __future__ import annotations
+
+from overture.api import ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun
+from overture.validation import all_tasks
+
+RESTARTABLE = frozenset({State.FAILED, State.KILLED})
+
+
+def restart_runs(status: ExecutionStatus, restarts: int, now: str) -> ExecutionStatus:
+    status = status.model_copy(update={"restarts": restarts})
+    if status.state not in RESTARTABLE or status.flow_spec is None:
+        return status
+    flow = status.flow_spec
+    tasks = {task.id: task for _, task in all_tasks(flow)}
+    handlers = {t.id for t in (*flow.errors, *flow.finally_)}
+    handler_runs = {r.id for r in status.task_runs if _root_of(r, status.task_runs) in handlers}
+    runs: list[TaskRun] = []
+    for run in status.task_runs:
+        if run.id in handler_runs:
+            continue
+        if run.state in RESTARTABLE:
+            task = tasks.get(run.task_id)
+            if isinstance(task, RunnableAnyTask):
+                run = run.model_copy(update={"state": State.RETRYING, "next_attempt_at": now, "end_date": None})
+            elif task is not None and run.attempts == () and run.child_execution is None:
+                run = run.model_copy(update={"state": State.RUNNING, "end_date": None, "message": None})
+            else:
+                continue  # fail, pause and subflow runs start over from scratch
+        runs.append(run)
+    return status.model_copy(
+        update={"task_runs": tuple(runs), "state": State.RUNNING, "end_date": None, "duration": None, "message": None}
+    )
+
+
+def _root_of(run: TaskRun, runs: tuple[TaskRun, ...]) -> str:
+    by_id = {r.id: r for r in runs}
+    current = run
+    while current.parent is not None and current.parent in by_id:
+        current = by_id[current.parent]
+    return current.task_id
+
+
+def copy_replayed_runs(flow: FlowSpec, source: ExecutionStatus, from_task: str) -> tuple[TaskRun, ...]:
+    top = [t.id for t in flow.tasks]
+    if from_task not in top:
+        return ()
+    if any(t.depends_on for t in flow.tasks):
+        downstream = {from_task}
+        changed = True
+        while changed:
+            changed = False
+            for task in flow.tasks:
+                if task.id not in downstream and downstream.intersection(task.depends_on):
+                    downstream.add(task.id)
+                    changed = True
+        keep = {t for t in top if t not in downstream}
+    else:
+        keep = set(top[: top.index(from_task)])
+    kept: list[TaskRun] = []
+    for run in source.task_runs:
+        if _root_of(run, source.task_runs) in keep and run.state.is_successful:
+            kept.append(run)
+    return tuple(kept)

@@ -1,0 +1,43 @@
+"""When the next attempt of a failed task is due.
+
+Pure arithmetic over the task's ``retry`` block. ``random`` backoff is random per attempt but
+deterministic for a given execution, task run and attempt (a hash, not a PRNG), so recomputing
+a decision after a restart gives the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from overture.api import Backoff, Retry, to_timedelta
+
+
+def backoff_delay(retry: Retry, failed_attempt: int, seed: str) -> timedelta:
+    """Wait after attempt ``failed_attempt`` (1-based) failed, before the next one starts."""
+    interval = to_timedelta(retry.interval)
+    cap = to_timedelta(retry.max_interval) if retry.max_interval else None
+    if retry.backoff == Backoff.CONSTANT:
+        delay = interval
+    elif retry.backoff == Backoff.EXPONENTIAL:
+        delay = interval * (retry.multiplier ** (failed_attempt - 1))
+    else:
+        low = to_timedelta(retry.min_interval) if retry.min_interval else timedelta(0)
+        high = cap or interval
+        fraction = int(hashlib.sha256(f"{seed}/{failed_attempt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        delay = low + (high - low) * fraction if high > low else low
+    if cap is not None and delay > cap:
+        delay = cap
+    return delay
+
+
+def next_attempt_time(
+    retry: Retry | None, failed_attempt: int, first_start: datetime, failed_at: datetime, seed: str
+) -> datetime | None:
+    """When to start attempt ``failed_attempt + 1``, or None when no attempt is left."""
+    if retry is None or failed_attempt >= retry.max_attempts:
+        return None
+    due = failed_at + backoff_delay(retry, failed_attempt, seed)
+    if retry.max_duration is not None and due - first_start > to_timedelta(retry.max_duration):
+        return None
+    return due

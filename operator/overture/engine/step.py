@@ -1,0 +1,256 @@
+"""``step``: one reconcile of one execution, as a pure function.
+
+    step(flow, execution, observed, now) -> Decision(status, actions, requeue_after)
+
+Same inputs, same decision. Re-running ``step`` on its own output status and the same
+observation creates nothing new: every creation is recorded in the status it returns, under a
+deterministic name.
+
+The life of an execution: CREATED -> (QUEUED) -> RUNNING <-> PAUSED -> SUCCESS | WARNING |
+FAILED, or KILLING -> KILLED when killed, or CANCELLED/FAILED at once when the flow's
+concurrency says so. The flow's ``tasks`` run first; once they settle FAILED the ``errors``
+tasks run (with ``{{ error.taskId }}`` and ``{{ error.message }}``); ``finally`` tasks run last
+in every case but a kill. The run ends FAILED if any of the three failed, WARNING if a task
+ended WARNING (``allowFailure``), SUCCESS otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from overture.api import (
+    CONDITION_SUCCEEDED,
+    ConcurrencyBehavior,
+    Condition,
+    ConditionStatus,
+    Execution,
+    ExecutionStatus,
+    FlowSpec,
+    State,
+    coerce_inputs,
+    format_duration,
+    to_timedelta,
+    with_condition,
+)
+from overture.engine.clock import iso, parse_time
+from overture.engine.context import Frame
+from overture.engine.model import Decision, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
+from overture.engine.overrides import copy_replayed_runs, restart_runs
+from overture.engine.runner import Gate, Outcome, run_scope
+from overture.engine.work import Work
+
+QUEUE_RECHECK_SECONDS = 15.0
+KILL_RECHECK_SECONDS = 2.0
+
+
+def step(flow: FlowSpec | None, execution: Execution, observed: Observed, now: datetime) -> Decision:
+    """Decide what to do next for ``execution``.
+
+    ``flow`` is the Flow's current spec; it is used only when the execution starts (it is
+    snapshotted into ``status.flowSpec``) and may be None when the Flow is missing or invalid,
+    in which case ``observed`` carries no jobs and the execution fails with ``flow_error``.
+    """
+    status = execution.status or ExecutionStatus()
+    if execution.spec.restarts > status.restarts:
+        status = restart_runs(status, execution.spec.restarts, iso(now))
+    if status.state.is_terminal:
+        return Decision(status)
+    if status.flow_spec is None:
+        return _begin(flow, execution, status, observed, now)
+    if status.state == State.QUEUED:
+        return _admit(execution, status, observed, now)
+    return _advance(execution, status, observed, now)
+
+
+def start_failure(execution: Execution, now: datetime, message: str) -> Decision:
+    """An execution that cannot start (missing or invalid flow, bad inputs) ends FAILED at once."""
+    status = (execution.status or ExecutionStatus()).model_copy(update={"start_date": iso(now)})
+    return _finish(status, State.FAILED, now, message, [("ExecutionFailed", message)])
+
+
+def _begin(
+    flow: FlowSpec | None, execution: Execution, status: ExecutionStatus, observed: Observed, now: datetime
+) -> Decision:
+    if flow is None:
+        return start_failure(execution, now, f"flow {execution.spec.flow_ref.name!r} cannot run")
+    values, problems = coerce_inputs(flow.inputs, dict(execution.spec.inputs))
+    status = status.model_copy(
+        update={"flow_spec": flow, "inputs": values, "observed_generation": execution.metadata.generation}
+    )
+    if problems:
+        return start_failure(execution.model_copy(update={"status": status}), now, "; ".join(problems))
+    if execution.spec.replay is not None:
+        if observed.replay_source is None:
+            message = f"spec.replay.execution: execution {execution.spec.replay.execution!r} was not found"
+            return start_failure(execution.model_copy(update={"status": status}), now, message)
+        runs = copy_replayed_runs(flow, observed.replay_source, execution.spec.replay.from_task)
+        status = status.model_copy(update={"task_runs": runs})
+    return _admit(execution, status, observed, now)
+
+
+def _admit(execution: Execution, status: ExecutionStatus, observed: Observed, now: datetime) -> Decision:
+    flow = status.flow_spec
+    assert flow is not None
+    limit = flow.concurrency.limit if flow.concurrency else 0
+    if limit and observed.active_others + observed.queued_ahead >= limit:
+        assert flow.concurrency is not None
+        busy = f"{observed.active_others} execution(s) of this flow running, limit {limit}"
+        if flow.concurrency.behavior == ConcurrencyBehavior.CANCEL:
+            return _finish(status, State.CANCELLED, now, f"cancelled: {busy}", [("Cancelled", busy)])
+        if flow.concurrency.behavior == ConcurrencyBehavior.FAIL:
+            return _finish(status, State.FAILED, now, f"failed: {busy}", [("ConcurrencyLimit", busy)])
+        if status.state == State.QUEUED:
+            return Decision(status, requeue_after=QUEUE_RECHECK_SECONDS)
+        queued = status.model_copy(update={"state": State.QUEUED, "message": f"queued: {busy}"})
+        queued = _with_succeeded(queued, ConditionStatus.UNKNOWN, "Queued", busy, now)
+        return Decision(queued, (_event("Queued", f"Queued: {busy}"),), QUEUE_RECHECK_SECONDS)
+    started = status.model_copy(update={"state": State.RUNNING, "start_date": iso(now), "message": None})
+    decision = _advance(execution, started, observed, now)
+    return Decision(
+        decision.status, (_event("Started", "Started the execution"), *decision.actions), decision.requeue_after
+    )
+
+
+def _advance(execution: Execution, status: ExecutionStatus, observed: Observed, now: datetime) -> Decision:
+    flow = status.flow_spec
+    assert flow is not None
+    spec = execution.spec
+    work = Work(
+        execution=execution.metadata.name,
+        namespace=execution.metadata.namespace or "",
+        flow_name=spec.flow_ref.name,
+        flow=flow,
+        spec=spec,
+        inputs=status.inputs or {},
+        start_date=status.start_date,
+        observed=observed,
+        now=now,
+        runs={r.id: r for r in status.task_runs},
+    )
+    deadline = _deadline(flow, status)
+    if spec.kill or status.state == State.KILLING or (deadline is not None and now >= deadline):
+        return _kill(work, status, timed_out=not spec.kill and status.state != State.KILLING)
+    if deadline is not None:
+        work.wake(deadline)
+    outcome = _run_sections(work, flow, spec.suspend)
+    runs = tuple(work.runs.values())
+    status = status.model_copy(update={"task_runs": runs})
+    requeue = _requeue_after(work)
+    if outcome == Outcome.RUNNING:
+        paused = spec.suspend or any(r.state == State.PAUSED for r in runs)
+        state = State.PAUSED if paused else State.RUNNING
+        if state != status.state:
+            work.event("Paused" if paused else "Running", "Paused the execution" if paused else "Resumed the execution")
+        status = status.model_copy(update={"state": state})
+        status = _with_succeeded(status, ConditionStatus.UNKNOWN, state.value.capitalize(), "", now)
+        return Decision(status, tuple(work.actions), requeue)
+    failure = work.first_failure()
+    message = f"task {failure.id} failed: {failure.message}" if failure else None
+    final = State(outcome.value)
+    decision = _finish(status, final, now, message, [])
+    return Decision(decision.status, (*work.actions, *decision.actions), None)
+
+
+def _run_sections(work: Work, flow: FlowSpec, suspended: bool) -> Outcome:
+    main = run_scope(work, flow.tasks, Frame(), Gate(suspended), None)
+    if main == Outcome.RUNNING:
+        return main
+    outcomes = [main]
+    if main == Outcome.FAILED and flow.errors:
+        failure = work.first_failure()
+        error = {
+            "taskId": failure.task_id if failure else None,
+            "taskRunId": failure.id if failure else None,
+            "message": failure.message if failure else None,
+        }
+        errors = run_scope(work, flow.errors, Frame(error=error), Gate(suspended), None)
+        if errors == Outcome.RUNNING:
+            return errors
+        outcomes.append(errors)
+    if flow.finally_:
+        final = run_scope(work, flow.finally_, Frame(), Gate(suspended), None)
+        if final == Outcome.RUNNING:
+            return final
+        outcomes.append(final)
+    if Outcome.FAILED in outcomes:
+        return Outcome.FAILED
+    return Outcome.WARNING if Outcome.WARNING in outcomes else Outcome.SUCCESS
+
+
+def _kill(work: Work, status: ExecutionStatus, timed_out: bool) -> Decision:
+    """Delete running Jobs, kill children; KILLING until no Job of this execution still runs."""
+    still_running = False
+    first = status.state != State.KILLING
+    for run in list(work.runs.values()):
+        if run.state.is_terminal:
+            continue
+        attempts = list(run.attempts)
+        if attempts and not attempts[-1].state.is_terminal:
+            job = work.observed.jobs.get(attempts[-1].job)
+            if job is not None and job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
+                still_running = True
+                work.actions.append(DeleteJob(job.name, "execution killed"))
+            attempts[-1] = attempts[-1].model_copy(update={"state": State.KILLED, "end_date": work.stamp})
+        if run.child_execution:
+            child = work.observed.children.get(run.child_execution)
+            if child is None or not child.state.is_terminal:
+                work.actions.append(KillExecution(run.child_execution))
+        work.update(run, state=State.KILLED, attempts=tuple(attempts), end_date=work.stamp)
+    status = status.model_copy(update={"task_runs": tuple(work.runs.values())})
+    flow = status.flow_spec
+    reason = f"timed out after {flow.timeout}" if timed_out and flow and flow.timeout else "killed"
+    if first:
+        work.event("Killing", f"Killing the execution: {reason}", warning=True)
+    if still_running and not timed_out:
+        status = status.model_copy(update={"state": State.KILLING, "message": reason})
+        return Decision(status, tuple(work.actions), KILL_RECHECK_SECONDS)
+    final = State.FAILED if timed_out else State.KILLED
+    decision = _finish(status, final, work.now, reason, [])
+    return Decision(decision.status, (*work.actions, *decision.actions))
+
+
+def _finish(
+    status: ExecutionStatus, state: State, now: datetime, message: str | None, events: list[tuple[str, str]]
+) -> Decision:
+    start = parse_time(status.start_date) or now
+    duration = format_duration(now - start)
+    status = status.model_copy(update={"state": state, "end_date": iso(now), "duration": duration, "message": message})
+    ok = state in (State.SUCCESS, State.WARNING)
+    reason = {"SUCCESS": "Succeeded", "WARNING": "SucceededWithWarnings"}.get(state.value, state.value.capitalize())
+    status = _with_succeeded(status, ConditionStatus.TRUE if ok else ConditionStatus.FALSE, reason, message or "", now)
+    actions = [_event(r, m, warning=True) for r, m in events]
+    text = f"Execution ended {state.value} after {duration}" + (f": {message}" if message else "")
+    actions.append(_event("Ended" if ok else "EndedBadly", text, warning=not ok))
+    return Decision(status, tuple(actions))
+
+
+def _with_succeeded(
+    status: ExecutionStatus, value: ConditionStatus, reason: str, message: str, now: datetime
+) -> ExecutionStatus:
+    condition = Condition(
+        type=CONDITION_SUCCEEDED,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=iso(now),
+        observed_generation=status.observed_generation,
+    )
+    return status.model_copy(update={"conditions": with_condition(status.conditions, condition)})
+
+
+def _deadline(flow: FlowSpec, status: ExecutionStatus) -> datetime | None:
+    start = parse_time(status.start_date)
+    if flow.timeout is None or start is None:
+        return None
+    return start + to_timedelta(flow.timeout)
+
+
+def _requeue_after(work: Work) -> float | None:
+    if not work.wake_at:
+        return None
+    soonest = min(work.wake_at)
+    return max(0.0, (soonest - work.now).total_seconds())
+
+
+def _event(reason: str, message: str, warning: bool = False) -> EmitEvent:
+    return EmitEvent(EventType.WARNING if warning else EventType.NORMAL, reason, message)

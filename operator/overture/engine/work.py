@@ -1,0 +1,111 @@
+"""The scratch state of one ``step``: task runs by id, the actions wanted, the next wake-up.
+
+A ``Work`` lives for one call of ``step`` and is thrown away; what survives is the frozen
+``ExecutionStatus`` it produces. Task runs are replaced, never mutated (``set_run``), and their
+insertion order is the order they were first created, which is the order status shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun, child_groups
+from overture.engine.clock import iso
+from overture.engine.context import Frame, OutputsView, trigger_context
+from overture.engine.model import Action, EmitEvent, EventType, Observed
+from overture.validation import all_tasks
+
+
+@dataclass
+class Work:
+    execution: str
+    namespace: str
+    flow_name: str
+    flow: FlowSpec
+    spec: ExecutionSpec
+    inputs: Mapping[str, Any]
+    start_date: str | None
+    observed: Observed
+    now: datetime
+    runs: dict[str, TaskRun]
+    actions: list[Action] = field(default_factory=list)
+    wake_at: list[datetime] = field(default_factory=list)
+    index: dict[str, list[str]] = field(default_factory=dict)
+    tasks: dict[str, AnyTask] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for run in self.runs.values():
+            self.index.setdefault(run.task_id, []).append(run.id)
+        self.tasks = {task.id: task for _, task in all_tasks(self.flow)}
+
+    @property
+    def stamp(self) -> str:
+        return iso(self.now)
+
+    def set_run(self, run: TaskRun) -> TaskRun:
+        if run.id not in self.runs:
+            self.index.setdefault(run.task_id, []).append(run.id)
+        self.runs[run.id] = run
+        return run
+
+    def update(self, run: TaskRun, **changes: Any) -> TaskRun:
+        return self.set_run(run.model_copy(update=changes))
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.actions.append(EmitEvent(EventType.WARNING if warning else EventType.NORMAL, reason, message))
+
+    def wake(self, at: datetime) -> None:
+        self.wake_at.append(at)
+
+    def wake_in(self, seconds: float) -> None:
+        self.wake_at.append(self.now + timedelta(seconds=seconds))
+
+    def template_context(self, frame: Frame, run_id: str, attempt: int = 1) -> dict[str, Any]:
+        labels = {**self.flow.labels, **self.spec.labels}
+        context: dict[str, Any] = {
+            "inputs": dict(self.inputs),
+            "vars": self.flow.variables,
+            "outputs": OutputsView(self.runs, self.index, frame),
+            "trigger": trigger_context(self.spec),
+            "execution": {
+                "id": self.execution,
+                "name": self.execution,
+                "namespace": self.namespace,
+                "flow": self.flow_name,
+                "startDate": self.start_date,
+                "originalId": self.spec.replay.execution if self.spec.replay else self.execution,
+            },
+            "flow": {"name": self.flow_name, "namespace": self.namespace},
+            "taskrun": {
+                "id": run_id,
+                "attempt": attempt,
+                "value": frame.values[-1] if frame.values else None,
+                "iteration": frame.iterations[-1] if frame.iterations else None,
+            },
+            "parents": [{"value": v, "iteration": i} for v, i in zip(frame.values, frame.iterations, strict=True)],
+            "labels": labels,
+        }
+        if frame.error is not None:
+            context["error"] = dict(frame.error)
+        return context
+
+    def active_runs(self) -> list[TaskRun]:
+        return [r for r in self.runs.values() if not r.state.is_terminal]
+
+    def first_failure(self) -> TaskRun | None:
+        """The first failed task run that did work itself (not a flowable failing because of a child)."""
+        return next(
+            (
+                r
+                for r in self.runs.values()
+                if r.state == State.FAILED and r.task_id in self.tasks and is_leaf(self.tasks[r.task_id])
+            ),
+            None,
+        )
+
+
+def is_leaf(task: AnyTask) -> bool:
+    return not child_groups(task)

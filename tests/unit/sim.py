@@ -1,0 +1,141 @@
+"""A deterministic stand-in for the cluster, for engine tests: Jobs end as a script says.
+
+It is not a mock of the Kubernetes API: it only plays the part of ``Observed`` (what Jobs did),
+driving ``step`` the way the operator does, and records every action for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from overture.api import Execution, ExecutionSpec, FlowSpec, ObjectMeta, ObjectRef, State
+from overture.engine import (
+    ChildObservation,
+    CreateExecution,
+    CreateJob,
+    Decision,
+    DeleteJob,
+    EmitEvent,
+    JobObservation,
+    JobPhase,
+    Observed,
+    step,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+# A job script: (task_run_id, attempt) -> (succeeded?, outputs or message)
+Outcome = tuple[bool, Any]
+Script = Callable[[CreateJob], Outcome]
+
+
+def succeed_with(outputs: dict[str, Any] | None = None) -> Outcome:
+    return True, outputs or {}
+
+
+def always_succeed(_job: CreateJob) -> Outcome:
+    return True, {}
+
+
+def make_execution(flow: FlowSpec | dict[str, Any], name: str = "run-1", **spec: Any) -> tuple[FlowSpec, Execution]:
+    flow_spec = flow if isinstance(flow, FlowSpec) else FlowSpec.model_validate(flow)
+    execution = Execution(
+        metadata=ObjectMeta(name=name, namespace="default", generation=1),
+        spec=ExecutionSpec(flow_ref=ObjectRef(name="flow"), **spec),
+    )
+    return flow_spec, execution
+
+
+@dataclass
+class Cluster:
+    """Jobs run for ``duration`` seconds of simulated time, then end as ``script`` says."""
+
+    script: Script = always_succeed
+    duration: float = 1.0
+    jobs: dict[str, tuple[CreateJob, datetime]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    created: list[str] = field(default_factory=list)
+    events: list[EmitEvent] = field(default_factory=list)
+    children: dict[str, ChildObservation] = field(default_factory=dict)
+    child_requests: list[CreateExecution] = field(default_factory=list)
+
+    def apply(self, decision: Decision, now: datetime) -> None:
+        for action in decision.actions:
+            if isinstance(action, CreateJob):
+                self.created.append(action.name)
+                self.jobs.setdefault(action.name, (action, now))
+            elif isinstance(action, DeleteJob):
+                self.deleted.add(action.name)
+                self.jobs.pop(action.name, None)
+            elif isinstance(action, EmitEvent):
+                self.events.append(action)
+            elif isinstance(action, CreateExecution):
+                self.child_requests.append(action)
+
+    def observe(self, now: datetime, **extra: Any) -> Observed:
+        jobs: dict[str, JobObservation] = {}
+        for name, (request, created) in self.jobs.items():
+            if now - created < timedelta(seconds=self.duration):
+                jobs[name] = JobObservation(name, JobPhase.RUNNING, pod=f"{name}-pod", start=_iso(created))
+                continue
+            ok, payload = self.script(request)
+            end = _iso(created + timedelta(seconds=self.duration))
+            if ok:
+                message = payload if isinstance(payload, str) else json.dumps(payload)
+                jobs[name] = JobObservation(
+                    name,
+                    JobPhase.SUCCEEDED,
+                    pod=f"{name}-pod",
+                    start=_iso(created),
+                    end=end,
+                    exit_code=0,
+                    termination_message=message,
+                )
+            else:
+                jobs[name] = JobObservation(
+                    name,
+                    JobPhase.FAILED,
+                    pod=f"{name}-pod",
+                    start=_iso(created),
+                    end=end,
+                    exit_code=1,
+                    termination_message=str(payload),
+                )
+        return Observed(jobs=jobs, children=dict(self.children), **extra)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_to_end(
+    flow: FlowSpec,
+    execution: Execution,
+    cluster: Cluster | None = None,
+    tick: float = 1.0,
+    max_steps: int = 2000,
+    start: datetime = T0,
+    on_step: Callable[[Execution, Decision, datetime], Execution] | None = None,
+) -> tuple[Execution, Cluster]:
+    """Step until the execution is terminal (or ``max_steps``), advancing time by ``tick``."""
+    cluster = cluster or Cluster()
+    now = start
+    for _ in range(max_steps):
+        decision = step(flow, execution, cluster.observe(now), now)
+        cluster.apply(decision, now)
+        execution = execution.model_copy(update={"status": decision.status})
+        if on_step is not None:
+            execution = on_step(execution, decision, now)
+        if execution.status is not None and execution.status.state.is_terminal:
+            return execution, cluster
+        now += timedelta(seconds=tick)
+    return execution, cluster
+
+
+def run_states(execution: Execution) -> dict[str, State]:
+    assert execution.status is not None
+    return {r.id: r.state for r in execution.status.task_runs}
