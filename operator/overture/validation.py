@@ -9,10 +9,10 @@ Rules (each documented where it is checked):
 - task ids are unique in the whole flow (tasks, errors, finally, and every nested flowable),
   and stay unique once '_' becomes '-' in object names;
 - ``dependsOn`` names a sibling in the same list; cycles are reported with the cycle spelled out;
-- templates parse, and read only tasks and inputs that exist;
+- templates parse, and read only tasks, inputs and variables that exist, and only names a
+  template is given (inputs, outputs, vars, trigger, ...), not a typo like ``input``;
 - schedule triggers have a valid cron and IANA timezone; trigger ids are unique, also once '_'
-  becomes '-';
-- templates read only names that exist (inputs, outputs, vars, trigger, ...), not a typo like ``input``;
+  becomes '-'; trigger inputs are declared in spec.inputs;
 - the flow's name is a DNS subdomain, and fits in 63 characters (it is a label value).
 """
 
@@ -292,6 +292,11 @@ def validate_flow(flow: Flow) -> list[str]:
             problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names))
     problems.extend(_check_triggers(spec))
     for index, trigger in enumerate(spec.triggers):
+        for name in trigger.inputs:
+            if name not in input_ids:
+                choices = ", ".join(sorted(input_ids)) or "none are declared"
+                where = f"spec.triggers[{index}].inputs.{name}"
+                problems.append(f"{where}: the flow declares no such input (inputs: {choices})")
         for field, template in _value_templates("inputs", trigger.inputs):
             where = f"spec.triggers[{index}].{field}"
             problems.extend(_check_template(where, template, task_ids, input_ids, var_names))

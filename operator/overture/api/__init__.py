@@ -129,6 +129,12 @@ _HINTS: dict[str, type[BaseModel]] = {
     "secretKeyRef": SecretKeyRef,
     "trigger": TriggerInfo,
     "replay": ReplaySource,
+    "inputs": Input,
+    "onResume": Input,
+    "env": EnvVar,
+    "taskDefaults": TaskDefault,
+    "cases": SwitchCase,
+    "flows": UpstreamFlow,
 }
 
 
@@ -146,7 +152,7 @@ def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) ->
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        hints: dict[str, type[BaseModel]] = {**_HINTS, "spec": spec_model, "metadata": ObjectMeta}
+        hints: dict[str, type[BaseModel]] = {**_HINTS, "": model, "spec": spec_model, "metadata": ObjectMeta}
         raise SpecError(problems_from(exc, "", _TAGS, hints)) from None
 
 

@@ -148,7 +148,8 @@ def problems_from(
                 out.append(mismatches[path])
             mismatches[path].accepted.append(_EXPECTED[error["type"]])
             continue
-        owner = str(raw[-2]) if len(raw) >= 2 else ""
+        # The field (or union tag) holding the failing one; a list item is named by its list.
+        owner = next((str(part) for part in reversed(raw[:-1]) if isinstance(part, str)), "")
         message = f"{path}: {_describe(error, _known_fields(hints.get(owner)))}"
         if message not in out:
             out.append(message)
