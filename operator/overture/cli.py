@@ -115,6 +115,30 @@ def cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    """Run the operator in this process until interrupted."""
+    import logging
+    import os
+
+    import kopf
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    os.environ["OVERTURE_HTTP_PORT"] = str(args.port)
+    import overture.handlers  # noqa: F401  (registers the kopf handlers)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    kopf.configure(verbose=args.verbose, debug=False, log_prefix=False)
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace or (),
+        standalone=True,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="overture", description="Declarative data flows on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -128,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("-o", "--output-dir", default=DEFAULT_CRD_DIR)
     crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
     crds.set_defaults(func=cmd_crds)
+
+    operator = sub.add_parser("operator", help="run the operator (kubeconfig or in-cluster config)")
+    operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable; glob ok)")
+    operator.add_argument("--kubeconfig", help="default: $KUBECONFIG, ~/.kube/config, or in-cluster")
+    operator.add_argument("--port", type=int, default=8080, help="HTTP port for /healthz, /readyz, /metrics")
+    operator.add_argument("-v", "--verbose", action="store_true")
+    operator.set_defaults(func=cmd_operator)
     return parser
 
 

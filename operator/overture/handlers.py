@@ -1,0 +1,131 @@
+"""kopf wiring: watches feed the cache and the reconcile queue; nothing else happens here.
+
+Only ``@kopf.on.event`` handlers are used, so kopf writes no progress or diff-base annotations
+(every decision is recomputed from status). The reconcile loop, the HTTP server and the
+triggers start with the operator and stop with it.
+
+kopf settings, chosen on purpose:
+- no progress storage writes (event handlers have none) and no posting of kopf's own Events;
+- ``batching.worker_limit`` bounds kopf's per-object workers; our own reconcile workers are
+  bounded by ``OVERTURE_WORKERS`` (default 4);
+- peering is off (``standalone``) in this version: run one replica (see docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
+from overture.kube.client import Kube
+from overture.kube.store import Store, key_of
+from overture.reconciler import Reconciler, Settings, reconcile_flow
+from overture.server import Metrics, build_app, serve
+
+log = logging.getLogger("overture")
+
+
+class Runtime:
+    """What lives as long as the operator process."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.kube: Kube | None = None
+        self.reconciler: Reconciler | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.runner: Any = None
+        self.ready = False
+
+
+RUNTIME = Runtime()
+
+
+def _settings_from_env() -> Settings:
+    ttl = os.environ.get("OVERTURE_JOB_TTL_SECONDS", "86400")
+    return Settings(
+        workers=int(os.environ.get("OVERTURE_WORKERS", "4")),
+        job_ttl_seconds=int(ttl) if ttl else None,
+        resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
+    )
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.enabled = False
+    settings.batching.worker_limit = 20
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.persistence.finalizer = "overture.dev/finalizer"
+    kube = await Kube.connect(os.environ.get("KUBECONFIG") or None)
+    reconciler = Reconciler(kube, RUNTIME.store, _settings_from_env())
+    metrics = Metrics(RUNTIME.store, lambda: reconciler.depth)
+    reconciler.observers.append(metrics.reconcile_seconds.observe)
+    RUNTIME.kube, RUNTIME.reconciler = kube, reconciler
+    RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
+    port = int(os.environ.get("OVERTURE_HTTP_PORT", "8080"))
+    host = os.environ.get("OVERTURE_HTTP_HOST", "0.0.0.0")
+    app = build_app(metrics, lambda: RUNTIME.ready)
+    RUNTIME.runner = await serve(app, host, port)
+    RUNTIME.ready = True
+    log.info("Started the operator: http=%s:%d workers=%d", host, port, reconciler.settings.workers)
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    for task in RUNTIME.tasks:
+        task.cancel()
+    if RUNTIME.runner is not None:
+        await RUNTIME.runner.cleanup()
+    if RUNTIME.kube is not None:
+        await RUNTIME.kube.close()
+
+
+def _deleted(event_type: str | None) -> bool:
+    return event_type == "DELETED"
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "flows")
+async def on_flow(type: str, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.store.put("flow", dict(body), _deleted(type))
+    if _deleted(type) or RUNTIME.kube is None:
+        return
+    await reconcile_flow(RUNTIME.kube, dict(body), datetime.now(UTC))
+    if RUNTIME.reconciler is not None:  # executions waiting for this flow to appear
+        namespace, name = key_of(body)
+        for execution in RUNTIME.store.executions_of(namespace, name):
+            if not (execution.get("status") or {}).get("flowSpec"):
+                RUNTIME.reconciler.enqueue(key_of(execution))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "executions")
+async def on_execution(type: str, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.store.put("execution", dict(body), _deleted(type))
+    if RUNTIME.reconciler is None:
+        return
+    RUNTIME.reconciler.enqueue(key_of(body))
+    parent = (body.get("spec") or {}).get("parent") or {}
+    if parent.get("execution"):
+        RUNTIME.reconciler.enqueue((key_of(body)[0], parent["execution"]))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION: kopf.PRESENT})
+async def on_job(type: str, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.store.put("job", dict(body), _deleted(type))
+    _enqueue_owner(body)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION: kopf.PRESENT})
+async def on_pod(type: str, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.store.put("pod", dict(body), _deleted(type))
+    _enqueue_owner(body)
+
+
+def _enqueue_owner(body: kopf.Body) -> None:
+    execution = (body.get("metadata", {}).get("labels") or {}).get(LABEL_EXECUTION)
+    if execution and RUNTIME.reconciler is not None:
+        RUNTIME.reconciler.enqueue((body["metadata"]["namespace"], execution))

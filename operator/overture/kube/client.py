@@ -1,0 +1,185 @@
+"""The one module that talks to the Kubernetes API (kubernetes_asyncio).
+
+Every call goes through ``_call``, which counts requests by verb (exported as a metric, and the
+way the benchmarks count API writes per task run) and translates errors into ``kube.errors``.
+Creates are idempotent (409 = already there), deletes too (404 = already gone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from overture.api import API_GROUP, API_VERSION
+from overture.kube.errors import RejectedError, translate
+
+log = logging.getLogger("overture.kube")
+T = TypeVar("T")
+
+REQUESTS: Counter[str] = Counter()
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class Kube:
+    """A thin client: one ApiClient, the handful of calls the operator makes."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            await config.load_kube_config(config_file=kubeconfig, context=context)
+        return cls(client.ApiClient())
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def _call(self, verb: str, call: Awaitable[T]) -> T:
+        REQUESTS[verb] += 1
+        try:
+            return await call
+        except ApiException as exc:
+            raise translate(exc.status or 0, _reason(exc)) from None
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        """True if created, False if it existed already."""
+        try:
+            job = self.batch.create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
+            await self._call("create", job)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:
+                return False
+            raise
+        return True
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        body = client.V1DeleteOptions(propagation_policy="Background")
+        try:
+            await self._call("delete", self.batch.delete_namespaced_job(name, namespace, body=body))
+        except RejectedError as exc:
+            if exc.status != 404:
+                raise
+
+    async def create_execution(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        try:
+            await self._call(
+                "create",
+                self.custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "executions", manifest),
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:
+                return False
+            raise
+        return True
+
+    async def patch_execution_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        await self._call(
+            "patch",
+            self.custom.patch_namespaced_custom_object(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                "executions",
+                name,
+                {"spec": spec},
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            ),
+        )
+
+    async def replace_status(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT the status subresource; a stale resourceVersion raises ConflictError."""
+        meta = body["metadata"]
+        result: dict[str, Any] = await self._call(
+            "update",
+            self.custom.replace_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, meta["namespace"], plural, meta["name"], body
+            ),
+        )
+        return result
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._call(
+            "patch",
+            self.custom.patch_namespaced_custom_object_status(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            ),
+        )
+
+    async def delete_execution(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(
+                "delete",
+                self.custom.delete_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, "executions", name, propagation_policy="Background"
+                ),
+            )
+        except RejectedError as exc:
+            if exc.status != 404:
+                raise
+
+    async def emit_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str = "overture"
+    ) -> None:
+        meta = involved["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        digest = hashlib.sha256(f"{meta['uid']}/{reason}/{message}/{now}".encode()).hexdigest()[:10]
+        body = {
+            "metadata": {"name": f"{meta['name'][:200]}.{digest}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "count": 1,
+        }
+        try:
+            event = self.core.create_namespaced_event(meta["namespace"], body)  # type: ignore[arg-type]
+            await self._call("create", event)
+        except Exception as exc:  # an event is a courtesy: never fail a reconcile for it
+            log.warning("Could not post an Event: %s", exc)
+
+    # --- reads (the operator reads from its watch caches; these serve the CLI and tests) ---
+
+    async def get_execution(self, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "get", self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "executions", name)
+        )
+        return result
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or b"{}").get("message", exc.reason))
+    except (TypeError, ValueError):
+        return str(exc.reason)

@@ -1,0 +1,167 @@
+"""Job manifests for task attempts, and Job/Pod objects read back as observations.
+
+``build_job`` and ``observe_job`` are pure (dicts in, dicts out) and golden-tested; the client
+module does the talking. Outputs travel in the container's termination message: the task writes
+/overture/outputs.json, which is ``terminationMessagePath``; ``FallbackToLogsOnError`` makes the
+kubelet put the last log lines there when the task failed without writing it, so a failure's
+message is the task's own last words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from overture.api import (
+    GROUP_VERSION,
+    LABEL_ATTEMPT,
+    LABEL_EXECUTION,
+    LABEL_FLOW,
+    LABEL_ITERATION,
+    LABEL_TASK,
+)
+from overture.api.common import object_name_part
+from overture.engine import OUTPUTS_PATH, CreateJob, JobObservation, JobPhase
+
+ANNOTATION_TASK_RUN = "overture.dev/task-run"
+CONTAINER = "task"
+DEFAULT_TTL_SECONDS = 86400
+
+
+def job_labels(flow: str, execution: str, request: CreateJob) -> dict[str, str]:
+    labels = {
+        LABEL_FLOW: flow,
+        LABEL_EXECUTION: execution[:63],
+        LABEL_TASK: object_name_part(request.task_id),
+        LABEL_ATTEMPT: str(request.attempt),
+    }
+    if request.iteration:
+        labels[LABEL_ITERATION] = request.iteration.strip("[]").replace("][", "-")
+    return labels
+
+
+def build_job(
+    request: CreateJob,
+    *,
+    namespace: str,
+    flow: str,
+    execution: str,
+    execution_uid: str,
+    service_account: str | None = None,
+    ttl_seconds: int | None = DEFAULT_TTL_SECONDS,
+) -> dict[str, Any]:
+    labels = job_labels(flow, execution, request)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": request.image,
+        "imagePullPolicy": request.image_pull_policy or "IfNotPresent",
+        "terminationMessagePath": OUTPUTS_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "overture", "mountPath": "/overture"}],
+    }
+    if request.command:
+        container["command"] = list(request.command)
+    if request.args:
+        container["args"] = list(request.args)
+    if request.env:
+        container["env"] = [_env(e.name, e.value, e.secret_name, e.secret_key) for e in request.env]
+    if request.resources:
+        container["resources"] = {k: dict(v) for k, v in request.resources.items()}
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": [{"name": "overture", "emptyDir": {}}],
+    }
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    spec: dict[str, Any] = {
+        "backoffLimit": 0,  # retries are the engine's: every attempt is its own, visible Job
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if request.timeout_seconds:
+        spec["activeDeadlineSeconds"] = request.timeout_seconds
+    if ttl_seconds is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": request.name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {ANNOTATION_TASK_RUN: request.task_run},
+            "ownerReferences": [
+                {
+                    "apiVersion": GROUP_VERSION,
+                    "kind": "Execution",
+                    "name": execution,
+                    "uid": execution_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def _env(name: str, value: str | None, secret: str | None, key: str | None) -> dict[str, Any]:
+    if secret is not None:
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+    return {"name": name, "value": value or ""}
+
+
+def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObservation:
+    """What a task attempt's Job and its pod say. The pod is read first: it knows sooner."""
+    name = job["metadata"]["name"]
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    pod_name = pod["metadata"]["name"] if pod else None
+    start = status.get("startTime")
+    terminated, waiting = _container_state(pod)
+    pod_phase = (pod or {}).get("status", {}).get("phase")
+    if terminated is not None and pod_phase in ("Succeeded", "Failed"):
+        ok = pod_phase == "Succeeded"
+        return JobObservation(
+            name=name,
+            phase=JobPhase.SUCCEEDED if ok else JobPhase.FAILED,
+            pod=pod_name,
+            start=terminated.get("startedAt") or start,
+            end=terminated.get("finishedAt"),
+            exit_code=terminated.get("exitCode"),
+            termination_message=terminated.get("message"),
+            reason=None if ok else terminated.get("reason"),
+        )
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        return JobObservation(name, JobPhase.SUCCEEDED, pod=pod_name, start=start, end=status.get("completionTime"))
+    failed = conditions.get("Failed") or conditions.get("FailureTarget")
+    if failed is not None:
+        return JobObservation(
+            name,
+            JobPhase.FAILED,
+            pod=pod_name,
+            start=start,
+            end=failed.get("lastTransitionTime"),
+            reason=failed.get("reason"),
+            message=failed.get("message"),
+        )
+    if pod_phase == "Running":
+        return JobObservation(name, JobPhase.RUNNING, pod=pod_name, start=start)
+    return JobObservation(
+        name,
+        JobPhase.PENDING,
+        pod=pod_name,
+        start=start,
+        reason=(waiting or {}).get("reason"),
+        message=(waiting or {}).get("message"),
+    )
+
+
+def _container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    if not pod:
+        return None, None
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER:
+            state = status.get("state") or {}
+            return state.get("terminated"), state.get("waiting")
+    return None, None

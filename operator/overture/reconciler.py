@@ -1,0 +1,408 @@
+"""The reconcile loop: from watched objects to ``engine.step`` and back to the API.
+
+A key (namespace, name) of an Execution is queued whenever the Execution, one of its Jobs or
+pods, or one of its child executions changes, and when a decision asks to be woken later.
+Workers take keys one at a time (a key is never reconciled twice at once), read everything from
+the ``Store``, call ``step`` and apply the ``Decision`` in a fixed order:
+
+1. creations and deletions (Jobs, child executions): idempotent, deterministic names;
+2. one status write (PUT with the resourceVersion we read: a stale copy gets 409 and is
+   reconciled again from the fresh one, so two operators can never both advance a run);
+3. Events, once the status that justifies them is stored.
+
+A crash between 1 and 2 is safe: the next reconcile decides the same creations under the same
+names and gets AlreadyExists. Nothing is kept in memory that the API server does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from overture.api import (
+    GROUP_VERSION,
+    LABEL_FLOW,
+    Condition,
+    ConditionStatus,
+    Execution,
+    FlowSpec,
+    SpecError,
+    State,
+    find_condition,
+    parse_execution,
+    parse_flow,
+)
+from overture.engine import (
+    ChildObservation,
+    CreateExecution,
+    CreateJob,
+    Decision,
+    DeleteJob,
+    EmitEvent,
+    KillExecution,
+    Observed,
+    start_failure,
+    step,
+)
+from overture.engine.clock import iso, parse_time
+from overture.kube.client import Kube
+from overture.kube.errors import ApiError, ConflictError, TransientError
+from overture.kube.jobs import build_job, observe_job
+from overture.kube.store import Body, Key, Store
+from overture.validation import validate_flow
+
+log = logging.getLogger("overture.reconciler")
+
+ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})
+MISSING_FLOW_GRACE_SECONDS = 30.0
+RESYNC_SECONDS = 60.0
+
+
+@dataclass
+class Settings:
+    workers: int = 4
+    job_ttl_seconds: int | None = 86400
+    resync_seconds: float = RESYNC_SECONDS
+
+
+class Reconciler:
+    def __init__(
+        self, kube: Kube, store: Store, settings: Settings, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.queue: asyncio.Queue[Key] = asyncio.Queue()
+        self.queued: set[Key] = set()
+        self.busy: set[Key] = set()
+        self.again: set[Key] = set()
+        self.timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
+        self.latency: list[float] = []
+        self.observers: list[Callable[[float], None]] = []
+        self.on_finished: list[Callable[[Body], Any]] = []
+
+    # --- queue --------------------------------------------------------------------------
+
+    def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            due = loop.time() + delay
+            current = self.timers.get(key)
+            if current is not None and current[0] <= due:
+                return
+            if current is not None:
+                current[1].cancel()
+            self.timers[key] = (due, loop.call_at(due, self._fire, key))
+            return
+        if key in self.busy:
+            self.again.add(key)
+        elif key not in self.queued:
+            self.queued.add(key)
+            self.queue.put_nowait(key)
+
+    def _fire(self, key: Key) -> None:
+        self.timers.pop(key, None)
+        self.enqueue(key)
+
+    @property
+    def depth(self) -> int:
+        return self.queue.qsize()
+
+    async def run(self) -> None:
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
+        workers.append(asyncio.create_task(self._resync()))
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            self.queued.discard(key)
+            self.busy.add(key)
+            started = time.perf_counter()
+            try:
+                await self.reconcile_execution(key)
+            except ConflictError:
+                self.again.add(key)
+            except TransientError as exc:
+                log.warning("TransientError API error, retrying: execution=%s/%s error=%s", *key, exc)
+                self.enqueue(key, delay=2.0)
+            except Exception:
+                log.exception("Reconcile failed: execution=%s/%s", *key)
+                self.enqueue(key, delay=10.0)
+            finally:
+                elapsed = time.perf_counter() - started
+                for observe in self.observers:
+                    observe(elapsed)
+                self.busy.discard(key)
+                if key in self.again:
+                    self.again.discard(key)
+                    self.enqueue(key)
+
+    async def _resync(self) -> None:
+        """A safety net: every unfinished execution is looked at again now and then."""
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            for key, body in list(self.store.executions.items()):
+                state = (body.get("status") or {}).get("state")
+                if state is None or not State(state).is_terminal:
+                    self.enqueue(key)
+
+    # --- executions ---------------------------------------------------------------------
+
+    async def reconcile_execution(self, key: Key) -> None:
+        body = self.store.executions.get(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        now = self.clock()
+        try:
+            execution = parse_execution(dict(body))
+        except SpecError as exc:
+            await self._reject(body, now, "; ".join(exc.problems))
+            return
+        status = execution.status
+        if status is not None and status.state.is_terminal and execution.spec.restarts <= status.restarts:
+            return
+        flow: FlowSpec | None = None
+        if status is None or status.flow_spec is None:
+            flow_or_problem = self._flow_for(execution, now)
+            if isinstance(flow_or_problem, float):
+                self.enqueue(key, delay=flow_or_problem)
+                return
+            if isinstance(flow_or_problem, str):
+                await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
+                return
+            flow = flow_or_problem
+        decision = step(flow, execution, self._observe(execution), now)
+        await self._apply(body, execution, decision)
+
+    def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
+        """The Flow to start with; a message if it cannot run; seconds to wait if it may yet appear."""
+        namespace = execution.metadata.namespace or ""
+        name = execution.spec.flow_ref.name
+        if execution.spec.flow_ref.namespace not in (None, namespace):
+            return "spec.flowRef.namespace: an execution runs a flow of its own namespace"
+        body = self.store.flows.get((namespace, name))
+        if body is None:
+            created = parse_time(execution.metadata.creation_timestamp) or now
+            if (now - created).total_seconds() < MISSING_FLOW_GRACE_SECONDS:
+                return 5.0
+            return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
+        try:
+            flow = parse_flow(dict(body))
+        except SpecError as exc:
+            return f"flow {name!r} is invalid: " + "; ".join(exc.problems)
+        problems = validate_flow(flow)
+        if problems:
+            return f"flow {name!r} is invalid: " + "; ".join(problems)
+        return flow.spec
+
+    def _observe(self, execution: Execution) -> Observed:
+        namespace = execution.metadata.namespace or ""
+        name = execution.metadata.name
+        jobs = {}
+        for job in self.store.jobs_of(namespace, name):
+            job_name = job["metadata"]["name"]
+            jobs[job_name] = observe_job(job, self.store.pod_of(namespace, job_name))
+        children = {}
+        for child in self.store.children_of(namespace, name):
+            children[child["metadata"]["name"]] = _child(child)
+        active, ahead = 0, 0
+        state = execution.status.state if execution.status else State.CREATED
+        if state in (State.CREATED, State.QUEUED):
+            mine = (execution.metadata.creation_timestamp or "", name)
+            for other in self.store.executions_of(namespace, execution.spec.flow_ref.name):
+                other_name = other["metadata"]["name"]
+                if other_name == name:
+                    continue
+                other_state = State((other.get("status") or {}).get("state") or "CREATED")
+                if other_state in ACTIVE:
+                    active += 1
+                elif (
+                    other_state == State.QUEUED
+                    and (other["metadata"].get("creationTimestamp") or "", other_name) < mine
+                ):
+                    ahead += 1
+        replay = None
+        if execution.spec.replay is not None:
+            source = self.store.executions.get((namespace, execution.spec.replay.execution))
+            if source is not None:
+                replay = parse_execution(dict(source)).status
+        return Observed(jobs=jobs, children=children, active_others=active, queued_ahead=ahead, replay_source=replay)
+
+    async def _apply(self, body: Body, execution: Execution, decision: Decision) -> None:
+        namespace = execution.metadata.namespace or ""
+        name = execution.metadata.name
+        flow_spec = decision.status.flow_spec
+        for action in decision.actions:
+            if isinstance(action, CreateJob):
+                manifest = build_job(
+                    action,
+                    namespace=namespace,
+                    flow=execution.spec.flow_ref.name,
+                    execution=name,
+                    execution_uid=execution.metadata.uid or "",
+                    service_account=flow_spec.service_account_name if flow_spec else None,
+                    ttl_seconds=self.settings.job_ttl_seconds,
+                )
+                if await self.kube.create_job(namespace, manifest):
+                    log.info(
+                        "Created Job: job=%s/%s task=%s attempt=%d",
+                        namespace,
+                        action.name,
+                        action.task_run,
+                        action.attempt,
+                    )
+            elif isinstance(action, DeleteJob):
+                await self.kube.delete_job(namespace, action.name)
+                log.info("Deleted Job: job=%s/%s reason=%s", namespace, action.name, action.reason)
+            elif isinstance(action, CreateExecution):
+                await self.kube.create_execution(namespace, child_manifest(execution, action))
+            elif isinstance(action, KillExecution):
+                await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
+        before = execution.status
+        if decision.status != before:
+            new_body = {
+                "apiVersion": GROUP_VERSION,
+                "kind": "Execution",
+                "metadata": dict(body["metadata"]),
+                "spec": dict(body["spec"]),
+                "status": decision.status.to_wire(),
+            }
+            stored = await self.kube.replace_status("executions", new_body)
+            self.store.put("execution", stored)
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                await self.kube.emit_event(dict(body), action.type.value, action.reason, action.message)
+        if decision.requeue_after is not None:
+            self.enqueue((namespace, name), delay=max(decision.requeue_after, 0.05))
+        was_terminal = before is not None and before.state.is_terminal
+        if decision.status.state.is_terminal and not was_terminal:
+            log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
+            self._after_end(execution)
+            for callback in self.on_finished:
+                await callback(self.store.executions.get((namespace, name), body))
+
+    def _after_end(self, execution: Execution) -> None:
+        """Wake what waits on this execution: queued siblings and a parent."""
+        namespace = execution.metadata.namespace or ""
+        for other in self.store.executions_of(namespace, execution.spec.flow_ref.name):
+            if (other.get("status") or {}).get("state") == State.QUEUED.value:
+                self.enqueue((namespace, other["metadata"]["name"]))
+        if execution.spec.parent is not None:
+            self.enqueue((namespace, execution.spec.parent.execution))
+
+    async def _reject(self, body: Body, now: datetime, message: str) -> None:
+        status = body.get("status") or {}
+        if status.get("state") == State.FAILED.value:
+            return
+        new_body = dict(body)
+        new_body["status"] = {"state": State.FAILED.value, "message": message, "endDate": iso(now)}
+        stored = await self.kube.replace_status("executions", new_body)
+        self.store.put("execution", stored)
+        await self.kube.emit_event(dict(body), "Warning", "Invalid", message)
+
+
+def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]:
+    namespace = parent.metadata.namespace or ""
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "Execution",
+        "metadata": {
+            "name": action.name,
+            "namespace": namespace,
+            "labels": {LABEL_FLOW: action.flow},
+        },
+        "spec": {
+            "flowRef": {"name": action.flow},
+            "inputs": dict(action.inputs),
+            "trigger": {"type": "subflow", "id": action.task_run},
+            "parent": {"execution": parent.metadata.name, "taskRun": action.task_run},
+        },
+    }
+
+
+def _child(body: Body) -> ChildObservation:
+    status = body.get("status") or {}
+    outputs = {
+        run["taskId"]: run.get("outputs")
+        for run in status.get("taskRuns") or []
+        if run.get("outputs") is not None and "[" not in run["id"]
+    }
+    return ChildObservation(
+        name=body["metadata"]["name"],
+        state=State(status.get("state") or "CREATED"),
+        outputs=outputs,
+        message=status.get("message"),
+    )
+
+
+# --- flows ------------------------------------------------------------------------------------
+
+
+def flow_status(body: Body, now: datetime) -> tuple[dict[str, Any], list[str]]:
+    """The status a Flow should have (conditions, counts) and its problems; pure."""
+    generation = body["metadata"].get("generation")
+    problems: list[str]
+    try:
+        flow = parse_flow(dict(body))
+        problems = validate_flow(flow)
+        task_count: int | None = len(flow.spec.tasks)
+        summary = ",".join(dict.fromkeys(t.type for t in flow.spec.triggers)) or None
+    except SpecError as exc:
+        problems, task_count, summary = exc.problems, None, None
+    current = body.get("status") or {}
+    previous = find_condition(
+        tuple(
+            Condition.model_validate(c) for c in current.get("conditions") or [] if isinstance(c, dict) and "type" in c
+        ),
+        "Ready",
+    )
+    ready = ConditionStatus.FALSE if problems else ConditionStatus.TRUE
+    since = previous.last_transition_time if previous is not None and previous.status == ready else iso(now)
+    condition = Condition(
+        type="Ready",
+        status=ready,
+        reason="Invalid" if problems else "Valid",
+        message="; ".join(problems)[:4000] if problems else "The flow is valid",
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [condition.to_wire()],
+        "taskCount": task_count,
+        "triggerSummary": summary,
+    }
+    return status, problems
+
+
+def flow_status_changed(body: Body, desired: dict[str, Any]) -> bool:
+    current = body.get("status") or {}
+    return any(current.get(k) != v for k, v in desired.items())
+
+
+async def reconcile_flow(kube: Kube, body: Body, now: datetime) -> None:
+    desired, problems = flow_status(body, now)
+    if not flow_status_changed(body, desired):
+        return
+    namespace, name = body["metadata"].get("namespace") or "", body["metadata"]["name"]
+    try:
+        await kube.patch_status("flows", namespace, name, desired)
+    except ApiError as exc:
+        log.warning("Could not update Flow status: flow=%s/%s error=%s", namespace, name, exc)
+        return
+    if problems:
+        log.info("Flow is invalid: flow=%s/%s problems=%d", namespace, name, len(problems))
+        await kube.emit_event(dict(body), "Warning", "Invalid", "; ".join(problems))
+    else:
+        log.info("Flow is ready: flow=%s/%s", namespace, name)

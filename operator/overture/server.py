@@ -1,0 +1,83 @@
+"""The operator's HTTP port: /healthz, /readyz and /metrics (Prometheus).
+
+Metrics are read from the operator's cache at scrape time (no extra API calls): executions by
+state, task runs by state, the reconcile queue depth; plus a reconcile latency histogram and API
+requests by verb.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from overture.kube.client import REQUESTS
+from overture.kube.store import Store
+
+
+class StoreCollector(Collector):
+    def __init__(self, store: Store, depth: Callable[[], int]) -> None:
+        self.store = store
+        self.depth = depth
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        executions: Counter[str] = Counter()
+        task_runs: Counter[str] = Counter()
+        for body in list(self.store.executions.values()):
+            status = body.get("status") or {}
+            executions[status.get("state") or "CREATED"] += 1
+            for run in status.get("taskRuns") or []:
+                task_runs[run.get("state") or "CREATED"] += 1
+        family = GaugeMetricFamily("overture_executions", "Executions by state", labels=["state"])
+        for state, count in sorted(executions.items()):
+            family.add_metric([state], count)
+        yield family
+        runs = GaugeMetricFamily("overture_task_runs", "Task runs by state", labels=["state"])
+        for state, count in sorted(task_runs.items()):
+            runs.add_metric([state], count)
+        yield runs
+        yield GaugeMetricFamily("overture_queue_depth", "Executions waiting for a reconcile", value=self.depth())
+        requests = CounterMetricFamily("overture_api_requests", "Kubernetes API requests by verb", labels=["verb"])
+        for verb, count in sorted(REQUESTS.items()):
+            requests.add_metric([verb], count)
+        yield requests
+
+
+class Metrics:
+    def __init__(self, store: Store, depth: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(store, depth))
+        self.reconcile_seconds = Histogram(
+            "overture_reconcile_seconds",
+            "Time to reconcile one execution",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+
+def build_app(metrics: Metrics, ready: Callable[[], bool], routes: list[web.RouteDef] | None = None) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.Response(text="ready") if ready() else web.Response(status=503, text="starting")
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_view)])
+    if routes:
+        app.add_routes(routes)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
