@@ -150,7 +150,10 @@ def coerce_value(spec: Input, value: Any) -> tuple[Any, str | None]:
                 return None, f"{text!r} is not one of {', '.join(spec.values)}"
             return text, None
         if spec.type == InputType.ARRAY:
-            items = json.loads(value) if isinstance(value, str) else value
+            try:
+                items = json.loads(value) if isinstance(value, str) else value
+            except json.JSONDecodeError:
+                items = None
             if not isinstance(items, list):
                 return None, "expected a list, e.g. [1, 2] or a JSON array"
             assert spec.item_type is not None
