@@ -56,6 +56,7 @@ class Cluster:
 
     script: Script = always_succeed
     duration: float = 1.0
+    durations: dict[str, float] = field(default_factory=dict)  # by task id, overriding ``duration``
     jobs: dict[str, tuple[CreateJob, datetime]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     created: list[str] = field(default_factory=list)
@@ -79,11 +80,12 @@ class Cluster:
     def observe(self, now: datetime, **extra: Any) -> Observed:
         jobs: dict[str, JobObservation] = {}
         for name, (request, created) in self.jobs.items():
-            if now - created < timedelta(seconds=self.duration):
+            duration = timedelta(seconds=self.durations.get(request.task_id, self.duration))
+            if now - created < duration:
                 jobs[name] = JobObservation(name, JobPhase.RUNNING, pod=f"{name}-pod", start=_iso(created))
                 continue
             ok, payload = self.script(request)
-            end = _iso(created + timedelta(seconds=self.duration))
+            end = _iso(created + duration)
             if ok:
                 message = payload if isinstance(payload, str) else json.dumps(payload)
                 jobs[name] = JobObservation(
@@ -139,3 +141,91 @@ def run_to_end(
 def run_states(execution: Execution) -> dict[str, State]:
     assert execution.status is not None
     return {r.id: r.state for r in execution.status.task_runs}
+
+
+# --- building flows and stepping by hand ---------------------------------------------------
+
+
+def shell(task_id: str, *commands: str, **fields: Any) -> dict[str, Any]:
+    """A shell task declaration (camelCase fields, as in YAML)."""
+    return {"id": task_id, "type": "shell", "commands": list(commands) or [f"echo {task_id}"], **fields}
+
+
+def flow_of(*tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"tasks": list(tasks), **fields}
+
+
+def outcome_by_task(outcomes: dict[str, Outcome], default: Outcome = (True, {})) -> Script:
+    """A script by task id (the iteration and attempt do not matter)."""
+    return lambda job: outcomes.get(job.task_id, default)
+
+
+def fail_until(attempt: int, outputs: dict[str, Any] | None = None) -> Script:
+    """Attempts before ``attempt`` fail; from it on, they succeed."""
+    return lambda job: (True, outputs or {}) if job.attempt >= attempt else (False, f"attempt {job.attempt} failed")
+
+
+class Driver:
+    """Steps one execution by hand: time moves only when asked, and every decision is kept."""
+
+    def __init__(
+        self,
+        flow: FlowSpec | dict[str, Any],
+        name: str = "run-1",
+        cluster: Cluster | None = None,
+        start: datetime = T0,
+        **spec: Any,
+    ) -> None:
+        self.flow, self.execution = make_execution(flow, name, **spec)
+        self.cluster = cluster or Cluster()
+        self.now = start
+        self.decisions: list[Decision] = []
+
+    @property
+    def status(self) -> Any:
+        assert self.execution.status is not None
+        return self.execution.status
+
+    @property
+    def state(self) -> State:
+        return State(self.status.state)
+
+    def run(self, task_run_id: str) -> Any:
+        return next(r for r in self.status.task_runs if r.id == task_run_id)
+
+    def states(self) -> dict[str, State]:
+        return run_states(self.execution)
+
+    def step(self, observed: Observed | None = None, **extra: Any) -> Decision:
+        """One reconcile at the current time; ``observed`` replaces what the cluster shows."""
+        seen = observed if observed is not None else self.cluster.observe(self.now, **extra)
+        decision = step(self.flow, self.execution, seen, self.now)
+        self.cluster.apply(decision, self.now)
+        self.execution = self.execution.model_copy(update={"status": decision.status})
+        self.decisions.append(decision)
+        return decision
+
+    def wait(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def tick(self, seconds: float = 1.0, **extra: Any) -> Decision:
+        self.wait(seconds)
+        return self.step(**extra)
+
+    def set_spec(self, **changes: Any) -> None:
+        spec = self.execution.spec.model_copy(update=changes)
+        self.execution = self.execution.model_copy(update={"spec": spec})
+
+    def run_to_end(self, tick: float = 1.0, max_steps: int = 500, **extra: Any) -> State:
+        for _ in range(max_steps):
+            self.step(**extra)
+            if self.state.is_terminal:
+                return self.state
+            self.wait(tick)
+        raise AssertionError(f"not terminal after {max_steps} steps: {self.state} {self.states()}")
+
+    def actions(self, kind: type[Any]) -> list[Any]:
+        return [a for d in self.decisions for a in d.actions if isinstance(a, kind)]
+
+    def events(self) -> list[tuple[str, str]]:
+        return [(e.reason, e.message) for e in self.actions(EmitEvent)]

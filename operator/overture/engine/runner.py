@@ -7,8 +7,10 @@ Ordering rules:
 - a list runs in order, one task after the other, unless a task in it has ``dependsOn``; then it
   is a DAG and a task starts once every dependency ended in SUCCESS, WARNING or SKIPPED;
 - ``parallel`` starts every child at once (at most ``concurrency`` running);
-- once a task fails in a section (``Gate.halted``), no new task of that section starts; running
-  ones finish; the section then settles FAILED. Retries of a failed attempt are not new tasks.
+- once a task fails in a section (``Gate.halted``), no new task of that section starts, wherever
+  it sits in the list; running ones finish; the section then settles FAILED. Retries of a failed
+  attempt are not new tasks. A flowable task with ``allowFailure`` halts only its own children
+  and ends WARNING, as a runnable task with ``allowFailure`` does.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def run_scope(
     dag = any(t.depends_on for t in tasks)
     if dag:
         tasks = topological(tasks)
+    if any(task_run_id(t.id, frame.iterations) in work.failed for t in tasks):
+        gate.halted = True  # a failure seen in an earlier step: no task of this list starts, whatever its order
     states: dict[str, State | None] = {}
     blocked = False
     active = 0
@@ -164,7 +168,7 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
             if not is_truthy(render(task.run_if, context)):
                 return _end(work, TaskRun(state=State.SKIPPED, message="runIf was false", end_date=work.stamp, **base))
         except TemplateError as exc:
-            return _fail(work, TaskRun(state=State.RUNNING, **base), f"runIf: {exc}")
+            return _fail(work, task, TaskRun(state=State.RUNNING, **base), f"runIf: {exc}")
     run = work.set_run(TaskRun(state=State.RUNNING, **base))
     if isinstance(task, RunnableAnyTask):
         return _start_attempt(work, task, run, frame, 1)
@@ -174,7 +178,7 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
             message = render(task.message, context)
         except TemplateError as exc:
             message = f"message: {exc}"
-        return _fail(work, run, message)
+        return _fail(work, task, run, message)
     if isinstance(task, PauseTask) and task.delay is None:
         work.event("Paused", f"Task {run_id} waits to be resumed (overture resume {work.execution})")
         return work.update(run, state=State.PAUSED, resumed_at=work.spec.resumes)
@@ -184,13 +188,13 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
         try:
             items = _each_items(task, context)
         except (TemplateError, ValueError) as exc:
-            return _fail(work, run, f"items: {exc}")
+            return _fail(work, task, run, f"items: {exc}")
         run = work.update(run, value=items)
     elif isinstance(task, IfTask | SwitchTask):
         try:
             chosen = render(task.condition if isinstance(task, IfTask) else task.value, context)
         except TemplateError as exc:
-            return _fail(work, run, f"{'condition' if isinstance(task, IfTask) else 'value'}: {exc}")
+            return _fail(work, task, run, f"{'condition' if isinstance(task, IfTask) else 'value'}: {exc}")
         branch = ("then" if is_truthy(chosen) else "else") if isinstance(task, IfTask) else chosen
         run = work.update(run, outputs={"value": branch})
     return advance(work, task, run, frame, gate)
@@ -206,11 +210,16 @@ def advance(work: Work, task: AnyTask, run: TaskRun, frame: Frame, gate: Gate) -
         return _advance_subflow(work, task, run)
     if isinstance(task, FailTask):
         return run
-    outcome = _advance_children(work, task, run, frame, gate)
+    # A failure inside a task that allows it halts only that task's children, not its section.
+    inner = Gate(gate.suspended) if task.allow_failure else gate
+    outcome = _advance_children(work, task, run, frame, inner)
     if outcome == Outcome.RUNNING:
         return run
-    state = State(outcome.value)
-    message = "a task inside failed" if state == State.FAILED else None
+    state, message = State(outcome.value), None
+    if state == State.FAILED:
+        message = "a task inside failed"
+        if task.allow_failure:
+            state, message = State.WARNING, f"failed (allowFailure): {message}"
     return _end(work, run.model_copy(update={"state": state, "end_date": work.stamp, "message": message}))
 
 
@@ -275,7 +284,7 @@ def _start_attempt(work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame
     try:
         request = job_request(task, work.execution, run.id, number, context)
     except TemplateError as exc:
-        return _fail(work, run, str(exc))
+        return _fail(work, task, run, str(exc))
     work.actions.append(request)
     attempt = Attempt(attempt=number, job=request.name, state=State.CREATED, start_date=work.stamp)
     verb = "Started" if number == 1 else "Retried"
@@ -351,7 +360,7 @@ def _attempt_ended(
             run, state=State.RETRYING, attempts=attempts, next_attempt_at=iso(due), message=attempt.message
         )
     run = work.update(run, attempts=attempts)
-    return _fail(work, run, attempt.message or "failed", allowed=task.allow_failure)
+    return _fail(work, task, run, attempt.message or "failed")
 
 
 # --- pause, subflow ----------------------------------------------------------------------
@@ -379,7 +388,7 @@ def _start_subflow(work: Work, task: SubflowTask, run: TaskRun, context: dict[st
     try:
         inputs = render_value(task.inputs, context)
     except TemplateError as exc:
-        return _fail(work, run, f"inputs: {exc}")
+        return _fail(work, task, run, f"inputs: {exc}")
     name = child_execution_name(work.execution, run.id)
     work.actions.append(CreateExecution(name=name, flow=task.flow_ref.name, inputs=inputs, task_run=run.id))
     run = work.update(run, child_execution=name)
@@ -397,14 +406,15 @@ def _advance_subflow(work: Work, task: SubflowTask, run: TaskRun) -> TaskRun:
         state = State.WARNING if child.state == State.WARNING else State.SUCCESS
         return _end(work, work.update(run, state=state, outputs=outputs, end_date=work.stamp))
     run = work.update(run, outputs=outputs)
-    return _fail(work, run, f"subflow execution {child.name} ended {child.state.value}: {child.message or ''}".strip())
+    return _fail(work, task, run, f"subflow execution {child.name} ended {child.state.value}: {child.message or ''}".strip())
 
 
 # --- endings -----------------------------------------------------------------------------
 
 
-def _fail(work: Work, run: TaskRun, message: str, allowed: bool = False) -> TaskRun:
-    if allowed:
+def _fail(work: Work, task: AnyTask, run: TaskRun, message: str) -> TaskRun:
+    """End ``run`` FAILED, or WARNING when its task has ``allowFailure``."""
+    if task.allow_failure:
         work.event("TaskFailed", f"Task {run.id} failed (allowed, the run will end WARNING): {message}", warning=True)
         return work.update(run, state=State.WARNING, end_date=work.stamp, message=f"failed (allowFailure): {message}")
     work.event("TaskFailed", f"Task {run.id} failed: {message}", warning=True)

@@ -35,11 +35,25 @@ class Work:
     wake_at: list[datetime] = field(default_factory=list)
     index: dict[str, list[str]] = field(default_factory=dict)
     tasks: dict[str, AnyTask] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # runs a failure seen at the start of the step reached
 
     def __post_init__(self) -> None:
         for run in self.runs.values():
             self.index.setdefault(run.task_id, []).append(run.id)
         self.tasks = {task.id: task for _, task in all_tasks(self.flow)}
+        self.failed = self._failure_reach()
+
+    def _failure_reach(self) -> set[str]:
+        """Failed runs and every enclosing run their failure reaches (up to a task that allows failure)."""
+        reached: set[str] = set()
+        for run in self.runs.values():
+            current: TaskRun | None = run if run.state == State.FAILED else None
+            while current is not None and current.id not in reached:
+                reached.add(current.id)
+                parent = self.runs.get(current.parent) if current.parent else None
+                task = self.tasks.get(parent.task_id) if parent is not None else None
+                current = parent if task is not None and not task.allow_failure else None
+        return reached
 
     @property
     def stamp(self) -> str:
@@ -96,15 +110,28 @@ class Work:
         return [r for r in self.runs.values() if not r.state.is_terminal]
 
     def first_failure(self) -> TaskRun | None:
-        """The first failed task run that did work itself (not a flowable failing because of a child)."""
+        """The first failed task run that did work itself (not a flowable failing because of a child),
+        leaving out failures inside a task that allows failure: they did not fail the run."""
         return next(
             (
                 r
                 for r in self.runs.values()
-                if r.state == State.FAILED and r.task_id in self.tasks and is_leaf(self.tasks[r.task_id])
+                if r.state == State.FAILED
+                and r.task_id in self.tasks
+                and is_leaf(self.tasks[r.task_id])
+                and not self._failure_allowed_above(r)
             ),
             None,
         )
+
+    def _failure_allowed_above(self, run: TaskRun) -> bool:
+        parent = self.runs.get(run.parent) if run.parent else None
+        while parent is not None:
+            task = self.tasks.get(parent.task_id)
+            if task is not None and task.allow_failure:
+                return True
+            parent = self.runs.get(parent.parent) if parent.parent else None
+        return False
 
 
 def is_leaf(task: AnyTask) -> bool:

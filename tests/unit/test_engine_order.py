@@ -1,0 +1,365 @@
+"""Ordering: list order, dependsOn DAGs, parallel, sequential, each, if/switch, runIf, disabled."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sim import Cluster, Driver, flow_of, outcome_by_task, shell
+
+from overture.api import State
+from overture.engine import CreateJob
+
+
+def starts_by_step(driver: Driver) -> list[list[str]]:
+    """The task runs whose first attempt was created, step by step."""
+    return [
+        [a.task_run for a in d.actions if isinstance(a, CreateJob) and a.attempt == 1] for d in driver.decisions
+    ]
+
+
+def max_active(driver: Driver, prefix: str = "") -> int:
+    """The most runnable task runs (ids starting with ``prefix``) unfinished at once, over every step."""
+    most = 0
+    for decision in driver.decisions:
+        active = [
+            r for r in decision.status.task_runs if r.id.startswith(prefix) and r.attempts and not r.state.is_terminal
+        ]
+        most = max(most, len(active))
+    return most
+
+
+def assert_started_after(driver: Driver, task_run: str, dependencies: list[str]) -> None:
+    """In every status where ``task_run`` exists, each dependency already ended successfully."""
+    for decision in driver.decisions:
+        runs = {r.id: r for r in decision.status.task_runs}
+        if task_run in runs:
+            for dep in dependencies:
+                assert dep in runs, f"{task_run} started before {dep}"
+                assert runs[dep].state.is_successful, f"{task_run} started while {dep} was {runs[dep].state}"
+
+
+# --- sequential order -----------------------------------------------------------------------
+
+
+def test_tasks_run_in_list_order_one_at_a_time() -> None:
+    driver = Driver(flow_of(shell("a"), shell("b"), shell("c")))
+    assert driver.run_to_end() == State.SUCCESS
+    assert [s for s in starts_by_step(driver) if s] == [["a"], ["b"], ["c"]]
+    assert_started_after(driver, "b", ["a"])
+    assert_started_after(driver, "c", ["a", "b"])
+    assert max_active(driver) == 1
+
+
+def test_a_failed_task_stops_the_list() -> None:
+    driver = Driver(flow_of(shell("a"), shell("b"), shell("c")), cluster=Cluster(outcome_by_task({"b": (False, "x")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {"a": State.SUCCESS, "b": State.FAILED}
+    assert driver.status.message == "task b failed: exit code 1: x"
+
+
+# --- DAG --------------------------------------------------------------------------------------
+
+
+DIAMOND = flow_of(
+    shell("c", dependsOn=["a", "b"]),
+    shell("a"),
+    shell("b"),
+    shell("d", dependsOn=["c"]),
+    shell("e", dependsOn=["a"]),
+)
+
+
+def test_dag_starts_independent_branches_in_the_same_step() -> None:
+    driver = Driver(DIAMOND, cluster=Cluster(duration=3))
+    assert driver.run_to_end() == State.SUCCESS
+    steps = [s for s in starts_by_step(driver) if s]
+    assert sorted(steps[0]) == ["a", "b"]
+    assert sorted(steps[1]) == ["c", "e"]
+    assert steps[2] == ["d"]
+    assert_started_after(driver, "c", ["a", "b"])
+    assert_started_after(driver, "d", ["c"])
+    assert_started_after(driver, "e", ["a"])
+
+
+def test_dag_task_waits_for_its_slowest_dependency() -> None:
+    cluster = Cluster(durations={"b": 5})
+    driver = Driver(flow_of(shell("a"), shell("b"), shell("c", dependsOn=["a", "b"])), cluster=cluster)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.run("c").start_date == driver.run("b").end_date == "2026-01-01T12:00:05Z"
+    assert_started_after(driver, "c", ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("failing", "expected"),
+    [
+        ("a", {"a": State.FAILED, "b": State.SUCCESS}),
+        ("b", {"a": State.SUCCESS, "b": State.FAILED}),  # e was ready when b failed: not started
+        ("c", {"a": State.SUCCESS, "b": State.SUCCESS, "c": State.FAILED, "e": State.SUCCESS}),
+    ],
+)
+def test_dag_failed_dependency_blocks_dependants(failing: str, expected: dict[str, State]) -> None:
+    driver = Driver(DIAMOND, cluster=Cluster(outcome_by_task({failing: (False, "boom")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == expected
+    assert "d" not in driver.states()
+    assert driver.status.message.startswith(f"task {failing} failed")
+
+
+def test_dag_no_new_task_starts_after_a_failure_even_if_earlier_in_order() -> None:
+    # z comes before a in dependency order, but becomes ready only after a failed.
+    flow = flow_of(shell("slow"), shell("z", dependsOn=["slow"]), shell("a"))
+    cluster = Cluster(outcome_by_task({"a": (False, "boom")}), durations={"slow": 3})
+    driver = Driver(flow, cluster=cluster)
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {"slow": State.SUCCESS, "a": State.FAILED}
+
+
+# --- parallel and sequential flowables -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("concurrency", "expected_max"), [(0, 5), (1, 1), (2, 2), (5, 5)])
+def test_parallel_respects_its_concurrency(concurrency: int, expected_max: int) -> None:
+    children = [shell(f"p{i}") for i in range(5)]
+    flow = flow_of({"id": "fan", "type": "parallel", "concurrency": concurrency, "tasks": children}, shell("after"))
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert max_active(driver, "p") == expected_max
+    assert {f"p{i}" for i in range(5)} <= set(driver.states())
+    assert driver.run("fan").state == State.SUCCESS
+    assert all(driver.run(f"p{i}").parent == "fan" for i in range(5))
+    assert_started_after(driver, "after", ["fan", *[f"p{i}" for i in range(5)]])
+
+
+def test_parallel_child_failure_fails_the_parallel_and_the_run() -> None:
+    flow = flow_of({"id": "fan", "type": "parallel", "tasks": [shell("ok"), shell("bad")]}, shell("after"))
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"bad": (False, "no")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {"fan": State.FAILED, "ok": State.SUCCESS, "bad": State.FAILED}
+    assert driver.run("fan").message == "a task inside failed"
+    assert driver.status.message == "task bad failed: exit code 1: no"
+
+
+def test_sequential_flowable_runs_children_in_order_inside_a_parallel() -> None:
+    branch_a = {"id": "seq-a", "type": "sequential", "tasks": [shell("a1"), shell("a2")]}
+    branch_b = {"id": "seq-b", "type": "sequential", "tasks": [shell("b1"), shell("b2"), shell("b3")]}
+    driver = Driver(flow_of({"id": "both", "type": "parallel", "tasks": [branch_a, branch_b]}))
+    assert driver.run_to_end() == State.SUCCESS
+    steps = [sorted(s) for s in starts_by_step(driver) if s]
+    assert steps == [["a1", "b1"], ["a2", "b2"], ["b3"]]
+    assert driver.run("a2").parent == "seq-a"
+
+
+# --- each -------------------------------------------------------------------------------------
+
+
+def each(items: Any, *tasks: dict[str, Any], limit: int | None = None, task_id: str = "loop") -> dict[str, Any]:
+    task: dict[str, Any] = {"id": task_id, "type": "each", "items": items, "tasks": list(tasks)}
+    if limit is not None:
+        task["concurrencyLimit"] = limit
+    return task
+
+
+@pytest.mark.parametrize(("limit", "expected_max"), [(None, 1), (1, 1), (2, 2), (3, 3), (0, 5)])
+def test_each_over_a_literal_list_respects_concurrency_limit(limit: int | None, expected_max: int) -> None:
+    items = ["v0", "v1", "v2", "v3", "v4"]
+    driver = Driver(flow_of(each(items, shell("work", "echo {{ taskrun.value }} {{ taskrun.iteration }}"), limit=limit)))
+    assert driver.run_to_end() == State.SUCCESS
+    assert max_active(driver, "work[") == expected_max
+    for index, value in enumerate(items):
+        run = driver.run(f"work[{index}]")
+        assert (run.state, run.value, run.iteration, run.parent) == (State.SUCCESS, value, index, "loop")
+    jobs = {j.task_run: j for j in driver.actions(CreateJob)}
+    assert jobs["work[3]"].command[-1] == "echo v3 3"
+    assert jobs["work[3]"].iteration == "[3]"
+    assert jobs["work[3]"].name == "run-1-work-3-1"
+
+
+def test_each_over_a_json_array_output() -> None:
+    script = outcome_by_task({"list": (True, {"files": ["a.csv", "b.csv", "c.csv"]})})
+    flow = flow_of(
+        shell("list"),
+        each("{{ outputs.list.files | json }}", shell("load", "load {{ taskrun.value }}"), limit=0),
+    )
+    driver = Driver(flow, cluster=Cluster(script))
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.run("loop").value == ["a.csv", "b.csv", "c.csv"]
+    commands = sorted(j.command[-1] for j in driver.actions(CreateJob) if j.task_id == "load")
+    assert commands == ["load a.csv", "load b.csv", "load c.csv"]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("{{ outputs.list.name }}", "items: rendered 'not-json', which is not a JSON array"),
+        ("{{ outputs.list.obj | json }}", "items: rendered a JSON dict, not an array"),
+        ("{{ outputs.list.missing }}", "items: undefined key 'missing'"),
+    ],
+)
+def test_each_with_bad_items_fails(items: str, message: str) -> None:
+    script = outcome_by_task({"list": (True, {"name": "not-json", "obj": {"a": 1}})})
+    driver = Driver(flow_of(shell("list"), each(items, shell("load"))), cluster=Cluster(script))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.run("loop").message.startswith(message)
+
+
+def test_each_iteration_outputs_inside_and_after_the_loop() -> None:
+    def script(job: CreateJob) -> tuple[bool, Any]:
+        if job.task_id == "square":
+            n = int(job.command[-1].split()[-1])
+            return True, {"n": n * n}
+        return True, {}
+
+    flow = flow_of(
+        each(
+            [1, 2, 3],
+            shell("square", "square {{ taskrun.value }}"),
+            shell("show", "got {{ outputs.square.n }} for {{ taskrun.value }}"),
+            limit=0,
+        ),
+        shell("total", "all {{ outputs.square | json }}"),
+    )
+    driver = Driver(flow, cluster=Cluster(script))
+    assert driver.run_to_end() == State.SUCCESS
+    commands = {j.task_run: j.command[-1] for j in driver.actions(CreateJob)}
+    assert commands["show[0]"] == "got 1 for 1"
+    assert commands["show[2]"] == "got 9 for 3"
+    assert commands["total"] == 'all [{"n": 1}, {"n": 4}, {"n": 9}]'
+    assert driver.run("square[1]").outputs == {"n": 4}
+
+
+def test_each_failed_iteration_starts_no_new_iteration() -> None:
+    def script(job: CreateJob) -> tuple[bool, Any]:
+        return (False, "bad item") if job.iteration == "[1]" else (True, {})
+
+    driver = Driver(flow_of(each(["a", "b", "c", "d"], shell("work"), limit=2)), cluster=Cluster(script))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {
+        "loop": State.FAILED,
+        "work[0]": State.SUCCESS,
+        "work[1]": State.FAILED,
+    }
+
+
+def test_each_over_an_empty_list_succeeds() -> None:
+    driver = Driver(flow_of(each([], shell("work")), shell("after")))
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"loop": State.SUCCESS, "after": State.SUCCESS}
+
+
+def test_nested_each_runs_carry_every_iteration() -> None:
+    inner = each("{{ taskrun.value | json }}", shell("cell", "cell {{ parents[0].value }}"), task_id="inner", limit=0)
+    driver = Driver(flow_of(each([["a", "b"], ["c"]], inner, limit=0)))
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.run("cell[1][0]").value == "c"
+    assert sorted(j.name for j in driver.actions(CreateJob)) == ["run-1-cell-0-0-1", "run-1-cell-0-1-1", "run-1-cell-1-0-1"]
+
+
+# --- if / switch ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("go", "ran", "branch"),
+    [(True, "yes", "then"), (False, "no", "else"), ("off", "no", "else"), ("1", "yes", "then")],
+)
+def test_if_takes_one_branch(go: Any, ran: str, branch: str) -> None:
+    flow = flow_of(
+        {"id": "choose", "type": "if", "condition": "{{ inputs.go }}", "then": [shell("yes")], "else": [shell("no")]},
+        shell("after"),
+        inputs=[{"id": "go", "type": "STRING"}],
+    )
+    driver = Driver(flow, inputs={"go": go if isinstance(go, str) else str(go).lower()})
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"choose": State.SUCCESS, ran: State.SUCCESS, "after": State.SUCCESS}
+    assert driver.run("choose").outputs == {"value": branch}
+
+
+def test_if_false_without_else_succeeds() -> None:
+    flow = flow_of({"id": "choose", "type": "if", "condition": "{{ 1 > 2 }}", "then": [shell("yes")]}, shell("after"))
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"choose": State.SUCCESS, "after": State.SUCCESS}
+
+
+SWITCH = flow_of(
+    {
+        "id": "route",
+        "type": "switch",
+        "value": "{{ inputs.kind }}",
+        "cases": [{"value": "csv", "tasks": [shell("csv")]}, {"value": "json", "tasks": [shell("json")]}],
+        "defaults": [shell("other")],
+    },
+    inputs=[{"id": "kind", "type": "STRING"}],
+)
+
+
+@pytest.mark.parametrize(("kind", "ran"), [("csv", "csv"), ("json", "json"), ("xml", "other")])
+def test_switch_runs_the_matching_case_or_defaults(kind: str, ran: str) -> None:
+    driver = Driver(SWITCH, inputs={"kind": kind})
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"route": State.SUCCESS, ran: State.SUCCESS}
+    assert driver.run("route").outputs == {"value": kind}
+
+
+def test_switch_without_a_match_or_defaults_succeeds_running_nothing() -> None:
+    flow = flow_of({"id": "route", "type": "switch", "value": "zip", "cases": [{"value": "csv", "tasks": [shell("c")]}]})
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"route": State.SUCCESS}
+
+
+def test_if_condition_with_an_undefined_variable_fails_naming_it() -> None:
+    flow = flow_of({"id": "choose", "type": "if", "condition": "{{ vars.nope }}", "then": [shell("yes")]})
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.FAILED
+    assert "undefined key 'nope'" in driver.run("choose").message
+    assert driver.run("choose").message.startswith("condition: ")
+
+
+# --- runIf, disabled ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("run_if", "state"), [("{{ 1 == 2 }}", State.SKIPPED), ("false", State.SKIPPED), ("yes", State.SUCCESS)])
+def test_run_if(run_if: str, state: State) -> None:
+    flow = flow_of(shell("a"), shell("maybe", runIf=run_if, dependsOn=["a"]), shell("after", dependsOn=["maybe"]))
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"a": State.SUCCESS, "maybe": state, "after": State.SUCCESS}
+    if state == State.SKIPPED:
+        assert driver.run("maybe").message == "runIf was false"
+        assert not [j for j in driver.actions(CreateJob) if j.task_id == "maybe"]
+
+
+def test_run_if_reads_outputs_of_earlier_tasks() -> None:
+    script = outcome_by_task({"check": (True, {"rows": 0})})
+    flow = flow_of(shell("check"), shell("load", runIf="{{ outputs.check.rows > 0 }}"), shell("after"))
+    driver = Driver(flow, cluster=Cluster(script))
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"check": State.SUCCESS, "load": State.SKIPPED, "after": State.SUCCESS}
+
+
+@pytest.mark.parametrize("dag", [False, True])
+def test_disabled_task_is_skipped_and_the_list_goes_on(dag: bool) -> None:
+    depends = {"dependsOn": ["off"]} if dag else {}
+    flow = flow_of(shell("off", disabled=True), shell("after", **depends))
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"off": State.SKIPPED, "after": State.SUCCESS}
+    assert driver.run("off").message == "disabled"
+    assert [j.task_id for j in driver.actions(CreateJob)] == ["after"]
+
+
+def test_disabled_flowable_runs_none_of_its_children() -> None:
+    flow = flow_of({"id": "fan", "type": "parallel", "disabled": True, "tasks": [shell("x")]}, shell("after"))
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {"fan": State.SKIPPED, "after": State.SUCCESS}
+
+
+def test_outputs_in_status_are_json() -> None:
+    script = outcome_by_task({"a": (True, {"rows": 42, "files": ["x"]})})
+    driver = Driver(flow_of(shell("a")), cluster=Cluster(script))
+    driver.run_to_end()
+    wire = driver.status.to_wire()
+    assert json.loads(json.dumps(wire))["taskRuns"][0]["outputs"] == {"rows": 42, "files": ["x"]}
