@@ -159,7 +159,8 @@ def test_resource_quantities_may_be_numbers() -> None:
 
 def effective(spec: dict[str, Any]) -> dict[str, Any]:
     """The wire form of the parsed spec: what the engine runs."""
-    return parse_spec(spec).to_wire()["spec"]
+    wire: dict[str, Any] = parse_spec(spec).to_wire()["spec"]
+    return wire
 
 
 @pytest.mark.parametrize(
