@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from overture.api import (
     AnyTask,
@@ -46,6 +47,7 @@ from overture.api.common import is_dns_subdomain, object_name_part
 from overture.templating import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_CRON_PROBE_START = datetime(2000, 1, 1)  # a leap year: "0 0 29 2 *" fires in it
 CRON_HINT = 'use 5 fields ("0 2 * * *") or @hourly, @daily, @weekly, @monthly, @yearly'
 
 
@@ -224,6 +226,10 @@ def cron_problem_of(cron: str) -> str | None:
         return f"{cron!r} has {len(text.split())} fields, not 5; {CRON_HINT}"
     if not croniter.is_valid(text):
         return f"{cron!r} is not a valid cron expression; {CRON_HINT}"
+    try:  # valid fields can still name no date at all, e.g. "0 0 31 2 *" (February 31st)
+        croniter(text, _CRON_PROBE_START).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{cron!r} never fires: no date matches it; {CRON_HINT}"
     return None
 
 
@@ -238,7 +244,7 @@ def is_timezone(name: str) -> bool:
         return True
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of zones
         return False
     return True
 
