@@ -1,0 +1,211 @@
+"""The operator as a real process against a real kube-apiserver, and helpers to drive it.
+
+Tests never fake a Job's status: Jobs run on the cluster's node (or its kwok node), and the
+operator under test is the `overture operator` command in a subprocess, killed with SIGKILL
+when a test needs a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION = "overture.dev", "v1alpha1"
+T = TypeVar("T")
+
+
+def poll(predicate: Callable[[], T | None], timeout: float, message: str, interval: float = 0.25) -> T:
+    """Call ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s: {message} (last: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "OVERTURE_RESYNC_SECONDS": "20"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "overture", "operator", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.starts += 1
+        poll(self.ready, 60, f"operator /readyz on port {self.port} (log: {self.log_path})")
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"operator exited with {self.proc.returncode}; log: {self.log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, as a crash or an OOM kill."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
+            return str(reply.read().decode())
+
+
+class Cluster:
+    """Sync Kubernetes client helpers for one test namespace."""
+
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        self.api = config.new_client_from_config(config_file=kubeconfig)
+        self.core = client.CoreV1Api(self.api)
+        self.batch = client.BatchV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.namespace = namespace
+
+    def apply_flow(self, doc: dict[str, Any] | str) -> dict[str, Any]:
+        body = yaml.safe_load(doc) if isinstance(doc, str) else doc
+        body.setdefault("metadata", {})["namespace"] = self.namespace
+        result: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "flows", body
+        )
+        return result
+
+    def run(self, flow: str, inputs: dict[str, Any] | None = None, name: str | None = None, **spec: Any) -> str:
+        name = name or f"{flow[:40]}-{uuid.uuid4().hex[:6]}"
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Execution",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"flowRef": {"name": flow}, "inputs": inputs or {}, **spec},
+        }
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "executions", body)
+        return name
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
+        return result
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, "executions", name, {"spec": spec})
+
+    def state(self, name: str) -> str | None:
+        status: dict[str, Any] = self.get("executions", name).get("status") or {}
+        return status.get("state")
+
+    def wait_state(self, name: str, states: set[str], timeout: float = 120) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            execution = self.get("executions", name)
+            return execution if (execution.get("status") or {}).get("state") in states else None
+
+        return poll(reached, timeout, f"execution {name} in {sorted(states)}")
+
+    def jobs(self, execution: str) -> list[Any]:
+        selector = f"overture.dev/execution={execution}"
+        return list(self.batch.list_namespaced_job(self.namespace, label_selector=selector).items)
+
+    def events(self, name: str) -> list[Any]:
+        selector = f"involvedObject.name={name}"
+        return list(self.core.list_namespaced_event(self.namespace, field_selector=selector).items)
+
+    def pod_log(self, job: str) -> str:
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+        return str(self.core.read_namespaced_pod_log(pods[0].metadata.name, self.namespace)) if pods else ""
+
+
+def install_crds(kubeconfig: str) -> None:
+    api = config.new_client_from_config(config_file=kubeconfig)
+    ext = client.ApiextensionsV1Api(api)
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        try:
+            ext.create_custom_resource_definition(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            current = ext.read_custom_resource_definition(body["metadata"]["name"])
+            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(body["metadata"]["name"], body)
+
+    def established() -> bool:
+        for path in sorted((ROOT / "crds").glob("*.yaml")):
+            crd = ext.read_custom_resource_definition(yaml.safe_load(path.read_text())["metadata"]["name"])
+            conditions = {c.type: c.status for c in (crd.status.conditions or [])}
+            if conditions.get("Established") != "True":
+                return False
+        return True
+
+    poll(established, 30, "CRDs established")
+
+
+@pytest.fixture(scope="session")
+def operator_process(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    install_crds(kubeconfig)
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(kubeconfig, log_path)
+    process.start()
+    yield process
+    process.stop()
+    print(f"\noperator log: {log_path}")
+
+
+@pytest.fixture
+def cluster(kubeconfig: str, operator_process: OperatorProcess) -> Iterator[Cluster]:
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    helper = Cluster(kubeconfig, namespace)
+    helper.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    poll(lambda: _has_default_sa(helper), 30, f"default ServiceAccount in {namespace}")
+    yield helper
+    helper.core.delete_namespace(namespace)
+
+
+def _has_default_sa(helper: Cluster) -> bool:
+    try:
+        helper.core.read_namespaced_service_account("default", helper.namespace)
+    except ApiException:
+        return False
+    return True
