@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, OperatorProcess, cluster, operator_process, poll  # noqa: F401
+from harness import ROOT, Cluster, OperatorProcess, cluster, operator_process, poll
 
 pytestmark = pytest.mark.e2e
 
