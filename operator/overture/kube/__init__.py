@@ -1,0 +1,1 @@
+"""Adapters to the Kubernetes API: the client, the watch cache, Job manifests and observations."""
