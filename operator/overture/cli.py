@@ -139,6 +139,78 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+TERMINAL_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+
+
+def parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--input {pair!r}: use NAME=VALUE")
+        inputs[name] = value
+    return inputs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Create an Execution of FLOW; with --wait, follow task states until it ends."""
+    import time
+    import uuid
+
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # the kubernetes client raises several unrelated types here
+        where = args.kubeconfig or "$KUBECONFIG or ~/.kube/config"
+        print(f"no cluster reachable: could not load {where}: {exc}", file=sys.stderr)
+        return 1
+    _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
+    namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
+    api = client.CustomObjectsApi()
+    group = ("overture.dev", "v1alpha1", namespace)
+    try:
+        api.get_namespaced_custom_object(*group, "flows", args.flow)
+    except ApiException as exc:
+        if exc.status == 404:
+            print(f"no Flow {args.flow!r} in namespace {namespace!r}", file=sys.stderr)
+            return 1
+        print(f"cannot read flows in {namespace!r}: {exc.reason}", file=sys.stderr)
+        return 1
+    name = f"{args.flow[:50]}-{uuid.uuid4().hex[:6]}"
+    body = {
+        "apiVersion": "overture.dev/v1alpha1",
+        "kind": "Execution",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"flowRef": {"name": args.flow}, "inputs": parse_inputs(args.input), "trigger": {"type": "manual"}},
+    }
+    api.create_namespaced_custom_object(*group, "executions", body)
+    print(f"execution.overture.dev/{name} created")
+    if not args.wait:
+        return 0
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        execution: dict[str, Any] = api.get_namespaced_custom_object(*group, "executions", name)
+        status = execution.get("status") or {}
+        for run in status.get("taskRuns") or []:
+            if seen.get(run["id"]) != run["state"]:
+                seen[run["id"]] = run["state"]
+                extra = f" {run['outputs']}" if run.get("outputs") else ""
+                extra += f" ({run['message']})" if run.get("message") and run["state"] != "SUCCESS" else ""
+                print(f"  {run['id']:<30} {run['state']}{extra}")
+        if status.get("state") in TERMINAL_STATES:
+            print(
+                f"{name}: {status['state']} after {status.get('duration', '?')}"
+                + (f": {status['message']}" if status.get("message") else "")
+            )
+            return 0 if status["state"] in ("SUCCESS", "WARNING") else 1
+        time.sleep(0.5)
+    print(f"{name}: still running after {args.timeout}s", file=sys.stderr)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="overture", description="Declarative data flows on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -152,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("-o", "--output-dir", default=DEFAULT_CRD_DIR)
     crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
     crds.set_defaults(func=cmd_crds)
+
+    run = sub.add_parser("run", help="start an execution of a flow; --wait follows it to the end")
+    run.add_argument("flow", metavar="FLOW")
+    run.add_argument("-i", "--input", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("-n", "--namespace")
+    run.add_argument("--kubeconfig")
+    run.add_argument("--context")
+    run.add_argument(
+        "-w", "--wait", action="store_true", help="print task states until it ends; exit 1 unless it succeeds"
+    )
+    run.add_argument("--timeout", type=float, default=3600)
+    run.set_defaults(func=cmd_run)
 
     operator = sub.add_parser("operator", help="run the operator (kubeconfig or in-cluster config)")
     operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable; glob ok)")
