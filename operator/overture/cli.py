@@ -192,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     seen: dict[str, str] = {}
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        execution: dict[str, Any] = api.get_namespaced_custom_object(*group, "executions", name)
+        execution: dict[str, Any] = api.get_namespaced_custom_object(*group, "executions", name)  # type: ignore[assignment]
         status = execution.get("status") or {}
         for run in status.get("taskRuns") or []:
             if seen.get(run["id"]) != run["state"]:
