@@ -1,8 +1,10 @@
 """Sandboxed Jinja2 templates: ``{{ inputs.x }}``, ``{{ outputs.task.key }}``, ``{{ vars.x }}``.
 
 Invariants:
-- Rendering runs in ``jinja2.sandbox.SandboxedEnvironment`` with ``StrictUndefined``: a template
-  cannot reach Python internals, and an undefined name is an error, never an empty string.
+- Rendering runs in ``jinja2.sandbox.ImmutableSandboxedEnvironment`` with ``StrictUndefined``: a
+  template cannot reach Python internals nor change the values it is given (``outputs.a.update()``
+  would otherwise edit the status it was rendered from), and an undefined name is an error,
+  never an empty string.
 - ``{{ secret('name', 'key') }}`` never sees the secret's value. It renders ``$(VAR)``, a
   reference Kubernetes expands in a container's command and args, and records ``VAR`` with a
   ``secretKeyRef``; the Job gets the env var. The value never enters a spec, a status or a log.
@@ -17,12 +19,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CONTEXT_ROOTS = frozenset(
     {"inputs", "outputs", "vars", "trigger", "execution", "taskrun", "labels", "error", "flow", "parents"}
@@ -54,6 +56,9 @@ def secret_env_name(name: str, key: str) -> str:
     return f"OVERTURE_SECRET_{slug}_{digest}"
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _to_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
@@ -64,12 +69,22 @@ def _date_filter(value: Any, fmt: str = "%Y-%m-%d") -> str:
     return _to_datetime(value).strftime(fmt)
 
 
+DATE_ADD_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+
+
 def _date_add(value: Any, amount: int, unit: str = "days") -> str:
-    return (_to_datetime(value) + timedelta(**{unit: amount})).isoformat()
+    """``{{ inputs.day | dateAdd(-1) }}``: a date stays a date (``2026-01-30``), a date-time stays one."""
+    if unit not in DATE_ADD_UNITS:
+        raise ValueError(f"dateAdd unit {unit!r} is not one of {', '.join(DATE_ADD_UNITS)}")
+    moved = _to_datetime(value) + timedelta(**{unit: amount})
+    is_date = isinstance(value, date) and not isinstance(value, datetime)
+    if (is_date or _DATE_ONLY.fullmatch(str(value))) and unit in ("weeks", "days"):
+        return moved.date().isoformat()
+    return moved.isoformat()
 
 
-def _make_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+def _make_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
     env.filters["fromjson"] = json.loads
     env.filters["date"] = _date_filter
@@ -101,6 +116,8 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
         raise TemplateError(f"syntax error at line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed in a template: {exc}") from None
+    except TemplateRuntimeError as exc:  # e.g. an unknown test inside {% if %}, found only when run
+        raise TemplateError(f"{exc} in {template.strip()[:120]!r}") from None
     except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
         # ArithmeticError: {{ 1/0 }}, a sandboxed range() too big; RecursionError: a macro calling itself.
         raise TemplateError(f"{type(exc).__name__}: {exc} in {template.strip()[:120]!r}") from None
@@ -136,7 +153,7 @@ def syntax_problem(template: str) -> str | None:
     if not is_template(template):
         return None
     try:
-        _ENV.parse(template)
+        _ENV.compile(template)  # compiling, not only parsing, also finds unknown filters and tests
     except TemplateSyntaxError as exc:
         return f"template syntax error at line {exc.lineno}: {exc.message}"
     return None
