@@ -160,6 +160,11 @@ def outcome_by_task(outcomes: dict[str, Outcome], default: Outcome = (True, {}))
     return lambda job: outcomes.get(job.task_id, default)
 
 
+def fail_when(predicate: Callable[[CreateJob], bool], message: str = "failed") -> Script:
+    """Jobs for which ``predicate`` holds fail; the others succeed with no outputs."""
+    return lambda job: (False, message) if predicate(job) else (True, {})
+
+
 def fail_until(attempt: int, outputs: dict[str, Any] | None = None) -> Script:
     """Attempts before ``attempt`` fail; from it on, they succeed."""
     return lambda job: (True, outputs or {}) if job.attempt >= attempt else (False, f"attempt {job.attempt} failed")

@@ -149,7 +149,9 @@ def test_subflow_creates_a_child_with_a_deterministic_name_and_waits_for_it() ->
     decision = driver.step()
     name = child_execution_name("run-1", "child")
     assert name == "run-1-child"
-    assert decision.creations == (CreateExecution(name=name, flow="loader", inputs={"day": "d1", "n": 3}, task_run="child"),)
+    assert decision.creations == (
+        CreateExecution(name=name, flow="loader", inputs={"day": "d1", "n": 3}, task_run="child"),
+    )
     assert driver.run("child").child_execution == name
     for _ in range(3):  # the child is running, or not seen yet: wait, creating nothing again
         assert driver.tick().creations == ()

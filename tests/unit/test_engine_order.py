@@ -14,9 +14,7 @@ from overture.engine import CreateJob
 
 def starts_by_step(driver: Driver) -> list[list[str]]:
     """The task runs whose first attempt was created, step by step."""
-    return [
-        [a.task_run for a in d.actions if isinstance(a, CreateJob) and a.attempt == 1] for d in driver.decisions
-    ]
+    return [[a.task_run for a in d.actions if isinstance(a, CreateJob) and a.attempt == 1] for d in driver.decisions]
 
 
 def max_active(driver: Driver, prefix: str = "") -> int:
@@ -164,7 +162,9 @@ def each(items: Any, *tasks: dict[str, Any], limit: int | None = None, task_id: 
 @pytest.mark.parametrize(("limit", "expected_max"), [(None, 1), (1, 1), (2, 2), (3, 3), (0, 5)])
 def test_each_over_a_literal_list_respects_concurrency_limit(limit: int | None, expected_max: int) -> None:
     items = ["v0", "v1", "v2", "v3", "v4"]
-    driver = Driver(flow_of(each(items, shell("work", "echo {{ taskrun.value }} {{ taskrun.iteration }}"), limit=limit)))
+    driver = Driver(
+        flow_of(each(items, shell("work", "echo {{ taskrun.value }} {{ taskrun.iteration }}"), limit=limit))
+    )
     assert driver.run_to_end() == State.SUCCESS
     assert max_active(driver, "work[") == expected_max
     for index, value in enumerate(items):
@@ -253,7 +253,11 @@ def test_nested_each_runs_carry_every_iteration() -> None:
     driver = Driver(flow_of(each([["a", "b"], ["c"]], inner, limit=0)))
     assert driver.run_to_end() == State.SUCCESS
     assert driver.run("cell[1][0]").value == "c"
-    assert sorted(j.name for j in driver.actions(CreateJob)) == ["run-1-cell-0-0-1", "run-1-cell-0-1-1", "run-1-cell-1-0-1"]
+    assert sorted(j.name for j in driver.actions(CreateJob)) == [
+        "run-1-cell-0-0-1",
+        "run-1-cell-0-1-1",
+        "run-1-cell-1-0-1",
+    ]
 
 
 # --- if / switch ------------------------------------------------------------------------------
@@ -303,7 +307,9 @@ def test_switch_runs_the_matching_case_or_defaults(kind: str, ran: str) -> None:
 
 
 def test_switch_without_a_match_or_defaults_succeeds_running_nothing() -> None:
-    flow = flow_of({"id": "route", "type": "switch", "value": "zip", "cases": [{"value": "csv", "tasks": [shell("c")]}]})
+    flow = flow_of(
+        {"id": "route", "type": "switch", "value": "zip", "cases": [{"value": "csv", "tasks": [shell("c")]}]}
+    )
     driver = Driver(flow)
     assert driver.run_to_end() == State.SUCCESS
     assert driver.states() == {"route": State.SUCCESS}
@@ -320,7 +326,9 @@ def test_if_condition_with_an_undefined_variable_fails_naming_it() -> None:
 # --- runIf, disabled ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("run_if", "state"), [("{{ 1 == 2 }}", State.SKIPPED), ("false", State.SKIPPED), ("yes", State.SUCCESS)])
+@pytest.mark.parametrize(
+    ("run_if", "state"), [("{{ 1 == 2 }}", State.SKIPPED), ("false", State.SKIPPED), ("yes", State.SUCCESS)]
+)
 def test_run_if(run_if: str, state: State) -> None:
     flow = flow_of(shell("a"), shell("maybe", runIf=run_if, dependsOn=["a"]), shell("after", dependsOn=["maybe"]))
     driver = Driver(flow)

@@ -90,7 +90,7 @@ def test_finally_runs_after_a_fail_task_and_in_order() -> None:
     ],
 )
 def test_final_state_rules(flow: dict[str, Any], failing: set[str], final: State) -> None:
-    driver = Driver(flow, cluster=Cluster(outcome_by_task({t: (False, "no") for t in failing})))
+    driver = Driver(flow, cluster=Cluster(outcome_by_task(dict.fromkeys(failing, (False, "no")))))
     assert driver.run_to_end() == final
     condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
     assert condition is not None
@@ -147,7 +147,10 @@ def test_secrets_become_env_references_never_values() -> None:
         shell(
             "call",
             "curl -H 'Authorization: {{ secret('api', 'token') }}' {{ vars.url }}",
-            env=[{"name": "DB", "secretKeyRef": {"name": "db", "key": "password"}}, {"name": "MODE", "value": "{{ inputs.mode }}"}],
+            env=[
+                {"name": "DB", "secretKeyRef": {"name": "db", "key": "password"}},
+                {"name": "MODE", "value": "{{ inputs.mode }}"},
+            ],
         ),
         variables={"url": "https://example.org"},
         inputs=[{"id": "mode", "type": "STRING", "default": "fast"}],
@@ -225,7 +228,12 @@ def test_taskrun_attempt_is_the_attempt_number() -> None:
     ("task", "image", "command", "args"),
     [
         (shell("a", "echo 1", "echo 2"), "busybox:1.36", ("/bin/sh", "-ec", "echo 1\necho 2"), ()),
-        ({"id": "a", "type": "python", "script": "print({{ 1 + 1 }})"}, "python:3.12-slim", ("python3", "-c", "print(2)"), ()),
+        (
+            {"id": "a", "type": "python", "script": "print({{ 1 + 1 }})"},
+            "python:3.12-slim",
+            ("python3", "-c", "print(2)"),
+            (),
+        ),
         (
             {"id": "a", "type": "container", "image": "alpine:3", "command": ["ls"], "args": ["{{ vars.dir }}"]},
             "alpine:3",
@@ -234,7 +242,9 @@ def test_taskrun_attempt_is_the_attempt_number() -> None:
         ),
     ],
 )
-def test_job_requests_by_task_type(task: dict[str, Any], image: str, command: tuple[str, ...], args: tuple[str, ...]) -> None:
+def test_job_requests_by_task_type(
+    task: dict[str, Any], image: str, command: tuple[str, ...], args: tuple[str, ...]
+) -> None:
     driver = Driver(flow_of({**task, "resources": {"limits": {"memory": "64Mi"}}}, variables={"dir": "/data"}))
     driver.step()
     (job,) = driver.actions(CreateJob)
@@ -330,11 +340,16 @@ def test_succeeded_condition_is_unknown_while_running_then_true() -> None:
     driver.step()
     condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
     assert condition is not None
-    assert (condition.status, condition.reason, condition.observed_generation) == (ConditionStatus.UNKNOWN, "Running", 1)
+    assert (condition.status, condition.reason, condition.observed_generation) == (
+        ConditionStatus.UNKNOWN,
+        "Running",
+        1,
+    )
     started = condition.last_transition_time
     driver.tick()
     condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
-    assert condition is not None and condition.last_transition_time == started  # no change, no new time
+    assert condition is not None
+    assert condition.last_transition_time == started
     driver.run_to_end()
     condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
     assert condition is not None
@@ -349,5 +364,6 @@ def test_a_terminal_execution_does_nothing_more() -> None:
     before = driver.status
     driver.wait(100)
     decision = driver.step()
-    assert decision.actions == () and decision.requeue_after is None
+    assert decision.actions == ()
+    assert decision.requeue_after is None
     assert decision.status == before

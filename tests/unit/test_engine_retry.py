@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -89,10 +90,17 @@ def test_constant_retry_until_success_each_attempt_its_own_job() -> None:
     driver.wait(1)
     decision = driver.step()  # attempt 1 failed
     run = driver.run("t")
-    assert (run.state, run.next_attempt_at, run.message) == (State.RETRYING, "2026-01-01T12:00:11Z", "exit code 1: attempt 1 failed")
+    assert (run.state, run.next_attempt_at, run.message) == (
+        State.RETRYING,
+        "2026-01-01T12:00:11Z",
+        "exit code 1: attempt 1 failed",
+    )
     assert decision.requeue_after == 10
     assert [a.state for a in run.attempts] == [State.FAILED]
-    assert ("TaskRetrying", "Task t attempt 1 failed: exit code 1: attempt 1 failed; retrying at 12:00:11") in driver.events()
+    assert (
+        "TaskRetrying",
+        "Task t attempt 1 failed: exit code 1: attempt 1 failed; retrying at 12:00:11",
+    ) in driver.events()
     driver.wait(5)
     assert driver.step().requeue_after == 5
     assert driver.step().creations == ()
@@ -135,7 +143,7 @@ def test_random_backoff_through_step_is_the_same_on_every_replay() -> None:
     second.run_to_end()
     starts = attempt_starts(first)
     assert starts == attempt_starts(second)
-    waits = [b - a - 1 for a, b in zip(starts, starts[1:], strict=False)]  # each attempt runs 1 s
+    waits = [b - a - 1 for a, b in itertools.pairwise(starts)]  # each attempt runs 1 s
     assert all(5 <= w <= 21 for w in waits), waits  # whole seconds: the sim ticks every second
 
 
@@ -179,7 +187,9 @@ def test_long_job_names_are_hashed_to_63_characters_and_stay_distinct() -> None:
     assert len(names) == 60
     for name in names:
         assert len(name) <= 63
-        assert name == name.lower() and name[0].isalnum() and name[-1].isalnum()
+        assert name == name.lower()
+        assert name[0].isalnum()
+        assert name[-1].isalnum()
         assert name.startswith("nightly-warehouse-load")
     assert job_name(execution, task, 1) == job_name(execution, task, 1)
 
@@ -191,7 +201,14 @@ def test_fit_name_leaves_short_valid_names_alone_and_hashes_the_rest() -> None:
 
 
 def test_long_execution_names_through_step() -> None:
-    flow = flow_of({"id": "loop", "type": "each", "items": [1, 2], "tasks": [shell("t" * 60, retry={"maxAttempts": 2, "interval": "1s"})]})
+    flow = flow_of(
+        {
+            "id": "loop",
+            "type": "each",
+            "items": [1, 2],
+            "tasks": [shell("t" * 60, retry={"maxAttempts": 2, "interval": "1s"})],
+        }
+    )
     driver = Driver(flow, name="e" * 60, cluster=Cluster(fail_until(2)))
     assert driver.run_to_end() == State.SUCCESS
     names = [j.name for j in driver.actions(CreateJob)]
@@ -271,7 +288,10 @@ def test_job_deleted_under_a_running_attempt_fails_it() -> None:
         (JobObservation("j", JobPhase.FAILED, exit_code=137, reason="OOMKilled"), "OOMKilled, exit code 137"),
         (JobObservation("j", JobPhase.FAILED, exit_code=2, termination_message="boom\n"), "exit code 2: boom"),
         (JobObservation("j", JobPhase.FAILED, message="BackoffLimitExceeded"), "failed: BackoffLimitExceeded"),
-        (JobObservation("j", JobPhase.FAILED, exit_code=1, termination_message="x" * 3000), "exit code 1: ..." + "x" * 1000),
+        (
+            JobObservation("j", JobPhase.FAILED, exit_code=1, termination_message="x" * 3000),
+            "exit code 1: ..." + "x" * 1000,
+        ),
     ],
 )
 def test_failure_messages_say_what_happened(observation: JobObservation, message: str) -> None:

@@ -34,6 +34,7 @@ def job_name(execution: str, run_id: str, attempt: int) -> str:
     return fit_name(execution, *[p for p in parts if p], str(attempt))
 
 
-def child_execution_name(execution: str, run_id: str) -> str:
+def child_execution_name(execution: str, run_id: str, restart: int = 0) -> str:
+    """``<execution>-<task>[-<iteration>]``; a child started again by restart N ends in ``-rN``."""
     parts = re.split(r"[\[\]]+", run_id.replace("_", "-"))
-    return fit_name(execution, *[p for p in parts if p])
+    return fit_name(execution, *[p for p in parts if p], f"r{restart}" if restart else "")

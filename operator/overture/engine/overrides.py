@@ -2,7 +2,12 @@
 
 - ``restart_runs``: the failed and killed task runs of a FAILED or KILLED execution go back to
   waiting for a new attempt (their earlier attempts stay in the record); the ``errors`` and
-  ``finally`` runs are dropped so they run again. Successful runs are never rerun.
+  ``finally`` runs, and failed ``fail``, ``pause`` and ``subflow`` runs, start over from scratch.
+  Successful runs are never rerun, nor anything inside them (a failure inside a task with
+  ``allowFailure`` stays as it was). A run that starts over is left as a CREATED placeholder
+  that keeps its attempts, so its next Job is numbered after them and never reuses a Job name
+  (a used name would only find the old Job). The run's clock starts again: ``startDate`` is the
+  restart time, so the flow's ``timeout`` counts from it.
 - ``copy_replayed_runs``: a new execution starts with the runs of every task that comes before
   ``fromTask`` in the source execution (in list order, or, in a DAG, every task that does not
   depend on it), so their outputs are reused and they do not run again.
@@ -10,7 +15,7 @@
 
 from __future__ import annotations
 
-from overture.api import ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun
+from overture.api import ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun, child_groups
 from overture.validation import all_tasks
 
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
@@ -25,20 +30,35 @@ def restart_runs(status: ExecutionStatus, restarts: int, now: str) -> ExecutionS
     handlers = {t.id for t in (*flow.errors, *flow.finally_)}
     handler_runs = {r.id for r in status.task_runs if _root_of(r, status.task_runs) in handlers}
     runs: list[TaskRun] = []
+    reopened: set[str] = set()  # flowable runs running again; a parent comes before its children
     for run in status.task_runs:
+        task = tasks.get(run.task_id)
         if run.id in handler_runs:
-            continue
-        if run.state in RESTARTABLE:
-            task = tasks.get(run.task_id)
+            run = _placeholder(run)
+        elif run.state in RESTARTABLE and (run.parent is None or run.parent in reopened):
             if isinstance(task, RunnableAnyTask):
                 run = run.model_copy(update={"state": State.RETRYING, "next_attempt_at": now, "end_date": None})
-            elif task is not None and run.attempts == () and run.child_execution is None:
+            elif task is not None and child_groups(task):
                 run = run.model_copy(update={"state": State.RUNNING, "end_date": None, "message": None})
+                reopened.add(run.id)
             else:
-                continue  # fail, pause and subflow runs start over from scratch
+                run = _placeholder(run)  # fail, pause and subflow runs start over from scratch
         runs.append(run)
-    return status.model_copy(
-        update={"task_runs": tuple(runs), "state": State.RUNNING, "end_date": None, "duration": None, "message": None}
+    changes = {"state": State.RUNNING, "start_date": now, "end_date": None, "duration": None, "message": None}
+    return status.model_copy(update={"task_runs": tuple(runs), **changes})
+
+
+def _placeholder(run: TaskRun) -> TaskRun:
+    """A run that has not started in this round; its attempts and child execution stay on record."""
+    return TaskRun(
+        id=run.id,
+        task_id=run.task_id,
+        state=State.CREATED,
+        parent=run.parent,
+        iteration=run.iteration,
+        value=run.value,
+        attempts=run.attempts,
+        child_execution=run.child_execution,
     )
 
 

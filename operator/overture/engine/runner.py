@@ -87,7 +87,7 @@ def run_scope(
     blocked = False
     active = 0
     for task in tasks:
-        run = work.runs.get(task_run_id(task.id, frame.iterations))
+        run = work.started(task_run_id(task.id, frame.iterations))
         if run is not None and not run.state.is_terminal:
             run = advance(work, task, run, frame, gate)
         if run is None:
@@ -152,7 +152,9 @@ def _settle(states: dict[str, State | None], blocked: bool) -> Outcome:
 
 def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | None) -> TaskRun:
     run_id = task_run_id(task.id, frame.iterations)
+    earlier = work.runs.get(run_id)  # a placeholder left by a restart: its attempts stay, numbering goes on
     base: dict[str, Any] = {
+        "attempts": earlier.attempts if earlier is not None else (),
         "id": run_id,
         "task_id": task.id,
         "parent": parent,
@@ -171,7 +173,7 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
             return _fail(work, task, TaskRun(state=State.RUNNING, **base), f"runIf: {exc}")
     run = work.set_run(TaskRun(state=State.RUNNING, **base))
     if isinstance(task, RunnableAnyTask):
-        return _start_attempt(work, task, run, frame, 1)
+        return _start_attempt(work, task, run, frame, len(run.attempts) + 1)
     work.event("TaskStarted", f"Started {task.type} task {run_id}")
     if isinstance(task, FailTask):
         try:
@@ -183,7 +185,7 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
         work.event("Paused", f"Task {run_id} waits to be resumed (overture resume {work.execution})")
         return work.update(run, state=State.PAUSED, resumed_at=work.spec.resumes)
     if isinstance(task, SubflowTask):
-        return _start_subflow(work, task, run, context)
+        return _start_subflow(work, task, run, context, earlier.child_execution if earlier is not None else None)
     if isinstance(task, EachTask):
         try:
             items = _each_items(task, context)
@@ -246,7 +248,7 @@ def _advance_each(work: Work, task: EachTask, run: TaskRun, frame: Frame, gate: 
     running = 0
     for index, item in enumerate(items):
         inner = frame.inside(index, item)
-        started = any(task_run_id(t.id, inner.iterations) in work.runs for t in task.tasks)
+        started = any(work.started(task_run_id(t.id, inner.iterations)) for t in task.tasks)
         if not started and (not gate.open or (task.concurrency_limit and running >= task.concurrency_limit)):
             outcomes.append(Outcome.RUNNING)
             continue
@@ -384,12 +386,15 @@ def _advance_pause(work: Work, task: PauseTask, run: TaskRun) -> TaskRun:
     return _end(work, work.update(run, state=State.SUCCESS, outputs=values, end_date=work.stamp, message=None))
 
 
-def _start_subflow(work: Work, task: SubflowTask, run: TaskRun, context: dict[str, Any]) -> TaskRun:
+def _start_subflow(
+    work: Work, task: SubflowTask, run: TaskRun, context: dict[str, Any], earlier_child: str | None
+) -> TaskRun:
     try:
         inputs = render_value(task.inputs, context)
     except TemplateError as exc:
         return _fail(work, task, run, f"inputs: {exc}")
-    name = child_execution_name(work.execution, run.id)
+    # Started again by a restart: a new child, named after the restart (the old name finds the old child).
+    name = child_execution_name(work.execution, run.id, work.spec.restarts if earlier_child else 0)
     work.actions.append(CreateExecution(name=name, flow=task.flow_ref.name, inputs=inputs, task_run=run.id))
     run = work.update(run, child_execution=name)
     if not task.wait:
@@ -406,7 +411,9 @@ def _advance_subflow(work: Work, task: SubflowTask, run: TaskRun) -> TaskRun:
         state = State.WARNING if child.state == State.WARNING else State.SUCCESS
         return _end(work, work.update(run, state=state, outputs=outputs, end_date=work.stamp))
     run = work.update(run, outputs=outputs)
-    return _fail(work, task, run, f"subflow execution {child.name} ended {child.state.value}: {child.message or ''}".strip())
+    return _fail(
+        work, task, run, f"subflow execution {child.name} ended {child.state.value}: {child.message or ''}".strip()
+    )
 
 
 # --- endings -----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ observation creates nothing new: every creation is recorded in the status it ret
 deterministic name.
 
 The life of an execution: CREATED -> (QUEUED) -> RUNNING <-> PAUSED -> SUCCESS | WARNING |
-FAILED, or KILLING -> KILLED when killed, or CANCELLED/FAILED at once when the flow's
-concurrency says so. The flow's ``tasks`` run first; once they settle FAILED the ``errors``
+FAILED, or KILLING -> KILLED when killed (KILLING while any of its Jobs is still seen running;
+KILLED at once if it had not started or was QUEUED), or CANCELLED/FAILED at once when the
+flow's concurrency says so. The flow's ``tasks`` run first; once they settle FAILED the ``errors``
 tasks run (with ``{{ error.taskId }}`` and ``{{ error.message }}``); ``finally`` tasks run last
 in every case but a kill. The run ends FAILED if any of the three failed, WARNING if a task
 ended WARNING (``allowFailure``), SUCCESS otherwise.
@@ -91,6 +92,8 @@ def _begin(
 def _admit(execution: Execution, status: ExecutionStatus, observed: Observed, now: datetime) -> Decision:
     flow = status.flow_spec
     assert flow is not None
+    if execution.spec.kill:  # killed before it started, or while queued: nothing runs to delete
+        return _finish(status, State.KILLED, now, "killed", [])
     limit = flow.concurrency.limit if flow.concurrency else 0
     if limit and observed.active_others + observed.queued_ahead >= limit:
         assert flow.concurrency is not None
@@ -182,15 +185,17 @@ def _kill(work: Work, status: ExecutionStatus, timed_out: bool) -> Decision:
     still_running = False
     first = status.state != State.KILLING
     for run in list(work.runs.values()):
-        if run.state.is_terminal:
-            continue
         attempts = list(run.attempts)
-        if attempts and not attempts[-1].state.is_terminal:
-            job = work.observed.jobs.get(attempts[-1].job)
+        last = attempts[-1] if attempts else None
+        if last is not None and (last.state == State.KILLED or not last.state.is_terminal):
+            job = work.observed.jobs.get(last.job)
             if job is not None and job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
-                still_running = True
+                still_running = True  # deleted, or being deleted: ask again until it is gone
                 work.actions.append(DeleteJob(job.name, "execution killed"))
-            attempts[-1] = attempts[-1].model_copy(update={"state": State.KILLED, "end_date": work.stamp})
+        if run.state.is_terminal or run.state == State.CREATED:  # CREATED: a restart's placeholder, not started
+            continue
+        if last is not None and not last.state.is_terminal:
+            attempts[-1] = last.model_copy(update={"state": State.KILLED, "end_date": work.stamp})
         if run.child_execution:
             child = work.observed.children.get(run.child_execution)
             if child is None or not child.state.is_terminal:

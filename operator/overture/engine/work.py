@@ -65,6 +65,11 @@ class Work:
         self.runs[run.id] = run
         return run
 
+    def started(self, run_id: str) -> TaskRun | None:
+        """The run if it started in this round: a CREATED run is a placeholder left by a restart."""
+        run = self.runs.get(run_id)
+        return run if run is not None and run.state != State.CREATED else None
+
     def update(self, run: TaskRun, **changes: Any) -> TaskRun:
         return self.set_run(run.model_copy(update=changes))
 
