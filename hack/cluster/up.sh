@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# Start the local Overture cluster: etcd 3.6 + kube-apiserver/controller-manager/scheduler
+# 1.34 as background processes, plus a node:
+#   real  (default) kubelet + Debian's containerd/runc/CNI bridge, locally built images
+#   kwok            one fake kwok node (the only node: every pod lands there, Job pods complete at once)
+#   both            the real node + a kwok node tainted kwok.x-k8s.io/node=fake:NoSchedule
+#                   (pods opt in with that toleration + nodeSelector overture.dev/node-kind=kwok)
+#   none            control plane only
+# usage: hack/cluster/up.sh [--real|--kwok|--both|--none]     (or OVERTURE_NODE=real|kwok|both|none)
+# State, logs, pid files, certs: ${OVERTURE_CLUSTER_DIR:-/tmp/overture-cluster}
+# Admin kubeconfig: $OVERTURE_CLUSTER_DIR/admin.kubeconfig; users: $OVERTURE_CLUSTER_DIR/users/<name>.kubeconfig
+# Idempotent: a healthy cluster in the same mode is left as it is; a stale or broken one is
+# cleaned (down.sh) first. Everything listens on 127.0.0.1 except the kubelet, which listens
+# on the node address $NODE_IP of a bridge this script creates.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+# shellcheck source=pki.sh
+source "$HERE/pki.sh"
+
+STARTED=0      # set once we start processes: a failure then tears down what we started
+T0=$SECONDS
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------- helpers
+log_tail() { # <component>
+  local f="$LOGS_DIR/$1.log"
+  if [[ -s "$f" ]]; then
+    printf '[cluster] ---- last 40 lines of %s ----\n' "$f" >&2
+    tail -n 40 "$f" >&2
+    printf '[cluster] ---- end of %s ----\n' "$f" >&2
+  else
+    log "(no log output from $1 at $f)"
+  fi
+}
+
+fail() { # <component> <message>
+  log "FAILED: $2"
+  log_tail "$1"
+  exit 1
+}
+
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 && $STARTED -eq 1 ]]; then
+    if [[ -n "${OVERTURE_KEEP_FAILED:-}" ]]; then
+      log "start failed; OVERTURE_KEEP_FAILED set: leaving processes running (logs in $LOGS_DIR); hack/cluster/down.sh cleans up"
+    else
+      log "start failed: tearing down what was started (set OVERTURE_KEEP_FAILED=1 to keep it; logs stay in $LOGS_DIR)"
+      bash "$HERE/down.sh" --quiet || true
+    fi
+  fi
+  exit $rc
+}
+
+start_bg() { # <component> <cmd...>   detached (own session), output to logs/<component>.log
+  local name=$1; shift
+  log "starting $name"
+  STARTED=1
+  # 9>&-: don't hand the up/down lock to the daemon
+  setsid "$@" >>"$LOGS_DIR/$name.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$PIDS_DIR/$name.pid"
+}
+
+# wait_until <component> <timeout s> <what> <cmd...>: poll cmd until it succeeds; fail
+# early if the component's process died, with its log tail.
+wait_until() {
+  local name=$1 timeout=$2 what=$3; shift 3
+  local deadline=$((SECONDS + timeout)) pid
+  pid=$(pid_of "$name" || true)
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n "$pid" ]] && ! pid_alive "$pid"; then
+      fail "$name" "$name (pid $pid) exited while waiting for: $what"
+    fi
+    if ((SECONDS >= deadline)); then
+      fail "$name" "timed out after ${timeout}s waiting for: $what"
+    fi
+    sleep 0.5
+  done
+}
+
+https_ok() { curl -sfk --max-time 3 "$1" | grep -qx ok; }
+kc() { "$KBIN/kubectl" --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" "$@"; }
+
+port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | head -1 | grep -o 'users:(.*)' || true; }
+port_busy() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
+
+check_ports() {
+  local spec name port busy=0
+  local specs=("etcd:$ETCD_CLIENT_PORT" "etcd-peer:$ETCD_PEER_PORT" "kube-apiserver:$APISERVER_PORT"
+               "kube-controller-manager:$KCM_PORT" "kube-scheduler:$SCHED_PORT")
+  [[ "$MODE" == real || "$MODE" == both ]] && specs+=("kubelet:$KUBELET_PORT" "kubelet-healthz:$KUBELET_HEALTHZ_PORT")
+  [[ "$MODE" == kwok || "$MODE" == both ]] && specs+=("kwok:$KWOK_PORT")
+  for spec in "${specs[@]}"; do
+    name=${spec%%:*}; port=${spec##*:}
+    if port_busy "$port"; then
+      log "port $port (needed by $name) is already in use by: $(port_owner "$port")"
+      busy=1
+    fi
+  done
+  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT (the kubelet's 10250/10248 are fixed)"
+}
+
+# ---------------------------------------------------------------- state checks
+expected_components() {
+  echo etcd kube-apiserver kube-controller-manager kube-scheduler
+  [[ "$1" == real || "$1" == both ]] && echo containerd kubelet
+  [[ "$1" == kwok || "$1" == both ]] && echo kwok
+  return 0
+}
+
+# 0 if a cluster in mode $MODE is running and healthy
+already_up() {
+  [[ -s "$STATE_FILE" ]] || return 1
+  local mode c pid
+  mode=$(sed -n 's/^OVERTURE_NODE=//p' "$STATE_FILE")
+  for c in $(expected_components "$mode"); do
+    pid=$(pid_of "$c" || true); pid_alive "$pid" || return 1
+  done
+  https_ok "https://127.0.0.1:$APISERVER_PORT/readyz" || return 1
+  if [[ "$mode" != "$MODE" ]]; then
+    die "a cluster is already up with OVERTURE_NODE=$mode (asked for $MODE): run hack/cluster/down.sh first"
+  fi
+}
+
+remnants() { # prints what a previous cluster left behind
+  local f
+  for f in "$PIDS_DIR"/*.pid; do
+    [[ -e "$f" ]] && pid_alive "$(cat "$f")" && echo "process $(basename "$f" .pid) (pid $(cat "$f"))"
+  done
+  local p; for p in $(cluster_procs); do echo "process pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"; done
+  awk -v d="$OVERTURE_CLUSTER_DIR/" 'index($5, d) == 1 {print "mount " $5}' /proc/self/mountinfo
+  ip link show "$POD_BRIDGE" >/dev/null 2>&1 && echo "bridge $POD_BRIDGE"
+  ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && echo "bridge $NODE_BRIDGE"
+  [[ -e "$STATE_FILE" ]] && echo "state file $STATE_FILE"
+  return 0
+}
+
+# ---------------------------------------------------------------- components
+start_etcd() {
+  mkdir -p "$OVERTURE_CLUSTER_DIR/etcd"
+  start_bg etcd "$EBIN/etcd" --name overture --data-dir "$OVERTURE_CLUSTER_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "overture=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+    --unsafe-no-fsync --snapshot-count 10000 --quota-backend-bytes 4294967296 --log-level warn
+  wait_until etcd 60 "etcd /health on 127.0.0.1:$ETCD_CLIENT_PORT" \
+    bash -c "curl -sf --max-time 2 http://127.0.0.1:$ETCD_CLIENT_PORT/health | grep -q '\"health\":\"true\"'"
+}
+
+start_apiserver() {
+  start_bg kube-apiserver "$KBIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --advertise-address "$NODE_IP" --endpoint-reconciler-type none \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" \
+    --token-auth-file "$PKI/tokens.csv" \
+    --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction \
+    --allow-privileged=true \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$PKI/ca.crt" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --requestheader-client-ca-file "$PKI/ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
+    --profiling=false --v=1
+  wait_until kube-apiserver 120 "kube-apiserver /readyz on 127.0.0.1:$APISERVER_PORT" \
+    https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
+}
+
+start_controllers() {
+  start_bg kube-controller-manager "$KBIN/kube-controller-manager" \
+    --kubeconfig "$OVERTURE_CLUSTER_DIR/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$OVERTURE_CLUSTER_DIR/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$OVERTURE_CLUSTER_DIR/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+    --leader-elect=false --controllers '*' \
+    --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+    --use-service-account-credentials=true \
+    --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+    --allocate-node-cidrs=false --profiling=false --v=1
+  cat >"$OVERTURE_CLUSTER_DIR/scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $OVERTURE_CLUSTER_DIR/scheduler.kubeconfig
+leaderElection:
+  leaderElect: false
+EOF
+  start_bg kube-scheduler "$KBIN/kube-scheduler" --config "$OVERTURE_CLUSTER_DIR/scheduler.yaml" \
+    --authentication-kubeconfig "$OVERTURE_CLUSTER_DIR/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$OVERTURE_CLUSTER_DIR/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --profiling=false --v=1
+  wait_until kube-controller-manager 60 "kube-controller-manager /healthz on 127.0.0.1:$KCM_PORT" \
+    https_ok "https://127.0.0.1:$KCM_PORT/healthz"
+  wait_until kube-scheduler 60 "kube-scheduler /healthz on 127.0.0.1:$SCHED_PORT" \
+    https_ok "https://127.0.0.1:$SCHED_PORT/healthz"
+  # pods can't be created before the ServiceAccount controller made `default`
+  wait_until kube-controller-manager 60 "serviceaccount default/default" kc get serviceaccount default -n default
+}
+
+# ---------------------------------------------------------------- real node
+preflight_real() {
+  [[ $(id -u) -eq 0 ]] || die "the real node needs root (network bridge, containerd, kubelet); use OVERTURE_NODE=kwok as non-root"
+  local b missing=()
+  for b in containerd containerd-shim-runc-v2 runc ctr ip; do command -v "$b" >/dev/null || missing+=("$b"); done
+  for b in bridge host-local loopback; do [[ -x "$CNI_BIN_DIR/$b" ]] || missing+=("$CNI_BIN_DIR/$b"); done
+  [[ ${#missing[@]} -eq 0 ]] ||
+    die "missing for the real node: ${missing[*]}. Run: bash hack/cluster/install-deps.sh (or use OVERTURE_NODE=kwok)"
+  [[ -d /sys/fs/cgroup/memory || -f /sys/fs/cgroup/cgroup.controllers ]] || die "no cgroup filesystem at /sys/fs/cgroup"
+}
+
+setup_node_network() {
+  # The node address lives on a bridge of our own (dummy interfaces don't work on this VM,
+  # and the kubelet refuses a loopback node IP). Nothing is attached to it.
+  if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$NODE_BRIDGE" type bridge
+  fi
+  ip addr replace "$NODE_CIDR" dev "$NODE_BRIDGE"
+  ip link set "$NODE_BRIDGE" up
+  # Remember ip_forward: the CNI bridge plugin (isGateway) turns it on; down.sh restores it.
+  [[ -s "$OVERTURE_CLUSTER_DIR/ip_forward.orig" ]] || cat /proc/sys/net/ipv4/ip_forward >"$OVERTURE_CLUSTER_DIR/ip_forward.orig"
+  # Service IPs have no proxy here: make sure nothing sent to them leaves the machine.
+  ip route replace blackhole "$SERVICE_CIDR"
+  mkdir -p "$OVERTURE_CLUSTER_DIR/cni/net.d" "$OVERTURE_CLUSTER_DIR/cni/ipam"
+  # Pods: own bridge, host-local IPAM, no masquerade, and no default route in the pod
+  # (isDefaultGateway false): pods reach each other and the host's bridge address only.
+  cat >"$OVERTURE_CLUSTER_DIR/cni/net.d/10-overture.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "overture",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$POD_BRIDGE",
+      "isGateway": true,
+      "isDefaultGateway": false,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$POD_CIDR"}]],
+        "dataDir": "$OVERTURE_CLUSTER_DIR/cni/ipam"
+      }
+    }
+  ]
+}
+EOF
+}
+
+start_containerd() {
+  mkdir -p "$CONTAINERD_DIR"
+  cat >"$CONTAINERD_DIR/config.toml" <<EOF
+# generated by hack/cluster/up.sh; containerd 1.6 (Debian 12)
+version = 2
+root = "$CONTAINERD_DIR/root"
+state = "$CONTAINERD_DIR/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[ttrpc]
+  address = "$CONTAINERD_SOCK.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CONTAINERD_DIR/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/pause:local"
+  # REQUIRED on this VM: root lacks CAP_SYS_RESOURCE, so the default pause
+  # oom_score_adj=-998 makes runc fail (/proc/self/oom_score_adj: Permission denied).
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN_DIR"
+    conf_dir = "$OVERTURE_CLUSTER_DIR/cni/net.d"
+    max_conf_num = 1
+EOF
+  start_bg containerd containerd --config "$CONTAINERD_DIR/config.toml"
+  wait_until containerd 60 "containerd on $CONTAINERD_SOCK" ctr --address "$CONTAINERD_SOCK" version
+}
+
+import_images() {
+  local tars t
+  tars=$(bash "$HERE/images/build-images.sh") || fail containerd "building the node images failed"
+  for t in $tars; do
+    ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$t" >>"$LOGS_DIR/images.log" 2>&1 ||
+      fail images "ctr import of $t failed"
+  done
+  log "images: $(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+}
+
+start_kubelet() {
+  local kdir="$OVERTURE_CLUSTER_DIR/kubelet"
+  mkdir -p "$kdir" "$OVERTURE_CLUSTER_DIR/pod-logs" "$kdir/volume-plugins"
+  cat >"$OVERTURE_CLUSTER_DIR/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ_PORT
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+cgroupDriver: cgroupfs          # containerd 1.6 lacks the CRI RuntimeConfig call
+failCgroupV1: false             # this VM is cgroup v1 (hybrid)
+failSwapOn: false
+cgroupsPerQOS: true
+enforceNodeAllocatable: ["pods"]
+oomScoreAdj: 0                  # no CAP_SYS_RESOURCE: -999 can't be set
+maxOpenFiles: $(ulimit -Hn)
+authentication:
+  anonymous: {enabled: false}
+  x509: {clientCAFile: $PKI/ca.crt}
+  webhook: {enabled: true}
+authorization: {mode: Webhook}
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+rotateCertificates: false
+serverTLSBootstrap: false
+podLogsDir: $OVERTURE_CLUSTER_DIR/pod-logs
+volumePluginDir: $kdir/volume-plugins
+imageGCHighThresholdPercent: 100   # never GC the locally imported images
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+serializeImagePulls: false
+clusterDomain: cluster.local
+resolvConf: /etc/resolv.conf
+registerNode: true
+shutdownGracePeriod: 0s
+localStorageCapacityIsolation: true
+EOF
+  start_bg kubelet "$KBIN/kubelet" --config "$OVERTURE_CLUSTER_DIR/kubelet.yaml" \
+    --kubeconfig "$OVERTURE_CLUSTER_DIR/kubelet.kubeconfig" --root-dir "$kdir" \
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
+    --node-labels "overture.dev/node-kind=real" --v=1
+  wait_until kubelet 90 "kubelet /healthz on 127.0.0.1:$KUBELET_HEALTHZ_PORT" \
+    https_or_http_ok "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"
+  wait_until kubelet 120 "node $NODE_NAME Ready" \
+    kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
+}
+
+https_or_http_ok() { curl -sf --max-time 3 "$1" | grep -qx ok; }
+
+# ---------------------------------------------------------------- kwok node
+start_kwok() {
+  # Blackhole the fake pod IPs so nothing sent to them can leave the machine.
+  [[ $(id -u) -eq 0 ]] && ip route replace blackhole "$KWOK_POD_CIDR"
+  local taint=""
+  if [[ "$MODE" == both ]]; then
+    taint='  taints:
+  - {key: kwok.x-k8s.io/node, value: fake, effect: NoSchedule}'
+  fi
+  cat >"$OVERTURE_CLUSTER_DIR/kwok-node.yaml" <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $KWOK_NODE_NAME
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: $KWOK_NODE_NAME
+    kubernetes.io/os: linux
+    kubernetes.io/role: agent
+    node-role.kubernetes.io/agent: ""
+    type: kwok
+    overture.dev/node-kind: kwok
+spec:
+$taint
+EOF
+  kc apply -f "$OVERTURE_CLUSTER_DIR/kwok-node.yaml" >/dev/null || fail kube-apiserver "creating the kwok node failed"
+  start_bg kwok "$WBIN/kwok" --config "$WBIN/stages.yaml" \
+    --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --cidr "$KWOK_POD_CIDR" \
+    --server-address "127.0.0.1:$KWOK_PORT" \
+    --tls-cert-file "$PKI/kwok-serving.crt" --tls-private-key-file "$PKI/kwok-serving.key"
+  wait_until kwok 60 "kwok node $KWOK_NODE_NAME Ready" \
+    kc wait --for=condition=Ready "node/$KWOK_NODE_NAME" --timeout=2s
+}
+
+# ---------------------------------------------------------------- main
+main() {
+  MODE=${OVERTURE_NODE:-real}
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --real) MODE=real ;; --kwok) MODE=kwok ;; --both) MODE=both ;; --none) MODE=none ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+    shift
+  done
+  case "$MODE" in real|kwok|both|none) ;; *) die "OVERTURE_NODE must be real, kwok, both or none (got '$MODE')" ;; esac
+  CNI_BIN_DIR=${OVERTURE_CNI_BIN_DIR:-/usr/lib/cni}
+
+  take_lock
+  if already_up; then
+    log "cluster already up (OVERTURE_NODE=$MODE) in $OVERTURE_CLUSTER_DIR; nothing to do"
+    log "export KUBECONFIG=$OVERTURE_CLUSTER_DIR/admin.kubeconfig"
+    exit 0
+  fi
+  local left
+  left=$(remnants)
+  if [[ -n "$left" ]]; then
+    log "a previous cluster left this behind; cleaning it with down.sh first:"
+    sed 's/^/[cluster]   /' <<<"$left" >&2
+    bash "$HERE/down.sh" --quiet
+  fi
+  [[ "$MODE" == real || "$MODE" == both ]] && preflight_real
+  check_ports
+
+  # binaries (built once, cached by version; a cold build takes a while)
+  local targets=(kubernetes etcd)
+  [[ "$MODE" == kwok || "$MODE" == both ]] && targets+=(kwok)
+  bash "$HERE/build.sh" "${targets[@]}" >/dev/null
+  KBIN=$(bin_dir kubernetes); EBIN=$(bin_dir etcd); WBIN=$(bin_dir kwok)
+
+  trap on_exit EXIT
+  mkdir -p "$OVERTURE_CLUSTER_DIR" "$PIDS_DIR"
+  rm -rf "$LOGS_DIR"; mkdir -p "$LOGS_DIR"
+  log "generating certificates, keys and kubeconfigs in $OVERTURE_CLUSTER_DIR"
+  pki_all
+
+  start_etcd
+  start_apiserver
+  start_controllers
+  if [[ "$MODE" == real || "$MODE" == both ]]; then
+    setup_node_network
+    start_containerd
+    import_images
+    start_kubelet
+  fi
+  [[ "$MODE" == kwok || "$MODE" == both ]] && start_kwok
+
+  cat >"$STATE_FILE" <<EOF
+OVERTURE_NODE=$MODE
+OVERTURE_CLUSTER_DIR=$OVERTURE_CLUSTER_DIR
+KUBECONFIG=$OVERTURE_CLUSTER_DIR/admin.kubeconfig
+KUBECTL=$KBIN/kubectl
+APISERVER=https://127.0.0.1:$APISERVER_PORT
+NODE_NAME=$NODE_NAME
+KWOK_NODE_NAME=$KWOK_NODE_NAME
+USERS="$OVERTURE_CLUSTER_USERS"
+EOF
+  STARTED=0
+  log "cluster up (OVERTURE_NODE=$MODE) in $((SECONDS - T0))s"
+  kc get nodes -o wide >&2 || true
+  log "admin kubeconfig: $OVERTURE_CLUSTER_DIR/admin.kubeconfig; users: $(ls "$OVERTURE_CLUSTER_DIR/users" | tr '\n' ' ')"
+  log 'use it: eval "$(hack/cluster/env.sh)"; stop: hack/cluster/down.sh'
+}
+
+main "$@"; exit
