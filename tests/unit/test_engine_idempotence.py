@@ -25,7 +25,13 @@ FLOWS: dict[str, dict[str, Any]] = {
     "dag": flow_of(shell("a"), shell("b"), shell("c", dependsOn=["a", "b"])),
     "parallel": flow_of({"id": "p", "type": "parallel", "concurrency": 2, "tasks": [shell(f"p{i}") for i in range(5)]}),
     "each": flow_of(
-        {"id": "loop", "type": "each", "items": list(range(6)), "concurrencyLimit": 2, "tasks": [shell("w"), shell("v")]}
+        {
+            "id": "loop",
+            "type": "each",
+            "items": [1, 2, 3, 4, 5],
+            "concurrencyLimit": 2,
+            "tasks": [shell("w"), shell("v")],
+        },
     ),
     "retries": flow_of(shell("flaky", retry={"maxAttempts": 3, "interval": "2s"}), shell("after")),
     "errors-finally": flow_of(shell("bad"), errors=[shell("alert")], **{"finally": [shell("cleanup")]}),

@@ -3,7 +3,8 @@
 Measured (pytest -s prints it): 550,614 bytes (0.53 MiB) with concurrencyLimit 0, 550,616 with
 50. Each iteration's task run is about 410 bytes (id, state, value, dates, one attempt with its
 Job, pod and exit code) plus its outputs (here ~55 bytes); the flow snapshot and the ``each`` run
-each hold the 1,000 items once more (~36 KB apiece). About 540 bytes per iteration in all: roughly 1,900 such iterations would fit in 1 MiB.
+each hold the 1,000 items once more (~36 KB apiece). About 540 bytes per iteration in all:
+roughly 1,900 such iterations would fit in 1 MiB.
 """
 
 from __future__ import annotations
