@@ -439,3 +439,42 @@ def test_concurrency_below_the_limit_starts_at_once() -> None:
     driver = limited("FAIL", limit=2)
     driver.step(active_others=1)
     assert driver.state == State.RUNNING
+
+
+def test_restart_of_an_execution_that_never_ran_a_task_does_nothing() -> None:
+    flow = flow_of(shell("b"), shell("a", "echo {{ inputs.n }}"), inputs=[{"id": "n", "type": "INT"}])
+    driver = Driver(flow, inputs={"n": "many"})
+    driver.step()
+    assert driver.state == State.FAILED
+    driver.set_spec(restarts=1)
+    decision = driver.tick()
+    assert driver.state == State.FAILED, "a restart ran an execution whose inputs are invalid"
+    assert decision.creations == ()
+    assert driver.status.restarts == 1
+
+
+def test_restart_of_an_execution_failed_by_concurrency_does_not_bypass_the_limit() -> None:
+    driver = Driver(flow_of(shell("a"), concurrency={"limit": 1, "behavior": "FAIL"}))
+    driver.step(active_others=1)
+    assert driver.state == State.FAILED
+    driver.set_spec(restarts=1)
+    assert driver.tick(active_others=1).creations == ()
+    assert driver.state == State.FAILED
+
+
+# --- observedGeneration -----------------------------------------------------------------------------
+
+
+def test_status_observes_the_generation_of_each_spec_change() -> None:
+    driver = Driver(flow_of(shell("a"), shell("b")), cluster=Cluster(duration=100))
+    driver.step()
+    assert driver.status.observed_generation == 1
+    metadata = driver.execution.metadata.model_copy(update={"generation": 2})
+    driver.execution = driver.execution.model_copy(update={"metadata": metadata})
+    driver.set_spec(suspend=True)
+    driver.tick()
+    assert driver.state == State.PAUSED
+    assert driver.status.observed_generation == 2
+    condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
+    assert condition is not None
+    assert (condition.reason, condition.observed_generation) == ("Paused", 2)

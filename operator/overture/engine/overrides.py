@@ -7,7 +7,8 @@
   ``allowFailure`` stays as it was). A run that starts over is left as a CREATED placeholder
   that keeps its attempts, so its next Job is numbered after them and never reuses a Job name
   (a used name would only find the old Job). The run's clock starts again: ``startDate`` is the
-  restart time, so the flow's ``timeout`` counts from it.
+  restart time, so the flow's ``timeout`` counts from it. An execution that ended before any
+  task ran (bad inputs, the concurrency limit) has nothing to rerun and stays as it is.
 - ``copy_replayed_runs``: a new execution starts with the runs of every task that comes before
   ``fromTask`` in the source execution (in list order, or, in a DAG, every task that does not
   depend on it), so their outputs are reused and they do not run again.
@@ -23,8 +24,8 @@ RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 
 def restart_runs(status: ExecutionStatus, restarts: int, now: str) -> ExecutionStatus:
     status = status.model_copy(update={"restarts": restarts})
-    if status.state not in RESTARTABLE or status.flow_spec is None:
-        return status
+    if status.state not in RESTARTABLE or status.flow_spec is None or not status.task_runs:
+        return status  # nothing ran (bad inputs, no flow, the concurrency limit): nothing to rerun
     flow = status.flow_spec
     tasks = {task.id: task for _, task in all_tasks(flow)}
     handlers = {t.id for t in (*flow.errors, *flow.finally_)}

@@ -52,6 +52,9 @@ def step(flow: FlowSpec | None, execution: Execution, observed: Observed, now: d
     in which case ``observed`` carries no jobs and the execution fails with ``flow_error``.
     """
     status = execution.status or ExecutionStatus()
+    generation = execution.metadata.generation
+    if status.flow_spec is not None and generation is not None and generation != status.observed_generation:
+        status = status.model_copy(update={"observed_generation": generation})  # a spec change, read now
     if execution.spec.restarts > status.restarts:
         status = restart_runs(status, execution.spec.restarts, iso(now))
     if status.state.is_terminal:
