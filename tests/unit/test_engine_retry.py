@@ -81,6 +81,30 @@ def test_next_attempt_time_stops_at_max_attempts_and_max_duration() -> None:
     assert next_attempt_time(retry, 3, T0, T0 + timedelta(seconds=1), "s") is None  # no attempt left
 
 
+@pytest.mark.parametrize(
+    ("retry", "attempt", "delay"),
+    [
+        ({"backoff": "exponential", "interval": "1s", "maxInterval": "1h"}, 60, 3600.0),
+        ({"backoff": "exponential", "interval": "1s", "maxInterval": "1h"}, 99, 3600.0),
+        ({"backoff": "exponential", "interval": "1h", "multiplier": 10}, 99, 999_999_999 * 86400.0),
+        ({"backoff": "random", "interval": "1s", "maxInterval": "5s"}, 99, None),
+    ],
+)
+def test_backoff_of_late_attempts_does_not_overflow(retry: dict[str, Any], attempt: int, delay: float | None) -> None:
+    model = Retry.model_validate({"maxAttempts": 100, **retry})
+    got = backoff_delay(model, attempt, "seed").total_seconds()
+    assert got == delay if delay is not None else 0 <= got <= 5
+
+
+def test_a_next_attempt_past_the_year_9999_is_no_attempt() -> None:
+    retry = Retry(backoff=Backoff.EXPONENTIAL, max_attempts=100, interval="1s", multiplier=10)
+    assert next_attempt_time(retry, 5, T0, T0, "s") == T0 + timedelta(seconds=10_000)
+    assert next_attempt_time(retry, 40, T0, T0, "s") is None
+    driver = retrying({"maxAttempts": 3, "interval": "9999999d"})
+    assert driver.run_to_end() == State.FAILED
+    assert len(driver.run("t").attempts) == 1
+
+
 # --- retries through step ---------------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from overture.api import Backoff, Retry, to_timedelta
 
+MAX_DELAY = timedelta(days=999_999_999)  # the largest whole-day timedelta; float seconds round up past timedelta.max
+
 
 def backoff_delay(retry: Retry, failed_attempt: int, seed: str) -> timedelta:
     """Wait after attempt ``failed_attempt`` (1-based) failed, before the next one starts."""
@@ -20,7 +22,11 @@ def backoff_delay(retry: Retry, failed_attempt: int, seed: str) -> timedelta:
     if retry.backoff == Backoff.CONSTANT:
         delay = interval
     elif retry.backoff == Backoff.EXPONENTIAL:
-        delay = interval * (retry.multiplier ** (failed_attempt - 1))
+        # In float seconds, capped before it becomes a timedelta: 2**99 seconds does not fit in one.
+        seconds = interval.total_seconds() * retry.multiplier ** (failed_attempt - 1)
+        if cap is not None:
+            seconds = min(seconds, cap.total_seconds())
+        delay = timedelta(seconds=min(seconds, MAX_DELAY.total_seconds()))
     else:
         low = to_timedelta(retry.min_interval) if retry.min_interval else timedelta(0)
         high = cap or interval
@@ -37,7 +43,10 @@ def next_attempt_time(
     """When to start attempt ``failed_attempt + 1``, or None when no attempt is left."""
     if retry is None or failed_attempt >= retry.max_attempts:
         return None
-    due = failed_at + backoff_delay(retry, failed_attempt, seed)
+    try:
+        due = failed_at + backoff_delay(retry, failed_attempt, seed)
+    except OverflowError:  # past the year 9999: never
+        return None
     if retry.max_duration is not None and due - first_start > to_timedelta(retry.max_duration):
         return None
     return due
