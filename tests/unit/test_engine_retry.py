@@ -320,3 +320,20 @@ def test_job_deleted_under_a_running_attempt_fails_it() -> None:
 )
 def test_failure_messages_say_what_happened(observation: JobObservation, message: str) -> None:
     assert failure_message(observation) == message
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        flow_of(shell("a"), timeout="9999999d"),
+        flow_of(shell("a", timeout="9999999d")),
+        flow_of({"id": "a", "type": "pause", "delay": "9999999d"}),
+    ],
+)
+def test_durations_of_millennia_do_not_overflow(flow: dict[str, Any]) -> None:
+    driver = Driver(flow)
+    decision = driver.step()
+    assert decision.requeue_after is not None
+    assert decision.requeue_after > 2e11  # about 8,000 years: the end of time, where the deadline saturates
+    driver.tick()
+    assert driver.state == (State.RUNNING if "pause" in str(flow) else State.SUCCESS)

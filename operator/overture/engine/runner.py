@@ -37,9 +37,8 @@ from overture.api import (
     SwitchTask,
     TaskRun,
     coerce_inputs,
-    to_timedelta,
 )
-from overture.engine.clock import iso, parse_time
+from overture.engine.clock import after, iso, parse_time
 from overture.engine.context import Frame
 from overture.engine.jobs import job_request, observe_attempt
 from overture.engine.model import CreateExecution, DeleteJob
@@ -292,7 +291,7 @@ def _start_attempt(work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame
     verb = "Started" if number == 1 else "Retried"
     work.event(f"Task{verb}", f"{verb} task {run.id} (attempt {number}) as Job {request.name}")
     if task.timeout:
-        work.wake(work.now + to_timedelta(task.timeout))
+        work.wake(after(work.now, task.timeout))
     return work.update(run, state=State.RUNNING, attempts=(*run.attempts, attempt), next_attempt_at=None)
 
 
@@ -325,7 +324,7 @@ def _advance_runnable(work: Work, task: RunnableAnyTask, run: TaskRun, frame: Fr
         return run
     updated, outputs = observe_attempt(attempt, job)
     if not updated.state.is_terminal and task.timeout:
-        deadline = created + to_timedelta(task.timeout)
+        deadline = after(created, task.timeout)
         if work.now >= deadline:
             work.actions.append(DeleteJob(attempt.job, f"timed out after {task.timeout}"))
             updated = updated.model_copy(
@@ -370,7 +369,7 @@ def _attempt_ended(
 
 def _advance_pause(work: Work, task: PauseTask, run: TaskRun) -> TaskRun:
     if task.delay is not None:
-        due = (parse_time(run.start_date) or work.now) + to_timedelta(task.delay)
+        due = after(parse_time(run.start_date) or work.now, task.delay)
         if work.now < due:
             work.wake(due)
             return run

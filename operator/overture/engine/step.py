@@ -30,10 +30,9 @@ from overture.api import (
     State,
     coerce_inputs,
     format_duration,
-    to_timedelta,
     with_condition,
 )
-from overture.engine.clock import iso, parse_time
+from overture.engine.clock import after, iso, parse_time
 from overture.engine.context import Frame
 from overture.engine.model import Decision, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
 from overture.engine.overrides import copy_replayed_runs, restart_runs
@@ -250,7 +249,7 @@ def _deadline(flow: FlowSpec, status: ExecutionStatus) -> datetime | None:
     start = parse_time(status.start_date)
     if flow.timeout is None or start is None:
         return None
-    return start + to_timedelta(flow.timeout)
+    return after(start, flow.timeout)
 
 
 def _requeue_after(work: Work) -> float | None:
