@@ -59,10 +59,8 @@ def kubeconfig(request: pytest.FixtureRequest) -> Iterator[str]:
 def _real_node_ready(kubeconfig_path: str) -> bool:
     api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig_path))
     for node in api.list_node().items:
-        labels = node.metadata.labels or {}
-        if labels.get("type") == "kwok" or "kwok" in (node.metadata.annotations or {}).get(
-            "node.alpha.kubernetes.io/ttl", ""
-        ):
+        annotations = node.metadata.annotations or {}
+        if (node.metadata.labels or {}).get("type") == "kwok" or annotations.get("kwok.x-k8s.io/node") == "fake":
             continue
         if node.spec.taints and any(t.key == "kwok.x-k8s.io/node" for t in node.spec.taints):
             continue
