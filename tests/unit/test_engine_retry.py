@@ -7,10 +7,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sim import T0, Cluster, Driver, fail_until, flow_of, shell
 
 from overture.api import Backoff, Retry, State
-from overture.engine import CreateJob, DeleteJob, JobObservation, JobPhase, Observed, fit_name, job_name
+from overture.engine import (
+    CreateJob,
+    DeleteJob,
+    JobObservation,
+    JobPhase,
+    Observed,
+    child_execution_name,
+    fit_name,
+    job_name,
+    task_run_id,
+)
 from overture.engine.clock import parse_time
 from overture.engine.jobs import failure_message
 from overture.engine.retry import backoff_delay, next_attempt_time
@@ -216,6 +228,34 @@ def test_long_job_names_are_hashed_to_63_characters_and_stay_distinct() -> None:
         assert name[-1].isalnum()
         assert name.startswith("nightly-warehouse-load")
     assert job_name(execution, task, 1) == job_name(execution, task, 1)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["w", "w-1", "w-2", "w-1-2", "w-12", "w-r1", "w-1-r1", "x", "w-x", "w-1-x"]),
+            st.lists(st.integers(0, 2), max_size=2).map(tuple),
+            st.integers(1, 3),
+        ),
+        min_size=2,
+        max_size=8,
+        unique=True,
+    )
+)
+def test_different_task_runs_and_attempts_never_share_a_name(runs: list[tuple[str, tuple[int, ...], int]]) -> None:
+    jobs = {(task_run_id(task, iterations), attempt) for task, iterations, attempt in runs}
+    names = {job_name("run-1", run_id, attempt) for run_id, attempt in jobs}
+    assert len(names) == len(jobs)
+    children = {(task_run_id(task, iterations), attempt % 3) for task, iterations, attempt in runs}
+    assert len({child_execution_name("run-1", r, n) for r, n in children}) == len(children)
+
+
+def test_a_numbered_task_id_cannot_take_the_name_of_an_iteration() -> None:
+    assert job_name("run-1", "w[1]", 1) == "run-1-w-1-1"
+    assert job_name("run-1", "w-1", 1) != "run-1-w-1-1"
+    assert job_name("run-1", "w-1", 1).startswith("run-1-w-1-1-")
+    assert child_execution_name("run-1", "c", 1) == "run-1-c-r1"
+    assert child_execution_name("run-1", "c-r1") != "run-1-c-r1"
 
 
 def test_fit_name_leaves_short_valid_names_alone_and_hashes_the_rest() -> None:
