@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed ## Python virtualenv with Overture and its dev tools
 
 lint: install ## ruff, mypy and the import-layer contracts
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
