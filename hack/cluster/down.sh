@@ -42,6 +42,16 @@ stop_component() { # <name>
   rm -f "$PIDS_DIR/$1.pid"
 }
 
+stop_components() { # <name...> in parallel
+  local n pid pids=()
+  for n in "$@"; do
+    pid=$(pid_of "$n" || true)
+    pid_alive "$pid" && { say "stopping $n (pid $pid)"; pids+=("$pid"); }
+  done
+  [[ ${#pids[@]} -eq 0 ]] || stop_pids "${pids[@]}"
+  for n in "$@"; do rm -f "$PIDS_DIR/$n.pid"; done
+}
+
 # Kill every process in the kubelet's pod cgroups (containers and pause processes).
 kill_pod_processes() {
   local procs d pids
@@ -131,9 +141,7 @@ main() {
   remove_containers
   cleanup_netns          # while the shims/containerd may still hold references: fine, netns files go
   stop_component containerd
-  stop_component kube-scheduler
-  stop_component kube-controller-manager
-  stop_component kube-apiserver
+  stop_components kube-scheduler kube-controller-manager kube-apiserver
   stop_component etcd
   # anything of ours still running (lost pid files, shims, a previous cluster)
   local stray

@@ -54,23 +54,34 @@ bin_dir() { # kubernetes|etcd|kwok
   esac
 }
 
-# Serialise up/down (flock: released by the kernel when the holder dies, so it can't go stale).
+# Serialise up/down with flock(1). The lock belongs to the pid that took it (/proc/locks);
+# if that pid is gone or is not an up/down script, the lock is stale (e.g. inherited by
+# daemons of an old cluster): it is removed and a fresh one taken.
+lock_holder() {
+  local ino
+  ino=$(stat -c %i "$LOCK_FILE" 2>/dev/null) || return 0
+  awk -v ino="$ino" '$2 == "FLOCK" { n = split($6, a, ":"); if (a[n] == ino) { print $5; exit } }' /proc/locks
+}
+
 take_lock() {
   [[ -n "${OVERTURE_CLUSTER_LOCKED:-}" ]] && return 0
-  exec 9>"$LOCK_FILE"
-  if ! flock -n 9; then
-    local holders ours p others=""
-    holders=$(fuser "$LOCK_FILE" 2>/dev/null | tr -s ' ' || true)
-    ours=" $(cluster_procs | tr '\n' ' ') $$ "
-    for p in $holders; do [[ "$ours" == *" $p "* ]] || others+=" $p"; done
-    if [[ -z "$others" ]]; then
-      # only cluster components hold it (inherited fd): a stale lock, not a running up/down
-      log "ignoring stale lock $LOCK_FILE (held only by cluster processes:$holders)"
-    else
-      log "waiting for another up.sh/down.sh (lock $LOCK_FILE held by pid(s):$others)"
-      flock -w 600 9 || die "gave up waiting for $LOCK_FILE (held by:$others)"
+  local deadline=$((SECONDS + 900)) holder cmd said=0
+  while :; do
+    exec 9>>"$LOCK_FILE"
+    flock -n 9 && break
+    holder=$(lock_holder)
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/${holder:-0}/cmdline" || true)
+    if [[ -z "$holder" || "$cmd" != *hack/cluster/* ]]; then
+      log "removing stale lock $LOCK_FILE (taken by pid ${holder:-?}, no up/down script: ${cmd:-gone})"
+      exec 9>&-
+      rm -f "$LOCK_FILE"
+      continue
     fi
-  fi
+    [[ $said -eq 1 ]] || log "waiting for another cluster script (pid $holder: $cmd) to finish"
+    said=1
+    ((SECONDS < deadline)) || die "gave up waiting for $LOCK_FILE (held by pid $holder: $cmd)"
+    sleep 1
+  done
   export OVERTURE_CLUSTER_LOCKED=1
 }
 
@@ -89,7 +100,7 @@ cluster_procs() {
       etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kwok|containerd|containerd-shim-runc-v2) ;;
       *) continue ;;
     esac
-    cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
     [[ "$cmd" == *"$OVERTURE_CLUSTER_DIR/"* ]] && echo "$p"
   done
   return 0
