@@ -130,7 +130,7 @@ remnants() { # prints what a previous cluster left behind
   for f in "$PIDS_DIR"/*.pid; do
     [[ -e "$f" ]] && pid_alive "$(cat "$f")" && echo "process $(basename "$f" .pid) (pid $(cat "$f"))"
   done
-  local p; for p in $(cluster_procs); do echo "process pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"; done
+  local p; for p in $(cluster_procs); do echo "process pid $p: $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | cut -c1-100)"; done
   awk -v d="$OVERTURE_CLUSTER_DIR/" 'index($5, d) == 1 {print "mount " $5}' /proc/self/mountinfo
   ip link show "$POD_BRIDGE" >/dev/null 2>&1 && echo "bridge $POD_BRIDGE"
   ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && echo "bridge $NODE_BRIDGE"
