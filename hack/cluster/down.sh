@@ -54,12 +54,12 @@ stop_components() { # <name...> in parallel
 
 # Kill every process in the kubelet's pod cgroups (containers and pause processes).
 kill_pod_processes() {
-  local procs d pids
-  for d in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/kubepods.slice; do
+  local d pids
+  for d in /sys/fs/cgroup/*"${CGROUP_ROOT%/}/kubepods" /sys/fs/cgroup"${CGROUP_ROOT%/}/kubepods"; do
     [[ -d "$d" ]] || continue
     pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | tr '\n' ' ')
     if [[ -n "${pids// /}" ]]; then
-      say "killing pod processes: $pids"
+      say "killing pod processes in $d: $pids"
       # shellcheck disable=SC2086
       kill -KILL $pids 2>/dev/null || true
     fi
@@ -113,12 +113,17 @@ unmount_all() { # every mount below the state dir, deepest first
   [[ ${#mounts[@]} -eq 0 ]] || say "WARNING: still mounted: ${mounts[*]}"
 }
 
-cleanup_cgroups() { # empty kubepods cgroups the kubelet made (cgroupfs driver)
+cleanup_cgroups() { # the kubelet's cgroups under our cgroup root, once empty
   local d
-  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  for d in /sys/fs/cgroup/*"${CGROUP_ROOT%/}/kubepods" /sys/fs/cgroup"${CGROUP_ROOT%/}/kubepods"; do
     [[ -d "$d" ]] || continue
     find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  if [[ "$CGROUP_ROOT" != / ]]; then
+    for d in /sys/fs/cgroup/*"$CGROUP_ROOT" /sys/fs/cgroup"$CGROUP_ROOT"; do
+      [[ -d "$d" ]] && rmdir "$d" 2>/dev/null || true
+    done
+  fi
 }
 
 main() {

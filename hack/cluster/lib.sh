@@ -3,29 +3,37 @@
 
 CLUSTER_HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OVERTURE_CACHE=${OVERTURE_CACHE:-$HOME/.cache/overture}
-OVERTURE_CLUSTER_DIR=${OVERTURE_CLUSTER_DIR:-/tmp/overture-cluster}
 K8S_BINS="kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl"
 
-# Fixed ports, all bound to 127.0.0.1 (kubelet: the node address, see below).
-ETCD_CLIENT_PORT=${OVERTURE_ETCD_PORT:-23790}
-ETCD_PEER_PORT=${OVERTURE_ETCD_PEER_PORT:-23800}
-APISERVER_PORT=${OVERTURE_APISERVER_PORT:-16443}
-KCM_PORT=${OVERTURE_KCM_PORT:-10257}
-SCHED_PORT=${OVERTURE_SCHED_PORT:-10259}
-KUBELET_PORT=10250
-KUBELET_HEALTHZ_PORT=10248
-KWOK_PORT=${OVERTURE_KWOK_PORT:-10247}
+# OVERTURE_CLUSTER_INSTANCE=N (0-9, default 0) runs a separate cluster next to instance 0 on
+# the same machine: its own state dir, ports, addresses, bridges and cgroup root. Every
+# value below can also be set on its own.
+INSTANCE=${OVERTURE_CLUSTER_INSTANCE:-0}
+[[ "$INSTANCE" =~ ^[0-9]$ ]] || { echo "[cluster] ERROR: OVERTURE_CLUSTER_INSTANCE must be 0-9" >&2; exit 1; }
+P=$((INSTANCE * 20))
+if [[ $INSTANCE -eq 0 ]]; then SUFFIX=""; else SUFFIX="-$INSTANCE"; fi
+OVERTURE_CLUSTER_DIR=${OVERTURE_CLUSTER_DIR:-/tmp/overture-cluster$SUFFIX}
+
+# Fixed ports, all bound to 127.0.0.1 (the kubelet's 10250: the node address, see below).
+ETCD_CLIENT_PORT=${OVERTURE_ETCD_PORT:-$((23790 + P))}
+ETCD_PEER_PORT=${OVERTURE_ETCD_PEER_PORT:-$((23791 + P))}
+APISERVER_PORT=${OVERTURE_APISERVER_PORT:-$((16443 + P))}
+KCM_PORT=${OVERTURE_KCM_PORT:-$((10257 + P))}
+SCHED_PORT=${OVERTURE_SCHED_PORT:-$((10259 + P))}
+KUBELET_PORT=${OVERTURE_KUBELET_PORT:-$((10250 + P))}
+KUBELET_HEALTHZ_PORT=${OVERTURE_KUBELET_HEALTHZ_PORT:-$((10248 + P))}
+KWOK_PORT=${OVERTURE_KWOK_PORT:-$((10247 + P))}
 
 # The real node lives on a bridge we create (dummy interfaces don't work on this VM).
-NODE_BRIDGE=${OVERTURE_NODE_BRIDGE:-ovt0}
-NODE_IP=${OVERTURE_NODE_IP:-10.99.0.1}
-NODE_CIDR=${OVERTURE_NODE_CIDR:-10.99.0.1/24}
-POD_BRIDGE=${OVERTURE_POD_BRIDGE:-ovtcni0}
-POD_CIDR=${OVERTURE_POD_CIDR:-10.244.0.0/24}
-SERVICE_CIDR=${OVERTURE_SERVICE_CIDR:-10.96.0.0/24}
-NODE_NAME=${OVERTURE_NODE_NAME:-overture-node}
+NODE_BRIDGE=${OVERTURE_NODE_BRIDGE:-ovt$INSTANCE}
+NODE_IP=${OVERTURE_NODE_IP:-10.99.$INSTANCE.1}
+NODE_CIDR=${OVERTURE_NODE_CIDR:-$NODE_IP/24}
+POD_BRIDGE=${OVERTURE_POD_BRIDGE:-ovtcni$INSTANCE}
+POD_CIDR=${OVERTURE_POD_CIDR:-10.244.$INSTANCE.0/24}
+SERVICE_CIDR=${OVERTURE_SERVICE_CIDR:-10.96.$INSTANCE.0/24}
+NODE_NAME=${OVERTURE_NODE_NAME:-overture-node$SUFFIX}
 KWOK_NODE_NAME=${OVERTURE_KWOK_NODE_NAME:-kwok-node-0}
-KWOK_POD_CIDR=${OVERTURE_KWOK_POD_CIDR:-10.245.0.0/24}   # fake pod IPs; blackholed on the host
+KWOK_POD_CIDR=${OVERTURE_KWOK_POD_CIDR:-10.245.$INSTANCE.0/24}   # fake pod IPs; blackholed on the host
 # Non-admin users with bearer tokens: kubeconfigs in $OVERTURE_CLUSTER_DIR/users/<name>.kubeconfig
 OVERTURE_CLUSTER_USERS=${OVERTURE_CLUSTER_USERS:-tenant-a tenant-b}
 
@@ -34,7 +42,10 @@ LOGS_DIR="$OVERTURE_CLUSTER_DIR/logs"
 STATE_FILE="$OVERTURE_CLUSTER_DIR/cluster.env"
 CONTAINERD_DIR="$OVERTURE_CLUSTER_DIR/containerd"
 CONTAINERD_SOCK="$CONTAINERD_DIR/containerd.sock"
-LOCK_FILE=${OVERTURE_CLUSTER_LOCK:-/tmp/overture-cluster.lock}
+LOCK_FILE=${OVERTURE_CLUSTER_LOCK:-$OVERTURE_CLUSTER_DIR.lock}
+# The kubelet puts pods under <this>/kubepods in every cgroup hierarchy (cgroupfs driver):
+# a root of our own, so down.sh never touches another kubelet's pods.
+CGROUP_ROOT=${OVERTURE_CGROUP_ROOT:-/overture$SUFFIX}
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }

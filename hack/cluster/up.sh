@@ -100,7 +100,7 @@ check_ports() {
       busy=1
     fi
   done
-  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT (the kubelet's 10250/10248 are fixed)"
+  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT OVERTURE_KUBELET_PORT, OVERTURE_KUBELET_HEALTHZ_PORT"
 }
 
 # ---------------------------------------------------------------- state checks
@@ -305,8 +305,30 @@ import_images() {
   log "images: $(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 }
 
+# The kubelet insists its --cgroup-root exists in every hierarchy; cpuset children start
+# empty and must get cpus/mems from the parent before anything can join them.
+make_cgroup_root() {
+  local h d
+  [[ "$CGROUP_ROOT" == / ]] && return 0
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then   # cgroup v2 (unified)
+    mkdir -p "/sys/fs/cgroup$CGROUP_ROOT"; return 0
+  fi
+  for h in /sys/fs/cgroup/*/; do
+    h=${h%/}
+    [[ -d "$h" && ! -L "$h" ]] || continue
+    mountpoint -q "$h" || continue
+    d="$h$CGROUP_ROOT"
+    mkdir -p "$d"
+    if [[ -f "$h/cpuset.cpus" ]]; then
+      [[ -n "$(cat "$d/cpuset.cpus")" ]] || cat "$h/cpuset.cpus" >"$d/cpuset.cpus"
+      [[ -n "$(cat "$d/cpuset.mems")" ]] || cat "$h/cpuset.mems" >"$d/cpuset.mems"
+    fi
+  done
+}
+
 start_kubelet() {
   local kdir="$OVERTURE_CLUSTER_DIR/kubelet"
+  make_cgroup_root
   mkdir -p "$kdir" "$OVERTURE_CLUSTER_DIR/pod-logs" "$kdir/volume-plugins"
   cat >"$OVERTURE_CLUSTER_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -320,6 +342,7 @@ containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 cgroupDriver: cgroupfs          # containerd 1.6 lacks the CRI RuntimeConfig call
 failCgroupV1: false             # this VM is cgroup v1 (hybrid)
 failSwapOn: false
+cgroupRoot: $CGROUP_ROOT
 cgroupsPerQOS: true
 enforceNodeAllocatable: ["pods"]
 oomScoreAdj: 0                  # no CAP_SYS_RESOURCE: -999 can't be set

@@ -42,7 +42,10 @@ from kubernetes.client.exceptions import ApiException
 
 ROOT = Path(__file__).resolve().parents[2]
 HACK = ROOT / "hack" / "cluster"
-CLUSTER_DIR = Path(os.environ.get("OVERTURE_CLUSTER_DIR", "/tmp/overture-cluster"))
+_INSTANCE = os.environ.get("OVERTURE_CLUSTER_INSTANCE", "0")
+CLUSTER_DIR = Path(
+    os.environ.get("OVERTURE_CLUSTER_DIR") or ("/tmp/overture-cluster" + ("" if _INSTANCE == "0" else f"-{_INSTANCE}"))
+)
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
 T = TypeVar("T")
@@ -102,7 +105,7 @@ def _apiserver_ready(kubeconfig_path: str) -> bool:
         return False
     try:
         api = config.new_client_from_config(config_file=kubeconfig_path)
-        api.call_api("/readyz", "GET", response_type="str", auth_settings=["BearerToken"], _request_timeout=5)
+        client.VersionApi(api).get_code(_request_timeout=5)
     except Exception:
         return False
     return True
