@@ -168,6 +168,9 @@ main() {
       cat "$OVERTURE_CLUSTER_DIR/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
     fi
     cleanup_cgroups
+    # what the kubelet and libcni leave in fixed places
+    find /var/log/containers -maxdepth 1 -type l -lname "$OVERTURE_CLUSTER_DIR/*" -delete 2>/dev/null || true
+    rm -f /var/lib/cni/results/"$CNI_NETWORK"-* 2>/dev/null || true
   fi
   if [[ -d "$OVERTURE_CLUSTER_DIR" ]]; then
     if [[ $PURGE -eq 1 ]]; then

@@ -37,6 +37,7 @@ KWOK_POD_CIDR=${OVERTURE_KWOK_POD_CIDR:-10.245.$INSTANCE.0/24}   # fake pod IPs;
 # Non-admin users with bearer tokens: kubeconfigs in $OVERTURE_CLUSTER_DIR/users/<name>.kubeconfig
 OVERTURE_CLUSTER_USERS=${OVERTURE_CLUSTER_USERS:-tenant-a tenant-b}
 
+CNI_NETWORK="overture$SUFFIX"   # CNI network name (libcni caches results as /var/lib/cni/results/<name>-*)
 PIDS_DIR="$OVERTURE_CLUSTER_DIR/pids"
 LOGS_DIR="$OVERTURE_CLUSTER_DIR/logs"
 STATE_FILE="$OVERTURE_CLUSTER_DIR/cluster.env"

@@ -100,7 +100,7 @@ check_ports() {
       busy=1
     fi
   done
-  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT OVERTURE_KUBELET_PORT, OVERTURE_KUBELET_HEALTHZ_PORT"
+  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT, OVERTURE_KUBELET_PORT, OVERTURE_KUBELET_HEALTHZ_PORT, or run a separate instance with OVERTURE_CLUSTER_INSTANCE=1..9"
 }
 
 # ---------------------------------------------------------------- state checks
@@ -236,7 +236,7 @@ setup_node_network() {
   cat >"$OVERTURE_CLUSTER_DIR/cni/net.d/10-overture.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
-  "name": "overture",
+  "name": "$CNI_NETWORK",
   "plugins": [
     {
       "type": "bridge",
