@@ -296,9 +296,8 @@ EOF
 }
 
 import_images() {
-  local tars t
-  tars=$(bash "$HERE/images/build-images.sh") || fail containerd "building the node images failed"
-  for t in $tars; do
+  local t
+  for t in $IMAGE_TARS; do
     ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$t" >>"$LOGS_DIR/images.log" 2>&1 ||
       fail images "ctr import of $t failed"
   done
@@ -454,6 +453,11 @@ main() {
   [[ "$MODE" == kwok || "$MODE" == both ]] && targets+=(kwok)
   bash "$HERE/build.sh" "${targets[@]}" >/dev/null
   KBIN=$(bin_dir kubernetes); EBIN=$(bin_dir etcd); WBIN=$(bin_dir kwok)
+  # node images (first time: debootstrap, ~1.5 min; then a hash check)
+  IMAGE_TARS=""
+  if [[ "$MODE" == real || "$MODE" == both ]]; then
+    IMAGE_TARS=$(bash "$HERE/images/build-images.sh") || die "building the node images failed (see above)"
+  fi
 
   trap on_exit EXIT
   mkdir -p "$OVERTURE_CLUSTER_DIR" "$PIDS_DIR"

@@ -190,8 +190,8 @@ def _node_kinds(kubeconfig_path: str) -> tuple[bool, bool]:
 @pytest.fixture(scope="session")
 def node_kind(kubeconfig: str) -> str:
     """What runs pods here: "real", "kwok", "both" or "none" (waits up to 60 s for a Ready node)."""
-    state = _read_state()
-    expect_nodes = state.get("OVERTURE_NODE", "real") != "none"
+    local = kubeconfig == str(CLUSTER_DIR / "admin.kubeconfig")
+    expect_nodes = not local or _read_state().get("OVERTURE_NODE", "real") != "none"
 
     def kinds() -> tuple[bool, bool] | None:
         real, kwok = _node_kinds(kubeconfig)
