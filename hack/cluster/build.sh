@@ -34,7 +34,7 @@ build_kubernetes() {
     ld+=" -X $p.gitVersion=$kv -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
     ld+=" -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  log "kubernetes $kv: building $K8S_BINS (cold: 20-40 min on 2 cores) -> $out"
+  log "kubernetes $kv: building $K8S_BINS (cold: ~4-5 min on this 2-core VM, more on slower machines) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS pkgs=() b
   for b in $K8S_BINS; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
@@ -52,7 +52,7 @@ build_etcd() {
     log "etcd $v: cached in $out"; return 0
   fi
   need_go
-  log "etcd $v: building etcd, etcdctl (cold: 3-6 min) -> $out"
+  log "etcd $v: building etcd, etcdctl (cold: ~1 min) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS
   (cd "$HERE/etcd" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" \
@@ -71,7 +71,7 @@ build_kwok() {
     log "kwok $v: cached in $out"; return 0
   fi
   need_go
-  log "kwok $v: building (cold: 3-6 min) -> $out"
+  log "kwok $v: building (cold: ~2 min) -> $out"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local t0=$SECONDS
   (cd "$HERE/kwok" && CGO_ENABLED=0 go build -mod=readonly -trimpath \

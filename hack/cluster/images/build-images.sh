@@ -78,7 +78,7 @@ build_python() {
              "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/var/log/*
       find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} + 2>/dev/null || true
       ln -sf python3 "$r/usr/bin/python"
-      tar -C "$r" --numeric-owner -czf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+      tar -C "$r" --numeric-owner -czf "$rootfs_tar.tmp.$$" . && mv "$rootfs_tar.tmp.$$" "$rootfs_tar"
       log "python rootfs: $((SECONDS - t0))s, $(du -sh "$rootfs_tar" | cut -f1) compressed"
     else
       mkdir -p "$r" && tar -C "$r" --numeric-owner -xzf "$rootfs_tar"
@@ -90,12 +90,19 @@ build_python() {
   echo "$out"
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(pause busybox python)
-for t in "${targets[@]}"; do
-  case "$t" in
-    pause) build_pause ;;
-    busybox) build_busybox ;;
-    python) build_python ;;
-    *) die "unknown image '$t' (pause|busybox|python)" ;;
-  esac
-done
+main() {
+  local targets=("$@") t
+  [[ ${#targets[@]} -gt 0 ]] || targets=(pause busybox python)
+  for t in "${targets[@]}"; do
+    case "$t" in
+      pause) build_pause ;;
+      busybox) build_busybox ;;
+      python) build_python ;;
+      *) die "unknown image '$t' (pause|busybox|python)" ;;
+    esac
+  done
+  # archives of older recipes are dead weight
+  find "$IMG_DIR" -maxdepth 1 -name '*.tar' ! -name "*-$RECIPE.tar" -delete 2>/dev/null || true
+}
+
+main "$@"; exit

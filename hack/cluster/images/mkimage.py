@@ -86,7 +86,7 @@ def main() -> None:
         cfgb = json.dumps(cfg, sort_keys=True).encode()
         cfgname = hashlib.sha256(cfgb).hexdigest() + ".json"
         man = json.dumps([{"Config": cfgname, "RepoTags": a.tag, "Layers": ["layer.tar"]}]).encode()
-        tmp_out = a.out + ".tmp"
+        tmp_out = f"{a.out}.tmp.{os.getpid()}"
         with tarfile.open(tmp_out, "w") as t:
             ti = tarfile.TarInfo("layer.tar")
             ti.size = size
