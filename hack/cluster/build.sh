@@ -9,7 +9,8 @@
 #
 # usage: hack/cluster/build.sh [all|kubernetes|etcd|kwok]...   (default: all)
 #   OVERTURE_BUILD_FORCE=1  rebuild even if present
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"

@@ -5,7 +5,8 @@
 # blackhole routes, kubepods cgroups and the state dir (its logs/ are kept unless --purge).
 # Idempotent: safe to run when nothing is up.
 # usage: hack/cluster/down.sh [--purge] [--quiet]
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
@@ -32,16 +33,6 @@ stop_pids() {
   sleep 0.2
 }
 
-stop_component() { # <name>
-  local pid
-  pid=$(pid_of "$1" || true)
-  if pid_alive "$pid"; then
-    say "stopping $1 (pid $pid)"
-    stop_pids "$pid"
-  fi
-  rm -f "$PIDS_DIR/$1.pid"
-}
-
 stop_components() { # <name...> in parallel
   local n pid pids=()
   for n in "$@"; do
@@ -57,7 +48,8 @@ kill_pod_processes() {
   local d pids
   for d in /sys/fs/cgroup/*"${CGROUP_ROOT%/}/kubepods" /sys/fs/cgroup"${CGROUP_ROOT%/}/kubepods"; do
     [[ -d "$d" ]] || continue
-    pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | tr '\n' ' ')
+    # (cgroups vanish while we read them: find may fail, which is fine)
+    pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | tr '\n' ' ' || true)
     if [[ -n "${pids// /}" ]]; then
       say "killing pod processes in $d: $pids"
       # shellcheck disable=SC2086
@@ -140,14 +132,12 @@ main() {
   local t0=$SECONDS
   rm -f "$STATE_FILE"   # from here on the cluster counts as down
 
-  stop_component kwok
-  stop_component kubelet
+  stop_components kwok kubelet
   kill_pod_processes
   remove_containers
   cleanup_netns          # while the shims/containerd may still hold references: fine, netns files go
-  stop_component containerd
-  stop_components kube-scheduler kube-controller-manager kube-apiserver
-  stop_component etcd
+  # a throwaway cluster: everything else stops at once (etcd going first only costs log lines)
+  stop_components containerd kube-scheduler kube-controller-manager kube-apiserver etcd
   # anything of ours still running (lost pid files, shims, a previous cluster)
   local stray
   stray=$(cluster_procs | tr '\n' ' ')

@@ -12,7 +12,8 @@
 # Idempotent: a healthy cluster in the same mode is left as it is; a stale or broken one is
 # cleaned (down.sh) first. Everything listens on 127.0.0.1 except the kubelet, which listens
 # on the node address $NODE_IP of a bridge this script creates.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"

@@ -9,7 +9,8 @@
 # Idempotent: tarball names carry a hash of the inputs; present ones are reused.
 # Prints the tarball paths, one a line.  Needs: gcc, libc6-dev, busybox-static,
 # debootstrap (hack/cluster/install-deps.sh) and the Debian mirror for debootstrap.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
 source "$HERE/../lib.sh"
