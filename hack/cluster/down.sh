@@ -169,7 +169,11 @@ main() {
       find "$OVERTURE_CLUSTER_DIR" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf --one-file-system {} + 2>/dev/null || true
     fi
   fi
-  say "cluster down ($((SECONDS - t0))s); logs kept in $LOGS_DIR (--purge removes them)"
+  if [[ $PURGE -eq 1 ]]; then
+    say "cluster down ($((SECONDS - t0))s); $OVERTURE_CLUSTER_DIR removed"
+  else
+    say "cluster down ($((SECONDS - t0))s); logs kept in $LOGS_DIR (--purge removes them)"
+  fi
 }
 
 main "$@"; exit

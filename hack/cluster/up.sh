@@ -85,7 +85,7 @@ wait_until() {
 https_ok() { curl -sfk --max-time 3 "$1" | grep -qx ok; }
 kc() { "$KBIN/kubectl" --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" "$@"; }
 
-port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | head -1 | grep -o 'users:(.*)' || true; }
+port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | awk 'NR == 1 { sub(/.*users:/, "users:"); print }' || true; }
 port_busy() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
 
 check_ports() {
@@ -121,9 +121,11 @@ already_up() {
     pid=$(pid_of "$c" || true); pid_alive "$pid" || return 1
   done
   https_ok "https://127.0.0.1:$APISERVER_PORT/readyz" || return 1
-  if [[ "$mode" != "$MODE" ]]; then
+  # a running "both" serves any request, anything serves "none"
+  if [[ "$mode" != "$MODE" && "$mode" != both && "$MODE" != none ]]; then
     die "a cluster is already up with OVERTURE_NODE=$mode (asked for $MODE): run hack/cluster/down.sh first"
   fi
+  UP_MODE=$mode
 }
 
 remnants() { # prints what a previous cluster left behind
@@ -435,7 +437,7 @@ main() {
 
   take_lock
   if already_up; then
-    log "cluster already up (OVERTURE_NODE=$MODE) in $OVERTURE_CLUSTER_DIR; nothing to do"
+    log "cluster already up (OVERTURE_NODE=$UP_MODE) in $OVERTURE_CLUSTER_DIR; nothing to do"
     log "export KUBECONFIG=$OVERTURE_CLUSTER_DIR/admin.kubeconfig"
     exit 0
   fi

@@ -24,7 +24,7 @@ DEBIAN_MIRROR=${OVERTURE_DEBIAN_MIRROR:-}
 if [[ -z "$DEBIAN_MIRROR" ]]; then
   # use the mirror apt is configured with
   DEBIAN_MIRROR=$(grep -hoE '^(URIs:|deb)\s+\S+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-    awk '{print $2}' | grep -v -e security -e '^\[' | grep -E '/debian/?$' | head -1 || true)
+    awk '{print $2}' | grep -v -e security -e '^\[' | grep -E '/debian/?$' | awk 'NR == 1' || true)
   DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 fi
 
@@ -47,7 +47,7 @@ build_pause() {
 build_busybox() {
   local out="$IMG_DIR/busybox-1.36-$RECIPE.tar" r="$work/busybox" p
   if [[ ! -s "$out" ]]; then
-    log "image busybox:1.36: building from $(busybox 2>&1 | head -1 | awk '{print $1, $2}')"
+    log "image busybox:1.36: building from $(busybox 2>&1 | awk 'NR == 1 {print $1, $2}')"
     mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,var/tmp,dev,proc,sys,home}
     chmod 1777 "$r/tmp" "$r/var/tmp"
     cp "$(command -v busybox)" "$r/bin/busybox"
