@@ -10,7 +10,7 @@ set -euo pipefail
 
 PKGS=(containerd runc containernetworking-plugins busybox-static debootstrap
       gcc libc6-dev openssl iproute2 iptables conntrack socat ethtool kmod
-      util-linux mount procps psmisc ca-certificates python3)
+      util-linux mount procps curl ca-certificates python3)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
