@@ -125,6 +125,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     os.environ["OVERTURE_HTTP_PORT"] = str(args.port)
+    if args.namespace:
+        os.environ["OVERTURE_NAMESPACES"] = ",".join(args.namespace)
     import overture.handlers  # noqa: F401  (registers the kopf handlers)
 
     logging.basicConfig(
@@ -238,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     operator = sub.add_parser("operator", help="run the operator (kubeconfig or in-cluster config)")
-    operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable; glob ok)")
+    operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable)")
     operator.add_argument("--kubeconfig", help="default: $KUBECONFIG, ~/.kube/config, or in-cluster")
     operator.add_argument("--port", type=int, default=8080, help="HTTP port for /healthz, /readyz, /metrics")
     operator.add_argument("-v", "--verbose", action="store_true")

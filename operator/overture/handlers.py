@@ -14,20 +14,24 @@ kopf settings, chosen on purpose:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.kube.client import Kube
+from overture.kube.errors import TransientError
 from overture.kube.store import Store, key_of
 from overture.reconciler import Reconciler, Settings, reconcile_flow
 from overture.server import Metrics, build_app, serve
 
 log = logging.getLogger("overture")
+T = TypeVar("T")
 
 
 class Runtime:
@@ -66,13 +70,66 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics = Metrics(RUNTIME.store, lambda: reconciler.depth)
     reconciler.observers.append(metrics.reconcile_seconds.observe)
     RUNTIME.kube, RUNTIME.reconciler = kube, reconciler
+    await prime(kube, RUNTIME.store, _namespaces())
     RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
     port = int(os.environ.get("OVERTURE_HTTP_PORT", "8080"))
     host = os.environ.get("OVERTURE_HTTP_HOST", "0.0.0.0")
     app = build_app(metrics, lambda: RUNTIME.ready)
     RUNTIME.runner = await serve(app, host, port)
     RUNTIME.ready = True
+    _one_log_handler()
     log.info("Started the operator: http=%s:%d workers=%d", host, port, reconciler.settings.workers)
+
+
+def _one_log_handler() -> None:
+    """Keep kopf's handler only: an imported library's logging.basicConfig doubled every line."""
+    root = logging.getLogger()
+    kopf_handlers = [h for h in root.handlers if type(h).__module__.startswith("kopf")]
+    if kopf_handlers:
+        root.handlers[:] = kopf_handlers
+
+
+def _namespaces() -> list[str | None]:
+    """The namespaces served: OVERTURE_NAMESPACES (comma-separated), or all (None)."""
+    listed = [n for n in os.environ.get("OVERTURE_NAMESPACES", "").split(",") if n]
+    return list(listed) or [None]
+
+
+async def prime(kube: Kube, store: Store, namespaces: list[str | None]) -> None:
+    """List what the watches would deliver before any reconcile starts.
+
+    Without it a restarted operator could reconcile an execution before the watch has shown
+    it that execution's Jobs, and take a running Job for a deleted one.
+    """
+    selector = LABEL_EXECUTION
+    for namespace in namespaces:
+        for kind, plural, labels in (
+            ("flow", "flows", ""),
+            ("execution", "executions", ""),
+            ("job", "jobs", selector),
+            ("pod", "pods", selector),
+        ):
+            listing = functools.partial(kube.list_objects, plural, namespace, labels)
+            for body in await _retrying(listing):
+                store.put(kind, body)
+    log.info(
+        "Primed the cache: flows=%d executions=%d jobs=%d pods=%d",
+        len(store.flows),
+        len(store.executions),
+        len(store.jobs),
+        len(store.pods),
+    )
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
+    """Retry transient errors (a fresh CRD answers 429 while its storage initialises)."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except TransientError as exc:
+            log.info("Waiting for the API server: %s", exc)
+            await asyncio.sleep(1.0)
+    return await call()
 
 
 @kopf.on.cleanup()

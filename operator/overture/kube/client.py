@@ -171,6 +171,32 @@ class Kube:
 
     # --- reads (the operator reads from its watch caches; these serve the CLI and tests) ---
 
+    async def list_objects(self, kind: str, namespace: str | None, label_selector: str = "") -> list[dict[str, Any]]:
+        """Every object of ``kind`` (flows, executions, jobs, pods), as plain camelCase dicts."""
+        if kind in ("flows", "executions"):
+            if namespace is None:
+                call = self.custom.list_cluster_custom_object(
+                    API_GROUP, API_VERSION, kind, label_selector=label_selector
+                )
+            else:
+                call = self.custom.list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, kind, label_selector=label_selector
+                )
+            result: dict[str, Any] = await self._call("list", call)
+            return list(result.get("items") or [])
+        api = self.batch if kind == "jobs" else self.core
+        method = getattr(
+            api, f"list_{'namespaced_' if namespace else ''}{kind[:-1]}{'' if namespace else '_for_all_namespaces'}"
+        )
+        listing = await self._call(
+            "list",
+            method(namespace, label_selector=label_selector) if namespace else method(label_selector=label_selector),
+        )
+        items = self.api.sanitize_for_serialization(listing).get("items") or []
+        for item in items:  # list items carry no kind; the store and builders expect one
+            item.setdefault("kind", "Job" if kind == "jobs" else "Pod")
+        return list(items)
+
     async def get_execution(self, namespace: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "get", self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "executions", name)
