@@ -8,7 +8,8 @@ kopf settings, chosen on purpose:
 - no progress storage writes (event handlers have none) and no posting of kopf's own Events;
 - ``batching.worker_limit`` bounds kopf's per-object workers; our own reconcile workers are
   bounded by ``OVERTURE_WORKERS`` (default 4);
-- peering is off (``standalone``) in this version: run one replica (see docs/DECISIONS.md).
+- kopf's peering is off (``standalone``): replicas elect a leader with a coordination.k8s.io
+  Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import kopf
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
+from overture.kube.lease import LeaderElector, default_identity
 from overture.kube.store import Store, key_of
 from overture.reconciler import Reconciler, Settings, reconcile_flow
 from overture.server import Metrics, build_app, serve
@@ -43,6 +45,7 @@ class Runtime:
         self.reconciler: Reconciler | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.runner: Any = None
+        self.elector: LeaderElector | None = None
         self.ready = False
 
 
@@ -67,12 +70,24 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = "overture.dev/finalizer"
     kube = await Kube.connect(os.environ.get("KUBECONFIG") or None)
     reconciler = Reconciler(kube, RUNTIME.store, _settings_from_env())
-    metrics = Metrics(RUNTIME.store, lambda: reconciler.depth)
+    metrics = Metrics(
+        RUNTIME.store, lambda: reconciler.depth, lambda: RUNTIME.elector is None or RUNTIME.elector.is_leader
+    )
     reconciler.observers.append(metrics.reconcile_seconds.observe)
     RUNTIME.kube, RUNTIME.reconciler = kube, reconciler
     await prime(kube, RUNTIME.store, _namespaces())
-    RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
     port = int(os.environ.get("OVERTURE_HTTP_PORT", "8080"))
+    if os.environ.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false":
+        elector = LeaderElector(
+            kube,
+            namespace=os.environ.get("OVERTURE_LEASE_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "default",
+            identity=default_identity(port),
+        )
+        reconciler.gate = elector.elected
+        elector.on_elected.append(reconciler.resync_now)
+        RUNTIME.elector = elector
+        RUNTIME.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
+    RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
     host = os.environ.get("OVERTURE_HTTP_HOST", "0.0.0.0")
     app = build_app(metrics, lambda: RUNTIME.ready)
     RUNTIME.runner = await serve(app, host, port)

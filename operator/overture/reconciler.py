@@ -86,6 +86,7 @@ class Reconciler:
         self.latency: list[float] = []
         self.observers: list[Callable[[float], None]] = []
         self.on_finished: list[Callable[[Body], Any]] = []
+        self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
 
     # --- queue --------------------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class Reconciler:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            if self.gate is not None and not self.gate.is_set():
+                await self.gate.wait()
             self.queued.discard(key)
             self.busy.add(key)
             started = time.perf_counter()
@@ -152,10 +155,13 @@ class Reconciler:
         """A safety net: every unfinished execution is looked at again now and then."""
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
-            for key, body in list(self.store.executions.items()):
-                state = (body.get("status") or {}).get("state")
-                if state is None or not State(state).is_terminal:
-                    self.enqueue(key)
+            self.resync_now()
+
+    def resync_now(self) -> None:
+        for key, body in list(self.store.executions.items()):
+            state = (body.get("status") or {}).get("state")
+            if state is None or not State(state).is_terminal:
+                self.enqueue(key)
 
     # --- executions ---------------------------------------------------------------------
 

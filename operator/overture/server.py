@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -48,9 +48,11 @@ class StoreCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, store: Store, depth: Callable[[], int]) -> None:
+    def __init__(self, store: Store, depth: Callable[[], int], leader: Callable[[], bool] = lambda: True) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(StoreCollector(store, depth))
+        self.leader = Gauge("overture_leader", "1 while this replica holds the Lease", registry=self.registry)
+        self.leader.set_function(lambda: 1.0 if leader() else 0.0)
         self.reconcile_seconds = Histogram(
             "overture_reconcile_seconds",
             "Time to reconcile one execution",

@@ -1,0 +1,163 @@
+"""Leader election with a coordination.k8s.io Lease, as controller-runtime does it.
+
+Every replica watches and keeps its cache warm; only the holder of the Lease reconciles and
+fires triggers. The holder renews every ``renew_seconds``; a Lease not renewed for
+``duration_seconds`` may be taken by another replica, which then reconciles every unfinished
+execution from the API server's state. A deposed leader that is still mid-reconcile cannot do
+harm: its status write carries a stale resourceVersion (409) and its Job creations are
+idempotent.
+
+``decide`` is the pure part (tested without a cluster); ``LeaderElector`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from overture.kube.client import REQUESTS, Kube
+
+log = logging.getLogger("overture.lease")
+
+
+class Move(StrEnum):
+    ACQUIRE = "acquire"  # free or expired: take it
+    RENEW = "renew"  # ours: renew it
+    WAIT = "wait"  # someone else holds it
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    holder: str | None
+    renewed: datetime | None
+    duration_seconds: int
+
+
+def decide(lease: LeaseView | None, me: str, now: datetime) -> Move:
+    if lease is None or not lease.holder:
+        return Move.ACQUIRE
+    if lease.holder == me:
+        return Move.RENEW
+    if lease.renewed is None or now - lease.renewed > timedelta(seconds=lease.duration_seconds):
+        return Move.ACQUIRE
+    return Move.WAIT
+
+
+def default_identity(port: int) -> str:
+    """The pod's name in a cluster; out of it, host and HTTP port: a process restarted on the same
+    port is the same replica and renews its own Lease at once instead of waiting for it to expire."""
+    return os.environ.get("OVERTURE_IDENTITY") or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{port}"
+
+
+def _micro(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        identity: str,
+        name: str = "overture-operator",
+        duration_seconds: int = 15,
+        renew_seconds: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.api = client.CoordinationV1Api(kube.api)
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.duration_seconds = duration_seconds
+        self.renew_seconds = renew_seconds
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.elected = asyncio.Event()
+        self.on_elected: list[Callable[[], Any]] = []
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elected.is_set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                leading = await self._attempt()
+            except (TimeoutError, ApiException, OSError) as exc:
+                log.warning("Could not reach the Lease: lease=%s/%s error=%s", self.namespace, self.name, exc)
+                leading = False
+            self._set(leading)
+            await asyncio.sleep(self.renew_seconds)
+
+    def _set(self, leading: bool) -> None:
+        if leading and not self.elected.is_set():
+            log.info("Became the leader: lease=%s/%s identity=%s", self.namespace, self.name, self.identity)
+            self.elected.set()
+            for callback in self.on_elected:
+                callback()
+        elif not leading and self.elected.is_set():
+            log.warning("Lost the leadership: lease=%s/%s identity=%s", self.namespace, self.name, self.identity)
+            self.elected.clear()
+
+    async def _attempt(self) -> bool:
+        now = self.clock()
+        REQUESTS["get"] += 1
+        try:
+            lease = await self.api.read_namespaced_lease(self.name, self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return await self._create(now)
+        spec = lease.spec
+        renewed = spec.renew_time or spec.acquire_time
+        if renewed is not None and renewed.tzinfo is None:
+            renewed = renewed.replace(tzinfo=UTC)
+        view = LeaseView(spec.holder_identity, renewed, spec.lease_duration_seconds or self.duration_seconds)
+        move = decide(view, self.identity, now)
+        if move == Move.WAIT:
+            return False
+        if move == Move.ACQUIRE:
+            spec.holder_identity = self.identity
+            spec.acquire_time = now
+            spec.lease_transitions = (spec.lease_transitions or 0) + 1
+        spec.renew_time = now
+        spec.lease_duration_seconds = self.duration_seconds
+        REQUESTS["update"] += 1
+        try:
+            await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+        except ApiException as exc:
+            if exc.status == 409:  # another replica wrote first
+                return False
+            raise
+        return True
+
+    async def _create(self, now: datetime) -> bool:
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": self.duration_seconds,
+                "acquireTime": _micro(now),
+                "renewTime": _micro(now),
+                "leaseTransitions": 0,
+            },
+        }
+        REQUESTS["create"] += 1
+        try:
+            await self.api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
