@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CLUSTER_DIR ?= /tmp/overture-cluster
 
-.PHONY: help install lint unit e2e test crds crds-check cluster-deps cluster-up cluster-down demo bench clean
+.PHONY: help install lint chart unit e2e test crds crds-check cluster-deps cluster-up cluster-down demo bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,11 +19,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Python virtualenv with Overture and its dev tools
 
-lint: install ## ruff, mypy and the import-layer contracts
+lint: install chart ## ruff, mypy, the import-layer contracts and the Helm chart
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+chart: install ## helm lint + helm template of charts/overture in both RBAC modes (helm built by hack/tools.sh)
+	PYTHON=$(PY) bash hack/chart-check.sh
 
 unit: install ## unit tests: pure logic, no cluster
 	$(BIN)/pytest tests/unit -q
@@ -43,8 +46,9 @@ e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local clus
 
 test: lint unit e2e ## everything CI runs
 
-crds: install ## regenerate crds/ from the models
+crds: install ## regenerate crds/ from the models (and the chart's copy)
 	$(BIN)/overture crds -o crds
+	rm -f charts/overture/crds/*.yaml && cp crds/*.yaml charts/overture/crds/
 
 demo: install cluster-up ## local cluster, CRDs, operator, an example flow run to SUCCESS
 	bash hack/demo.sh

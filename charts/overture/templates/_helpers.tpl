@@ -1,0 +1,86 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "overture.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The prefix of every object name: <release>, or <release>-overture. */}}
+{{- define "overture.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "overture.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "overture.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "overture.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "overture.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: overture
+{{- end }}
+
+{{- define "overture.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "overture.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "overture.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The namespaces served in namespaced mode; fails the render on a bad scope or an empty list. */}}
+{{- define "overture.servedNamespaces" -}}
+{{- if eq .Values.rbac.scope "namespaced" }}
+{{- if not .Values.rbac.namespaces }}
+{{- fail "rbac.scope=namespaced needs rbac.namespaces, e.g. --set 'rbac.namespaces={analytics,etl}'" }}
+{{- end }}
+{{- join "," .Values.rbac.namespaces }}
+{{- else if ne .Values.rbac.scope "cluster" }}
+{{- fail (printf "rbac.scope must be \"cluster\" or \"namespaced\", not %q" .Values.rbac.scope) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rules the operator needs in every namespace it serves (a ClusterRole in cluster scope,
+a Role per namespace in namespaced scope). Leases are separate: the release namespace only.
+*/}}
+{{- define "overture.operatorRules" -}}
+- apiGroups: ["overture.dev"]
+  resources: ["flows", "flows/status", "executions", "executions/status"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch"]
+{{- if .Values.webhooks.enabled }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
