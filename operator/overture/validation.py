@@ -218,16 +218,27 @@ def _check_triggers(spec: FlowSpec) -> Iterator[str]:
                 yield f"{where}.timezone: {trigger.timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
 
 
-def cron_problem_of(cron: str) -> str | None:
+# 6-field crons with seconds first ("*/5 * * * * *") exist for fast tests only. The operator turns
+# them on once at startup with OVERTURE_ALLOW_SECONDS_CRON=true (``allow_seconds_cron``).
+_SECONDS_CRON = {"allowed": False}
+
+
+def allow_seconds_cron(allowed: bool) -> None:
+    _SECONDS_CRON["allowed"] = allowed
+
+
+def cron_problem_of(cron: str, allow_seconds: bool | None = None) -> str | None:
     text = cron.strip()
+    seconds = _SECONDS_CRON["allowed"] if allow_seconds is None else allow_seconds
     if text.startswith("@"):
         return None if text in CRON_ALIASES else f"{cron!r} is not a known alias; {CRON_HINT}"
-    if len(text.split()) != 5:
-        return f"{cron!r} has {len(text.split())} fields, not 5; {CRON_HINT}"
-    if not croniter.is_valid(text):
+    fields = len(text.split())
+    if fields != 5 and not (seconds and fields == 6):
+        return f"{cron!r} has {fields} fields, not 5; {CRON_HINT}"
+    if not croniter.is_valid(text, second_at_beginning=fields == 6):
         return f"{cron!r} is not a valid cron expression; {CRON_HINT}"
     try:  # valid fields can still name no date at all, e.g. "0 0 31 2 *" (February 31st)
-        croniter(text, _CRON_PROBE_START).get_next(datetime)
+        croniter(text, _CRON_PROBE_START, second_at_beginning=fields == 6).get_next(datetime)
     except CroniterBadDateError:
         return f"{cron!r} never fires: no date matches it; {CRON_HINT}"
     return None

@@ -1,0 +1,14 @@
+"""Triggers: what starts a flow besides a person.
+
+- ``schedule``: pure tick arithmetic (cron in an IANA zone, daylight saving, catch-up).
+- ``executions``: pure builders of the Executions triggers create, with deterministic names.
+- ``backfill``: one Execution per tick of a past range (``overture backfill``).
+- ``webhook``: ``POST /webhooks/{namespace}/{flow}/{trigger}`` on the operator's HTTP port.
+- ``upstream``: flow triggers, matched when an execution of another flow ends.
+- ``resource``: watches of the objects that resource triggers name.
+- ``service``: the operator-side loop that ties them to the cache and the API.
+
+Invariant: every Execution a trigger creates has a name computed from what fired it (the tick,
+the upstream execution, the object's uid and resourceVersion, the idempotency key), so a second
+operator, or the same one after a restart, gets AlreadyExists instead of a second run.
+"""
