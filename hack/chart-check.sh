@@ -4,7 +4,8 @@
 #   - `helm lint` (strict) in both RBAC modes and with every optional object on;
 #   - `helm template` in both modes parses as YAML, every document has apiVersion/kind/name,
 #     and each mode renders the objects it must (and none it must not);
-#   - a bad configuration fails the render with a message (namespaced mode without namespaces).
+#   - a bad configuration fails the render with a message (namespaced mode without namespaces,
+#     an unknown scope, two replicas without leader election).
 # PYTHON (default python3) needs PyYAML.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +27,19 @@ echo "[chart] $("$HELM" version --short) lint $CHART"
 "$HELM" template overture "$CHART" -n overture --include-crds "${NAMESPACED[@]}" >"$out/namespaced.yaml"
 "$HELM" template overture "$CHART" -n overture "${EVERYTHING[@]}" >"$out/everything.yaml"
 
-if "$HELM" template overture "$CHART" --set rbac.scope=namespaced >/dev/null 2>"$out/err"; then
-  echo "[chart] ERROR: rbac.scope=namespaced without rbac.namespaces rendered; it must fail" >&2
-  exit 1
-fi
-grep -q "rbac.scope=namespaced needs rbac.namespaces" "$out/err" ||
-  { echo "[chart] ERROR: unexpected message for namespaced mode without namespaces:" >&2; cat "$out/err" >&2; exit 1; }
+# must_fail <message> <helm template flags...>: the render fails and says <message>.
+must_fail() {
+  local want=$1; shift
+  if "$HELM" template overture "$CHART" "$@" >/dev/null 2>"$out/err"; then
+    echo "[chart] ERROR: helm template $* rendered; it must fail with: $want" >&2
+    exit 1
+  fi
+  grep -qF "$want" "$out/err" ||
+    { echo "[chart] ERROR: helm template $* failed without saying '$want':" >&2; cat "$out/err" >&2; exit 1; }
+}
+must_fail "rbac.scope=namespaced needs rbac.namespaces" --set rbac.scope=namespaced
+must_fail 'rbac.scope must be "cluster" or "namespaced"' --set rbac.scope=global
+must_fail "replicaCount > 1 needs operator.leaderElection=true" --set replicaCount=2 --set operator.leaderElection=false
 
 "$PYTHON" - "$out" <<'PY'
 import collections
