@@ -151,6 +151,8 @@ async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
 async def cleanup(**_: Any) -> None:
     for task in RUNTIME.tasks:
         task.cancel()
+    if RUNTIME.elector is not None:
+        await RUNTIME.elector.release()
     if RUNTIME.runner is not None:
         await RUNTIME.runner.cleanup()
     if RUNTIME.kube is not None:

@@ -31,6 +31,7 @@ from overture.api import (
     ConditionStatus,
     Execution,
     FlowSpec,
+    Retention,
     SpecError,
     State,
     find_condition,
@@ -50,6 +51,7 @@ from overture.engine import (
     step,
 )
 from overture.engine.clock import iso, parse_time
+from overture.engine.retention import Finished, expired
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, ConflictError, TransientError
 from overture.kube.jobs import build_job, observe_job
@@ -87,6 +89,7 @@ class Reconciler:
         self.observers: list[Callable[[float], None]] = []
         self.on_finished: list[Callable[[Body], Any]] = []
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
+        self.retention_due: set[Key] = set()  # flows whose finished executions to check
 
     # --- queue --------------------------------------------------------------------------
 
@@ -147,9 +150,18 @@ class Reconciler:
                 for observe in self.observers:
                     observe(elapsed)
                 self.busy.discard(key)
+                await self._retention()
                 if key in self.again:
                     self.again.discard(key)
                     self.enqueue(key)
+
+    async def _retention(self) -> None:
+        while self.retention_due:
+            namespace, flow = self.retention_due.pop()
+            try:
+                await self.enforce_retention(namespace, flow)
+            except Exception:  # never let housekeeping stop a worker
+                log.exception("Retention failed: flow=%s/%s", namespace, flow)
 
     async def _resync(self) -> None:
         """A safety net: every unfinished execution is looked at again now and then."""
@@ -162,6 +174,26 @@ class Reconciler:
             state = (body.get("status") or {}).get("state")
             if state is None or not State(state).is_terminal:
                 self.enqueue(key)
+        for namespace, flow in list(self.store.flows):
+            self.retention_due.add((namespace, flow))
+
+    async def enforce_retention(self, namespace: str, flow: str) -> None:
+        """Delete the flow's finished executions past its retention (their Jobs go with them)."""
+        body = self.store.flows.get((namespace, flow))
+        raw = ((body or {}).get("spec") or {}).get("retention")
+        try:
+            policy = Retention.model_validate(raw) if raw else None
+        except ValueError:
+            policy = None  # the Flow is marked Invalid; the default policy still applies
+        finished = []
+        for execution in self.store.executions_of(namespace, flow):
+            status = execution.get("status") or {}
+            end = parse_time(status.get("endDate"))
+            if end is not None and State(status.get("state") or "CREATED").is_terminal:
+                finished.append(Finished(execution["metadata"]["name"], end))
+        for name in expired(finished, policy, self.clock()):
+            await self.kube.delete_execution(namespace, name)
+            log.info("Deleted a finished execution past retention: execution=%s/%s", namespace, name)
 
     # --- executions ---------------------------------------------------------------------
 
@@ -301,6 +333,7 @@ class Reconciler:
     def _after_end(self, execution: Execution) -> None:
         """Wake what waits on this execution: queued siblings and a parent."""
         namespace = execution.metadata.namespace or ""
+        self.retention_due.add((namespace, execution.spec.flow_ref.name))
         for other in self.store.executions_of(namespace, execution.spec.flow_ref.name):
             if (other.get("status") or {}).get("state") == State.QUEUED.value:
                 self.enqueue((namespace, other["metadata"]["name"]))

@@ -65,7 +65,11 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
         )
         self.starts += 1
-        poll(self.ready, 60, f"operator /readyz on port {self.port} (log: {self.log_path})")
+        try:
+            poll(self.ready, 60, f"operator /readyz on port {self.port} (log: {self.log_path})")
+        except AssertionError:
+            self.kill()  # never leave a half-started operator behind to compete for the Lease
+            raise
 
     def ready(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

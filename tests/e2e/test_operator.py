@@ -178,3 +178,31 @@ spec:
     assert execution["status"]["state"] == "SUCCESS"
     jobs = sorted(j.metadata.name for j in cluster.jobs(name))
     assert jobs == [f"{name}-s{i}-1" for i in range(1, 6)]
+
+
+@pytest.mark.realnode
+def test_retention_deletes_old_executions_and_their_jobs(cluster: Cluster) -> None:
+    cluster.apply_flow(
+        """
+apiVersion: overture.dev/v1alpha1
+kind: Flow
+metadata: {name: kept-two}
+spec:
+  retention: {keep: 2}
+  tasks:
+    - {id: hello, type: shell, commands: ["echo hi"]}
+"""
+    )
+    names = []
+    for index in range(3):
+        names.append(cluster.run("kept-two", name=f"kept-two-{index}"))
+        cluster.wait_state(names[-1], {"SUCCESS"}, timeout=90)
+
+    def first_gone() -> bool:
+        remaining = cluster.custom.list_namespaced_custom_object(
+            "overture.dev", "v1alpha1", cluster.namespace, "executions"
+        )["items"]
+        return sorted(e["metadata"]["name"] for e in remaining) == names[1:]
+
+    poll(first_gone, 60, "the oldest execution deleted, the newest two kept")
+    poll(lambda: cluster.jobs(names[0]) == [], 60, "the deleted execution's Job garbage-collected")

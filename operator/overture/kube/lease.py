@@ -140,6 +140,20 @@ class LeaderElector:
             raise
         return True
 
+    async def release(self) -> None:
+        """On a clean stop, hand the Lease back so a standby need not wait for it to expire."""
+        if not self.is_leader:
+            return
+        self.elected.clear()
+        try:
+            lease = await self.api.read_namespaced_lease(self.name, self.namespace)
+            if lease.spec.holder_identity == self.identity:
+                lease.spec.holder_identity = None
+                await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+                log.info("Released the Lease: lease=%s/%s", self.namespace, self.name)
+        except (ApiException, OSError) as exc:
+            log.warning("Could not release the Lease: %s", exc)
+
     async def _create(self, now: datetime) -> bool:
         body = {
             "apiVersion": "coordination.k8s.io/v1",
