@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,30 @@ spec:
 
     poll(first_gone, 60, "the oldest execution deleted, the newest two kept")
     poll(lambda: cluster.jobs(names[0]) == [], 60, "the deleted execution's Job garbage-collected")
+
+
+def api_requests(process: OperatorProcess) -> dict[str, float]:
+    counts = {}
+    for line in process.metrics().splitlines():
+        if line.startswith("overture_api_requests_total{"):
+            verb = line.split('verb="', 1)[1].split('"', 1)[0]
+            counts[verb] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+@pytest.mark.realnode
+def test_api_writes_per_task_run(cluster: Cluster, operator_process: OperatorProcess) -> None:
+    """Counts the operator's own API requests (client-side counter; Lease renewals apart) for a 3-task run."""
+    cluster.apply_flow(ETL)
+    poll(lambda: (cluster.get("flows", "etl-outputs").get("status") or {}).get("conditions"), 30, "flow status")
+    before = api_requests(operator_process)
+    name = cluster.run("etl-outputs")
+    cluster.wait_state(name, {"SUCCESS"}, timeout=120)
+    time.sleep(2)  # let the last Events go out before reading the counter
+    after = api_requests(operator_process)
+    delta = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in after}
+    writes = sum(v for k, v in delta.items() if k in ("create", "update", "patch", "delete"))
+    events = len(cluster.events(name))
+    print(f"\nAPI requests for 3 task runs: {delta}; writes per task run {writes / 3:.1f} ({events} Events included)")
+    assert delta.get("create", 0) >= 3  # at least the three Jobs: the counter really counts
+    assert writes / 3 <= 8

@@ -110,7 +110,7 @@ class LeaderElector:
 
     async def _attempt(self) -> bool:
         now = self.clock()
-        REQUESTS["get"] += 1
+        REQUESTS["lease-get"] += 1
         try:
             lease = await self.api.read_namespaced_lease(self.name, self.namespace)
         except ApiException as exc:
@@ -131,7 +131,7 @@ class LeaderElector:
             spec.lease_transitions = (spec.lease_transitions or 0) + 1
         spec.renew_time = now
         spec.lease_duration_seconds = self.duration_seconds
-        REQUESTS["update"] += 1
+        REQUESTS["lease-update"] += 1
         try:
             await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as exc:
@@ -167,7 +167,7 @@ class LeaderElector:
                 "leaseTransitions": 0,
             },
         }
-        REQUESTS["create"] += 1
+        REQUESTS["lease-create"] += 1
         try:
             await self.api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
