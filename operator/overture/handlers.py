@@ -15,6 +15,7 @@ kopf settings, chosen on purpose:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import functools
 import logging
 import os
@@ -82,6 +83,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             kube,
             namespace=os.environ.get("OVERTURE_LEASE_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "default",
             identity=default_identity(port),
+            name=lease_name(_namespaces()),
         )
         reconciler.gate = elector.elected
         elector.on_elected.append(reconciler.resync_now)
@@ -102,6 +104,14 @@ def _one_log_handler() -> None:
     kopf_handlers = [h for h in root.handlers if type(h).__module__.startswith("kopf")]
     if kopf_handlers:
         root.handlers[:] = kopf_handlers
+
+
+def lease_name(namespaces: list[str | None]) -> str:
+    """One Lease per set of served namespaces: operators serving different sets both act."""
+    if namespaces == [None]:
+        return "overture-operator"
+    digest = hashlib.sha256(",".join(sorted(n or "" for n in namespaces)).encode()).hexdigest()[:10]
+    return f"overture-operator-{digest}"
 
 
 def _namespaces() -> list[str | None]:
