@@ -15,8 +15,8 @@ kopf settings, chosen on purpose:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import functools
+import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
