@@ -1,8 +1,11 @@
 """The ``overture`` command line (also installed as ``kubectl-overture``).
 
-Subcommands that need no cluster (``validate``, ``crds``) live here; the ones that talk to the
-API server are added by the modules that own that talk. Every command exits 0 on success, 1 when
-what it checked or ran failed, and 2 on a usage error.
+This module parses the command line and dispatches; it holds the commands that need no cluster
+(``validate``, ``crds``) and ``operator``. The others live beside it, all in the CLI's import
+layer: ``cli_cluster`` (run, get, list, logs, pause, resume, kill, restart, replay), ``cli_graph``
+(graph), ``cli_local`` (local run); ``cli_client`` is their one way to the API server and
+``cli_common`` what they share. Every command exits 0 on success, 1 when what it checked or ran
+failed, and 2 on a usage error; a ``CliError`` is printed as a message, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,37 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from overture import cli_cluster, cli_graph, cli_local
 from overture.api import API_GROUP, SpecError, parse_flow
+from overture.cli_common import CliError, load_documents, parse_inputs
 from overture.crd import render_crds
 from overture.validation import validate_flow
 
 DEFAULT_CRD_DIR = "crds"
 OTHER_OVERTURE_KINDS = frozenset({"Execution"})
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_documents(path: Path) -> list[Any]:
-    """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
-    try:
-        with path.open(encoding="utf-8") as stream:
-            return [doc for doc in yaml.load_all(stream, Loader=_Loader) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+TERMINAL_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+__all__ = ["TERMINAL_STATES", "build_parser", "load_documents", "main", "parse_inputs"]
 
 
 def flow_problems(doc: Any) -> list[str]:
@@ -141,78 +123,6 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
-TERMINAL_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
-
-
-def parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
-    inputs: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"--input {pair!r}: use NAME=VALUE")
-        inputs[name] = value
-    return inputs
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Create an Execution of FLOW; with --wait, follow task states until it ends."""
-    import time
-    import uuid
-
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
-    except Exception as exc:  # the kubernetes client raises several unrelated types here
-        where = args.kubeconfig or "$KUBECONFIG or ~/.kube/config"
-        print(f"no cluster reachable: could not load {where}: {exc}", file=sys.stderr)
-        return 1
-    _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
-    namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
-    api = client.CustomObjectsApi()
-    group = ("overture.dev", "v1alpha1", namespace)
-    try:
-        api.get_namespaced_custom_object(*group, "flows", args.flow)
-    except ApiException as exc:
-        if exc.status == 404:
-            print(f"no Flow {args.flow!r} in namespace {namespace!r}", file=sys.stderr)
-            return 1
-        print(f"cannot read flows in {namespace!r}: {exc.reason}", file=sys.stderr)
-        return 1
-    name = f"{args.flow[:50]}-{uuid.uuid4().hex[:6]}"
-    body = {
-        "apiVersion": "overture.dev/v1alpha1",
-        "kind": "Execution",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"flowRef": {"name": args.flow}, "inputs": parse_inputs(args.input), "trigger": {"type": "manual"}},
-    }
-    api.create_namespaced_custom_object(*group, "executions", body)
-    print(f"execution.overture.dev/{name} created")
-    if not args.wait:
-        return 0
-    seen: dict[str, str] = {}
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        execution: dict[str, Any] = api.get_namespaced_custom_object(*group, "executions", name)  # type: ignore[assignment]
-        status = execution.get("status") or {}
-        for run in status.get("taskRuns") or []:
-            if seen.get(run["id"]) != run["state"]:
-                seen[run["id"]] = run["state"]
-                extra = f" {run['outputs']}" if run.get("outputs") else ""
-                extra += f" ({run['message']})" if run.get("message") and run["state"] != "SUCCESS" else ""
-                print(f"  {run['id']:<30} {run['state']}{extra}")
-        if status.get("state") in TERMINAL_STATES:
-            print(
-                f"{name}: {status['state']} after {status.get('duration', '?')}"
-                + (f": {status['message']}" if status.get("message") else "")
-            )
-            return 0 if status["state"] in ("SUCCESS", "WARNING") else 1
-        time.sleep(0.5)
-    print(f"{name}: still running after {args.timeout}s", file=sys.stderr)
-    return 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="overture", description="Declarative data flows on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -227,17 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
     crds.set_defaults(func=cmd_crds)
 
-    run = sub.add_parser("run", help="start an execution of a flow; --wait follows it to the end")
-    run.add_argument("flow", metavar="FLOW")
-    run.add_argument("-i", "--input", action="append", default=[], metavar="NAME=VALUE")
-    run.add_argument("-n", "--namespace")
-    run.add_argument("--kubeconfig")
-    run.add_argument("--context")
-    run.add_argument(
-        "-w", "--wait", action="store_true", help="print task states until it ends; exit 1 unless it succeeds"
-    )
-    run.add_argument("--timeout", type=float, default=3600)
-    run.set_defaults(func=cmd_run)
+    cli_cluster.add_parsers(sub)  # run get list logs pause resume kill restart replay
+    cli_graph.add_parser(sub)
+    cli_local.add_parser(sub)
 
     operator = sub.add_parser("operator", help="run the operator (kubeconfig or in-cluster config)")
     operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable)")
@@ -250,7 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
     return code
 
 

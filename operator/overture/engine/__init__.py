@@ -20,10 +20,11 @@ from overture.engine.model import (
     Observed,
 )
 from overture.engine.naming import child_execution_name, fit_name, job_name, task_run_id
-from overture.engine.outputs import OUTPUTS_PATH, TERMINATION_MESSAGE_LIMIT, parse_outputs
+from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, TERMINATION_MESSAGE_LIMIT, parse_outputs
 from overture.engine.step import start_failure, step
 
 __all__ = [
+    "OUTPUTS_ENV",
     "OUTPUTS_PATH",
     "TERMINATION_MESSAGE_LIMIT",
     "Action",

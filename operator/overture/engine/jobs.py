@@ -21,7 +21,7 @@ from overture.api import (
 )
 from overture.engine.model import CreateJob, EnvValue, JobObservation, JobPhase
 from overture.engine.naming import job_name
-from overture.engine.outputs import OutputsError, parse_outputs
+from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, OutputsError, parse_outputs
 from overture.templating import SecretRefs, TemplateError, render
 
 
@@ -39,7 +39,7 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
         assert isinstance(task, ContainerTask)
         command = tuple(_field(f"command[{i}]", c, context, secrets) for i, c in enumerate(task.command or ()))
         args = tuple(_field(f"args[{i}]", a, context, secrets) for i, a in enumerate(task.args or ()))
-    env: list[EnvValue] = []
+    env: list[EnvValue] = [EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH)]  # first: a task's own env may override it
     for i, var in enumerate(task.env):
         if var.secret_key_ref is not None:
             env.append(EnvValue(var.name, secret_name=var.secret_key_ref.name, secret_key=var.secret_key_ref.key))

@@ -1,7 +1,8 @@
 """Reading a task's outputs back from its container's termination message.
 
 A task writes a JSON object to /overture/outputs.json, which is the container's
-``terminationMessagePath``. The kubelet keeps at most 4 KiB of it, so a message that reaches
+``terminationMessagePath``; every task also gets that path as ``$OVERTURE_OUTPUTS_FILE``, which
+``overture local run`` points elsewhere. The kubelet keeps at most 4 KiB of it, so a message that reaches
 the limit was probably cut: the task fails with a clear message instead of passing on a
 truncated value.
 """
@@ -12,6 +13,7 @@ import json
 from typing import Any
 
 OUTPUTS_PATH = "/overture/outputs.json"
+OUTPUTS_ENV = "OVERTURE_OUTPUTS_FILE"
 TERMINATION_MESSAGE_LIMIT = 4096
 
 

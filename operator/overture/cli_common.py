@@ -1,0 +1,199 @@
+"""What every ``overture`` subcommand shares: YAML files, ``NAME=VALUE`` inputs, errors, task progress.
+
+``CliError`` is the one error a command raises for a person to read: ``overture.cli.main`` prints
+its message and exits with its code (1 by default; 2 for a usage error). ``Progress`` prints how
+an execution's task runs move, from the status of a cluster run and of a local run alike, so
+``overture run --wait`` and ``overture local run`` show the same lines for the same flow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, parse_flow, walk_tasks
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem a person fixes: printed as it is, no traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- YAML files -------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_documents(path: Path) -> list[Any]:
+    """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return [doc for doc in yaml.load_all(stream, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def flow_from_file(path: Path, name: str | None = None) -> Any:
+    """The Flow document of ``path`` (the one called ``name`` if the file holds several)."""
+    try:
+        docs = load_documents(path)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    flows = [d for d in docs if isinstance(d, dict) and d.get("kind", "Flow") == "Flow"]
+    if name is not None:
+        flows = [d for d in flows if (d.get("metadata") or {}).get("name") == name]
+    if not flows:
+        raise CliError(f"{path}: no Flow" + (f" named {name!r}" if name else "") + " in this file")
+    if len(flows) > 1:
+        names = ", ".join(str((d.get("metadata") or {}).get("name")) for d in flows)
+        raise CliError(f"{path}: several Flows ({names}); name the one to use")
+    return flows[0]
+
+
+def parse_flow_document(doc: Any, where: str) -> FlowSpec:
+    """The spec of a Flow document, or a CliError listing its problems by path."""
+    from overture.validation import validate_flow
+
+    try:
+        flow = parse_flow(doc)
+    except SpecError as exc:
+        problems = exc.problems
+    else:
+        problems = validate_flow(flow)
+        if not problems:
+            return flow.spec
+    raise CliError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def parse_inputs(pairs: Sequence[str], option: str = "--input") -> dict[str, str]:
+    """``["day=2026-01-31", "n=3"]`` -> ``{"day": "2026-01-31", "n": "3"}``."""
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"{option} {pair!r}: use NAME=VALUE, e.g. {option} day=2026-01-31", EXIT_USAGE)
+        inputs[name.strip()] = value
+    return inputs
+
+
+def typed_inputs(declared: tuple[Input, ...], given: Mapping[str, str], what: str) -> dict[str, Any]:
+    """``given`` checked against ``declared``: the typed values of the given names, or a CliError
+    naming every input that is wrong (``inputs.files: expected an integer, e.g. 42 (INT input)``)."""
+    values, problems = coerce_inputs(declared, dict(given), "inputs")
+    if problems:
+        raise CliError(f"{what}:\n" + "\n".join(f"  {p}" for p in problems))
+    return {name: values[name] for name in given}
+
+
+# --- progress of an execution -----------------------------------------------------------------
+
+
+def name_width(flow: FlowSpec | None) -> int:
+    """Column width for task run ids: the longest task id, plus room for ``[iteration]``."""
+    if flow is None:
+        return 24
+    tasks = (*flow.tasks, *flow.errors, *flow.finally_)
+    longest = max((len(task.id) for _, task in walk_tasks(tasks, "")), default=8)
+    return min(max(longest + 4, 12), 48)
+
+
+def output_text(outputs: Any) -> str:
+    return json.dumps(outputs, separators=(", ", ": "), ensure_ascii=False)
+
+
+class Progress:
+    """Prints a line when a task run changes state or starts a new attempt, and log lines.
+
+    Fed with wire-format statuses (camelCase dicts, as the API server returns them), so the
+    cluster and the local runner share it. Thread-safe: log lines come from reader threads.
+    """
+
+    def __init__(self, width: int = 24, out: TextIO | None = None) -> None:
+        self.width = width
+        self.out = out or sys.stdout
+        self.seen: dict[str, tuple[str, int]] = {}
+        self.lock = threading.Lock()
+
+    def emit(self, line: str) -> None:
+        with self.lock:
+            print(line, file=self.out, flush=True)
+
+    def log(self, run_id: str, line: str) -> None:
+        self.emit(f"  {run_id:<{self.width}} | {line.rstrip()}")
+
+    def show(self, run: Mapping[str, Any]) -> None:
+        self.emit(task_line(run, self.width))
+
+    def update(self, status: Mapping[str, Any]) -> None:
+        for run in self.changes(status):
+            self.show(run)
+
+    def changes(self, status: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The task runs of ``status`` whose state or attempt count changed since the last call;
+        a flowable run that changed with its children comes after them (they ended first)."""
+        changed = []
+        for run in status.get("taskRuns") or []:
+            key = (str(run.get("state")), len(run.get("attempts") or []))
+            if self.seen.get(run["id"]) != key:
+                self.seen[run["id"]] = key
+                changed.append(run)
+        parents = {run.get("parent") for run in changed}
+        return sorted(changed, key=lambda run: run["id"] in parents and State(run["state"]).is_terminal)
+
+
+def task_line(run: Mapping[str, Any], width: int = 24) -> str:
+    """``  load   SUCCESS {"loaded": 84}``; a failure carries its message, a retry its next attempt."""
+    state = str(run.get("state"))
+    attempts = run.get("attempts") or []
+    text = f"  {run['id']:<{width}} {state}"
+    if len(attempts) > 1 and state in (State.RUNNING.value, State.RETRYING.value):
+        text += f" (attempt {len(attempts)})"
+    if run.get("outputs") and state in (State.SUCCESS.value, State.WARNING.value):
+        text += f" {output_text(run['outputs'])}"
+    message = run.get("message") or (attempts[-1].get("message") if attempts else None)
+    if message and state not in (State.SUCCESS.value, State.RUNNING.value, State.CREATED.value):
+        text += f": {_one_line(message)}"
+    if state == State.RETRYING.value and run.get("nextAttemptAt"):
+        text += f" (next attempt at {run['nextAttemptAt']})"
+    return text
+
+
+def end_line(name: str, status: Mapping[str, Any]) -> str:
+    line = f"{name}: {status.get('state')}"
+    if status.get("duration"):
+        line += f" after {status['duration']}"
+    if status.get("message"):
+        line += f": {_one_line(str(status['message']))}"
+    return line
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
