@@ -32,6 +32,7 @@ from overture.kube.lease import LeaderElector, default_identity
 from overture.kube.store import Store, key_of
 from overture.reconciler import Reconciler, Settings, reconcile_flow
 from overture.server import Metrics, build_app, serve
+from overture.triggers.service import Triggers, TriggerSettings
 
 log = logging.getLogger("overture")
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class Runtime:
         self.tasks: list[asyncio.Task[Any]] = []
         self.runner: Any = None
         self.elector: LeaderElector | None = None
+        self.triggers: Triggers | None = None
         self.ready = False
 
 
@@ -90,8 +92,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         RUNTIME.elector = elector
         RUNTIME.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
     RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
+    triggers = Triggers(kube, RUNTIME.store, TriggerSettings.from_env(os.environ), gate=reconciler.gate)
+    reconciler.on_finished.append(triggers.execution_finished)
+    RUNTIME.triggers = triggers
+    RUNTIME.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))
     host = os.environ.get("OVERTURE_HTTP_HOST", "0.0.0.0")
-    app = build_app(metrics, lambda: RUNTIME.ready)
+    app = build_app(metrics, lambda: RUNTIME.ready, routes=triggers.routes())
     RUNTIME.runner = await serve(app, host, port)
     RUNTIME.ready = True
     _one_log_handler()
@@ -176,6 +182,8 @@ def _deleted(event_type: str | None) -> bool:
 @kopf.on.event(API_GROUP, API_VERSION, "flows")
 async def on_flow(type: str, body: kopf.Body, **_: Any) -> None:
     RUNTIME.store.put("flow", dict(body), _deleted(type))
+    if RUNTIME.triggers is not None:
+        RUNTIME.triggers.flow_changed()
     if _deleted(type) or RUNTIME.kube is None:
         return
     await reconcile_flow(RUNTIME.kube, dict(body), datetime.now(UTC))

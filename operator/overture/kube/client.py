@@ -7,11 +7,12 @@ Creates are idempotent (409 = already there), deletes too (404 = already gone).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -202,6 +203,120 @@ class Kube:
             "get", self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "executions", name)
         )
         return result
+
+    # --- triggers: webhook keys, flows for backfills, watches of arbitrary kinds ---------------
+
+    async def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None if the Secret or the key does not exist."""
+        try:
+            secret = await self._call("get", self.core.read_namespaced_secret(name, namespace))
+        except RejectedError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        return base64.b64decode(encoded).decode("utf-8", "replace") if encoded is not None else None
+
+    async def get_flow(self, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "get", self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "flows", name)
+        )
+        return result
+
+    async def resource_plural(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        """(plural, namespaced) of ``kind`` in ``api_version`` from discovery; None if it is not served."""
+        listing = await self._get_json(_api_base(api_version))
+        for resource in listing.get("resources") or []:
+            if resource.get("kind") == kind and "/" not in resource.get("name", "/"):
+                return str(resource["name"]), bool(resource.get("namespaced"))
+        return None
+
+    async def list_resource(
+        self, api_version: str, plural: str, namespace: str, metadata_only: bool = False
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every object of a kind in a namespace, and the list's resourceVersion to watch from."""
+        path = f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
+        listing = await self._get_json(path, accept=_PARTIAL_LIST if metadata_only else "application/json")
+        return list(listing.get("items") or []), str((listing.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def watch_resource(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str,
+        resource_version: str,
+        metadata_only: bool = False,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) events from ``resource_version`` on, until the server ends the watch.
+
+        ``metadata_only`` asks for PartialObjectMetadata: a Secret's data never reaches us.
+        A 410 Gone (too old a resourceVersion) raises RejectedError(410): list again.
+        """
+        path = f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        accept = _PARTIAL if metadata_only else "application/json"
+        REQUESTS["watch"] += 1
+        try:
+            response = await self.api.call_api(
+                path,
+                "GET",
+                query_params=query,
+                header_params={"Accept": accept},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout_seconds + 30,
+            )
+        except ApiException as exc:
+            raise translate(exc.status or 0, _reason(exc)) from None
+        try:
+            if response.status != 200:
+                raise translate(response.status, (await response.read()).decode("utf-8", "replace")[:300])
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise translate(int(status.get("code") or 500), str(status.get("message")))
+                yield str(event.get("type")), dict(event.get("object") or {})
+        finally:
+            response.release()
+
+    async def _get_json(self, path: str, accept: str = "application/json") -> dict[str, Any]:
+        REQUESTS["get"] += 1
+        try:
+            response = await self.api.call_api(
+                path,
+                "GET",
+                header_params={"Accept": accept},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=60,
+            )
+        except ApiException as exc:
+            raise translate(exc.status or 0, _reason(exc)) from None
+        try:
+            text = (await response.read()).decode("utf-8", "replace")
+            if response.status != 200:
+                raise translate(response.status, text[:300])
+            result: dict[str, Any] = json.loads(text)
+            return result
+        finally:
+            response.release()
+
+
+_PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+_PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def _api_base(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
 def _reason(exc: ApiException) -> str:

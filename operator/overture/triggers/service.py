@@ -1,0 +1,198 @@
+"""Triggers in the operator: the schedule loop, webhooks, flow and resource triggers, wired once.
+
+``handlers`` builds one ``Triggers`` at startup and calls:
+
+- ``routes()`` for the HTTP server (webhooks answer on every replica);
+- ``run()`` as a task: the schedule loop and the resource watches, both only while this replica
+  leads (``gate``); deterministic names keep a tick or an event to one run even if two replicas
+  overlap during a hand-over;
+- ``flow_changed()`` from the Flow watch, so a new or edited schedule is looked at at once;
+- ``execution_finished(body)`` from the reconciler's ``on_finished`` callbacks. At startup the
+  executions that ended in the last ``LOOKBACK`` are looked at again: the end of one seen by a
+  replica that crashed before firing its downstream flows still starts them (once, by name).
+
+Settings come from the environment: ``OVERTURE_ALLOW_SECONDS_CRON`` (6-field crons, for tests)
+and ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from overture.api import AnyTrigger, Flow, ResourceEvent, State
+from overture.engine.clock import iso, parse_time
+from overture.kube.client import Kube
+from overture.kube.errors import ApiError, TransientError
+from overture.kube.store import Body, Store
+from overture.templating import TemplateError
+from overture.triggers.flows import FlowCache
+from overture.triggers.resource import (
+    LOOKBACK,
+    ResourceWatches,
+    WatchKey,
+    build_resource_execution,
+    is_new_enough,
+    watch_keys,
+)
+from overture.triggers.resource import (
+    matching_triggers as resource_triggers,
+)
+from overture.triggers.scheduler import Scheduler
+from overture.triggers.upstream import build_downstream
+from overture.triggers.upstream import matching_triggers as flow_triggers
+from overture.triggers.webhook import SecretCache, Webhooks
+from overture.validation import allow_seconds_cron
+
+log = logging.getLogger("overture.triggers")
+
+_TRUE = {"1", "true", "yes", "on"}
+CREATE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    allow_seconds_cron: bool = False
+    allow_cross_namespace_flow_triggers: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TriggerSettings:
+        return cls(
+            allow_seconds_cron=env.get("OVERTURE_ALLOW_SECONDS_CRON", "").lower() in _TRUE,
+            allow_cross_namespace_flow_triggers=env.get("OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS", "").lower()
+            in _TRUE,
+        )
+
+
+class Triggers:
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        settings: TriggerSettings,
+        clock: Callable[[], datetime] | None = None,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.gate = gate
+        allow_seconds_cron(settings.allow_seconds_cron)  # process-wide: flows are validated the same everywhere
+        self.flows = FlowCache(store)
+        self.scheduler = Scheduler(kube, self.flows, self.clock, gate)
+        self.webhooks = Webhooks(
+            self.flows, kube.create_execution, SecretCache(kube.read_secret_value), on_fired=self.scheduler.note_fired
+        )
+        self.watches = ResourceWatches(kube, self.object_event)
+        self.changed = asyncio.Event()
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def routes(self) -> list[web.RouteDef]:
+        return self.webhooks.routes()
+
+    def flow_changed(self) -> None:
+        self.scheduler.poke()
+        self.changed.set()
+
+    async def run(self) -> None:
+        schedule = asyncio.create_task(self.scheduler.run(), name="overture-schedules")
+        replayed = False
+        try:
+            while True:
+                leading = self.gate is None or self.gate.is_set()
+                if leading and not replayed:
+                    replayed = True
+                    await self._replay_recent_endings()
+                self.changed.clear()
+                self.watches.ensure(watch_keys(f for _, f in self.flows.items()) if leading else set())
+                waits = [asyncio.create_task(self.changed.wait())]
+                if self.gate is not None and not leading:
+                    waits.append(asyncio.create_task(self.gate.wait()))
+                _, pending = await asyncio.wait(waits, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+        finally:
+            schedule.cancel()
+            self.watches.stop()
+
+    # --- flow triggers ------------------------------------------------------------------
+
+    async def execution_finished(self, body: Body) -> None:
+        flows = [f for _, f in self.flows.items()]
+        for flow, trigger in flow_triggers(flows, body, self.settings.allow_cross_namespace_flow_triggers):
+            try:
+                manifest = build_downstream(flow, trigger, body)
+            except TemplateError as exc:
+                await self._trigger_failed(flow, trigger, str(exc))
+                continue
+            self._create_soon(flow, trigger, manifest)
+
+    async def _replay_recent_endings(self) -> None:
+        now = self.clock()
+        for body in list(self.store.executions.values()):
+            status = body.get("status") or {}
+            ended = parse_time(status.get("endDate"))
+            state = status.get("state")
+            if ended is None or state not in {s.value for s in State} or not State(state).is_terminal:
+                continue
+            if now - ended <= LOOKBACK:
+                await self.execution_finished(body)
+
+    # --- resource triggers --------------------------------------------------------------
+
+    async def object_event(self, key: WatchKey, event: ResourceEvent, obj: dict[str, Any], listed: bool) -> None:
+        now = self.clock()
+        flows = [f for _, f in self.flows.items()]
+        for flow, trigger in resource_triggers(flows, key, event, obj):
+            if listed and not is_new_enough(flow, obj, now):
+                continue
+            try:
+                manifest = build_resource_execution(flow, trigger, key, event, obj, iso(now))
+            except TemplateError as exc:
+                await self._trigger_failed(flow, trigger, str(exc))
+                continue
+            self._create_soon(flow, trigger, manifest)
+
+    # --- shared -------------------------------------------------------------------------
+
+    def _create_soon(self, flow: Flow, trigger: AnyTrigger, manifest: dict[str, Any]) -> None:
+        """Create in the background, retrying transient errors: never block a reconcile or a watch."""
+        task = asyncio.create_task(self._create(flow, trigger, manifest))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _create(self, flow: Flow, trigger: AnyTrigger, manifest: dict[str, Any]) -> None:
+        namespace, name = flow.metadata.namespace or "", manifest["metadata"]["name"]
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                created = await self.kube.create_execution(namespace, manifest)
+            except TransientError as exc:
+                if attempt == CREATE_ATTEMPTS:
+                    await self._trigger_failed(flow, trigger, f"could not create Execution {name}: {exc}")
+                    return
+                await asyncio.sleep(0.5 * 2**attempt)
+                continue
+            except ApiError as exc:
+                await self._trigger_failed(flow, trigger, f"Execution {name} was rejected: {exc}")
+                return
+            if created:
+                log.info(
+                    "Created Execution: execution=%s/%s trigger=%s (%s)", namespace, name, trigger.id, trigger.type
+                )
+                self.scheduler.note_fired(namespace, flow.metadata.name, trigger.id, self.clock())
+            return
+
+    async def _trigger_failed(self, flow: Flow, trigger: AnyTrigger, problem: str) -> None:
+        index = next((i for i, t in enumerate(flow.spec.triggers) if t.id == trigger.id), 0)
+        message = f"spec.triggers[{index}] ({trigger.id}): {problem}"
+        log.warning("Trigger failed: flow=%s/%s %s", flow.metadata.namespace, flow.metadata.name, message)
+        body = self.store.flows.get((flow.metadata.namespace or "", flow.metadata.name))
+        if body is not None:
+            await self.kube.emit_event(dict(body), "Warning", "TriggerFailed", message)

@@ -1,0 +1,93 @@
+"""Flow triggers: start a flow when an execution of an upstream flow ends. Pure.
+
+A ``flow`` trigger of flow D fires for an ended execution U when:
+
+- U's flow is listed in ``flows`` (``namespace`` defaults to D's own);
+- U's final state is in ``states``;
+- U carries every label of ``labels`` (its metadata labels, or its ``spec.labels``);
+- D is not suspended and the trigger not disabled;
+- U is in D's namespace, unless the operator runs with
+  ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS=true``: a team must not be able to react to (and
+  read the outputs of) another team's runs by naming their flow.
+
+``{{ trigger.outputs }}`` is U's outputs by task id (top-level task runs, as a subflow task sees
+its child's), plus ``trigger.execution``, ``trigger.flow``, ``trigger.namespace`` and
+``trigger.state``. The downstream execution's name is computed from (D, trigger, U's namespace,
+name, uid and ``spec.restarts``), so it starts once even if the end of U is seen twice, and once
+more when U is restarted and ends again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from overture.api import Flow, FlowTrigger, State, TriggerKind
+from overture.kube.store import Body
+from overture.triggers.executions import build_execution, execution_name
+
+
+def upstream_outputs(body: Body) -> dict[str, Any]:
+    status = body.get("status") or {}
+    return {
+        run["taskId"]: run.get("outputs")
+        for run in status.get("taskRuns") or []
+        if isinstance(run, dict) and run.get("outputs") is not None and "[" not in str(run.get("id"))
+    }
+
+
+def _labels(body: Body) -> dict[str, str]:
+    spec_labels = (body.get("spec") or {}).get("labels") or {}
+    return {**spec_labels, **(body["metadata"].get("labels") or {})}
+
+
+def matching_triggers(
+    flows: Iterable[Flow], upstream: Body, allow_cross_namespace: bool = False
+) -> list[tuple[Flow, FlowTrigger]]:
+    """Every (flow, trigger) that the end of ``upstream`` fires, in a stable order."""
+    meta = upstream["metadata"]
+    namespace = meta.get("namespace") or ""
+    flow_name = ((upstream.get("spec") or {}).get("flowRef") or {}).get("name")
+    state_text = (upstream.get("status") or {}).get("state")
+    if not flow_name or state_text not in {s.value for s in State}:
+        return []
+    state = State(state_text)
+    if not state.is_terminal:
+        return []
+    labels = _labels(upstream)
+    found: list[tuple[Flow, FlowTrigger]] = []
+    for flow in flows:
+        own = flow.metadata.namespace or ""
+        if flow.spec.suspend or (own != namespace and not allow_cross_namespace):
+            continue
+        for trigger in flow.spec.triggers:
+            if not isinstance(trigger, FlowTrigger) or trigger.disabled or state not in trigger.states:
+                continue
+            listed = any(u.name == flow_name and (u.namespace or own) == namespace for u in trigger.flows)
+            if listed and all(labels.get(k) == v for k, v in trigger.labels.items()):
+                found.append((flow, trigger))
+    return sorted(found, key=lambda p: (p[0].metadata.namespace or "", p[0].metadata.name, p[1].id))
+
+
+def build_downstream(flow: Flow, trigger: FlowTrigger, upstream: Body) -> dict[str, Any]:
+    """The downstream Execution; raises ``TemplateError`` if the trigger's inputs do not render."""
+    meta = upstream["metadata"]
+    namespace, name = meta.get("namespace") or "", meta["name"]
+    status = upstream.get("status") or {}
+    data = {
+        "outputs": upstream_outputs(upstream),
+        "execution": name,
+        "flow": ((upstream.get("spec") or {}).get("flowRef") or {}).get("name"),
+        "namespace": namespace,
+        "state": status.get("state"),
+    }
+    restarts = (upstream.get("spec") or {}).get("restarts") or 0  # a restarted upstream that ends again fires again
+    key = f"flow/{flow.metadata.name}/{trigger.id}/{namespace}/{name}/{meta.get('uid')}/{restarts}"
+    return build_execution(
+        flow,
+        trigger,
+        name=execution_name(flow.metadata.name, trigger.id, "", key),
+        kind=TriggerKind.FLOW,
+        date=status.get("endDate"),
+        data=data,
+    )

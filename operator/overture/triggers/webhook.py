@@ -1,0 +1,217 @@
+"""Webhooks: ``POST /webhooks/{namespace}/{flow}/{trigger-id}`` starts an Execution.
+
+Replies, in the order they are checked:
+
+- 413 when the body is larger than 1 MiB (from Content-Length, or while reading);
+- 401 ``invalid key or unknown webhook`` when the flow, its webhook trigger or the key is wrong:
+  the same reply for each, so a caller without the key cannot learn which flows exist. An
+  invalid Flow has no webhooks either (its Ready condition says why);
+- 409 when the flow is suspended or the trigger disabled (only to a caller with the key);
+- 429 with ``Retry-After`` past the trigger's ``rateLimit`` (requests per minute, a token bucket
+  per trigger and operator replica, so a burst of ``rateLimit`` is allowed);
+- 400 when the body is not JSON; 422 when the trigger's inputs do not render or do not fit the
+  flow's declared inputs, naming the input by its path;
+- 201 ``{"execution": name}``; 200 with ``"created": false`` when an ``Idempotency-Key`` was
+  seen before (the name is computed from it, so a retried call never starts a second run).
+
+The key is sent as the ``X-Overture-Key`` header (or ``?key=``, for senders that cannot set
+headers) and compared with ``hmac.compare_digest`` against the Secret key that ``keySecretRef``
+names. Secrets are read through the kube client and kept ``SECRET_TTL`` seconds, so a rotated
+key takes effect within that time and a flood of calls does not become a flood of reads.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs
+from overture.engine.clock import iso
+from overture.kube.errors import ApiError, TransientError
+from overture.templating import TemplateError
+from overture.triggers.executions import build_execution, execution_name
+from overture.triggers.flows import FlowCache
+
+log = logging.getLogger("overture.triggers")
+
+MAX_BODY = 1024 * 1024
+KEY_HEADER = "X-Overture-Key"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+UNAUTHORIZED = "invalid key or unknown webhook"
+SECRET_TTL = 10.0
+ROUTE = "/webhooks/{namespace}/{flow}/{trigger}"
+
+ReadSecret = Callable[[str, str, str], Awaitable[str | None]]
+CreateExecution = Callable[[str, dict[str, Any]], Awaitable[bool]]
+
+
+@dataclass
+class TokenBucket:
+    """``per_minute`` tokens, refilled continuously; a request takes one."""
+
+    per_minute: int
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> float:
+        """0 if a token was taken, else the seconds until one is available."""
+        rate = self.per_minute / 60.0
+        self.tokens = min(float(self.per_minute), self.tokens + (now - self.updated) * rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / rate
+
+
+class RateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.buckets: dict[tuple[str, ...], TokenBucket] = {}
+
+    def take(self, key: tuple[str, ...], per_minute: int) -> float:
+        now = self.clock()
+        bucket = self.buckets.get(key)
+        if bucket is None or bucket.per_minute != per_minute:
+            bucket = self.buckets[key] = TokenBucket(per_minute, float(per_minute), now)
+        return bucket.take(now)
+
+
+class SecretCache:
+    """Secret values for ``SECRET_TTL`` seconds; a missing Secret or key is cached as None too."""
+
+    def __init__(self, read: ReadSecret, ttl: float = SECRET_TTL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.read = read
+        self.ttl = ttl
+        self.clock = clock
+        self.values: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+
+    async def get(self, namespace: str, name: str, key: str) -> str | None:
+        now = self.clock()
+        cached = self.values.get((namespace, name, key))
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        value = await self.read(namespace, name, key)
+        self.values[(namespace, name, key)] = (now, value)
+        return value
+
+
+def _reply(status: int, **body: Any) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+class Webhooks:
+    def __init__(
+        self,
+        flows: FlowCache,
+        create: CreateExecution,
+        secrets: SecretCache,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] | None = None,
+        on_fired: Callable[[str, str, str, datetime], None] | None = None,
+    ) -> None:
+        self.flows = flows
+        self.create = create
+        self.secrets = secrets
+        self.limiter = limiter or RateLimiter()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.on_fired = on_fired
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(ROUTE, self.handle)]
+
+    async def _authorised(self, request: web.Request) -> tuple[Flow, int, WebhookTrigger] | None:
+        namespace, name, trigger_id = (request.match_info[k] for k in ("namespace", "flow", "trigger"))
+        given = request.headers.get(KEY_HEADER) or request.query.get("key") or ""
+        flow = self.flows.get((namespace, name))
+        found = next(
+            (
+                (i, t)
+                for i, t in enumerate(flow.spec.triggers if flow else ())
+                if isinstance(t, WebhookTrigger) and t.id == trigger_id
+            ),
+            None,
+        )
+        if flow is None or found is None:
+            hmac.compare_digest(given.encode(), b"-" * 32)  # do the same work as a wrong key
+            return None
+        index, trigger = found
+        try:
+            expected = await self.secrets.get(namespace, trigger.key_secret_ref.name, trigger.key_secret_ref.key)
+        except ApiError as exc:
+            log.warning("Could not read a webhook key: flow=%s/%s error=%s", namespace, name, exc)
+            expected = None
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return None
+        return flow, index, trigger
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
+        found = await self._authorised(request)
+        if found is None:
+            return _reply(401, error=UNAUTHORIZED)
+        flow, index, trigger = found
+        namespace, name = flow.metadata.namespace or "", flow.metadata.name
+        if flow.spec.suspend or trigger.disabled:
+            return _reply(409, error="the flow is suspended" if flow.spec.suspend else "the trigger is disabled")
+        wait = self.limiter.take((namespace, name, trigger.id), trigger.rate_limit)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            return web.json_response(
+                {"error": f"more than {trigger.rate_limit} calls a minute (rateLimit)"},
+                status=429,
+                headers={"Retry-After": str(seconds)},
+            )
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
+        if len(raw) > MAX_BODY:
+            return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
+        try:
+            data = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _reply(400, error=f"the body is not JSON: {exc}")
+        return await self._start(flow, index, trigger, data, request.headers.get(IDEMPOTENCY_HEADER))
+
+    async def _start(
+        self, flow: Flow, index: int, trigger: WebhookTrigger, data: Any, idempotency_key: str | None
+    ) -> web.Response:
+        namespace, name = flow.metadata.namespace or "", flow.metadata.name
+        token = idempotency_key if idempotency_key else uuid.uuid4().hex
+        execution = execution_name(name, trigger.id, "", f"webhook/{name}/{trigger.id}/{token}")
+        now = self.clock()
+        try:
+            manifest = build_execution(
+                flow, trigger, name=execution, kind=TriggerKind.WEBHOOK, date=iso(now), data=data
+            )
+        except TemplateError as exc:
+            return _reply(422, error=f"spec.triggers[{index}].inputs: {exc}")
+        _, problems = coerce_inputs(flow.spec.inputs, manifest["spec"]["inputs"])
+        if problems:
+            return _reply(422, error="; ".join(problems), problems=problems)
+        try:
+            created = await self.create(namespace, manifest)
+        except TransientError as exc:
+            return web.json_response(
+                {"error": f"the API server is busy: {exc}"}, status=503, headers={"Retry-After": "1"}
+            )
+        except ApiError as exc:
+            return _reply(422, error=f"the Execution was rejected: {exc}")
+        if self.on_fired is not None:
+            self.on_fired(namespace, name, trigger.id, now)
+        if created:
+            log.info("Created Execution: execution=%s/%s trigger=%s (webhook)", namespace, execution, trigger.id)
+            return _reply(201, execution=execution)
+        return _reply(200, execution=execution, created=False)
