@@ -327,8 +327,25 @@ class Reconciler:
         if decision.status.state.is_terminal and not was_terminal:
             log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
             self._after_end(execution)
+            await self._record_last_run(execution, decision)
             for callback in self.on_finished:
                 await callback(self.store.executions.get((namespace, name), body))
+
+    async def _record_last_run(self, execution: Execution, decision: Decision) -> None:
+        """The Flow's LAST RUN column: its newest finished execution."""
+        namespace = execution.metadata.namespace or ""
+        flow = execution.spec.flow_ref.name
+        if (namespace, flow) not in self.store.flows:
+            return
+        last = {
+            "name": execution.metadata.name,
+            "state": decision.status.state.value,
+            "startDate": decision.status.start_date,
+        }
+        try:
+            await self.kube.patch_status("flows", namespace, flow, {"lastExecution": last})
+        except ApiError as exc:
+            log.warning("Could not record the last run: flow=%s/%s error=%s", namespace, flow, exc)
 
     def _after_end(self, execution: Execution) -> None:
         """Wake what waits on this execution: queued siblings and a parent."""
