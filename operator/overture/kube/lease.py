@@ -148,7 +148,7 @@ class LeaderElector:
         try:
             lease = await self.api.read_namespaced_lease(self.name, self.namespace)
             if lease.spec.holder_identity == self.identity:
-                lease.spec.holder_identity = None
+                lease.spec.holder_identity = None  # type: ignore[assignment]
                 await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
                 log.info("Released the Lease: lease=%s/%s", self.namespace, self.name)
         except (ApiException, OSError) as exc:
