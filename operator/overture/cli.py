@@ -20,6 +20,7 @@ from overture import cli_cluster, cli_graph, cli_local
 from overture.api import API_GROUP, SpecError, parse_flow
 from overture.cli_common import CliError, load_documents, parse_inputs
 from overture.crd import render_crds
+from overture.triggers.backfill import add_parser as add_backfill_parser
 from overture.validation import validate_flow
 
 DEFAULT_CRD_DIR = "crds"
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_cluster.add_parsers(sub)  # run get list logs pause resume kill restart replay
     cli_graph.add_parser(sub)
     cli_local.add_parser(sub)
+    add_backfill_parser(sub)  # overture backfill FLOW --from --to (triggers/backfill.py)
 
     operator = sub.add_parser("operator", help="run the operator (kubeconfig or in-cluster config)")
     operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable)")
