@@ -153,7 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse cannot read an optional positional after an option (``get ex -n ns NAME``): a
+    # command that takes one says so with ``late_positional``.
+    late = getattr(args, "late_positional", None)
+    if extra and late and getattr(args, late) is None and len(extra) == 1 and not extra[0].startswith("-"):
+        setattr(args, late, extra.pop())
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.func(args)
     except CliError as exc:

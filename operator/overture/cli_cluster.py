@@ -303,7 +303,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         get.add_argument("-A", "--all-namespaces", action="store_true")
         get.add_argument("-o", "--output", choices=OUTPUTS, default="table")
         add_target_options(get)
-        get.set_defaults(func=cmd_get)
+        get.set_defaults(func=cmd_get, late_positional="name" if command == "get" else None)
 
     logs = sub.add_parser("logs", help="the pod logs of an execution's task attempts, in order")
     logs.add_argument("execution", metavar="EXECUTION")

@@ -1,0 +1,175 @@
+"""``overture local run``: the engine's decisions carried out by local processes.
+
+These run real processes (``/bin/sh`` and ``python3``), in well under a second each; retries
+and delays are skipped with ``--skip-delays`` so a flow with backoff stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from overture.api import FlowSpec, State
+from overture.cli import main
+from overture.local import Clock, LocalRun, expand_references, log_tail
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
+    code = main(["local", "run", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def final_lines(lines: list[str]) -> dict[str, str]:
+    """The last state line of each task run, without its column padding: what a cluster run ends with."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = re.match(r"^  (\S+)\s+([A-Z]+\b.*)$", line)
+        if match and not match.group(2).startswith("|"):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_etl_example_prints_the_states_and_outputs_of_a_cluster_run(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = run_cli(capsys, str(EXAMPLES / "02-etl-outputs.yaml"))
+    assert code == 0
+    assert final_lines(lines) == {
+        "extract": 'SUCCESS {"rows": 42, "source": "games-2026"}',
+        "transform": 'SUCCESS {"rows": 84}',
+        "load": 'SUCCESS {"loaded": 84}',
+    }
+    assert "  load          | loading 84 rows from games-2026" in lines  # the task's own output, as --follow shows it
+    assert re.fullmatch(r"etl-outputs-local-[0-9a-f]{6}: SUCCESS after \d+s", lines[-1])
+    states = [line.split()[:2] for line in lines if "|" not in line][1:-1]
+    assert states == [
+        ["extract", "RUNNING"],
+        ["extract", "SUCCESS"],
+        ["transform", "RUNNING"],
+        ["transform", "SUCCESS"],
+        ["load", "RUNNING"],
+        ["load", "SUCCESS"],
+    ]
+
+
+def test_errors_and_finally_run_after_a_failure_and_the_run_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = run_cli(capsys, str(EXAMPLES / "07-errors-finally-retries.yaml"), "--skip-delays")
+    assert code == 1
+    assert final_lines(lines) == {
+        "flaky": "SUCCESS",
+        "always-fails": "FAILED: Error, exit code 3: the source is unreachable",
+        "alert": "SUCCESS",
+        "cleanup": "SUCCESS",
+    }
+    assert sum(1 for line in lines if re.match(r"  flaky\s+RETRYING", line)) == 2  # attempts 1 and 2 failed
+    assert "  alert            | task always-fails failed: Error, exit code 3: the source is unreachable" in lines
+    assert lines[-1].endswith("task always-fails failed: Error, exit code 3: the source is unreachable")
+    assert ": FAILED after " in lines[-1]
+
+
+def test_inputs_are_typed_and_wrong_ones_named_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    flow = str(EXAMPLES / "06-webhook-typed-inputs.yaml")
+    code, lines, err = run_cli(capsys, flow, "-i", "bucket=raw", "-i", "files=many")
+    assert code == 1
+    assert lines == []
+    assert "inputs.files: expected an integer, e.g. 42 (INT input)" in err
+    code, lines, _ = run_cli(capsys, flow, "-i", "bucket=raw", "-i", "files=3", "--no-logs")
+    assert code == 0
+    assert final_lines(lines) == {"ingest": "SUCCESS"}
+
+
+def write_flow(tmp_path: Path, tasks: str, name: str = "t") -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"apiVersion: overture.dev/v1alpha1\nkind: Flow\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n{tasks}"
+    )
+    return str(path)
+
+
+def test_outputs_file_env_and_the_pod_path_both_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write_flow(
+        tmp_path,
+        """    - {id: a, type: shell, commands: ['echo "{\\"via\\": \\"env\\"}" > "$OVERTURE_OUTPUTS_FILE"']}
+    - id: b
+      type: python
+      script: |
+        import json
+        json.dump({"via": "path", "cwd_empty": not __import__("os").listdir(".")}, open("/overture/outputs.json", "w"))
+""",
+    )
+    code, lines, _ = run_cli(capsys, flow)
+    assert code == 0, lines
+    assert final_lines(lines) == {"a": 'SUCCESS {"via": "env"}', "b": 'SUCCESS {"via": "path", "cwd_empty": true}'}
+
+
+def test_container_tasks_fail_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write_flow(tmp_path, "    - {id: c, type: container, image: alpine:3, command: [echo]}\n")
+    code, lines, _ = run_cli(capsys, flow)
+    assert code == 1
+    assert final_lines(lines)["c"] == (
+        "FAILED: failed: container tasks do not run locally (image alpine:3); run this flow on a cluster"
+    )
+
+
+def test_secrets_come_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = write_flow(
+        tmp_path,
+        """    - id: s
+      type: shell
+      env: [{name: TOKEN, secretKeyRef: {name: api, key: token}}]
+      commands: ["test \\"$TOKEN\\" = s3cret", "echo '{\\"ok\\": true}' > $(OVERTURE_OUTPUTS_FILE)"]
+""",
+    )
+    code, lines, _ = run_cli(capsys, flow)
+    assert code == 1
+    assert "set TOKEN in your environment" in final_lines(lines)["s"]
+    monkeypatch.setenv("TOKEN", "s3cret")
+    code, lines, _ = run_cli(capsys, flow)
+    assert code == 0, lines
+    assert final_lines(lines)["s"] == 'SUCCESS {"ok": true}'
+
+
+def test_a_task_timeout_kills_the_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write_flow(tmp_path, "    - {id: slow, type: shell, timeout: 1s, commands: ['echo started', 'sleep 30']}\n")
+    code, lines, _ = run_cli(capsys, flow)
+    assert code == 1
+    assert final_lines(lines)["slow"].startswith("FAILED: timed out")
+
+
+def test_a_pause_without_delay_stops_the_local_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write_flow(tmp_path, "    - {id: wait, type: pause}\n    - {id: after, type: shell, commands: [echo]}\n")
+    code, _, err = run_cli(capsys, flow)
+    assert code == 1
+    assert "PAUSED: task wait waits to be resumed" in err
+
+
+def test_a_killed_run_ends_killed(tmp_path: Path) -> None:
+    flow = FlowSpec.model_validate({"tasks": [{"id": "slow", "type": "shell", "commands": ["sleep 30"]}]})
+    seen: list[str] = []
+
+    def on_status(status: dict[str, object]) -> None:
+        runs = status.get("taskRuns") or []
+        seen.append(str(status.get("state")))
+        if runs and "KILL" not in "".join(seen):
+            raise KeyboardInterrupt  # as Ctrl-C while the task runs
+
+    run = LocalRun(flow, "k", {}, tmp_path, on_status=on_status, clock=Clock())
+    status = run.run()
+    assert status.state == State.KILLED
+    assert status.task_runs[0].state == State.KILLED
+
+
+def test_kubernetes_reference_expansion() -> None:
+    env = {"A": "1"}
+    assert expand_references("$(A) $(B) $$(A) $$HOME", env) == "1 $(B) $(A) $HOME"
+
+
+def test_log_tail_is_80_lines_or_2048_bytes() -> None:
+    assert log_tail([str(i) for i in range(100)]).splitlines()[0] == "20"
+    assert len(log_tail(["x" * 100] * 50).encode()) == 2048
