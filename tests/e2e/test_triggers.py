@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -341,3 +343,52 @@ def test_suspended_flow_fires_nothing(cluster: Cluster) -> None:
     started = datetime.now(UTC)
     poll(lambda: datetime.now(UTC) > started + timedelta(seconds=3), 10, "three ticks")
     assert executions(cluster, "overture.dev/flow=asleep") == []
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+def backfill(cluster: Cluster, kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "overture", "backfill", *args, "-n", cluster.namespace, "--kubeconfig", kubeconfig]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_backfill_creates_one_execution_per_tick_once(cluster: Cluster, operator_process: OperatorProcess) -> None:
+    cluster.apply_flow(
+        flow(
+            "hourly",
+            [
+                {
+                    "id": "every-hour",
+                    "type": "schedule",
+                    "cron": "0 * * * *",
+                    "timezone": "Europe/Paris",
+                    "inputs": {"hour": "{{ trigger.date }}"},
+                }
+            ],
+            inputs=[{"id": "hour", "type": "DATETIME"}],
+        )
+    )
+    args = ("hourly", "--from", "2026-03-29T00:00", "--to", "2026-03-29T05:00")
+    dry = backfill(cluster, operator_process.kubeconfig, *args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    # spring forward: 00:00 01:00 03:00 04:00 05:00 Paris time (02:00 does not exist)
+    assert dry.stdout.count("(dry run)") == 5
+    assert executions(cluster, "overture.dev/flow=hourly") == []
+
+    first = backfill(cluster, operator_process.kubeconfig, *args, "--concurrency", "2")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(" created") == 5
+    again = backfill(cluster, operator_process.kubeconfig, *args)
+    assert again.stdout.count("exists already") == 5
+    found = executions(cluster, "overture.dev/backfill")
+    assert sorted(e["spec"]["trigger"]["date"] for e in found) == [
+        "2026-03-29T00:00:00+01:00",
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T04:00:00+02:00",
+        "2026-03-29T05:00:00+02:00",
+    ]
+    assert {e["spec"]["trigger"]["type"] for e in found} == {"backfill"}
+    for execution in found:
+        cluster.wait_state(execution["metadata"]["name"], {"SUCCESS"}, timeout=30)
