@@ -67,8 +67,9 @@ expected = {
     # CRDs 2; operator ClusterRole + flow-author + viewer; leader-election Role + RoleBinding
     "cluster": {"CustomResourceDefinition": 2, "ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1,
                 "RoleBinding": 1, "ServiceAccount": 1, "Service": 1, "Deployment": 1},
-    # a Role + RoleBinding in each of the 2 namespaces, plus leader election; no ClusterRoleBinding
-    "namespaced": {"CustomResourceDefinition": 2, "ClusterRole": 2, "Role": 3, "RoleBinding": 3,
+    # a Role + RoleBinding in each of the 2 namespaces, plus leader election; cluster-wide only
+    # the read-only observer ClusterRole (CRDs, namespaces) and the user roles
+    "namespaced": {"CustomResourceDefinition": 2, "ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 3, "RoleBinding": 3,
                    "ServiceAccount": 1, "Service": 1, "Deployment": 1},
     "everything": {"ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "ServiceAccount": 1,
                    "Service": 1, "Deployment": 1, "Ingress": 1, "ServiceMonitor": 1},

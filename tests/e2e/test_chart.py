@@ -6,8 +6,11 @@ would. Then the apiserver's own authorizer answers SubjectAccessReviews for the 
 ServiceAccount: it may create Jobs and patch executions/status in the served namespace and
 nothing in another one, and a real token of that ServiceAccount gets 403 outside it.
 
-The operator pod of this release never starts (pullPolicy Never, an image no node has): the
-objects are what is under test here, not the operator.
+The operator pod of that release never starts (pullPolicy Never, an image no node has): the
+objects are what is under test there. The last test runs the operator for real: the image built
+without Docker by hack/image.sh (the Dockerfile's layout on the local cluster's python base),
+imported into the local node as overture:dev, installed by the chart, and an Execution run
+through it to SUCCESS. It needs the local cluster's real node and is skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from harness import ROOT, install_crds, poll
+from conftest import CLUSTER_DIR
+from harness import GROUP, ROOT, VERSION, free_port, install_crds, poll
 from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
@@ -38,9 +44,13 @@ def helm() -> str:
     return built.stdout.strip() + "/helm"
 
 
-def render(helm: str, release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
-    """`helm template` with --set values; the documents as dicts (empty ones dropped)."""
+def render(
+    helm: str, release: str, namespace: str, *values: str, values_file: Path | None = None
+) -> list[dict[str, Any]]:
+    """`helm template` with --set values (and a values file); the documents as dicts (empty ones dropped)."""
     args = [helm, "template", release, str(CHART), "--namespace", namespace]
+    if values_file is not None:
+        args += ["--values", str(values_file)]
     for value in values:
         args += ["--set", value]
     out = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -68,6 +78,15 @@ class Release:
 
 def _create_namespace(core: client.CoreV1Api, name: str) -> None:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"e2e": "chart"})))
+
+
+def _delete_namespaces(core: client.CoreV1Api, *names: str) -> None:
+    for name in names:
+        try:
+            core.delete_namespace(name, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def apply(api_client: client.ApiClient, objects: list[dict[str, Any]]) -> None:
@@ -118,12 +137,7 @@ def release(kubeconfig: str, api_client: client.ApiClient, core_v1: client.CoreV
         yield rel
     finally:
         delete(api_client, rel.objects)
-        for name in (rel.namespace, rel.served, rel.other):
-            try:
-                core_v1.delete_namespace(name, propagation_policy="Background")
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+        _delete_namespaces(core_v1, rel.namespace, rel.served, rel.other)
 
 
 def test_the_chart_creates_a_locked_down_operator_deployment(release: Release, api_client: client.ApiClient) -> None:
@@ -159,7 +173,8 @@ def test_the_chart_creates_service_account_service_and_roles(release: Release, c
     assert rbac.read_namespaced_role(f"{release.fullname}-leader-election", release.namespace).rules
     assert not rbac.list_namespaced_role(release.other).items, "nothing may be granted in an unlisted namespace"
     names = {r.metadata.name for r in rbac.list_cluster_role_binding().items}
-    assert not any(n.startswith(release.fullname) for n in names), "namespaced mode grants nothing cluster-wide"
+    ours = sorted(n for n in names if n.startswith(release.fullname))
+    assert ours == [f"{release.fullname}-observer"], "namespaced mode binds only the read-only observer cluster-wide"
 
 
 # ---------------------------------------------------------------- what the ServiceAccount may do
@@ -236,6 +251,23 @@ def test_service_account_gets_nothing_more(
     assert not can(
         api_client, release.service_account, _sa_groups(release), release.served, verb, group, resource, subresource
     )
+
+
+def test_cluster_wide_the_service_account_only_observes_crds_and_namespaces(
+    release: Release, api_client: client.ApiClient
+) -> None:
+    who = (api_client, release.service_account, _sa_groups(release))
+    for verb in ("list", "watch"):
+        assert can(*who, "", verb, "apiextensions.k8s.io", "customresourcedefinitions")
+        assert can(*who, "", verb, "", "namespaces")
+    for verb, group, resource in [
+        ("create", "apiextensions.k8s.io", "customresourcedefinitions"),
+        ("delete", "", "namespaces"),
+        ("create", "", "namespaces"),
+        ("list", "", "secrets"),
+        ("list", "", "nodes"),
+    ]:
+        assert not can(*who, "", verb, group, resource), f"{verb} {resource} cluster-wide"
 
 
 def test_service_account_holds_its_lease_in_the_release_namespace_only(
@@ -329,3 +361,79 @@ def test_flow_author_is_aggregated_into_the_builtin_edit_role(release: Release, 
         30,
         "the edit role to aggregate the chart's flow-author rules",
     )
+
+
+# ---------------------------------------------------------------- the operator image, installed
+
+
+@pytest.mark.realnode
+def test_the_chart_runs_the_operator_image_to_a_successful_execution(
+    kubeconfig: str, api_client: client.ApiClient, core_v1: client.CoreV1Api, helm: str, tmp_path: Path
+) -> None:
+    if kubeconfig != str(CLUSTER_DIR / "admin.kubeconfig"):
+        pytest.skip("overture:dev is imported into the local cluster's node; elsewhere build it from the Dockerfile")
+    built = subprocess.run(
+        ["bash", str(ROOT / "hack" / "image.sh"), "--import"], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, f"hack/image.sh --import failed:\n{built.stderr}"
+
+    suffix = uuid.uuid4().hex[:6]
+    fullname, namespace, served = f"ovr-{suffix}", f"chart-op-{suffix}", f"chart-run-{suffix}"
+    apiserver = urlsplit(api_client.configuration.host)
+    # The local cluster's API server listens on 127.0.0.1 only and no Service reaches it: the
+    # operator runs in the node's network namespace and is told where the API server is.
+    values = {
+        "fullnameOverride": fullname,
+        "image": {"repository": "overture", "tag": "dev", "pullPolicy": "Never"},
+        "rbac": {"scope": "namespaced", "namespaces": [served]},
+        "hostNetwork": True,
+        "operator": {
+            "port": free_port(),
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port or 443)},
+            ],
+        },
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    objects = render(helm, "overture", namespace, values_file=values_file)
+    for name in (namespace, served):
+        _create_namespace(core_v1, name)
+    install_crds(kubeconfig)
+    apps, custom = client.AppsV1Api(api_client), client.CustomObjectsApi(api_client)
+    try:
+        apply(api_client, objects)
+
+        def available() -> bool:
+            status = apps.read_namespaced_deployment(fullname, namespace).status
+            return (status.available_replicas or 0) >= 1
+
+        poll(available, 90, f"deployment {namespace}/{fullname} Available")
+        (pod,) = core_v1.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/instance=overture").items
+        ready = {c.type: c.status for c in pod.status.conditions}
+        assert ready.get("Ready") == "True", f"the operator pod is not Ready (its /readyz probe): {ready}"
+        assert pod.spec.containers[0].image == "overture:dev"
+
+        flow = yaml.safe_load((ROOT / "examples" / "01-hello-world.yaml").read_text())
+        custom.create_namespaced_custom_object(GROUP, VERSION, served, "flows", flow)
+        execution = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Execution",
+            "metadata": {"name": f"hello-{suffix}"},
+            "spec": {"flowRef": {"name": flow["metadata"]["name"]}, "inputs": {"name": "chart"}},
+        }
+        custom.create_namespaced_custom_object(GROUP, VERSION, served, "executions", execution)
+
+        def finished() -> str | None:
+            body = custom.get_namespaced_custom_object(GROUP, VERSION, served, "executions", f"hello-{suffix}")
+            state = (body.get("status") or {}).get("state")
+            return state if state in ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED") else None
+
+        state = poll(finished, 90, f"execution {served}/hello-{suffix} to end")
+        log = core_v1.read_namespaced_pod_log(pod.metadata.name, namespace)
+        assert state == "SUCCESS", f"the execution ended {state}; operator log tail:\n{log[-3000:]}"
+        assert f"execution={served}/hello-{suffix} state=SUCCESS" in log, "the chart's operator did not run it"
+    finally:
+        delete(api_client, objects)
+        _delete_namespaces(core_v1, namespace, served)

@@ -84,3 +84,13 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
   verbs: ["get"]
 {{- end }}
 {{- end }}
+
+{{/* kopf's cluster-wide observers (rbac.clusterObservation): read-only. */}}
+{{- define "overture.observationRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}

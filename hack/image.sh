@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Build the operator image without Docker or a registry, the way the Dockerfile lays it out:
+# the project and its dependencies as wheels, installed into a virtualenv at /opt/overture on the
+# local cluster's python:3.12-slim rootfs (hack/cluster/images), user 10001, entrypoint
+# `overture`, cmd `operator`. Written as a single-layer docker-archive by mkimage.py.
+#   bash hack/image.sh            # build (or reuse) the archive; prints its path
+#   bash hack/image.sh --import   # and import it as overture:dev into the local cluster's node
+#                                 # (OVERTURE_CLUSTER_INSTANCE picks the cluster, as for up.sh)
+# Cached by a hash of the sources, pyproject.toml, this script and the rootfs: unchanged
+# sources cost a hash and, with --import, a `ctr import` (about 5 s).
+# Needs: the python rootfs tarball (hack/cluster/images/build-images.sh python, run by up.sh),
+# python3 with pip (the project's .venv), and PyPI for the dependencies' wheels the first time.
+set -Eeuo pipefail
+trap 'echo "[image] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=cluster/lib.sh
+source "$ROOT/hack/cluster/lib.sh"
+
+TAG=${OVERTURE_IMAGE_TAG:-overture:dev}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+[[ -x "$PYTHON" ]] || PYTHON=python3
+IMG_DIR="$OVERTURE_CACHE/images/overture"   # its own dir: build-images.sh prunes *.tar in images/
+ROOTFS_TAR="$OVERTURE_CACHE/images/python-rootfs-${OVERTURE_DEBIAN_SUITE:-bookworm}.tar.gz"
+PREFIX=/opt/overture
+UID_GID=10001
+
+ilog() { printf '[image] %s\n' "$*" >&2; }
+
+sources_hash() {
+  (
+    cd "$ROOT"
+    { find operator -type f \( -name '*.py' -o -name py.typed \) -not -path '*/__pycache__/*' | LC_ALL=C sort
+      echo pyproject.toml README.md hack/image.sh hack/cluster/images/mkimage.py; } |
+      xargs sha256sum
+    echo "$TAG $(stat -c '%s %Y' "$ROOTFS_TAR")"
+  ) | sha256sum | cut -c1-12
+}
+
+build() { # <out.tar>
+  local out=$1 work r site pyver t0=$SECONDS
+  work=$(mktemp -d "$IMG_DIR/.overture.XXXXXX")
+  WORK=$work   # removed by the EXIT trap, also when a step fails
+  r="$work/rootfs"
+  mkdir -p "$r" && tar -C "$r" --numeric-owner -xzf "$ROOTFS_TAR"
+  pyver=$(cd "$r/usr/bin" && ls python3.[0-9]* | grep -E '^python3\.[0-9]+$' | sort -V | tail -1)
+  pyver=${pyver#python}
+  ilog "building $TAG on the rootfs's Python $pyver"
+
+  # The builder stage: wheels of the project and of every dependency, for the rootfs's Python.
+  "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$work/wheels" "$ROOT" >"$work/wheel.log" 2>&1 ||
+    { cat "$work/wheel.log" >&2; die "pip wheel of the project failed (log above)"; }
+  # The runtime stage: a virtualenv at /opt/overture made by hand (the rootfs has no venv
+  # module): pyvenv.cfg, bin/python -> the system python, site-packages filled by pip --target.
+  site="$r$PREFIX/lib/python$pyver/site-packages"
+  mkdir -p "$site" "$r$PREFIX/bin"
+  printf 'home = /usr/bin\ninclude-system-site-packages = false\nversion = %s\n' "$pyver" >"$r$PREFIX/pyvenv.cfg"
+  ln -s "/usr/bin/python$pyver" "$r$PREFIX/bin/python"
+  ln -s python "$r$PREFIX/bin/python3"
+  "$PYTHON" -m pip install -q --disable-pip-version-check --no-compile --target "$site" \
+    --python-version "$pyver" --implementation cp --only-binary=:all: \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+    --find-links "$work/wheels" "$work"/wheels/overture-*.whl
+  # pip --target puts console scripts in <target>/bin with the building Python's shebang.
+  for f in "$site"/bin/*; do
+    sed "1s|^#!.*|#!$PREFIX/bin/python|" "$f" >"$r$PREFIX/bin/$(basename "$f")"
+    chmod 755 "$r$PREFIX/bin/$(basename "$f")"
+  done
+  rm -rf "$site/bin"
+  echo "overture:x:$UID_GID:$UID_GID:overture:/nonexistent:/usr/sbin/nologin" >>"$r/etc/passwd"
+  echo "overture:x:$UID_GID:" >>"$r/etc/group"
+  python3 "$ROOT/hack/cluster/images/mkimage.py" "$r" "$out" --tag "$TAG" --tag "docker.io/library/$TAG" \
+    --entrypoint "$PREFIX/bin/overture" --cmd operator \
+    --env LANG=C.UTF-8 --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1
+  ilog "$TAG: $(du -h "$out" | cut -f1) in $((SECONDS - t0))s"
+}
+
+import_image() { # <tar>
+  [[ -S "$CONTAINERD_SOCK" ]] || die "no containerd at $CONTAINERD_SOCK: is the local cluster (instance $INSTANCE) up with a real node?"
+  ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$1" >/dev/null
+  ilog "imported $TAG into the node of $OVERTURE_CLUSTER_DIR"
+}
+
+WORK=""
+trap '[[ -z "$WORK" ]] || rm -rf "$WORK"' EXIT
+
+main() {
+  local import=0
+  [[ "${1:-}" == --import ]] && import=1
+  [[ -s "$ROOTFS_TAR" ]] || bash "$ROOT/hack/cluster/images/build-images.sh" python >/dev/null
+  [[ -s "$ROOTFS_TAR" ]] || die "no python rootfs at $ROOTFS_TAR"
+  mkdir -p "$IMG_DIR"
+  local out
+  out="$IMG_DIR/overture-${TAG//[:\/]/-}-$(sources_hash).tar"
+  if [[ ! -s "$out" ]]; then
+    find "$IMG_DIR" -maxdepth 1 -name "overture-${TAG//[:\/]/-}-*.tar" -delete   # older builds
+    build "$out.tmp.$$" && mv "$out.tmp.$$" "$out"
+  fi
+  (( import )) && import_image "$out"
+  echo "$out"
+}
+
+main "$@"; exit
