@@ -25,6 +25,8 @@ die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 # half-built tool never sits at the final path, so a killed build is simply redone).
 go_install() {
   local dir=$1 pkg=$2 ldflags=${3:-} tmp
+  # Go's default install place, for shells whose PATH lacks it
+  command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && PATH=/usr/local/go/bin:$PATH; }
   command -v go >/dev/null || die "go is not on PATH (needed once to build ${pkg%@*}); install Go >= 1.24"
   local proxy
   proxy=$(go env GOPROXY)
