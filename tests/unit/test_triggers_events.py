@@ -1,0 +1,216 @@
+"""Flow triggers (matching an ended upstream execution) and resource triggers (matching objects)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from triggerdocs import flow_body
+
+from overture.api import Flow, ResourceEvent, parse_flow
+from overture.triggers.resource import (
+    WatchKey,
+    build_resource_execution,
+    is_new_enough,
+    object_data,
+    watch_keys,
+)
+from overture.triggers.resource import (
+    matching_triggers as resource_matches,
+)
+from overture.triggers.upstream import build_downstream, matching_triggers, upstream_outputs
+
+
+def flow(name: str, triggers: list[dict[str, Any]], namespace: str = "ns", **spec: Any) -> Flow:
+    return parse_flow(flow_body(name, triggers, namespace=namespace, **spec))
+
+
+def ended(flow_name: str = "raw", state: str = "SUCCESS", namespace: str = "ns", **extra: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{flow_name}-1", "namespace": namespace, "uid": "u1", "labels": extra.pop("labels", {})},
+        "spec": {"flowRef": {"name": flow_name}, **extra},
+        "status": {
+            "state": state,
+            "endDate": "2026-01-01T12:00:00Z",
+            "taskRuns": [
+                {"id": "extract", "taskId": "extract", "state": "SUCCESS", "outputs": {"rows": 42}},
+                {"id": "each[0]", "taskId": "each", "state": "SUCCESS", "outputs": {"x": 1}},
+                {"id": "load", "taskId": "load", "state": "SUCCESS"},
+            ],
+        },
+    }
+
+
+def after(upstream: str = "raw", **fields: Any) -> dict[str, Any]:
+    return {"id": "after", "type": "flow", "flows": [{"name": upstream}], **fields}
+
+
+# --- flow triggers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "upstream", "fires"),
+    [
+        (after(), ended(), True),
+        (after(), ended(state="FAILED"), False),
+        (after(states=["FAILED", "KILLED"]), ended(state="FAILED"), True),
+        (after(), ended(state="RUNNING"), False),
+        (after("other"), ended(), False),
+        (after(labels={"team": "a"}), ended(labels={"team": "a", "x": "y"}), True),
+        (after(labels={"team": "a"}), ended(labels={"team": "b"}), False),
+        (after(labels={"team": "a"}), ended(labels={"team": "a"}), True),
+        (after(labels={"env": "prod"}), ended(labels={"env": "dev"}), False),
+        (after(disabled=True), ended(), False),
+    ],
+)
+def test_flow_trigger_matching(trigger: dict[str, Any], upstream: dict[str, Any], fires: bool) -> None:
+    found = matching_triggers([flow("report", [trigger])], upstream)
+    assert bool(found) is fires
+
+
+def test_spec_labels_of_the_upstream_count_too() -> None:
+    upstream = ended()
+    upstream["spec"]["labels"] = {"env": "prod"}
+    assert matching_triggers([flow("report", [after(labels={"env": "prod"})])], upstream)
+
+
+def test_a_suspended_flow_is_not_started() -> None:
+    assert matching_triggers([flow("report", [after()], suspend=True)], ended()) == []
+
+
+def test_other_namespaces_only_when_the_operator_allows_it() -> None:
+    listener = flow("report", [{"id": "after", "type": "flow", "flows": [{"name": "raw", "namespace": "team-b"}]}])
+    upstream = ended(namespace="team-b")
+    assert matching_triggers([listener], upstream) == []
+    assert len(matching_triggers([listener], upstream, allow_cross_namespace=True)) == 1
+    # a flow of the same name in another namespace is not "raw" of this one
+    assert matching_triggers([flow("report", [after()])], upstream, allow_cross_namespace=True) == []
+
+
+def test_downstream_gets_outputs_by_task_id_and_a_name_that_fires_once() -> None:
+    listener = flow(
+        "report", [after(inputs={"rows": "{{ trigger.outputs.extract.rows }}"})], inputs=[{"id": "rows", "type": "INT"}]
+    )
+    trigger = listener.spec.triggers[0]
+    manifest = build_downstream(listener, trigger, ended())  # type: ignore[arg-type]
+    assert manifest["spec"]["inputs"] == {"rows": "42"}
+    data = manifest["spec"]["trigger"]["data"]
+    assert data["outputs"] == {"extract": {"rows": 42}}
+    assert (data["execution"], data["flow"], data["state"]) == ("raw-1", "raw", "SUCCESS")
+    again = build_downstream(listener, trigger, ended())  # type: ignore[arg-type]
+    assert again["metadata"]["name"] == manifest["metadata"]["name"]
+    restarted = build_downstream(listener, trigger, ended(restarts=1))  # type: ignore[arg-type]
+    assert restarted["metadata"]["name"] != manifest["metadata"]["name"]
+    assert upstream_outputs(ended()) == {"extract": {"rows": 42}}
+
+
+# --- resource triggers -----------------------------------------------------------------------
+
+CONFIGMAP = {
+    "id": "landed",
+    "type": "resource",
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "matchLabels": {"landed": "true"},
+}
+
+
+def configmap(labels: dict[str, str], version: str = "10", created: str = "2026-01-01T11:59:00Z") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "games",
+            "namespace": "ns",
+            "uid": "cm-1",
+            "resourceVersion": version,
+            "labels": labels,
+            "creationTimestamp": created,
+            "managedFields": [{"manager": "kubectl"}],
+        },
+        "data": {"file": "games.csv"},
+    }
+
+
+KEY = WatchKey("v1", "ConfigMap", "ns")
+
+
+def test_watch_keys_come_from_running_flows_only() -> None:
+    flows = [
+        flow("a", [CONFIGMAP]),
+        flow("b", [{**CONFIGMAP, "id": "x", "kind": "Secret"}], namespace="other"),
+        flow("c", [CONFIGMAP], suspend=True),
+        flow("d", [{**CONFIGMAP, "disabled": True}], namespace="third"),
+    ]
+    assert watch_keys(flows) == {KEY, WatchKey("v1", "Secret", "other")}
+    assert WatchKey("v1", "Secret", "other").metadata_only
+
+
+@pytest.mark.parametrize(
+    ("labels", "event", "events", "fires"),
+    [
+        ({"landed": "true"}, ResourceEvent.CREATED, None, True),
+        ({"landed": "false"}, ResourceEvent.CREATED, None, False),
+        ({}, ResourceEvent.CREATED, None, False),
+        ({"landed": "true"}, ResourceEvent.UPDATED, None, False),
+        ({"landed": "true"}, ResourceEvent.UPDATED, ["created", "updated"], True),
+        ({"landed": "true"}, ResourceEvent.DELETED, ["deleted"], True),
+    ],
+)
+def test_resource_trigger_matching(
+    labels: dict[str, str], event: ResourceEvent, events: list[str] | None, fires: bool
+) -> None:
+    trigger = {**CONFIGMAP, **({"events": events} if events else {})}
+    assert bool(resource_matches([flow("f", [trigger])], KEY, event, configmap(labels))) is fires
+
+
+def test_only_the_flows_namespace_is_watched_for_it() -> None:
+    assert (
+        resource_matches(
+            [flow("f", [CONFIGMAP])],
+            WatchKey("v1", "ConfigMap", "other"),
+            ResourceEvent.CREATED,
+            configmap({"landed": "true"}),
+        )
+        == []
+    )
+
+
+def test_secret_data_never_reaches_trigger_data_and_managed_fields_are_dropped() -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "managedFields": []},
+        "data": {"pw": "aHVudGVyMg=="},
+    }
+    assert object_data(secret, metadata_only=True) == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    shown = object_data(configmap({}), metadata_only=False)
+    assert "managedFields" not in shown["metadata"]
+    assert shown["data"] == {"file": "games.csv"}
+
+
+def test_resource_execution_names_once_per_creation_and_per_update() -> None:
+    listener = flow("f", [{**CONFIGMAP, "events": ["created", "updated"], "inputs": {}}])
+    trigger = listener.spec.triggers[0]
+
+    def name(event: ResourceEvent, version: str) -> str:
+        manifest = build_resource_execution(
+            listener, trigger, KEY, event, configmap({}, version), "2026-01-01T12:00:00Z"
+        )  # type: ignore[arg-type]
+        return str(manifest["metadata"]["name"])
+
+    assert name(ResourceEvent.CREATED, "10") == name(ResourceEvent.CREATED, "11")  # a creation fires once
+    assert name(ResourceEvent.UPDATED, "11") != name(ResourceEvent.UPDATED, "12")
+    assert name(ResourceEvent.UPDATED, "11") == name(ResourceEvent.UPDATED, "11")
+    assert len(name(ResourceEvent.CREATED, "1")) <= 63
+
+
+def test_a_listed_object_fires_only_if_created_after_the_flow_and_recently() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    listener = flow("f", [CONFIGMAP])  # created 2026-01-01T00:00:00Z
+    assert is_new_enough(listener, configmap({}, created="2026-01-01T11:55:00Z"), now)
+    assert not is_new_enough(listener, configmap({}, created="2026-01-01T11:00:00Z"), now)  # past the lookback
+    assert not is_new_enough(
+        listener, configmap({}, created="2025-12-31T23:59:00Z"), datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    )

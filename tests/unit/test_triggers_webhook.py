@@ -1,0 +1,176 @@
+"""Webhooks through aiohttp's test server: keys, the same 401 for unknown flows, sizes, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from triggerdocs import FakeKube, flow_body, store_with
+
+from overture.server import Metrics, build_app
+from overture.triggers.flows import FlowCache
+from overture.triggers.webhook import MAX_BODY, RateLimiter, SecretCache, TokenBucket, Webhooks
+
+HOOK = {
+    "id": "on-upload",
+    "type": "webhook",
+    "keySecretRef": {"name": "hooks", "key": "ingest"},
+    "rateLimit": 3,
+    "inputs": {"files": "{{ trigger.body.files }}"},
+}
+INPUTS = [{"id": "files", "type": "INT", "min": 1}]
+PATH = "/webhooks/ns/ingest/on-upload"
+KEY = {"X-Overture-Key": "s3cret"}
+
+
+class Ticker:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def serve(test: Callable[[TestClient[Any, Any], FakeKube, Ticker], Awaitable[None]], **spec: Any) -> None:
+    store = store_with(flow_body("ingest", [HOOK], inputs=INPUTS, **spec))
+    kube = FakeKube(secrets={("ns", "hooks", "ingest"): "s3cret"})
+    ticker = Ticker()
+    hooks = Webhooks(
+        FlowCache(store),
+        kube.create_execution,
+        SecretCache(kube.read_secret_value, clock=ticker),
+        RateLimiter(clock=ticker),
+    )
+    app = build_app(Metrics(store, lambda: 0, lambda: True), lambda: True, routes=hooks.routes())
+
+    async def main() -> None:
+        async with TestClient(TestServer(app)) as http:
+            await test(http, kube, ticker)
+
+    asyncio.run(main())
+
+
+def test_the_right_key_starts_an_execution_with_the_body() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        reply = await http.post(PATH, json={"files": 3}, headers=KEY)
+        assert reply.status == 201
+        name = (await reply.json())["execution"]
+        manifest = kube.created[name]
+        assert manifest["spec"]["trigger"]["data"] == {"files": 3}
+        assert manifest["spec"]["trigger"]["type"] == "webhook"
+        assert manifest["spec"]["inputs"] == {"files": "3"}
+        assert (await http.post(f"{PATH}?key=s3cret", json={"files": 1})).status == 201
+
+    serve(test)
+
+
+def test_wrong_key_unknown_flow_and_unknown_trigger_answer_the_same() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        replies = [
+            await http.post(PATH, json={}, headers={"X-Overture-Key": "s3creT"}),
+            await http.post(PATH, json={}),
+            await http.post("/webhooks/ns/nope/on-upload", json={}, headers=KEY),
+            await http.post("/webhooks/other/ingest/on-upload", json={}, headers=KEY),
+            await http.post("/webhooks/ns/ingest/nope", json={}, headers=KEY),
+        ]
+        assert {r.status for r in replies} == {401}
+        assert {await r.text() for r in replies} == {'{"error": "invalid key or unknown webhook"}'}
+        assert kube.created == {}
+
+    serve(test)
+
+
+def test_a_missing_secret_rejects_every_key() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        kube.secrets.clear()
+        assert (await http.post(PATH, json={"files": 1}, headers={"X-Overture-Key": ""})).status == 401
+        assert (await http.post(PATH, json={"files": 1}, headers=KEY)).status == 401
+
+    serve(test)
+
+
+def test_secrets_are_cached_briefly() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        for _ in range(3):
+            await http.post(PATH, json={"files": 1}, headers={"X-Overture-Key": "wrong"})
+        assert kube.secret_reads == 1
+        ticker.now += 11
+        kube.secrets[("ns", "hooks", "ingest")] = "rotated"
+        assert (await http.post(PATH, json={"files": 1}, headers={"X-Overture-Key": "rotated"})).status == 201
+        assert kube.secret_reads == 2
+
+    serve(test)
+
+
+def test_bodies_over_1_mib_get_413_with_or_without_content_length() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        big = b"[" + b"1," * (MAX_BODY // 2) + b"1]"
+        assert (await http.post(PATH, data=big, headers=KEY)).status == 413
+
+        async def chunks() -> Any:
+            for _ in range(20):
+                yield b" " * 65536
+
+        assert (await http.post(PATH, data=chunks(), headers=KEY)).status == 413
+        assert kube.created == {}
+
+    serve(test)
+
+
+def test_rate_limit_answers_429_with_retry_after_and_refills() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        statuses = [(await http.post(PATH, json={"files": 1}, headers=KEY)).status for _ in range(4)]
+        assert statuses == [201, 201, 201, 429]
+        limited = await http.post(PATH, json={"files": 1}, headers=KEY)
+        assert limited.headers["Retry-After"] == "20"
+        ticker.now += 20
+        assert (await http.post(PATH, json={"files": 1}, headers=KEY)).status == 201
+
+    serve(test)
+
+
+def test_inputs_that_do_not_fit_get_422_naming_the_input_and_bad_json_400() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        reply = await http.post(PATH, json={"files": 0}, headers=KEY)
+        assert reply.status == 422
+        assert "spec.inputs.files: value 0 is below the minimum 1" in (await reply.json())["error"]
+        reply = await http.post(PATH, json={"other": 1}, headers=KEY)
+        assert reply.status == 422
+        assert "spec.triggers[0].inputs" in (await reply.json())["error"]
+        assert (await http.post(PATH, data=b"{not json", headers=KEY)).status == 400
+        assert kube.created == {}
+
+    serve(test)
+
+
+def test_an_idempotency_key_starts_one_execution() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        headers = {**KEY, "Idempotency-Key": "upload-7"}
+        first = await http.post(PATH, json={"files": 2}, headers=headers)
+        second = await http.post(PATH, json={"files": 2}, headers=headers)
+        other = await http.post(PATH, json={"files": 2}, headers={**KEY, "Idempotency-Key": "upload-8"})
+        name = (await first.json())["execution"]
+        assert first.status == 201
+        assert (second.status, await second.json()) == (200, {"execution": name, "created": False})
+        assert (await other.json())["execution"] != name
+        assert len(kube.created) == 2
+
+    serve(test)
+
+
+def test_a_suspended_flow_answers_409_to_a_caller_with_the_key() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        assert (await http.post(PATH, json={"files": 1}, headers=KEY)).status == 409
+        assert (await http.post(PATH, json={"files": 1})).status == 401
+
+    serve(test, suspend=True)
+
+
+def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(per_minute=60, tokens=60.0, updated=0.0)
+    assert all(bucket.take(0.0) == 0.0 for _ in range(60))
+    assert bucket.take(0.0) == 1.0
+    assert bucket.take(1.0) == 0.0
+    assert bucket.take(1.5) == 0.5
