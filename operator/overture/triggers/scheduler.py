@@ -60,7 +60,6 @@ class Scheduler:
         self.fired: dict[TriggerKey, datetime] = {}  # newest firing of event triggers, for the status
         self.written: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (namespace, name, uid)
         self.wake = asyncio.Event()
-        self.delays: list[float] = []  # seconds from tick to creation, for logs and tests
 
     def poke(self) -> None:
         self.wake.set()
@@ -197,7 +196,6 @@ class Scheduler:
             return problem, False
         delay = (self.clock() - tick).total_seconds()
         if created:
-            self.delays.append(delay)
             log.info(
                 "Created Execution: execution=%s/%s trigger=%s tick=%s delay=%.3fs",
                 namespace,

@@ -16,8 +16,9 @@ Replies, in the order they are checked:
 
 The key is sent as the ``X-Overture-Key`` header (or ``?key=``, for senders that cannot set
 headers) and compared with ``hmac.compare_digest`` against the Secret key that ``keySecretRef``
-names. Secrets are read through the kube client and kept ``SECRET_TTL`` seconds, so a rotated
-key takes effect within that time and a flood of calls does not become a flood of reads.
+names (surrounding whitespace of the stored value ignored; an empty key matches nothing).
+Secrets are read through the kube client and kept ``SECRET_TTL`` seconds, so a rotated key takes
+effect within that time and a flood of calls does not become a flood of reads.
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ class Webhooks:
         except ApiError as exc:
             log.warning("Could not read a webhook key: flow=%s/%s error=%s", namespace, name, exc)
             expected = None
+        # a key file written with `echo` ends in a newline that no caller sends
+        expected = expected.strip() if expected else None
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             return None
         return flow, index, trigger
