@@ -1,0 +1,128 @@
+"""All five benchmarks, one after the other, then one table of the figures against the targets.
+
+    python -m benchmarks.run [--quick] [--only overhead,throughput,api_cost,memory,schedule]
+
+Against the cluster of KUBECONFIG, or of OVERTURE_CLUSTER_INSTANCE (hack/cluster; ``both``
+mode gives every scenario: the real node for real pods, the kwok node for kwok pods).
+Each benchmark also runs alone: ``python -m benchmarks.<name> --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from benchmarks import api_cost, memory, overhead, schedule, throughput
+from benchmarks.common import kubeconfig_path, machine, print_table, write_result
+
+ALL = ("overhead", "throughput", "api_cost", "memory", "schedule")
+
+
+def _f(value: float | None, unit: str = "ms") -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if unit == "ms" else f"{value:.2f} {unit}"
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for r in (results.get("overhead") or {}).get("results", []):
+        if "gap" in r:
+            rows.append(
+                [
+                    f"1. gap p50 / p99 ({r['mode']})",
+                    f"{_f(r['gap']['p50'])} / {_f(r['gap']['p99'])}",
+                    "< 50 ms / < 250 ms",
+                ]
+            )
+            rows.append([f"1. wall - task time, 40 tasks ({r['mode']})", _f(r["orchestrator_time"]["p50"], "s"), ""])
+    for r in (results.get("throughput") or {}).get("results", []):
+        o, b = r["overture"], r["limit"]
+        if o.get("per_minute") and b.get("per_minute"):
+            rows.append(
+                [
+                    f"2. N={r['n']}: executions/min (limit)",
+                    f"{o['per_minute']:.0f} ({b['per_minute']:.0f}) = {o['per_minute'] / b['per_minute']:.0%}",
+                    ">= 50 %",
+                ]
+            )
+            rows.append(
+                [
+                    f"2. N={r['n']}: latency p50 / p99",
+                    f"{_f(o['latency']['p50'], 's')} / {_f(o['latency']['p99'], 's')}",
+                    "",
+                ]
+            )
+    cost = results.get("api_cost")
+    if cost:
+        rows.append(["3. API writes per task run", f"{cost['writes_per_task_run']:.2f}", "<= 3"])
+    mem = results.get("memory")
+    if mem:
+        rows.append(
+            [
+                f"4. RSS, {mem['flows']} flows + {mem['executions']} executions",
+                f"{mem['rss_end_mib']:.0f} MiB (peak {mem['rss_peak_mib']:.0f})",
+                "< 150 MiB",
+            ]
+        )
+        rows.append(
+            ["4. startup CPU / idle CPU", f"{mem['startup_cpu_seconds']:.1f} s / {mem['idle_cpu_percent']:.1f} %", ""]
+        )
+    sched = results.get("schedule")
+    if sched:
+        if sched.get("available"):
+            rows.append(
+                [
+                    "5. schedule delay p50 / p99",
+                    f"{_f(sched['delay']['p50'])} / {_f(sched['delay']['p99'])}",
+                    "< 1 s p99",
+                ]
+            )
+        else:
+            rows.append(["5. schedule delay", "not available yet", "< 1 s p99"])
+    return rows
+
+
+async def main_async(quick: bool, only: list[str]) -> None:
+    print(f"cluster: {kubeconfig_path()}; machine: {machine()}", flush=True)
+    results: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    for name in only:
+        started = time.monotonic()
+        print(f"\n=== {name} ===", flush=True)
+        try:
+            if name == "overhead":
+                results[name] = await overhead.bench(quick)
+            elif name == "throughput":
+                results[name] = await throughput.bench(quick)
+            elif name == "api_cost":
+                results[name] = await api_cost.bench(quick)
+            elif name == "memory":
+                results[name] = await memory.bench(quick)
+            elif name == "schedule":
+                results[name] = await schedule.bench(quick)
+        except Exception as exc:  # one broken scenario must not hide the others' figures
+            print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        timings[name] = time.monotonic() - started
+    print_table("Summary", ["figure", "measured", "target"], summary_rows(results))
+    print("time per benchmark: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
+    write_result("all", {"quick": quick, "timings": timings, "results": results})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller N everywhere (a few minutes)")
+    parser.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL))
+    args = parser.parse_args()
+    only = [n.strip() for n in args.only.split(",")] if args.only else list(ALL)
+    unknown = set(only) - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    asyncio.run(main_async(args.quick, only))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""2. Throughput against the limit: N executions of a 2-task flow created at once.
+
+    python -m benchmarks.throughput [--quick] [--sizes 100,500,1000]
+
+For each N, in the same run:
+- **overture**: N Executions of a flow of 2 trivial tasks are created at once (64 requests in
+  flight); executions finished per minute (N / time from the first create to the last SUCCESS
+  seen) and the latency of each from creation to SUCCESS (p50, p99).
+- **limit**: a bare script does the same work without the orchestrator: N chains, each creates
+  task 1's Job (the same manifest, from ``overture.kube.jobs.build_job``), waits for it to be
+  finished, creates task 2's Job, waits again. Same client (``overture.kube.client.Kube``, one
+  kubernetes_asyncio ApiClient), same completer, same API server.
+
+Jobs are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
+so what is measured is the orchestrator against the API server, not the kubelet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from benchmarks.common import (
+    WRITE_VERBS,
+    Api,
+    Completer,
+    Operator,
+    Placement,
+    Recorder,
+    execution_body,
+    flow_body,
+    gather_limited,
+    parse_requests_delta,
+    print_table,
+    running,
+    sec,
+    summary,
+    wait_flow_ready,
+    write_result,
+)
+from overture.engine import CreateJob
+from overture.kube.client import Kube
+from overture.kube.jobs import build_job
+
+TIMEOUT = {100: 120.0, 500: 300.0, 1000: 420.0}
+
+
+def timeout_for(n: int) -> float:
+    return TIMEOUT.get(n, max(60.0, n * 0.5))
+
+
+async def overture_run(api: Api, n: int) -> dict[str, Any]:
+    namespace = await api.create_namespace(f"bench-tp-{n}")
+    rec = Recorder(api, namespace)
+    try:
+        await api.create("flows", namespace, flow_body("two", 2))
+        async with running(Operator(f"throughput-{n}", [namespace])) as operator:
+            await wait_flow_ready(api, namespace, ["two"])
+            await rec.start()
+            before, cpu_before = await operator.requests(), operator.cpu_seconds()
+            names = [f"two-{i:05d}" for i in range(n)]
+            started = time.time()
+            await gather_limited(
+                [lambda name=name: api.create("executions", namespace, execution_body(name, "two")) for name in names]
+            )
+            created = time.time()
+            finished = await rec.wait(lambda: len(rec.exec_done) >= n, timeout_for(n))
+            requests = parse_requests_delta(before, await operator.requests())
+            cpu = operator.cpu_seconds() - cpu_before
+            rss = operator.rss_mib()
+    finally:
+        await rec.close()
+        await api.delete_namespace(namespace)
+    done = [name for name in names if name in rec.exec_done]
+    states: dict[str, int] = {}
+    for name in done:
+        state = (rec.executions[name].get("status") or {}).get("state")
+        states[state] = states.get(state, 0) + 1
+    end = max((rec.exec_done[name] for name in done), default=time.time())
+    elapsed = end - started
+    latencies = [rec.exec_done[name] - rec.exec_added.get(name, started) for name in done]
+    writes = sum(requests.get(v, 0) for v in WRITE_VERBS)
+    return {
+        "n": n,
+        "finished": len(done),
+        "complete": finished,
+        "states": states,
+        "create_seconds": created - started,
+        "elapsed": elapsed,
+        "per_minute": len(done) / elapsed * 60 if elapsed > 0 else None,
+        "latency": summary(latencies),
+        "api_requests": requests,
+        "writes_per_task_run": writes / max(2 * len(done), 1),
+        "operator_cpu_seconds": cpu,
+        "operator_rss_mib": rss,
+        "execution_watch_events": rec.exec_events,
+    }
+
+
+def manifest(namespace: str, chain: str, task: int) -> dict[str, Any]:
+    request = CreateJob(
+        name=f"{chain}-t{task:02d}-1",
+        task_run=f"t{task:02d}",
+        task_id=f"t{task:02d}",
+        attempt=1,
+        image="busybox:1.36",
+        command=("/bin/sh", "-c", "true"),
+    )
+    body = build_job(request, namespace=namespace, flow="two", execution=chain, execution_uid="", ttl_seconds=86400)
+    del body["metadata"]["ownerReferences"]  # no Execution owns these
+    return body
+
+
+async def bare_run(api: Api, n: int) -> dict[str, Any]:
+    """The limit: the same 2n Jobs, in n chains, created and awaited by a plain script."""
+    namespace = await api.create_namespace(f"bench-bare-{n}")
+    kube = Kube(api.api)  # the operator's client class, on one kubernetes_asyncio ApiClient
+    rec = Recorder(api, namespace, watch_executions=False)
+    waiters: dict[str, asyncio.Future[float]] = {}
+    loop = asyncio.get_running_loop()
+
+    def on_jobs(t: float, type_: str, job: dict[str, Any]) -> None:
+        Recorder._on_jobs(rec, t, type_, job)
+        name = job["metadata"]["name"]
+        if name in rec.job_done and name in waiters and not waiters[name].done():
+            waiters[name].set_result(rec.job_done[name])
+
+    rec._on_jobs = on_jobs  # type: ignore[method-assign]
+    semaphore = asyncio.Semaphore(64)  # as many requests in flight as the executions' creation
+
+    async def chain(index: int) -> tuple[float, float]:
+        name = f"bare-{index:05d}"
+        begun = time.time()
+        end = begun
+        for task in range(2):
+            body = manifest(namespace, name, task)
+            job = body["metadata"]["name"]
+            waiters[job] = loop.create_future()
+            async with semaphore:
+                await kube.create_job(namespace, body)
+            if job in rec.job_done and not waiters[job].done():
+                waiters[job].set_result(rec.job_done[job])
+            end = await waiters[job]
+        return begun, end
+
+    try:
+        await rec.start()
+        started = time.time()
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(chain(i) for i in range(n))), timeout_for(n))
+            complete = True
+        except TimeoutError:
+            results, complete = [], False
+    finally:
+        await rec.close()
+        await api.delete_namespace(namespace)
+    if not complete:
+        return {"n": n, "finished": 0, "complete": False}
+    end = max(e for _, e in results)
+    elapsed = end - started
+    return {
+        "n": n,
+        "finished": n,
+        "complete": True,
+        "elapsed": elapsed,
+        "per_minute": n / elapsed * 60,
+        "latency": summary([e - b for b, e in results]),
+    }
+
+
+def report(rows_data: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in rows_data:
+        o, b = r["overture"], r["limit"]
+        fraction = (o["per_minute"] / b["per_minute"]) if o.get("per_minute") and b.get("per_minute") else None
+        rows.append(
+            [
+                r["n"],
+                f"{o['finished']}/{r['n']}",
+                f"{o['per_minute']:.0f}/min" if o.get("per_minute") else "-",
+                sec(o.get("latency", {}).get("p50")),
+                sec(o.get("latency", {}).get("p99")),
+                f"{b['per_minute']:.0f}/min" if b.get("per_minute") else "-",
+                sec(b.get("latency", {}).get("p50")),
+                f"{fraction:.0%}" if fraction else "-",
+                f"{o.get('writes_per_task_run', 0):.2f}",
+                f"{o.get('operator_cpu_seconds', 0):.1f} s",
+            ]
+        )
+    print_table(
+        "2. Throughput: N executions of a 2-task flow created at once (Jobs completed by the completer)",
+        ["N", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction", "writes/task", "op CPU"],
+        rows,
+    )
+
+
+async def bench(quick: bool = False, sizes: list[int] | None = None) -> dict[str, Any]:
+    sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
+    api = await Api.connect()
+    placement = Placement(api)
+    await placement.discover()
+    completer = Completer("completer-throughput")
+    results = []
+    try:
+        await placement.use("pending")
+        await completer.start()
+        for n in sizes:
+            print(f"[throughput] N={n}: limit (bare script)", flush=True)
+            limit = await bare_run(api, n)
+            print(f"[throughput] N={n}: overture", flush=True)
+            ours = await overture_run(api, n)
+            results.append({"n": n, "overture": ours, "limit": limit})
+            print(
+                f"[throughput] N={n}: overture {ours.get('per_minute') or 0:.0f}/min, "
+                f"limit {limit.get('per_minute') or 0:.0f}/min",
+                flush=True,
+            )
+    finally:
+        completer.stop()
+        await placement.restore()
+        await api.close()
+    report(results)
+    data = {"sizes": sizes, "results": results}
+    write_result("throughput", data)
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="N = 50, 200")
+    parser.add_argument("--sizes", help="comma-separated N, e.g. 100,500,1000")
+    args = parser.parse_args()
+    asyncio.run(bench(args.quick, [int(s) for s in args.sizes.split(",")] if args.sizes else None))
+
+
+if __name__ == "__main__":
+    main()
