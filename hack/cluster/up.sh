@@ -163,7 +163,7 @@ start_apiserver() {
     --client-ca-file "$PKI/ca.crt" \
     --token-auth-file "$PKI/tokens.csv" \
     --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction \
+    --enable-admission-plugins NodeRestriction,PodNodeSelector,PodTolerationRestriction \
     --allow-privileged=true \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
@@ -383,6 +383,56 @@ EOF
 https_or_http_ok() { curl -sf --max-time 3 "$1" | grep -qx ok; }
 
 # ---------------------------------------------------------------- kwok node
+# A kwok pod whose container has the env var KWOK_EXIT_CODE (a number, not 0) fails with that
+# exit code instead of completing: tests make a task fail on the fake node (e.g. only its first
+# attempt: value "{{ 1 if taskrun.attempt == 1 else 0 }}"). Its weight beats pod-complete's 0.
+write_kwok_fail_stage() {
+  cat >"$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" <<'EOF'
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-fail-on-request
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.spec.containers.[].env.[] | select( .name == "KWOK_EXIT_CODE" ) | .value'
+      operator: 'Exists'
+    - key: '.spec.containers.[].env.[] | select( .name == "KWOK_EXIT_CODE" ) | .value'
+      operator: 'NotIn'
+      values: ['0', '']
+  weight: 100
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $code := "0" }}
+      {{ range $item.env }}{{ if eq .name "KWOK_EXIT_CODE" }}{{ $code = .value }}{{ end }}{{ end }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: {{ $code }}
+            finishedAt: {{ $now | Quote }}
+            message: {{ printf "kwok: failed on request (KWOK_EXIT_CODE=%s)" $code | Quote }}
+            reason: Error
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Failed
+EOF
+}
+
 start_kwok() {
   # Blackhole the fake pod IPs so nothing sent to them can leave the machine.
   [[ $(id -u) -eq 0 ]] && ip route replace blackhole "$KWOK_POD_CIDR"
@@ -411,7 +461,8 @@ spec:
 $taint
 EOF
   kc apply -f "$OVERTURE_CLUSTER_DIR/kwok-node.yaml" >/dev/null || fail kube-apiserver "creating the kwok node failed"
-  start_bg kwok "$WBIN/kwok" --config "$WBIN/stages.yaml" \
+  write_kwok_fail_stage
+  start_bg kwok "$WBIN/kwok" --config "$WBIN/stages.yaml" --config "$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" \
     --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --cidr "$KWOK_POD_CIDR" \
