@@ -4,7 +4,8 @@
 #   bash hack/tools.sh          # installs what is missing, prints the tools' directory
 #   "$(bash hack/tools.sh)/helm" version
 # Tools: helm (helm.sh/helm/v3). The cache is ${OVERTURE_CACHE:-~/.cache/overture}/tools/<tool>-<version>/,
-# so a version bump here builds the new one beside the old. Needs Go (>= 1.24) on PATH and the
+# so a version bump here builds the new one beside the old. Needs Go (>= 1.26, or an older Go with
+# GOTOOLCHAIN=auto) and the
 # Go module proxy the first time (cold build of helm: about 1-2 min on 2 cores); afterwards
 # nothing but a file check. Progress goes to stderr, the directory to stdout.
 set -euo pipefail
@@ -27,7 +28,7 @@ go_install() {
   local dir=$1 pkg=$2 ldflags=${3:-} tmp
   # Go's default install place, for shells whose PATH lacks it
   command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && PATH=/usr/local/go/bin:$PATH; }
-  command -v go >/dev/null || die "go is not on PATH (needed once to build ${pkg%@*}); install Go >= 1.24"
+  command -v go >/dev/null || die "go is not on PATH (needed once to build ${pkg%@*}); install Go >= 1.26"
   local proxy
   proxy=$(go env GOPROXY)
   [[ -n "$proxy" && "$proxy" != off ]] || die "go env GOPROXY is '$proxy': the Go module proxy is needed to build $pkg"
