@@ -5,9 +5,8 @@
 #   "$(bash hack/tools.sh)/helm" version
 # Tools: helm (helm.sh/helm/v3). The cache is ${OVERTURE_CACHE:-~/.cache/overture}/tools/<tool>-<version>/,
 # so a version bump here builds the new one beside the old. Needs Go (>= 1.26, or an older Go with
-# GOTOOLCHAIN=auto) and the
-# Go module proxy the first time (cold build of helm: about 1-2 min on 2 cores); afterwards
-# nothing but a file check. Progress goes to stderr, the directory to stdout.
+# GOTOOLCHAIN=auto) and the Go module proxy the first time (cold build of helm: about 1.5 min on
+# 2 cores); afterwards nothing but a file check. Progress goes to stderr, the directory to stdout.
 set -euo pipefail
 
 HELM_VERSION=v3.21.4   # helm.sh/helm/v3; bump here and nowhere else
