@@ -1,7 +1,8 @@
 """The one module that talks to the Kubernetes API (kubernetes_asyncio).
 
 Every call goes through ``_call``, which counts requests by verb (exported as a metric, and the
-way the benchmarks count API writes per task run) and translates errors into ``kube.errors``.
+way the benchmarks count API writes per task run) and translates errors into ``kube.errors``
+(an unreachable API server, a refused or dropped connection, is a ``TransientError``).
 Creates are idempotent (409 = already there), deletes too (404 = already gone).
 """
 
@@ -16,17 +17,20 @@ from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from overture.api import API_GROUP, API_VERSION
-from overture.kube.errors import RejectedError, translate
+from overture.kube.errors import RejectedError, TransientError, translate
 
 log = logging.getLogger("overture.kube")
 T = TypeVar("T")
 
 REQUESTS: Counter[str] = Counter()
 MERGE_PATCH = "application/merge-patch+json"
+# The API server unreachable (restarting, a network blip): transient, as a 503 would be.
+CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class Kube:
@@ -55,6 +59,8 @@ class Kube:
             return await call
         except ApiException as exc:
             raise translate(exc.status or 0, _reason(exc)) from None
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(0, f"the API server is unreachable: {exc!r}") from None
 
     # --- writes -------------------------------------------------------------------------
 
@@ -274,6 +280,8 @@ class Kube:
             )
         except ApiException as exc:
             raise translate(exc.status or 0, _reason(exc)) from None
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(0, f"the API server is unreachable: {exc!r}") from None
         try:
             if response.status != 200:
                 raise translate(response.status, (await response.read()).decode("utf-8", "replace")[:300])
@@ -301,6 +309,8 @@ class Kube:
             )
         except ApiException as exc:
             raise translate(exc.status or 0, _reason(exc)) from None
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(0, f"the API server is unreachable: {exc!r}") from None
         try:
             text = (await response.read()).decode("utf-8", "replace")
             if response.status != 200:
