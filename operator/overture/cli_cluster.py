@@ -266,13 +266,15 @@ def cmd_restart(args: argparse.Namespace) -> int:
             raise CliError(
                 f"execution {args.execution!r} is {state or 'not started'}; only FAILED or KILLED executions restart"
             )
-        return {"restarts": int((execution.get("spec") or {}).get("restarts") or 0) + 1}
+        # kill: false too, or a killed execution would be killed again as soon as it restarts
+        return {"restarts": int((execution.get("spec") or {}).get("restarts") or 0) + 1, "kill": False}
 
-    cluster.update_execution_spec(args.execution, change)
+    updated = cluster.update_execution_spec(args.execution, change)
     print(f"execution.overture.dev/{args.execution} restarted: its failed task runs run again")
     if not (args.wait or args.follow):
         return 0
-    return follow(cluster, args.execution, Progress(), logs=args.follow, timeout=args.timeout)
+    restarts = int(updated["spec"]["restarts"])
+    return follow(cluster, args.execution, Progress(), logs=args.follow, timeout=args.timeout, restarts=restarts)
 
 
 # --- parsers ------------------------------------------------------------------------------------

@@ -46,7 +46,12 @@ class LogFollower:
             pod = self.pod or self._find_pod()
             if pod is not None:
                 try:
+                    printed = 0
                     for line in self.cluster.stream_log(pod):
+                        self.progress.log(self.run_id, line)
+                        printed += 1
+                    # A container that ends as the stream opens can leave it short: read the whole log once.
+                    for line in self.cluster.read_log(pod).splitlines()[printed:]:
                         self.progress.log(self.run_id, line)
                     return
                 except CliError:
@@ -66,8 +71,12 @@ class LogFollower:
             self.thread.join(timeout)
 
 
-def follow(cluster: ClusterClient, name: str, progress: Progress, logs: bool, timeout: float) -> int:
-    """Print ``name``'s task runs (and logs) until it ends: 0 if it succeeded, 1 otherwise."""
+def follow(cluster: ClusterClient, name: str, progress: Progress, logs: bool, timeout: float, restarts: int = 0) -> int:
+    """Print ``name``'s task runs (and logs) until it ends: 0 if it succeeded, 1 otherwise.
+
+    ``restarts``: the ``spec.restarts`` just written; an end seen before the operator acted on it
+    (``status.restarts``) is the previous one, not this run's.
+    """
     followers: dict[str, LogFollower] = {}
     stop = threading.Event()
     deadline = time.monotonic() + timeout
@@ -81,7 +90,7 @@ def follow(cluster: ClusterClient, name: str, progress: Progress, logs: bool, ti
                     _attach(cluster, progress, run, followers, stop)
                 progress.show(run)
             state = status.get("state")
-            if is_terminal(state):
+            if is_terminal(state) and int(status.get("restarts") or 0) >= restarts:
                 for follower in followers.values():
                     follower.join(LOG_DRAIN_SECONDS)
                 progress.emit(end_line(name, status))
