@@ -6,8 +6,8 @@ triggers start with the operator and stop with it.
 
 kopf settings, chosen on purpose:
 - no progress storage writes (event handlers have none) and no posting of kopf's own Events;
-- ``batching.worker_limit`` bounds kopf's per-object workers; our own reconcile workers are
-  bounded by ``OVERTURE_WORKERS`` (default 4);
+- kopf's per-object workers are unbounded (they only fill the cache and the queue) and exit
+  after 1 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 4);
 - kopf's peering is off (``standalone``): replicas elect a leader with a coordination.k8s.io
   Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles.
 """
@@ -67,7 +67,13 @@ def _settings_from_env() -> Settings:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
-    settings.batching.worker_limit = 20
+    # Our per-object handlers only fill the cache and the queue: no object may wait for a slot.
+    # A limit (it was 20) with kopf's 5 s idle timeout let ~4 new objects per second through:
+    # 4 s stalls between tasks, and 1,000 Flows took 4 minutes to be seen (benchmarks/README.md).
+    settings.batching.worker_limit = None
+    settings.batching.idle_timeout = 1.0
+    if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_job' succeeded." for every event; -v keeps it
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.persistence.finalizer = "overture.dev/finalizer"
