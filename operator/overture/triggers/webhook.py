@@ -184,8 +184,8 @@ class Webhooks:
             return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
         try:
             data = json.loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _reply(400, error=f"the body is not JSON: {exc}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[...]]]] too deep
+            return _reply(400, error=f"the body is not JSON: {exc!r}"[:500])
         return await self._start(flow, index, trigger, data, request.headers.get(IDEMPOTENCY_HEADER))
 
     async def _start(
@@ -201,6 +201,8 @@ class Webhooks:
             )
         except TemplateError as exc:
             return _reply(422, error=f"spec.triggers[{index}].inputs: {exc}")
+        except ValueError as exc:  # pydantic: a body nested deeper than an Execution may hold
+            return _reply(400, error=f"the body cannot start an execution: {exc}"[:500])
         _, problems = coerce_inputs(flow.spec.inputs, manifest["spec"]["inputs"])
         if problems:
             return _reply(422, error="; ".join(problems), problems=problems)
