@@ -7,7 +7,7 @@ triggers start with the operator and stop with it.
 kopf settings, chosen on purpose:
 - no progress storage writes (event handlers have none) and no posting of kopf's own Events;
 - kopf's per-object workers are unbounded (they only fill the cache and the queue) and exit
-  after 1 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 4);
+  after 1 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 16);
 - kopf's peering is off (``standalone``): replicas elect a leader with a coordination.k8s.io
   Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles.
 """
@@ -58,7 +58,7 @@ RUNTIME = Runtime()
 def _settings_from_env() -> Settings:
     ttl = os.environ.get("OVERTURE_JOB_TTL_SECONDS", "86400")
     return Settings(
-        workers=int(os.environ.get("OVERTURE_WORKERS", "4")),
+        workers=int(os.environ.get("OVERTURE_WORKERS", "16")),
         job_ttl_seconds=int(ttl) if ttl else None,
         resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
     )

@@ -63,11 +63,13 @@ log = logging.getLogger("overture.reconciler")
 ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})
 MISSING_FLOW_GRACE_SECONDS = 30.0
 RESYNC_SECONDS = 60.0
+EVENT_POSTERS = 4  # Events go out in the background, in order per execution
+HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written at most this often
 
 
 @dataclass
 class Settings:
-    workers: int = 4
+    workers: int = 16
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = RESYNC_SECONDS
 
@@ -90,6 +92,10 @@ class Reconciler:
         self.on_finished: list[Callable[[Body], Any]] = []
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
+        self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
+        self.event_queues: list[asyncio.Queue[tuple[dict[str, Any], str, str, str]]] = [
+            asyncio.Queue() for _ in range(EVENT_POSTERS)
+        ]
 
     # --- queue --------------------------------------------------------------------------
 
@@ -121,6 +127,8 @@ class Reconciler:
     async def run(self) -> None:
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
         workers.append(asyncio.create_task(self._resync()))
+        workers.append(asyncio.create_task(self._housekeeping()))
+        workers += [asyncio.create_task(self._post_events(queue)) for queue in self.event_queues]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -150,10 +158,34 @@ class Reconciler:
                 for observe in self.observers:
                     observe(elapsed)
                 self.busy.discard(key)
-                await self._retention()
                 if key in self.again:
                     self.again.discard(key)
                     self.enqueue(key)
+
+    async def _housekeeping(self) -> None:
+        """Batched writes off the reconcile path: retention and the Flows' LAST RUN.
+
+        After a burst of finished executions, each flow is checked and written once per pass
+        instead of once per execution (a full scan of the flow's executions, and a Flow patch
+        that wakes every Flow watcher).
+        """
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            if self.gate is not None and not self.gate.is_set():
+                continue
+            await self._retention()
+            await self._write_last_runs()
+
+    async def _post_events(self, queue: asyncio.Queue[tuple[dict[str, Any], str, str, str]]) -> None:
+        while True:
+            involved, type_, reason, message = await queue.get()
+            await self.kube.emit_event(involved, type_, reason, message)  # never raises
+
+    def _post_event(self, involved: Body, type_: str, reason: str, message: str) -> None:
+        """Queue an Event; one poster per execution keeps an execution's Events in order."""
+        meta = involved["metadata"]
+        queue = self.event_queues[hash((meta.get("namespace"), meta["name"])) % len(self.event_queues)]
+        queue.put_nowait((dict(involved), type_, reason, message))
 
     async def _retention(self) -> None:
         while self.retention_due:
@@ -194,6 +226,9 @@ class Reconciler:
         for name in expired(finished, policy, self.clock()):
             await self.kube.delete_execution(namespace, name)
             log.info("Deleted a finished execution past retention: execution=%s/%s", namespace, name)
+            gone = self.store.executions.get((namespace, name))
+            if gone is not None:  # not again at the next pass, before the watch says DELETED
+                self.store.put("execution", gone, deleted=True)
 
     # --- executions ---------------------------------------------------------------------
 
@@ -320,32 +355,36 @@ class Reconciler:
             self.store.put("execution", stored)
         for action in decision.actions:
             if isinstance(action, EmitEvent):
-                await self.kube.emit_event(dict(body), action.type.value, action.reason, action.message)
+                self._post_event(body, action.type.value, action.reason, action.message)
         if decision.requeue_after is not None:
             self.enqueue((namespace, name), delay=max(decision.requeue_after, 0.05))
         was_terminal = before is not None and before.state.is_terminal
         if decision.status.state.is_terminal and not was_terminal:
             log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
             self._after_end(execution)
-            await self._record_last_run(execution, decision)
+            self._record_last_run(execution, decision)
             for callback in self.on_finished:
                 await callback(self.store.executions.get((namespace, name), body))
 
-    async def _record_last_run(self, execution: Execution, decision: Decision) -> None:
-        """The Flow's LAST RUN column: its newest finished execution."""
+    def _record_last_run(self, execution: Execution, decision: Decision) -> None:
+        """The Flow's LAST RUN column: its newest finished execution (written by housekeeping)."""
         namespace = execution.metadata.namespace or ""
         flow = execution.spec.flow_ref.name
         if (namespace, flow) not in self.store.flows:
             return
-        last = {
+        self.last_runs[(namespace, flow)] = {
             "name": execution.metadata.name,
             "state": decision.status.state.value,
             "startDate": decision.status.start_date,
         }
-        try:
-            await self.kube.patch_status("flows", namespace, flow, {"lastExecution": last})
-        except ApiError as exc:
-            log.warning("Could not record the last run: flow=%s/%s error=%s", namespace, flow, exc)
+
+    async def _write_last_runs(self) -> None:
+        while self.last_runs:
+            (namespace, flow), last = self.last_runs.popitem()
+            try:
+                await self.kube.patch_status("flows", namespace, flow, {"lastExecution": last})
+            except ApiError as exc:
+                log.warning("Could not record the last run: flow=%s/%s error=%s", namespace, flow, exc)
 
     def _after_end(self, execution: Execution) -> None:
         """Wake what waits on this execution: queued siblings and a parent."""
