@@ -29,6 +29,7 @@ from benchmarks.common import (
     parse_requests_delta,
     print_table,
     running,
+    terminate_gracefully,
     wait_flow_ready,
     write_result,
 )
@@ -58,8 +59,7 @@ async def bench(quick: bool = False) -> dict[str, Any]:
                 [lambda n=n: api.create("executions", namespace, execution_body(n, "two")) for n in names]
             )
             await rec.wait(lambda: all(n in rec.exec_done for n in names), 120)
-            await asyncio.sleep(1.0)  # Events are posted after the status write
-            requests = parse_requests_delta(before, await operator.requests())
+            requests = parse_requests_delta(before, await operator.settled_requests())
         events = await api.core.list_namespaced_event(namespace)
         ours = [
             e
@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 parallel executions instead of 20")
     args = parser.parse_args()
+    terminate_gracefully()
     asyncio.run(bench(args.quick))
 
 

@@ -38,6 +38,17 @@ GROUP, VERSION = "overture.dev", "v1alpha1"
 LABEL_EXECUTION = "overture.dev/execution"
 BENCH_TAINT_KEY = "overture.dev/bench"
 KWOK_TAINT_KEY = "kwok.x-k8s.io/node"
+KWOK_TAINT = {"key": KWOK_TAINT_KEY, "value": "fake", "effect": "NoSchedule"}
+
+
+def terminate_gracefully() -> None:
+    """SIGTERM as Ctrl-C: asyncio cancels the benchmark, whose finally blocks stop the operator,
+    the completer, restore node taints and delete the namespaces."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -216,12 +227,19 @@ class Placement:
         self.current = ""
 
     async def discover(self) -> set[str]:
+        """The Ready nodes' kinds; their taints as hack/cluster sets them (undoing an interrupted run)."""
         for node in await self.api.nodes():
             if not is_ready(node):
                 continue
             name = node.metadata.name
             self.kinds[name] = "kwok" if is_kwok(node) else "real"
-            self.original[name] = [self.api.api.sanitize_for_serialization(t) for t in node.spec.taints or []]
+            taints = [self.api.api.sanitize_for_serialization(t) for t in node.spec.taints or []]
+            self.original[name] = [t for t in taints if t.get("key") != BENCH_TAINT_KEY]
+        if "real" in self.kinds.values():  # both mode: the kwok node is tainted so pods opt in
+            for name, kind in self.kinds.items():
+                if kind == "kwok" and not any(t.get("key") == KWOK_TAINT_KEY for t in self.original[name]):
+                    self.original[name].append(KWOK_TAINT)
+        await self.restore()
         return set(self.kinds.values())
 
     def available(self) -> set[str]:
@@ -432,7 +450,8 @@ def proc_hwm_mib(pid: int) -> float:
 class Operator:
     """``python -m overture operator`` in a subprocess, as tests/e2e/harness.py runs it.
 
-    ``OVERTURE_BENCH_PROFILE=DIR`` runs it under ``py-spy record`` (speedscope JSON in DIR).
+    ``OVERTURE_BENCH_PROFILE=DIR`` samples it with ``py-spy record`` (collapsed stacks in
+    DIR/NAME.folded; ``python -m benchmarks.profile DIR/NAME.folded`` prints the top functions).
     """
 
     def __init__(self, name: str, namespaces: list[str], env: dict[str, str] | None = None) -> None:
@@ -462,9 +481,9 @@ class Operator:
         profile_dir = os.environ.get("OVERTURE_BENCH_PROFILE")
         if profile_dir:
             Path(profile_dir).mkdir(parents=True, exist_ok=True)
-            out = Path(profile_dir) / f"{self.name}.speedscope.json"
+            out = Path(profile_dir) / f"{self.name}.folded"
             self.profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(self.pid), "--rate", "200", "--format", "speedscope", "-o", str(out)],
+                ["py-spy", "record", "--pid", str(self.pid), "--rate", "100", "--format", "raw", "-o", str(out)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -495,6 +514,18 @@ class Operator:
                 verb = line.split('verb="', 1)[1].split('"', 1)[0]
                 counts[verb] = float(line.rsplit(" ", 1)[1])
         return counts
+
+    async def settled_requests(self, limit: float = 30.0) -> dict[str, float]:
+        """Requests by verb once the count stops moving (Events are posted in the background)."""
+        last = await self.requests()
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            now = await self.requests()
+            if now == last:
+                break
+            last = now
+        return last
 
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds(self.pid)

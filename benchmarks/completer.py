@@ -25,35 +25,48 @@ from benchmarks.common import LABEL_EXECUTION, Api, job_finished, watch_raw
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def completion(now: str) -> dict[str, Any]:
-    return {
-        "status": {
-            "active": 0,
-            "ready": 0,
-            "succeeded": 1,
-            "startTime": now,
-            "completionTime": now,
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "reason": "Completer"},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now, "reason": "Completer"},
-            ],
-        }
+def completion(now: str, start: str | None) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "active": 0,
+        "ready": 0,
+        "succeeded": 1,
+        "completionTime": max(now, start or now),
+        "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "reason": "Completer"},
+            {"type": "Complete", "status": "True", "lastTransitionTime": now, "reason": "Completer"},
+        ],
     }
+    if start is not None:
+        status["startTime"] = start
+    return {"status": status}
 
 
-async def complete(api: Api, namespace: str, name: str) -> bool:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for attempt in range(5):
+async def complete(api: Api, namespace: str, name: str, created: str) -> bool:
+    """Complete one Job. A finished Job needs a startTime, which the Job controller may have set
+    (it may not be changed then) or not yet (we set the Job's creation time)."""
+    start: str | None = created
+    for attempt in range(6):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
-            await api.batch.patch_namespaced_job_status(name, namespace, completion(now), _content_type=MERGE_PATCH)
+            await api.batch.patch_namespaced_job_status(
+                name, namespace, completion(now, start), _content_type=MERGE_PATCH
+            )
             return True
         except ApiException as exc:
             if exc.status == 404:
                 return False
-            if attempt == 4:
-                print(f"could not complete {namespace}/{name}: {exc.status} {exc.reason}", flush=True)
+            if attempt == 5:
+                print(f"could not complete {namespace}/{name}: {exc.status} {exc.body}", flush=True)
                 return False
-            await asyncio.sleep(0.1 * (attempt + 1))
+            if exc.status == 422:  # startTime: read what the Job controller wrote
+                current = await api.batch.read_namespaced_job_status(name, namespace)
+                if job_finished(api.api.sanitize_for_serialization(current)):
+                    return True
+                start = (
+                    current.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if current.status.start_time else created
+                )
+            else:
+                await asyncio.sleep(0.1 * (attempt + 1))
     return False
 
 
@@ -68,10 +81,10 @@ async def main() -> int:
     semaphore = asyncio.Semaphore(64)
     done = 0
 
-    async def one(namespace: str, name: str) -> bool:
+    async def one(namespace: str, name: str, created: str) -> bool:
         nonlocal done
         async with semaphore:
-            ok = await complete(api, namespace, name)
+            ok = await complete(api, namespace, name, created)
         done += ok
         return ok
 
@@ -85,7 +98,7 @@ async def main() -> int:
             if type_ == "DELETED" or key in seen or job_finished(job):
                 continue
             seen.add(key)
-            task = asyncio.create_task(one(*key))
+            task = asyncio.create_task(one(*key, meta["creationTimestamp"]))
             running.add(task)
             task.add_done_callback(running.discard)
 

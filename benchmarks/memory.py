@@ -28,6 +28,7 @@ from benchmarks.common import (
     gather_limited,
     print_table,
     proc_hwm_mib,
+    terminate_gracefully,
     write_result,
 )
 
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--executions", type=int)
     parser.add_argument("--idle", type=float)
     args = parser.parse_args()
+    terminate_gracefully()
     asyncio.run(bench(args.quick, args.flows, args.executions, args.idle))
 
 

@@ -34,6 +34,7 @@ from benchmarks.common import (
     running,
     sec,
     summary,
+    terminate_gracefully,
     wait_flow_ready,
     write_result,
 )
@@ -92,7 +93,7 @@ async def run_mode(api: Api, placement: Placement, mode: str, runs: int) -> dict
             timeout = 600 if mode == "real" else 180
             for index in range(runs):
                 results.append(await one_run(api, rec, namespace, "seq40", f"seq40-{mode}-{index}", timeout))
-            requests = parse_requests_delta(before, await operator.requests())
+            requests = parse_requests_delta(before, await operator.settled_requests())
             cpu = operator.cpu_seconds() - cpu_before
     finally:
         await rec.close()
@@ -176,6 +177,7 @@ def main() -> None:
     parser.add_argument("--modes", help="comma-separated: completer,kwok,real")
     parser.add_argument("--runs", type=int)
     args = parser.parse_args()
+    terminate_gracefully()
     asyncio.run(bench(args.quick, args.modes.split(",") if args.modes else None, args.runs))
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from benchmarks import api_cost, memory, overhead, schedule, throughput
-from benchmarks.common import kubeconfig_path, machine, print_table, write_result
+from benchmarks.common import kubeconfig_path, machine, print_table, terminate_gracefully, write_result
 
 ALL = ("overhead", "throughput", "api_cost", "memory", "schedule")
 
@@ -70,8 +70,11 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append(
             ["4. startup CPU / idle CPU", f"{mem['startup_cpu_seconds']:.1f} s / {mem['idle_cpu_percent']:.1f} %", ""]
         )
+    for name, result in results.items():
+        if "error" in result:
+            rows.append([f"{name}: failed", result["error"][:60], ""])
     sched = results.get("schedule")
-    if sched:
+    if sched and "error" not in sched:
         if sched.get("available"):
             rows.append(
                 [
@@ -117,6 +120,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller N everywhere (a few minutes)")
     parser.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL))
     args = parser.parse_args()
+    terminate_gracefully()
     only = [n.strip() for n in args.only.split(",")] if args.only else list(ALL)
     unknown = set(only) - set(ALL)
     if unknown:

@@ -32,6 +32,7 @@ from benchmarks.common import (
     print_table,
     running,
     summary,
+    terminate_gracefully,
     wait_flow_ready,
     write_result,
 )
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int)
     parser.add_argument("--others", type=int)
     args = parser.parse_args()
+    terminate_gracefully()
     asyncio.run(bench(args.quick, args.ticks, args.others))
 
 

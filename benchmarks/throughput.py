@@ -37,6 +37,7 @@ from benchmarks.common import (
     running,
     sec,
     summary,
+    terminate_gracefully,
     wait_flow_ready,
     write_result,
 )
@@ -67,9 +68,9 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
             )
             created = time.time()
             finished = await rec.wait(lambda: len(rec.exec_done) >= n, timeout_for(n))
-            requests = parse_requests_delta(before, await operator.requests())
             cpu = operator.cpu_seconds() - cpu_before
             rss = operator.rss_mib()
+            requests = parse_requests_delta(before, await operator.settled_requests())
     finally:
         await rec.close()
         await api.delete_namespace(namespace)
@@ -232,6 +233,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 50, 200")
     parser.add_argument("--sizes", help="comma-separated N, e.g. 100,500,1000")
     args = parser.parse_args()
+    terminate_gracefully()
     asyncio.run(bench(args.quick, [int(s) for s in args.sizes.split(",")] if args.sizes else None))
 
 
