@@ -272,9 +272,12 @@ class Reconciler:
             return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
         try:
             flow = parse_flow(dict(body))
+            problems = validate_flow(flow)
         except SpecError as exc:
             return f"flow {name!r} is invalid: " + "; ".join(exc.problems)
-        problems = validate_flow(flow)
+        except Exception as exc:  # a bug in reading one Flow fails its executions, never the worker
+            log.exception("Could not read a flow: flow=%s/%s", namespace, name)
+            return f"flow {name!r} could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"
         if problems:
             return f"flow {name!r} is invalid: " + "; ".join(problems)
         return flow.spec
@@ -455,6 +458,9 @@ def flow_status(body: Body, now: datetime) -> tuple[dict[str, Any], list[str]]:
         summary = ",".join(dict.fromkeys(t.type for t in flow.spec.triggers)) or None
     except SpecError as exc:
         problems, task_count, summary = exc.problems, None, None
+    except Exception as exc:  # a bug in reading it must still mark the Flow, not fail the handler
+        problems = [f"spec: could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"]
+        task_count, summary = None, None
     current = body.get("status") or {}
     previous = find_condition(
         tuple(

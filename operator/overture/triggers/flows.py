@@ -7,11 +7,14 @@ An invalid Flow is no Flow for triggers: it fires nothing (its Ready condition s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from overture.api import Flow, SpecError, parse_flow
 from overture.kube.store import Body, Key, Store
 from overture.validation import validate_flow
+
+log = logging.getLogger("overture.triggers")
 
 
 class FlowCache:
@@ -41,11 +44,15 @@ class FlowCache:
         cached = self._parsed.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
+        flow: Flow | None
         try:
-            flow: Flow | None = parse_flow(dict(body))
+            flow = parse_flow(dict(body))
+            if validate_flow(flow):
+                flow = None
         except SpecError:
             flow = None
-        if flow is not None and validate_flow(flow):
+        except Exception:  # a bug in reading one Flow must cost it its triggers, not every Flow's
+            log.exception("Could not read a flow: flow=%s/%s", *key)
             flow = None
         self._parsed[key] = (version, flow)
         return flow
