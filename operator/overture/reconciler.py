@@ -45,6 +45,8 @@ from overture.engine import (
     Decision,
     DeleteJob,
     EmitEvent,
+    JobObservation,
+    JobPhase,
     KillExecution,
     Observed,
     start_failure,
@@ -53,7 +55,7 @@ from overture.engine import (
 from overture.engine.clock import iso, parse_time
 from overture.engine.retention import Finished, expired
 from overture.kube.client import Kube
-from overture.kube.errors import ApiError, ConflictError, TransientError
+from overture.kube.errors import ApiError, ConflictError, RejectedError, TransientError
 from overture.kube.jobs import build_job, observe_job
 from overture.kube.store import Body, Key, Store
 from overture.validation import validate_flow
@@ -64,6 +66,7 @@ ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})
 MISSING_FLOW_GRACE_SECONDS = 30.0
 RESYNC_SECONDS = 60.0
 EVENT_POSTERS = 4  # Events go out in the background, in order per execution
+INVALID_REQUEST = frozenset({400, 413, 422})  # the object itself is wrong: sending it again cannot help
 HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written at most this often
 
 
@@ -96,6 +99,10 @@ class Reconciler:
         self.event_queues: list[asyncio.Queue[tuple[dict[str, Any], str, str, str]]] = [
             asyncio.Queue() for _ in range(EVENT_POSTERS)
         ]
+        # Jobs the API server refused as invalid (400/413/422), by execution: seen as failed attempts,
+        # so the task fails (or retries) with the reason instead of the run hanging. Lost on a restart:
+        # the engine then asks for the Job again (after 15 s unseen) and gets the same answer.
+        self.rejected_jobs: dict[Key, dict[str, str]] = {}
 
     # --- queue --------------------------------------------------------------------------
 
@@ -235,6 +242,7 @@ class Reconciler:
     async def reconcile_execution(self, key: Key) -> None:
         body = self.store.executions.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self.rejected_jobs.pop(key, None)
             return
         now = self.clock()
         try:
@@ -289,6 +297,8 @@ class Reconciler:
         for job in self.store.jobs_of(namespace, name):
             job_name = job["metadata"]["name"]
             jobs[job_name] = observe_job(job, self.store.pod_of(namespace, job_name))
+        for job_name, message in self.rejected_jobs.get((namespace, name), {}).items():
+            jobs.setdefault(job_name, JobObservation(job_name, JobPhase.FAILED, reason="JobRejected", message=message))
         children = {}
         for child in self.store.children_of(namespace, name):
             children[child["metadata"]["name"]] = _child(child)
@@ -330,7 +340,18 @@ class Reconciler:
                     service_account=flow_spec.service_account_name if flow_spec else None,
                     ttl_seconds=self.settings.job_ttl_seconds,
                 )
-                if await self.kube.create_job(namespace, manifest):
+                try:
+                    created = await self.kube.create_job(namespace, manifest)
+                except RejectedError as exc:
+                    if exc.status not in INVALID_REQUEST:
+                        raise
+                    log.warning("The API server rejected a Job: job=%s/%s error=%s", namespace, action.name, exc)
+                    self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
+                        f"the API server rejected the Job: {exc}"[:1000]
+                    )
+                    self.enqueue((namespace, name))
+                    continue
+                if created:
                     log.info(
                         "Created Job: job=%s/%s task=%s attempt=%d",
                         namespace,
@@ -362,6 +383,8 @@ class Reconciler:
         if decision.requeue_after is not None:
             self.enqueue((namespace, name), delay=max(decision.requeue_after, 0.05))
         was_terminal = before is not None and before.state.is_terminal
+        if decision.status.state.is_terminal:
+            self.rejected_jobs.pop((namespace, name), None)
         if decision.status.state.is_terminal and not was_terminal:
             log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
             self._after_end(execution)

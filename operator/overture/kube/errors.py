@@ -3,7 +3,7 @@
     ApiError
     ├── TransientError  429, 5xx, connection errors: try again later
     ├── ConflictError    409 on update: our copy is stale; reconcile again from a fresh one
-    └── RejectedError    400, 403, 422: the request itself is wrong; retrying will not help
+    └── RejectedError    400, 403, 404, 413, 422: the request itself is wrong (or too large); retrying will not help
 
 A 409 on create means the object exists (done already, by us or a peer) and a 404 on delete
 means it is gone: both are success and never raised.
@@ -33,6 +33,6 @@ class RejectedError(ApiError):
 def translate(status: int, message: str) -> ApiError:
     if status == 409:
         return ConflictError(status, message)
-    if status in (400, 403, 404, 422):
+    if status in (400, 403, 404, 413, 422):
         return RejectedError(status, message)
     return TransientError(status, message)
