@@ -37,6 +37,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+# The operator fixtures are registered here, once for the whole directory. Importing them into
+# test modules would give every module its own "session" operator: several would run at once.
+from harness import cluster, operator_process
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 

@@ -38,7 +38,7 @@ from faults import (
     scale,
     state_of,
 )
-from harness import GROUP, VERSION, Cluster, OperatorProcess, operator_process, poll
+from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kwok]
 

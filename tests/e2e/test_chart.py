@@ -15,6 +15,8 @@ through it to SUCCESS. It needs the local cluster's real node and is skipped els
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -366,17 +368,41 @@ def test_flow_author_is_aggregated_into_the_builtin_edit_role(release: Release, 
 # ---------------------------------------------------------------- the operator image, installed
 
 
+def host_port() -> int:
+    """A free port below the ephemeral range, so it can never be one that free_port() handed to an
+    operator process of this test session (the chart's pod uses hostNetwork and listens on the host)."""
+    for _ in range(100):
+        candidate = random.randint(20000, 29999)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", candidate))
+            except OSError:
+                continue
+        return candidate
+    raise AssertionError("no free port in 20000-29999")
+
+
 @pytest.mark.realnode
 def test_the_chart_runs_the_operator_image_to_a_successful_execution(
-    kubeconfig: str, api_client: client.ApiClient, core_v1: client.CoreV1Api, helm: str, tmp_path: Path
+    kubeconfig: str,
+    api_client: client.ApiClient,
+    core_v1: client.CoreV1Api,
+    helm: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     if kubeconfig != str(CLUSTER_DIR / "admin.kubeconfig"):
         pytest.skip("overture:dev is imported into the local cluster's node; elsewhere build it from the Dockerfile")
+    # The session's cluster-wide operator would race the chart's for the served namespace: pause it.
+    session_operator = request.getfixturevalue("operator_process")
+    session_operator.stop()
+    request.addfinalizer(session_operator.start)
     built = subprocess.run(
         ["bash", str(ROOT / "hack" / "image.sh"), "--import"], capture_output=True, text=True, check=False
     )
     assert built.returncode == 0, f"hack/image.sh --import failed:\n{built.stderr}"
 
+    chart_port = host_port()
     suffix = uuid.uuid4().hex[:6]
     fullname, namespace, served = f"ovr-{suffix}", f"chart-op-{suffix}", f"chart-run-{suffix}"
     apiserver = urlsplit(api_client.configuration.host)
@@ -388,7 +414,7 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
         "rbac": {"scope": "namespaced", "namespaces": [served]},
         "hostNetwork": True,
         "operator": {
-            "port": free_port(),
+            "port": chart_port,
             "extraEnv": [
                 {"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
                 {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port or 443)},

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, cluster, operator_process, poll
+from harness import ROOT, Cluster, poll
 
 from overture.cli import main
 

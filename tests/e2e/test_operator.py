@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, OperatorProcess, cluster, operator_process, poll
+from harness import ROOT, Cluster, OperatorProcess, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -223,6 +223,7 @@ def api_requests(process: OperatorProcess) -> dict[str, float]:
 @pytest.mark.realnode
 def test_api_writes_per_task_run(cluster: Cluster, operator_process: OperatorProcess) -> None:
     """Counts the operator's own API requests (client-side counter; Lease renewals apart) for a 3-task run."""
+    poll(lambda: "overture_leader 1.0" in operator_process.metrics(), 40, "the session operator leads")
     cluster.apply_flow(ETL)
     poll(lambda: (cluster.get("flows", "etl-outputs").get("status") or {}).get("conditions"), 30, "flow status")
     before = api_requests(operator_process)

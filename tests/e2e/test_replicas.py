@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from harness import Cluster, OperatorProcess, cluster, operator_process, poll
+from harness import Cluster, OperatorProcess, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
 
@@ -29,7 +29,7 @@ def leads(process: OperatorProcess) -> bool:
 def test_standby_takes_over_within_the_lease_time(
     cluster: Cluster, operator_process: OperatorProcess, tmp_path
 ) -> None:
-    poll(lambda: leads(operator_process), 30, "the session operator leads")
+    poll(lambda: leads(operator_process), 40, "the session operator leads")
     standby = OperatorProcess(operator_process.kubeconfig, tmp_path / "standby.log")
     standby.start()
     try:

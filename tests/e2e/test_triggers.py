@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from harness import GROUP, VERSION, Cluster, OperatorProcess, cluster, operator_process, poll
+from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
 from kubernetes import client, watch
 
 pytestmark = pytest.mark.e2e
