@@ -8,6 +8,7 @@ them at their CI size. ``scale(ci, soak)`` picks the number.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -129,6 +130,24 @@ def restart_apiserver(down_seconds: float = 0) -> float:
     done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, f"restart-apiserver.sh failed:\n{done.stderr}"
     return float(done.stdout.strip().splitlines()[-1])
+
+
+def post_webhook(port: int, path: str, headers: dict[str, str], body: bytes) -> int:
+    """POST to the operator's HTTP port; the reply's status.
+
+    A server may answer a large upload early (413, 404, 401) and close the connection before
+    reading it all: the client then sees a broken pipe, and the answer is read anyway.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            if len(body) < 64 * 1024:
+                raise  # a small body was refused: not an early answer
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def healthz(process: OperatorProcess) -> int:

@@ -45,6 +45,7 @@ from faults import (
     healthz,
     list_executions,
     new_namespace,
+    post_webhook,
     scale,
     state_of,
 )
@@ -557,21 +558,6 @@ def webhook_call(draw: Any, namespace: str) -> tuple[str, dict[str, str], bytes]
     return path, headers, body
 
 
-def _post(port: int, path: str, headers: dict[str, str], body: bytes) -> int:
-    """The reply's status. A server may answer a large upload early (413, 404, 401) and close the
-    connection before reading it all: the client then sees a broken pipe; the answer is read anyway."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        try:
-            connection.request("POST", path, body=body, headers=headers)
-        except (BrokenPipeError, ConnectionResetError):
-            if len(body) < 64 * 1024:
-                raise  # a small body was refused: not an early answer
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
 def test_fuzzed_webhook_calls_never_get_a_5xx(kubeconfig: str, operator_process: OperatorProcess) -> None:
     helper = new_namespace(kubeconfig, "fuzz-hook", kwok=True)
     log_offset = operator_process.log_path.stat().st_size
@@ -586,7 +572,7 @@ def test_fuzzed_webhook_calls_never_get_a_5xx(kubeconfig: str, operator_process:
         helper.apply_flow(HEALTHY)
         poll(
             lambda: (
-                _post(
+                post_webhook(
                     operator_process.port,
                     f"/webhooks/{helper.namespace}/hook/on-call",
                     {"X-Overture-Key": WEBHOOK_KEY},
@@ -610,7 +596,7 @@ def test_fuzzed_webhook_calls_never_get_a_5xx(kubeconfig: str, operator_process:
         def send(data: st.DataObject) -> None:
             path, headers, body = webhook_call(data.draw, helper.namespace)
             try:
-                status = _post(operator_process.port, path, headers, body)
+                status = post_webhook(operator_process.port, path, headers, body)
             except (http.client.HTTPException, OSError) as exc:
                 raise AssertionError(f"no answer to POST {path[:100]} ({len(body)} bytes): {exc!r}") from None
             statuses[status] += 1
