@@ -74,6 +74,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.idle_timeout = 1.0
     if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_job' succeeded." for every event; -v keeps it
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    settings.watching.chunk_size = 500  # kopf's initial LISTs in pages, not one reply of every object
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.persistence.finalizer = "overture.dev/finalizer"

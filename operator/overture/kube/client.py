@@ -28,6 +28,7 @@ log = logging.getLogger("overture.kube")
 T = TypeVar("T")
 
 REQUESTS: Counter[str] = Counter()
+LIST_PAGE = 500  # objects per page of a LIST
 MERGE_PATCH = "application/merge-patch+json"
 # The API server unreachable (restarting, a network blip): transient, as a 503 would be.
 CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
@@ -179,30 +180,37 @@ class Kube:
     # --- reads (the operator reads from its watch caches; these serve the CLI and tests) ---
 
     async def list_objects(self, kind: str, namespace: str | None, label_selector: str = "") -> list[dict[str, Any]]:
-        """Every object of ``kind`` (flows, executions, jobs, pods), as plain camelCase dicts."""
-        if kind in ("flows", "executions"):
-            if namespace is None:
-                call = self.custom.list_cluster_custom_object(
-                    API_GROUP, API_VERSION, kind, label_selector=label_selector
-                )
+        """Every object of ``kind`` (flows, executions, jobs, pods), as plain camelCase dicts.
+
+        Listed in pages of ``LIST_PAGE`` and without ``metadata.managedFields``, so that listing
+        10,000 executions never holds one 150 MiB reply (benchmarks/README.md).
+        """
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            page: dict[str, Any] = {"label_selector": label_selector, "limit": LIST_PAGE, "_continue": token or None}
+            if kind in ("flows", "executions"):
+                if namespace is None:
+                    call = self.custom.list_cluster_custom_object(API_GROUP, API_VERSION, kind, **page)
+                else:
+                    call = self.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, kind, **page)
+                result: dict[str, Any] = await self._call("list", call)
             else:
-                call = self.custom.list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, kind, label_selector=label_selector
+                api = self.batch if kind == "jobs" else self.core
+                method = getattr(
+                    api,
+                    f"list_{'namespaced_' if namespace else ''}{kind[:-1]}{'' if namespace else '_for_all_namespaces'}",
                 )
-            result: dict[str, Any] = await self._call("list", call)
-            return list(result.get("items") or [])
-        api = self.batch if kind == "jobs" else self.core
-        method = getattr(
-            api, f"list_{'namespaced_' if namespace else ''}{kind[:-1]}{'' if namespace else '_for_all_namespaces'}"
-        )
-        listing = await self._call(
-            "list",
-            method(namespace, label_selector=label_selector) if namespace else method(label_selector=label_selector),
-        )
-        items = self.api.sanitize_for_serialization(listing).get("items") or []
-        for item in items:  # list items carry no kind; the store and builders expect one
-            item.setdefault("kind", "Job" if kind == "jobs" else "Pod")
-        return list(items)
+                listing = await self._call("list", method(namespace, **page) if namespace else method(**page))
+                result = self.api.sanitize_for_serialization(listing)
+                for item in result.get("items") or []:  # list items carry no kind; the store expects one
+                    item.setdefault("kind", "Job" if kind == "jobs" else "Pod")
+            for item in result.get("items") or []:
+                (item.get("metadata") or {}).pop("managedFields", None)
+                items.append(item)
+            token = (result.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
 
     async def get_execution(self, namespace: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(

@@ -2,11 +2,16 @@
 
 Reconciles read from here, never with a GET: the watch streams keep it current, and the
 operator updates it with the objects its own writes return, so it never acts on a state older
-than its last write. Bodies are stored as received and never modified in place.
+than its last write. Bodies are stored as received, less what the operator never reads
+(``metadata.managedFields``, kubectl's last-applied annotation), with their keys and short
+strings interned; they are never modified in place. With 10,000 finished executions cached this
+is a third of the memory (benchmarks/README.md): the same few dozen keys
+and states otherwise exist once per object.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +21,8 @@ from overture.api import LABEL_EXECUTION
 
 Key = tuple[str, str]  # (namespace, name)
 Body = Mapping[str, Any]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SHORT = 64  # strings up to this length are interned (states, types, keys, names, timestamps)
 
 
 def key_of(body: Body) -> Key:
@@ -35,6 +42,8 @@ class Store:
     children_by_parent: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def put(self, kind: str, body: Body, deleted: bool = False) -> None:
+        if not deleted:
+            body = slim(body)
         key = key_of(body)
         ns = key[0]
         if kind == "flow":
@@ -83,6 +92,29 @@ class Store:
     def children_of(self, namespace: str, parent: str) -> list[Body]:
         names = self.children_by_parent.get((namespace, parent), set())
         return [self.executions[(namespace, n)] for n in sorted(names) if (namespace, n) in self.executions]
+
+
+def slim(body: Body) -> dict[str, Any]:
+    """A compact copy of ``body`` for the cache: no managedFields or last-applied copy, interned strings."""
+    meta = body.get("metadata")
+    if isinstance(meta, Mapping):
+        meta = {k: v for k, v in meta.items() if k != "managedFields"}
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        body = {**body, "metadata": meta}
+    compact: dict[str, Any] = _compact(body)
+    return compact
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {sys.intern(k) if isinstance(k, str) else k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= _SHORT:
+        return sys.intern(value)
+    return value
 
 
 def _put(table: dict[Key, Body], key: Key, body: Body, deleted: bool) -> None:
