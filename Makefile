@@ -53,8 +53,8 @@ crds: install ## regenerate crds/ from the models (and the chart's copy)
 demo: install cluster-up ## local cluster, CRDs, operator, an example flow run to SUCCESS
 	bash hack/demo.sh
 
-bench: install cluster-up ## benchmarks/ against the local cluster
-	$(PY) -m benchmarks.run
+bench: install cluster-up ## benchmarks/ against the local cluster (BENCH_ARGS=--quick for a short run)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
