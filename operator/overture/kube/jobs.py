@@ -133,6 +133,11 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
             reason=None if ok else terminated.get("reason"),
         )
     if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        if pod is not None and pod_phase not in ("Succeeded", "Failed"):
+            # Our copy of the pod is older than the Job's (pods and Jobs come by separate watches, and
+            # under load the pods' lags): its outputs are in the pod's next update, which is coming.
+            # Taking the Job's word now would pass on no outputs at all, or miss a 4 KiB overflow.
+            return JobObservation(name, JobPhase.RUNNING, pod=pod_name, start=start)
         return JobObservation(name, JobPhase.SUCCEEDED, pod=pod_name, start=start, end=status.get("completionTime"))
     failed = conditions.get("Failed") or conditions.get("FailureTarget")
     if failed is not None:
