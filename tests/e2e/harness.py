@@ -193,8 +193,18 @@ def install_crds(kubeconfig: str) -> None:
     poll(established, 30, "CRDs established")
 
 
+_SESSION_OPERATORS = 0
+
+
 @pytest.fixture(scope="session")
 def operator_process(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    global _SESSION_OPERATORS
+    if _SESSION_OPERATORS:
+        raise RuntimeError(
+            "a second session operator: a test module imports the operator_process fixture; "
+            "it is registered once in tests/e2e/conftest.py, import only helpers from harness"
+        )
+    _SESSION_OPERATORS += 1
     install_crds(kubeconfig)
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     process = OperatorProcess(kubeconfig, log_path)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from faults import delete_namespace, new_namespace
-from harness import Cluster, OperatorProcess, operator_process
+from harness import Cluster, OperatorProcess
 from kubernetes import client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]

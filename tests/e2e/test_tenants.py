@@ -30,7 +30,7 @@ from faults import (
     post_webhook,
     state_of,
 )
-from harness import GROUP, VERSION, Cluster, OperatorProcess, operator_process, poll
+from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from test_chart import helm, render
