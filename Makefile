@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CLUSTER_DIR ?= /tmp/overture-cluster
 
-.PHONY: help install lint chart unit e2e test crds crds-check cluster-deps cluster-up cluster-down demo bench clean
+.PHONY: help install lint chart unit e2e test soak crds crds-check cluster-deps cluster-up cluster-down demo bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -45,6 +45,10 @@ e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local clus
 	$(BIN)/pytest tests/e2e -q -m e2e
 
 test: lint unit e2e ## everything CI runs
+
+RELIABILITY := tests/e2e/test_chaos.py tests/e2e/test_fuzz.py tests/e2e/test_tenants.py tests/e2e/test_secrets.py tests/e2e/test_limits.py
+soak: install cluster-deps ## the reliability tests, long: 100 runs under 12 SIGKILLs, 500+ fuzz cases, 1,000 iterations (needs a real and a kwok node)
+	OVERTURE_SOAK=1 OVERTURE_NODE=$${OVERTURE_NODE:-both} $(BIN)/pytest $(RELIABILITY) -m e2e -s -ra
 
 crds: install ## regenerate crds/ from the models (and the chart's copy)
 	$(BIN)/overture crds -o crds
