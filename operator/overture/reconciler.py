@@ -45,6 +45,7 @@ from overture.engine import (
     Decision,
     DeleteJob,
     EmitEvent,
+    EventType,
     JobObservation,
     JobPhase,
     KillExecution,
@@ -73,6 +74,8 @@ HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written
 @dataclass
 class Settings:
     workers: int = 16
+    task_events: bool = True  # False: no Normal Events per task (TaskStarted, TaskSucceeded)
+    status_debounce: float = 0.5  # seconds an observed-only status change may wait for the next
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = RESYNC_SECONDS
 
@@ -95,6 +98,7 @@ class Reconciler:
         self.on_finished: list[Callable[[Body], Any]] = []
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
+        self.deferred: dict[Key, float] = {}  # executions with a held-back status change, since when
         self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
         self.event_queues: list[asyncio.Queue[tuple[dict[str, Any], str, str, str]]] = [
             asyncio.Queue() for _ in range(EVENT_POSTERS)
@@ -367,7 +371,10 @@ class Reconciler:
             elif isinstance(action, KillExecution):
                 await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
         before = execution.status
-        if decision.status != before:
+        if decision.status != before and self._defer_status(execution, decision):
+            pass  # observed detail only (a pod's name, start, RUNNING): written with the next change
+        elif decision.status != before:
+            self.deferred.pop((namespace, name), None)
             new_body = {
                 "apiVersion": GROUP_VERSION,
                 "kind": "Execution",
@@ -378,7 +385,7 @@ class Reconciler:
             stored = await self.kube.replace_status("executions", new_body)
             self.store.put("execution", stored)
         for action in decision.actions:
-            if isinstance(action, EmitEvent):
+            if isinstance(action, EmitEvent) and (self.settings.task_events or not _routine(action)):
                 self._post_event(body, action.type.value, action.reason, action.message)
         if decision.requeue_after is not None:
             self.enqueue((namespace, name), delay=max(decision.requeue_after, 0.05))
@@ -391,6 +398,32 @@ class Reconciler:
             self._record_last_run(execution, decision)
             for callback in self.on_finished:
                 await callback(self.store.executions.get((namespace, name), body))
+
+    def _defer_status(self, execution: Execution, decision: Decision) -> bool:
+        """Whether to hold back a status write that only records what was observed.
+
+        A change with no action (no Job, no Event) that keeps the execution's state is a pod's
+        name, start time or RUNNING: with pods that start and end within ``status_debounce``
+        seconds it would cost a PUT per pod transition (3 per task with kwok pods). Held back,
+        it goes out with the next change, or after ``status_debounce`` seconds at the latest:
+        ``step`` recomputes it from the same observations (start times come from the Job and
+        pod, never from the clock).
+        """
+        before = execution.status
+        if (
+            self.settings.status_debounce <= 0
+            or decision.actions
+            or before is None
+            or decision.status.state != before.state
+        ):
+            return False
+        key = (execution.metadata.namespace or "", execution.metadata.name)
+        now = asyncio.get_running_loop().time()
+        first = self.deferred.setdefault(key, now)
+        if now - first >= self.settings.status_debounce:
+            return False
+        self.enqueue(key, delay=first + self.settings.status_debounce - now)
+        return True
 
     def _record_last_run(self, execution: Execution, decision: Decision) -> None:
         """The Flow's LAST RUN column: its newest finished execution (written by housekeeping)."""
@@ -431,6 +464,14 @@ class Reconciler:
         stored = await self.kube.replace_status("executions", new_body)
         self.store.put("execution", stored)
         await self.kube.emit_event(dict(body), "Warning", "Invalid", message)
+
+
+ROUTINE_TASK_EVENTS = frozenset({"TaskStarted", "TaskSucceeded"})
+
+
+def _routine(action: EmitEvent) -> bool:
+    """A task's start or success: also in the status and the Job; 2 of a task run's ~5 writes."""
+    return action.type == EventType.NORMAL and action.reason in ROUTINE_TASK_EVENTS
 
 
 def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]:
