@@ -3,7 +3,7 @@
     python -m benchmarks.api_cost [--quick]
 
 One execution of a 10-task sequential flow, then 20 executions of a 2-task flow at once (50 task
-runs; Jobs completed by the completer). Requests are the operator's own count
+runs; Jobs completed by the completer, or ``--mode kwok|real`` for pods that run). Requests are the operator's own count
 (``overture_api_requests`` on /metrics, by verb; watches are long-lived GETs and not counted
 per task). Writes are split by object: Jobs created (the Jobs in the namespace), Events
 created (the namespace's Events from the ``overture`` component), and the rest of the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 from benchmarks.common import (
@@ -35,17 +36,22 @@ from benchmarks.common import (
 )
 
 
-async def bench(quick: bool = False) -> dict[str, Any]:
+async def bench(quick: bool = False, mode: str = "completer") -> dict[str, Any]:
     parallel = 10 if quick else 20
     api = await Api.connect()
     placement = Placement(api)
-    await placement.discover()
+    available = await placement.discover()
+    if mode != "completer" and mode not in available:
+        print(f"\n3. API cost ({mode}): skipped, no Ready {mode} node", flush=True)
+        await api.close()
+        return {"mode": mode, "skipped": f"no Ready {mode} node"}
     namespace = await api.create_namespace("bench-api")
-    completer = Completer("completer-api")
+    completer = Completer("completer-api") if mode == "completer" else None
     rec = Recorder(api, namespace)
     try:
-        await placement.use("pending")
-        await completer.start()
+        await placement.use("pending" if completer else mode)
+        if completer:
+            await completer.start()
         await api.create("flows", namespace, flow_body("seq10", 10))
         await api.create("flows", namespace, flow_body("two", 2))
         async with running(Operator("api-cost", [namespace])) as operator:
@@ -72,7 +78,8 @@ async def bench(quick: bool = False) -> dict[str, Any]:
         jobs = len((await api.batch.list_namespaced_job(namespace)).items)
     finally:
         await rec.close()
-        completer.stop()
+        if completer:
+            completer.stop()
         await placement.restore()
         await api.delete_namespace(namespace)
         await api.close()
@@ -82,6 +89,8 @@ async def bench(quick: bool = False) -> dict[str, Any]:
     other_writes = writes - jobs - len(ours)
     per = {verb: count / task_runs for verb, count in requests.items()}
     data = {
+        "mode": mode,
+        "task_events": os.environ.get("OVERTURE_TASK_EVENTS", "true"),
         "executions": executions,
         "task_runs": task_runs,
         "requests": requests,
@@ -101,21 +110,22 @@ async def bench(quick: bool = False) -> dict[str, Any]:
         ["  status writes (and other)", other_writes, f"{other_writes / task_runs:.2f}"],
     ]
     print_table(
-        f"3. API cost: {executions} executions, {task_runs} task runs (operator's requests by verb)",
+        f"3. API cost ({mode}): {executions} executions, {task_runs} task runs (operator's requests by verb)",
         ["verb / object", "requests", "per task run"],
         rows,
     )
     print(f"   Events by reason: {dict(sorted(reasons.items()))}")
-    write_result("api_cost", data)
+    write_result(f"api_cost-{mode}", data)
     return data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 parallel executions instead of 20")
+    parser.add_argument("--mode", choices=["completer", "kwok", "real"], default="completer", help="who ends the tasks")
     args = parser.parse_args()
     terminate_gracefully()
-    asyncio.run(bench(args.quick))
+    asyncio.run(bench(args.quick, args.mode))
 
 
 if __name__ == "__main__":
