@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -143,6 +144,11 @@ def shape_problems(execution: dict[str, Any]) -> list[str]:
     return problems
 
 
+def leads(process: OperatorProcess) -> bool:
+    match = re.search(r"^overture_leader (\S+)$", process.metrics(), re.MULTILINE)
+    return bool(match and float(match.group(1)) == 1.0)
+
+
 def tick_of(execution: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(execution["spec"]["trigger"]["date"]).astimezone(UTC)
 
@@ -172,7 +178,7 @@ def test_operator_sigkills_and_an_apiserver_restart_lose_and_duplicate_nothing(
         started = time.monotonic()
         waves = [total // kills_planned + (1 if i < total % kills_planned else 0) for i in range(kills_planned)]
         made, kills, downtime = 0, 0, 0.0
-        api_down = None
+        api_down, api_recovery = None, 0.0
         for wave, size in enumerate(waves):
             for _ in range(size):
                 run_mixed(fake, made)
@@ -189,7 +195,12 @@ def test_operator_sigkills_and_an_apiserver_restart_lose_and_duplicate_nothing(
             downtime += pause
             if restart_api and wave == len(waves) // 2:
                 time.sleep(rng.uniform(0.5, 2.0))
+                pid = operator_process.proc.pid if operator_process.proc else None
                 api_down = restart_apiserver()
+                back = time.monotonic()
+                poll(lambda: leads(operator_process), 60, "the operator leading again after the apiserver restart")
+                api_recovery = time.monotonic() - back
+                assert operator_process.proc is not None and operator_process.proc.pid == pid, "the operator restarted"
         chaos_seconds = time.monotonic() - started
 
         # --- settle
@@ -246,7 +257,12 @@ def test_operator_sigkills_and_an_apiserver_restart_lose_and_duplicate_nothing(
             f"({total} on kwok, {len(mixed) - total} real) -> {dict(states)}; "
             f"{kills} operator SIGKILLs (down {downtime:.1f} s in all), "
             f"apiserver restarts: {1 if api_down is not None else 0}"
-            + (f" (API unreachable {api_down:.0f} s)" if api_down is not None else "")
+            + (
+                f" (API unreachable {api_down:.0f} s; the same operator process led again {api_recovery:.1f} s "
+                "after it was back)"
+                if api_down is not None
+                else ""
+            )
             + f"; chaos {chaos_seconds:.0f} s, settled {settle_seconds:.0f} s later"
             f"\n[chaos] kwok: {fake_audit.jobs} Jobs, {fake_audit.pods} pods, {fake_audit.attempts} attempts"
             + (
