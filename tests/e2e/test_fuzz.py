@@ -19,7 +19,7 @@ gets random paths, keys, headers and bodies and never answers 5xx.
 
 CI: 6 documents for each of the 10 Flow mutations and 6 Execution ones, and 3 Flows with a bad
 name (99 documents), seeded per mutation (the same cases every run); 100 webhook calls. Soak
-(OVERTURE_SOAK=1): 28 each (462 documents; with the Executions of the Ready Flows, over 500
+(OVERTURE_SOAK=1): 30 each (495 documents; with the Executions of the Ready Flows, over 500
 cases), random; 300 calls.
 """
 
@@ -396,7 +396,7 @@ def test_fuzzed_flows_and_executions_are_rejected_marked_invalid_or_run(
     try:
         helper.apply_flow(HEALTHY)
         tally.healthy.append(helper.run("steady", name="steady-0"))
-        rounds = scale(6, 28)  # documents per mutation
+        rounds = scale(6, 30)  # documents per mutation
 
         def create(what: str, kind: str, spec: Any, bad_name: str | None) -> None:
             tally.cases += 1
