@@ -246,7 +246,9 @@ def test_operator_sigkills_and_an_apiserver_restart_lose_and_duplicate_nothing(
         gaps = [(a, b) for a, b in itertools.pairwise(ticks) if b - a != step]
         assert not gaps, f"ticks missing between {gaps}"
         assert ticks, "the schedule never fired"
-        assert ticks[0] <= ticker_created + 3 * step, f"first tick {ticks[0]} long after the flow ({ticker_created})"
+        # A schedule owes ticks from when the scheduler first saw it (or the nextTick it recorded): a
+        # SIGKILL before that first pass moves its start a little; not by more than a kill cycle.
+        assert ticks[0] <= ticker_created + 6 * step, f"first tick {ticks[0]} long after the flow ({ticker_created})"
         assert ticks[-1] >= suspended_at - 2 * step, f"last tick {ticks[-1]} long before suspending ({suspended_at})"
 
         states = Counter(state_of(e) for e in mixed)
