@@ -515,6 +515,16 @@ class Operator:
                 counts[verb] = float(line.rsplit(" ", 1)[1])
         return counts
 
+    async def reconciles(self) -> tuple[int, float]:
+        """(count, total seconds) of reconciles, from overture_reconcile_seconds."""
+        count, total = 0, 0.0
+        for line in (await asyncio.to_thread(self.metrics_text)).splitlines():
+            if line.startswith("overture_reconcile_seconds_count"):
+                count = int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("overture_reconcile_seconds_sum"):
+                total = float(line.rsplit(" ", 1)[1])
+        return count, total
+
     async def settled_requests(self, limit: float = 30.0) -> dict[str, float]:
         """Requests by verb once the count stops moving (Events are posted in the background)."""
         last = await self.requests()

@@ -92,7 +92,7 @@ async def bench(quick: bool = False, ticks: int | None = None, others: int | Non
                         found.append((tick, rec.exec_added[name] - tick))
                 return sorted(found)
 
-            timeout = ticks / TICKING_FLOWS + 30
+            timeout = ticks / TICKING_FLOWS + 60  # the new flows are seen, validated and scheduled first
             seen = await rec.wait(lambda: len(scheduled()) >= ticks, timeout)
             elapsed = time.time() - started
             cpu = operator.cpu_seconds() - cpu_before

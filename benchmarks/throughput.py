@@ -8,7 +8,8 @@ For each N, in the same run:
   seen) and the latency of each from creation to SUCCESS (p50, p99).
 - **limit**: a bare script does the same work without the orchestrator: N chains, each creates
   task 1's Job (the same manifest, from ``overture.kube.jobs.build_job``), waits for it to be
-  finished, creates task 2's Job, waits again. Same client (``overture.kube.client.Kube``, one
+  finished (Complete, and its pod ended if the Job controller made one: what the operator waits
+  for), creates task 2's Job, waits again. Same client (``overture.kube.client.Kube``, one
   kubernetes_asyncio ApiClient), same completer, same API server.
 
 Jobs are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
@@ -61,6 +62,7 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
             await wait_flow_ready(api, namespace, ["two"])
             await rec.start()
             before, cpu_before = await operator.requests(), operator.cpu_seconds()
+            reconciles_before = await operator.reconciles()
             names = [f"two-{i:05d}" for i in range(n)]
             started = time.time()
             await gather_limited(
@@ -70,6 +72,7 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
             finished = await rec.wait(lambda: len(rec.exec_done) >= n, timeout_for(n))
             cpu = operator.cpu_seconds() - cpu_before
             rss = operator.rss_mib()
+            reconciles_after = await operator.reconciles()
             requests = parse_requests_delta(before, await operator.settled_requests())
     finally:
         await rec.close()
@@ -97,6 +100,9 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
         "operator_cpu_seconds": cpu,
         "operator_rss_mib": rss,
         "execution_watch_events": rec.exec_events,
+        "reconciles": reconciles_after[0] - reconciles_before[0],
+        "reconcile_seconds_mean": (reconciles_after[1] - reconciles_before[1])
+        / max(reconciles_after[0] - reconciles_before[0], 1),
     }
 
 
@@ -122,13 +128,30 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
     waiters: dict[str, asyncio.Future[float]] = {}
     loop = asyncio.get_running_loop()
 
+    def finished(job: str) -> float | None:
+        """As the operator decides: the Job is Complete, and its pod, if one was seen, has ended."""
+        if job not in rec.job_done:
+            return None
+        if job in rec.pods:
+            return max(rec.job_done[job], rec.pod_done[job]) if job in rec.pod_done else None
+        return rec.job_done[job]
+
+    def check(job: str) -> None:
+        done = finished(job)
+        if done is not None and job in waiters and not waiters[job].done():
+            waiters[job].set_result(done)
+
     def on_jobs(t: float, type_: str, job: dict[str, Any]) -> None:
         Recorder._on_jobs(rec, t, type_, job)
-        name = job["metadata"]["name"]
-        if name in rec.job_done and name in waiters and not waiters[name].done():
-            waiters[name].set_result(rec.job_done[name])
+        check(job["metadata"]["name"])
+
+    def on_pods(t: float, type_: str, pod: dict[str, Any]) -> None:
+        Recorder._on_pods(rec, t, type_, pod)
+        labels = pod["metadata"].get("labels") or {}
+        check(labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or "")
 
     rec._on_jobs = on_jobs  # type: ignore[method-assign]
+    rec._on_pods = on_pods  # type: ignore[method-assign]
     semaphore = asyncio.Semaphore(64)  # as many requests in flight as the executions' creation
 
     async def chain(index: int) -> tuple[float, float]:
@@ -141,8 +164,7 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
             waiters[job] = loop.create_future()
             async with semaphore:
                 await kube.create_job(namespace, body)
-            if job in rec.job_done and not waiters[job].done():
-                waiters[job].set_result(rec.job_done[job])
+            check(job)
             end = await waiters[job]
         return begun, end
 
