@@ -139,3 +139,40 @@ def test_the_status_is_written_only_when_it_changes() -> None:
     scheduler.note_fired("ns", "f", "hook", clock.now)
     run(scheduler.run_once())
     assert kube.patches[-1][2]["triggers"][1]["lastTick"] == "2026-01-01T12:00:30Z"
+
+
+def test_a_pass_looks_only_at_flows_that_changed_or_are_due(monkeypatch: Any) -> None:
+    """1,000 idle daily flows must not cost a croniter walk each on every per-second tick."""
+    import overture.triggers.scheduler as scheduler_module
+
+    looked_at: list[str] = []
+    real = scheduler_module.due_ticks
+
+    def counting(trigger: Any, since: datetime, now: datetime) -> Any:
+        looked_at.append(trigger.id)
+        return real(trigger, since, now)
+
+    monkeypatch.setattr(scheduler_module, "due_ticks", counting)
+    daily = {"id": "daily", "type": "schedule", "cron": "0 3 * * *"}
+    bodies = [flow_body(f"idle-{i}", [daily]) for i in range(50)] + [flow_body("busy", [MINUTELY])]
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    store = store_with(*bodies)
+    kube = FakeKube(store=store)
+    scheduler = Scheduler(kube, FlowCache(store), clock)  # type: ignore[arg-type]
+    run(scheduler.run_once())
+    assert len(looked_at) == 51  # first sight: every flow
+    run(scheduler.run_once())
+    assert len(looked_at) == 102  # each status write changed its flow's resourceVersion: once more
+    looked_at.clear()
+    for _ in range(3):
+        clock.advance(minutes=1)
+        run(scheduler.run_once())
+    assert looked_at == ["tick"] * 3  # only the due flow, once a pass
+    assert len(kube.created) == 3
+    run(scheduler.run_once())  # settles: the last status write is seen
+    edited = dict(store.flows[("ns", "idle-7")])
+    edited["metadata"] = {**edited["metadata"], "resourceVersion": "99"}
+    store.put("flow", edited)
+    looked_at.clear()
+    run(scheduler.run_once())
+    assert looked_at == ["daily"]

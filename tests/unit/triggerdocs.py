@@ -83,6 +83,8 @@ class FakeKube:
         if self.store is not None:  # as the watch would deliver it
             body = dict(self.store.flows[(namespace, name)])
             body["status"] = {**(body.get("status") or {}), **status}
+            version = int(body["metadata"].get("resourceVersion") or 0) + 1
+            body["metadata"] = {**body["metadata"], "resourceVersion": str(version)}
             self.store.put("flow", body)
 
     async def emit_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:

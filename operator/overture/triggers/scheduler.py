@@ -13,6 +13,13 @@ resumed, ``catchUp`` decides what happens to the ticks in between.
 
 The loop is also woken (``poke``) when a Flow changes, and never sleeps longer than
 ``max_sleep`` (a safety net against a missed wake-up).
+
+A pass costs O(flows that changed or are due), not O(flows): each flow's plan (the
+resourceVersion it was computed at and when it is next due) is kept, and a flow whose body did
+not change, which nothing fired for and whose next tick is still ahead is skipped. Building
+croniter iterators for 1,000 idle flows on every per-second tick cost ~0.3 s a pass. The
+status writes of a pass go after all its firings, ``WRITERS`` at a time, so a thousand flows
+seen for the first time do not hold up a due tick for the length of a thousand PATCHes.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ log = logging.getLogger("overture.triggers")
 
 TriggerKey = tuple[str, str, str]  # (namespace, flow, trigger id)
 RETRY_SECONDS = 2.0
+WRITERS = 8
 _MICRO = timedelta(microseconds=1)
 
 
@@ -59,6 +67,9 @@ class Scheduler:
         self.since: dict[TriggerKey, datetime] = {}  # ticks after this one are not fired yet
         self.fired: dict[TriggerKey, datetime] = {}  # newest firing of event triggers, for the status
         self.written: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (namespace, name, uid)
+        self.plans: dict[tuple[str, str], tuple[str, datetime | None]] = {}  # flow: (resourceVersion, next due)
+        self.dirty: set[tuple[str, str]] = set()  # flows an event trigger fired for since their plan
+        self.outbox: list[tuple[Body, list[dict[str, Any]]]] = []  # status writes of the current pass
         self.wake = asyncio.Event()
 
     def poke(self) -> None:
@@ -68,6 +79,7 @@ class Scheduler:
         """An event trigger fired: shown as its ``lastTick`` at the next pass."""
         key = (namespace, flow, trigger_id)
         self.fired[key] = max(when, self.fired.get(key, when))
+        self.dirty.add((namespace, flow))
         self.poke()
 
     async def run(self) -> None:
@@ -88,15 +100,27 @@ class Scheduler:
         """Fire what is due; return when the next tick is due (None: no schedule at all)."""
         wake_at: datetime | None = None
         seen: set[tuple[str, str]] = set()
+        now = self.clock()
         for body, flow in self.flows.items():
-            seen.add(key_of(body))
-            due = await self._flow(body, flow)
+            key = key_of(body)
+            seen.add(key)
+            version = str(body["metadata"].get("resourceVersion"))
+            plan = self.plans.get(key)
+            if plan is not None and plan[0] == version and key not in self.dirty and (plan[1] is None or plan[1] > now):
+                due = plan[1]
+            else:
+                self.dirty.discard(key)
+                due = await self._flow(body, flow)
+                self.plans[key] = (version, due)
             if due is not None and (wake_at is None or due < wake_at):
                 wake_at = due
+        await self._flush()
         for stale in [k for k in self.since if k[:2] not in seen]:
             self.since.pop(stale, None)
         for gone in [k for k in self.written if k[:2] not in seen]:
             self.written.pop(gone, None)
+        for gone_flow in [k for k in self.plans if k not in seen]:
+            self.plans.pop(gone_flow, None)
         return wake_at
 
     async def _flow(self, body: Body, flow: Flow) -> datetime | None:
@@ -112,7 +136,7 @@ class Scheduler:
             else:
                 entry = self._event_entry((namespace, name, trigger.id), trigger, current.get(trigger.id) or {})
             entries.append({k: v for k, v in entry.items() if v is not None})
-        await self._write(body, entries)
+        self._queue_write(body, entries)
         return wake_at
 
     def _event_entry(self, key: TriggerKey, trigger: AnyTrigger, current: dict[str, Any]) -> dict[str, Any]:
@@ -208,17 +232,31 @@ class Scheduler:
             log.info("Execution existed already: execution=%s/%s tick=%s", namespace, execution, iso(tick))
         return None, False
 
+    def _queue_write(self, body: Body, entries: list[dict[str, Any]]) -> None:
+        version = (*key_of(body), str(body["metadata"].get("uid")))
+        stored = (body.get("status") or {}).get("triggers") or []
+        if entries != stored and entries != self.written.get(version):
+            self.outbox.append((body, entries))
+
+    async def _flush(self) -> None:
+        writes, self.outbox = self.outbox, []
+        limit = asyncio.Semaphore(WRITERS)
+
+        async def write(body: Body, entries: list[dict[str, Any]]) -> None:
+            async with limit:
+                await self._write(body, entries)
+
+        await asyncio.gather(*(write(body, entries) for body, entries in writes))
+
     async def _write(self, body: Body, entries: list[dict[str, Any]]) -> None:
         key = key_of(body)
         version = (*key, str(body["metadata"].get("uid")))
-        stored = (body.get("status") or {}).get("triggers") or []
-        if entries == stored or entries == self.written.get(version):
-            return
         started = time.perf_counter()
         try:
             await self.kube.patch_status("flows", key[0], key[1], {"triggers": entries})
         except ApiError as exc:
             log.warning("Could not update Flow trigger status: flow=%s/%s error=%s", *key, exc)
+            self.dirty.add(key)  # computed again (and written) at the next pass
             return
         self.written[version] = entries
         log.debug("Updated Flow trigger status: flow=%s/%s took=%.3fs", *key, time.perf_counter() - started)
