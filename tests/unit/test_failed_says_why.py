@@ -1,9 +1,10 @@
 """A FAILED execution says why in ``status.message`` (found by tests/e2e/test_fuzz.py in soak mode).
 
-It does when a task that runs (or a pause, a subflow, a fail task) failed. It does not when a
-flowable task failed by itself: an ``each`` whose items do not render, an ``if`` whose condition or
-a ``switch`` whose value does not. The task run has the reason; the execution's message is empty,
-because ``Work.first_failure`` looks at leaf tasks only. Reported: the fix is in engine/work.py.
+It does when a task that runs (or a pause, a subflow, a fail task) failed, and when a flowable
+task failed by itself: an ``each`` whose items do not render, an ``if`` whose condition or a
+``switch`` whose value does not. Before, ``Work.first_failure`` looked at leaf tasks only, so such
+an execution ended FAILED with an empty message. A flowable that failed because a child did is
+not the failure: the child is.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def test_a_failed_fail_task_is_the_message() -> None:
     assert message == "task stop failed: no data today"
 
 
+def test_a_flowable_failing_because_of_a_child_names_the_child() -> None:
+    stop = {"id": "stop", "type": "fail", "message": "no data today"}
+    state, message, runs = ended({"id": "outer", "type": "sequential", "tasks": [stop]})
+    assert state == State.FAILED.value
+    assert runs["outer"] == "a task inside failed"
+    assert message == "task stop failed: no data today"
+
+
 @pytest.mark.parametrize("case", FLOWABLE_FAILURES)
 def test_the_task_run_of_a_failed_flowable_has_the_reason(case: str) -> None:
     state, _, runs = ended(FLOWABLE_FAILURES[case])
@@ -53,8 +62,9 @@ def test_the_task_run_of_a_failed_flowable_has_the_reason(case: str) -> None:
     assert message
 
 
-@pytest.mark.xfail(strict=True, reason="engine/work.py first_failure skips flowable tasks (reported)")
 @pytest.mark.parametrize("case", FLOWABLE_FAILURES)
 def test_the_execution_message_names_a_failed_flowable(case: str) -> None:
-    _, message, _ = ended(FLOWABLE_FAILURES[case])
-    assert message
+    _, message, runs = ended(FLOWABLE_FAILURES[case])
+    ((run_id, reason),) = runs.items()
+    assert reason
+    assert message == f"task {run_id} failed: {reason}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun, child_groups
+from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun
 from overture.engine.clock import iso
 from overture.engine.context import Frame, OutputsView, trigger_context
 from overture.engine.model import Action, EmitEvent, EventType, Observed
@@ -115,19 +115,12 @@ class Work:
         return [r for r in self.runs.values() if not r.state.is_terminal]
 
     def first_failure(self) -> TaskRun | None:
-        """The first failed task run that did work itself (not a flowable failing because of a child),
-        leaving out failures inside a task that allows failure: they did not fail the run."""
-        return next(
-            (
-                r
-                for r in self.runs.values()
-                if r.state == State.FAILED
-                and r.task_id in self.tasks
-                and is_leaf(self.tasks[r.task_id])
-                and not self._failure_allowed_above(r)
-            ),
-            None,
-        )
+        """The first failed task run whose failure is its own: a task that ran, or a flowable that
+        could not (its items, condition or value did not render), not a flowable failing because a
+        child did; leaving out failures inside a task that allows failure: they did not fail the run."""
+        failed = [r for r in self.runs.values() if r.state == State.FAILED and r.task_id in self.tasks]
+        passed_on = {r.parent for r in failed if r.parent}
+        return next((r for r in failed if r.id not in passed_on and not self._failure_allowed_above(r)), None)
 
     def _failure_allowed_above(self, run: TaskRun) -> bool:
         parent = self.runs.get(run.parent) if run.parent else None
@@ -137,7 +130,3 @@ class Work:
                 return True
             parent = self.runs.get(parent.parent) if parent.parent else None
         return False
-
-
-def is_leaf(task: AnyTask) -> bool:
-    return not child_groups(task)
