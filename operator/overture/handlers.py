@@ -61,7 +61,7 @@ def _settings_from_env() -> Settings:
         workers=int(os.environ.get("OVERTURE_WORKERS", "16")),
         job_ttl_seconds=int(ttl) if ttl else None,
         resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
-        task_events=os.environ.get("OVERTURE_TASK_EVENTS", "true").lower() != "false",
+        task_events=os.environ.get("OVERTURE_TASK_EVENTS", "false").lower() in {"1", "true", "yes", "on"},
         status_debounce=float(os.environ.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "0.5")),
     )
 

@@ -8,10 +8,13 @@ the ``Store``, call ``step`` and apply the ``Decision`` in a fixed order:
 1. creations and deletions (Jobs, child executions): idempotent, deterministic names;
 2. one status write (PUT with the resourceVersion we read: a stale copy gets 409 and is
    reconciled again from the fresh one, so two operators can never both advance a run);
-3. Events, once the status that justifies them is stored.
+3. Events, in the background (after the status write, when there is one).
 
 A crash between 1 and 2 is safe: the next reconcile decides the same creations under the same
-names and gets AlreadyExists. Nothing is kept in memory that the API server does not have.
+names and gets AlreadyExists. The one thing kept in memory that the API server does not have
+yet is a *held* routine status change (a task ended and the next started, a pod started),
+written with the next change or within ``status_debounce`` seconds (``_may_hold``); losing it
+is the same crash between 1 and 2. Starts, ends, kills, retries and failures are written at once.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from overture.api import (
     Condition,
     ConditionStatus,
     Execution,
+    ExecutionStatus,
     FlowSpec,
     Retention,
     SpecError,
@@ -74,8 +78,10 @@ HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written
 @dataclass
 class Settings:
     workers: int = 16
-    task_events: bool = True  # False: no Normal Events per task (TaskStarted, TaskSucceeded)
-    status_debounce: float = 0.5  # seconds an observed-only status change may wait for the next
+    # Normal Events per task (TaskStarted, TaskSucceeded): off by default, they were half of all
+    # API writes (docs/DECISIONS.md); warnings, retries, failures, Started and Ended always go out.
+    task_events: bool = False
+    status_debounce: float = 0.5  # seconds a routine status change may wait for the next (see Reconciler._may_hold)
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = RESYNC_SECONDS
 
@@ -98,7 +104,9 @@ class Reconciler:
         self.on_finished: list[Callable[[Body], Any]] = []
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
-        self.deferred: dict[Key, float] = {}  # executions with a held-back status change, since when
+        # Decided but not yet written (see _may_hold): the status it was decided from (what the API
+        # server has), the decided one, and since when (loop time) it has been held.
+        self.held: dict[Key, tuple[ExecutionStatus | None, ExecutionStatus, float]] = {}
         self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
         self.event_queues: list[asyncio.Queue[tuple[dict[str, Any], str, str, str]]] = [
             asyncio.Queue() for _ in range(EVENT_POSTERS)
@@ -256,7 +264,13 @@ class Reconciler:
             return
         status = execution.status
         if status is not None and status.state.is_terminal and execution.spec.restarts <= status.restarts:
+            self.held.pop(key, None)
             return
+        held = self.held.get(key)
+        if held is not None and held[0] == status:
+            execution = execution.model_copy(update={"status": held[1]})
+        elif held is not None:  # the API server has a status we did not decide from: start from it
+            self.held.pop(key, None)
         flow: FlowSpec | None = None
         if status is None or status.flow_spec is None:
             flow_or_problem = self._flow_for(execution, now)
@@ -371,10 +385,12 @@ class Reconciler:
             elif isinstance(action, KillExecution):
                 await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
         before = execution.status
-        if decision.status != before and self._defer_status(execution, decision):
-            pass  # observed detail only (a pod's name, start, RUNNING): written with the next change
-        elif decision.status != before:
-            self.deferred.pop((namespace, name), None)
+        written = self.held[(namespace, name)][0] if (namespace, name) in self.held else before
+        if decision.status == written:
+            self.held.pop((namespace, name), None)
+        elif self._may_hold((namespace, name), written, decision):
+            pass  # written with the next change, or when held for status_debounce seconds
+        else:
             new_body = {
                 "apiVersion": GROUP_VERSION,
                 "kind": "Execution",
@@ -384,6 +400,7 @@ class Reconciler:
             }
             stored = await self.kube.replace_status("executions", new_body)
             self.store.put("execution", stored)
+            self.held.pop((namespace, name), None)
         for action in decision.actions:
             if isinstance(action, EmitEvent) and (self.settings.task_events or not _routine(action)):
                 self._post_event(body, action.type.value, action.reason, action.message)
@@ -399,30 +416,35 @@ class Reconciler:
             for callback in self.on_finished:
                 await callback(self.store.executions.get((namespace, name), body))
 
-    def _defer_status(self, execution: Execution, decision: Decision) -> bool:
-        """Whether to hold back a status write that only records what was observed.
+    def _may_hold(self, key: Key, written: ExecutionStatus | None, decision: Decision) -> bool:
+        """Whether a status change may wait, in memory, for the next one (batched status writes).
 
-        A change with no action (no Job, no Event) that keeps the execution's state is a pod's
-        name, start time or RUNNING: with pods that start and end within ``status_debounce``
-        seconds it would cost a PUT per pod transition (3 per task with kwok pods). Held back,
-        it goes out with the next change, or after ``status_debounce`` seconds at the latest:
-        ``step`` recomputes it from the same observations (start times come from the Job and
-        pod, never from the clock).
+        A routine change may: the execution's state stays what the API server shows, and the
+        decision only created Jobs and Normal Events (a task ended and the next one started, a
+        pod's name, start time or RUNNING). The next reconcile steps from the held status, and
+        it is written with the next change, or ``status_debounce`` seconds after it was first
+        held at the latest. With tasks that end within that time a sequential flow costs about
+        one status write per execution instead of one or two per task.
+
+        A start, an end, a kill, a retry or a failure (Warning Events), children and deletions
+        are written at once. Losing a held status (a crash, a new leader) loses no work: the
+        next reconcile decides the same again from the API server's status and the Jobs, which
+        have deterministic names (AlreadyExists is adoption), so no attempt gets a second Job;
+        only a TaskStarted Event may be posted twice.
         """
-        before = execution.status
-        if (
-            self.settings.status_debounce <= 0
-            or decision.actions
-            or before is None
-            or decision.status.state != before.state
-        ):
+        if self.settings.status_debounce <= 0 or written is None or decision.status.state != written.state:
             return False
-        key = (execution.metadata.namespace or "", execution.metadata.name)
+        for action in decision.actions:
+            if isinstance(action, EmitEvent) and action.type == EventType.NORMAL:
+                continue
+            if not isinstance(action, CreateJob):
+                return False
         now = asyncio.get_running_loop().time()
-        first = self.deferred.setdefault(key, now)
-        if now - first >= self.settings.status_debounce:
+        since = self.held[key][2] if key in self.held else now
+        if now - since >= self.settings.status_debounce:
             return False
-        self.enqueue(key, delay=first + self.settings.status_debounce - now)
+        self.held[key] = (written, decision.status, since)
+        self.enqueue(key, delay=since + self.settings.status_debounce - now)
         return True
 
     def _record_last_run(self, execution: Execution, decision: Decision) -> None:

@@ -1,0 +1,172 @@
+"""Batched status writes: a routine change (a task ended, the next one started) is held in memory
+and written with the next change, or after ``status_debounce`` seconds.
+
+A held status must never cost a second Job for an attempt (a new reconciler, as after a crash,
+starts again from what the API server has), nor hold back a start, an end or a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from overture.kube.store import Store
+from overture.reconciler import Reconciler, Settings
+
+NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+KEY = ("ns", "abc-1")
+FLOW = {
+    "apiVersion": "overture.dev/v1alpha1",
+    "kind": "Flow",
+    "metadata": {"name": "abc", "namespace": "ns", "uid": "f1", "generation": 1, "resourceVersion": "1"},
+    "spec": {"tasks": [{"id": task, "type": "shell", "commands": ["true"]} for task in ("a", "b", "c")]},
+}
+EXECUTION = {
+    "apiVersion": "overture.dev/v1alpha1",
+    "kind": "Execution",
+    "metadata": {
+        "name": "abc-1",
+        "namespace": "ns",
+        "uid": "e1",
+        "resourceVersion": "1",
+        "creationTimestamp": "2026-01-31T12:00:00Z",
+    },
+    "spec": {"flowRef": {"name": "abc"}},
+}
+
+
+class Kube:
+    """Jobs and status writes as the API server takes them (into the store, as the watch would)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.job_creates: list[str] = []
+        self.status_writes: list[dict[str, Any]] = []
+        self.version = 1
+
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        if (namespace, name) in self.store.jobs:
+            return False  # AlreadyExists: adopted
+        self.job_creates.append(name)
+        self.store.put("job", {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}})
+        return True
+
+    async def replace_status(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        self.status_writes.append(body["status"])
+        return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+
+    async def emit_event(self, *_: Any) -> None:
+        return None
+
+
+def complete(store: Store, job: str) -> None:
+    body = dict(store.jobs[("ns", job)])
+    body["status"] = {
+        "startTime": "2026-01-31T12:00:01Z",
+        "completionTime": "2026-01-31T12:00:02Z",
+        "conditions": [{"type": "Complete", "status": "True"}],
+    }
+    store.put("job", body)
+
+
+def setup(debounce: float) -> tuple[Store, Kube, Reconciler]:
+    store = Store()
+    store.put("flow", FLOW)
+    store.put("execution", EXECUTION)
+    kube = Kube(store)
+    reconciler = Reconciler(kube, store, Settings(status_debounce=debounce), clock=lambda: NOW)  # type: ignore[arg-type]
+    return store, kube, reconciler
+
+
+def state_of(status: dict[str, Any]) -> dict[str, str]:
+    return {run["id"]: run["state"] for run in status.get("taskRuns") or []}
+
+
+def test_a_sequential_run_writes_its_start_and_its_end_and_holds_the_steps_between() -> None:
+    async def scenario() -> tuple[Kube, Store]:
+        store, kube, reconciler = setup(debounce=60.0)
+        await reconciler.reconcile_execution(KEY)  # starts: written at once
+        for job in ("abc-1-a-1", "abc-1-b-1", "abc-1-c-1"):
+            complete(store, job)
+            await reconciler.reconcile_execution(KEY)
+        return kube, store
+
+    kube, store = asyncio.run(scenario())
+    assert kube.job_creates == ["abc-1-a-1", "abc-1-b-1", "abc-1-c-1"]
+    assert [w["state"] for w in kube.status_writes] == ["RUNNING", "SUCCESS"]
+    assert state_of(kube.status_writes[0]) == {"a": "RUNNING"}
+    assert state_of(kube.status_writes[-1]) == {"a": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"}
+    assert store.executions[KEY]["status"]["state"] == "SUCCESS"
+
+
+def test_without_debounce_every_step_is_written() -> None:
+    async def scenario() -> Kube:
+        store, kube, reconciler = setup(debounce=0.0)
+        await reconciler.reconcile_execution(KEY)
+        for job in ("abc-1-a-1", "abc-1-b-1", "abc-1-c-1"):
+            complete(store, job)
+            await reconciler.reconcile_execution(KEY)
+        return kube
+
+    kube = asyncio.run(scenario())
+    assert [state_of(w) for w in kube.status_writes] == [
+        {"a": "RUNNING"},
+        {"a": "SUCCESS", "b": "RUNNING"},
+        {"a": "SUCCESS", "b": "SUCCESS", "c": "RUNNING"},
+        {"a": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"},
+    ]
+
+
+def test_a_held_status_is_written_once_it_has_waited_the_debounce() -> None:
+    async def scenario() -> Kube:
+        store, kube, reconciler = setup(debounce=0.05)
+        await reconciler.reconcile_execution(KEY)
+        complete(store, "abc-1-a-1")
+        await reconciler.reconcile_execution(KEY)  # held
+        assert len(kube.status_writes) == 1
+        await asyncio.sleep(0.06)
+        await reconciler.reconcile_execution(KEY)  # as the timer it set would: written now
+        return kube
+
+    kube = asyncio.run(scenario())
+    assert [state_of(w) for w in kube.status_writes] == [{"a": "RUNNING"}, {"a": "SUCCESS", "b": "RUNNING"}]
+
+
+def test_a_lost_held_status_costs_no_second_job() -> None:
+    """A crash (here: a new reconciler) drops what was held; the next one decides it again."""
+
+    async def scenario() -> tuple[Kube, Store]:
+        store, kube, reconciler = setup(debounce=60.0)
+        await reconciler.reconcile_execution(KEY)
+        complete(store, "abc-1-a-1")
+        await reconciler.reconcile_execution(KEY)  # b's Job created, the status saying so held
+        restarted = Reconciler(kube, store, Settings(status_debounce=60.0), clock=lambda: NOW)  # type: ignore[arg-type]
+        await restarted.reconcile_execution(KEY)  # from a RUNNING only: b again, AlreadyExists
+        for job in ("abc-1-b-1", "abc-1-c-1"):
+            complete(store, job)
+            await restarted.reconcile_execution(KEY)
+        return kube, store
+
+    kube, store = asyncio.run(scenario())
+    assert kube.job_creates == ["abc-1-a-1", "abc-1-b-1", "abc-1-c-1"]
+    assert store.executions[KEY]["status"]["state"] == "SUCCESS"
+
+
+def test_a_status_written_by_someone_else_replaces_the_held_one() -> None:
+    async def scenario() -> tuple[Kube, Reconciler]:
+        store, kube, reconciler = setup(debounce=60.0)
+        await reconciler.reconcile_execution(KEY)
+        complete(store, "abc-1-a-1")
+        await reconciler.reconcile_execution(KEY)  # held: a SUCCESS, b RUNNING
+        body = dict(store.executions[KEY])
+        body["status"] = {**body["status"], "state": "KILLED", "endDate": "2026-01-31T12:00:03Z"}
+        store.put("execution", body)  # another replica ended it meanwhile
+        await reconciler.reconcile_execution(KEY)
+        return kube, reconciler
+
+    kube, reconciler = asyncio.run(scenario())
+    assert KEY not in reconciler.held
+    assert len(kube.status_writes) == 1  # nothing of ours written over theirs
