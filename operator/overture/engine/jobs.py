@@ -39,14 +39,16 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
         assert isinstance(task, ContainerTask)
         command = tuple(_field(f"command[{i}]", c, context, secrets) for i, c in enumerate(task.command or ()))
         args = tuple(_field(f"args[{i}]", a, context, secrets) for i, a in enumerate(task.args or ()))
-    env: list[EnvValue] = [EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH)]  # first: a task's own env may override it
+    own: list[EnvValue] = []
     for i, var in enumerate(task.env):
         if var.secret_key_ref is not None:
-            env.append(EnvValue(var.name, secret_name=var.secret_key_ref.name, secret_key=var.secret_key_ref.key))
+            own.append(EnvValue(var.name, secret_name=var.secret_key_ref.name, secret_key=var.secret_key_ref.key))
         else:
-            env.append(EnvValue(var.name, value=_field(f"env[{i}].value", var.value or "", context, secrets)))
-    for name, (secret, key) in sorted(secrets.refs.items()):
-        env.append(EnvValue(name, secret_name=secret, secret_key=key))
+            own.append(EnvValue(var.name, value=_field(f"env[{i}].value", var.value or "", context, secrets)))
+    referenced = [EnvValue(name, secret_name=s, secret_key=k) for name, (s, k) in sorted(secrets.refs.items())]
+    # The outputs path first, so a task's own env may override it; then the secrets that templates
+    # referenced, as Kubernetes expands $(VAR) in an env value only when VAR is defined earlier.
+    env = (EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH), *referenced, *own)
     image = task.image or DEFAULT_IMAGES[TaskType(task.type)]
     resources = {}
     if task.resources is not None:
@@ -62,7 +64,7 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
         image=image,
         command=command,
         args=args,
-        env=tuple(env),
+        env=env,
         resources=resources,
         image_pull_policy=task.image_pull_policy,
         timeout_seconds=int(to_timedelta(task.timeout).total_seconds()) if task.timeout else None,
