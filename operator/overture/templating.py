@@ -10,19 +10,27 @@ Invariants:
   ``secretKeyRef``; the Job gets the env var. The value never enters a spec, a status or a log.
 - ``references`` reads a template without rendering it, so a Flow can be checked for names of
   tasks and inputs that do not exist before anything runs.
+- A template cannot build a value of more than ``MAX_SIZE`` characters, digits or items: the
+  operations that grow a value (``*``, ``**``, ``+``, ``%``, ``~``, padding and format methods,
+  filters with a width or a count, block and macro output, the output itself) are checked before
+  they allocate. Templates run in the operator, so one tenant's Flow could otherwise ask it for
+  gigabytes (``{{ 'x' * 10**10 }}``). What is not bounded is time: loops that build nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateRuntimeError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -83,12 +91,288 @@ def _date_add(value: Any, amount: int, unit: str = "days") -> str:
     return moved.isoformat()
 
 
+MAX_SIZE = 1_000_000
+"""The most characters, digits or items (counted through nested lists and dicts) a template may build.
+
+Kubernetes stores no object over ~1.5 MB, so no rendered field can usefully be larger."""
+
+
+def _size(value: Any) -> int:
+    """Characters of a string, digits of an int, items of a list or dict and what they hold; the count
+    stops soon after ``MAX_SIZE``, so sizing a structure of shared references costs little."""
+    total, pending = 0, [value]
+    while pending and total <= MAX_SIZE:
+        item = pending.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, int):
+            total += item.bit_length() * 3 // 10 + 1
+        elif isinstance(item, dict):
+            total += len(item)
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            pending.extend(item)
+        else:
+            total += 1
+    return total
+
+
+def _bounded(size: int, what: str) -> None:
+    if size > MAX_SIZE:
+        raise SecurityError(f"{what} would build {size:,} characters or items; a template may build {MAX_SIZE:,}")
+
+
+def _formatted_size(template: str, specs: Iterable[str], values: Iterable[Any]) -> int:
+    """At most how long ``template`` formatted with ``values`` is: every field the largest value,
+    padded by every width and precision; a width taken from the values (``*``, ``{}``) by any of them."""
+    specs, values = list(specs), list(values)
+    widths = sum(int(n) for spec in specs for n in re.findall(r"\d+", spec))
+    dynamic = any("*" in spec or "{" in spec for spec in specs)
+    widths += sum(abs(v) for v in values if isinstance(v, int)) if dynamic else 0
+    return len(template) + widths + len(specs) * max(map(_size, values), default=0)
+
+
+_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?")
+
+
+def _printf_filter_size(value: Any, *args: Any, **kwargs: Any) -> int:
+    return _printf_size(str(value), kwargs or args)
+
+
+def _printf_size(template: str, args: Any) -> int:
+    values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else (args,)
+    return _formatted_size(template, _PRINTF_SPEC.findall(template), values)
+
+
+def _format_size(template: str, *args: Any, **kwargs: Any) -> int:
+    specs = [spec or "" for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
+    return _formatted_size(template, specs, (*args, *kwargs.values()))
+
+
+def _format_map_size(template: str, mapping: Mapping[str, Any]) -> int:
+    return _format_size(template, **mapping)
+
+
+def _padded_size(value: Any, width: Any = 80, fillchar: Any = " ") -> int:
+    return max(_size(value), width if isinstance(width, int) else 0)
+
+
+def _expandtabs_size(value: str, tabsize: int = 8) -> int:
+    return len(value) + value.count("\t") * tabsize
+
+
+def _replaced_size(value: Any, old: Any, new: Any, count: Any = None) -> int:
+    text = str(value)
+    found = text.count(str(old)) if old else len(text) + 1
+    found = min(found, count) if isinstance(count, int) and count >= 0 else found
+    return len(text) + found * len(str(new))
+
+
+def _joined_size(separator: Any, items: list[Any]) -> int:
+    return _size(items) + len(str(separator)) * len(items)
+
+
+def _join_filter_size(value: Any, d: Any = "", attribute: Any = None) -> int:
+    return _joined_size(d, list(value))
+
+
+def _translated_size(value: str, table: Any) -> int:
+    longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1) if isinstance(table, dict) else 1
+    return len(value) * max(longest, 1)
+
+
+def _indented_size(s: Any, width: Any = 4, first: Any = False, blank: Any = False) -> int:
+    text = str(s)
+    return len(text) + (text.count("\n") + 1) * (width if isinstance(width, int) else len(str(width)))
+
+
+def _wrapped_size(
+    s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None, break_on_hyphens: Any = True
+) -> int:
+    text = str(s)
+    lines = text.count("\n") + 1 + (len(text) // width if isinstance(width, int) and width > 0 else len(text))
+    return len(text) + lines * len(str(wrapstring or "\n"))
+
+
+def _json_size(value: Any, indent: Any = None) -> int:
+    if not isinstance(indent, int):
+        return 2 * _size(value)
+    depth, level = 0, [value]  # every item on its own line, indented by its depth
+    while level and depth * indent <= MAX_SIZE:
+        level = [
+            c for v in level if isinstance(v, dict | list | tuple) for c in (v.values() if isinstance(v, dict) else v)
+        ]
+        depth += 1
+    return _size(value) * (2 + depth * indent)
+
+
+def _batched_size(value: Any, linecount: Any, fill_with: Any = None) -> int:
+    return _size(value) + (linecount if isinstance(linecount, int) else 0)
+
+
+def _sliced_size(value: Any, slices: Any, fill_with: Any = None) -> int:
+    return _size(value) + (slices if isinstance(slices, int) else 0)
+
+
+def _summed_size(iterable: Any, attribute: Any = None, start: Any = 0) -> int:
+    return _size(iterable) + _size(start)
+
+
+def _lipsum_size(n: Any = 5, *args: Any, **kwargs: Any) -> int:
+    most = kwargs.get("max", args[2] if len(args) > 2 else 100)  # lipsum(n, html, min, max) words a paragraph
+    return (n if isinstance(n, int) else 1) * (most if isinstance(most, int) else 100) * 16
+
+
+_STR_METHOD_SIZES: dict[str, Callable[..., int]] = {
+    "center": _padded_size,
+    "ljust": _padded_size,
+    "rjust": _padded_size,
+    "zfill": _padded_size,
+    "expandtabs": _expandtabs_size,
+    "replace": _replaced_size,
+    "join": _joined_size,
+    "translate": _translated_size,
+    "format": _format_size,
+    "format_map": _format_map_size,
+}
+"""How large the result of a ``str`` method that grows its string may be, from its arguments."""
+
+_CALLABLE_SIZES: dict[str, Callable[..., int]] = {
+    "center": _padded_size,
+    "indent": _indented_size,
+    "format": _printf_filter_size,
+    "join": _join_filter_size,
+    "replace": _replaced_size,
+    "wordwrap": _wrapped_size,
+    "tojson": _json_size,
+    "batch": _batched_size,
+    "slice": _sliced_size,
+    "sum": _summed_size,
+    "lipsum": _lipsum_size,
+}
+"""The same for the filters and globals that grow a value by an argument (a width, a count); each
+takes the arguments by jinja's names, as a template may pass them by keyword."""
+
+
+def _checked(kind: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (a filter or a global) refusing to build a value over ``MAX_SIZE``."""
+    what = f"the {kind} {name}"
+    estimate = _CALLABLE_SIZES.get(name)
+    passed = 1 if hasattr(function, "jinja_pass_arg") else 0  # the context or environment jinja passes first
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        head, args = args[:passed], tuple(list(a) if isinstance(a, Iterator) else a for a in args[passed:])
+        _bounded(sum(map(_size, (*args, *kwargs.values()))), f"the arguments of {what}")
+        if estimate is not None:
+            _bounded(estimate(*args, **kwargs), what)
+        result = function(*head, *args, **kwargs)
+        _bounded(_size(result), what)
+        return result
+
+    return checked
+
+
+class _Buffer(list[str]):
+    """The output of a block, a macro or a call block as it is written, refusing to pass ``MAX_SIZE``."""
+
+    size = 0
+
+    def append(self, part: str) -> None:
+        self.size += len(part)
+        _bounded(self.size, "the output")
+        super().append(part)
+
+    def extend(self, parts: Iterable[str]) -> None:
+        for part in parts:
+            self.append(part)
+
+
+class _Generator(CodeGenerator):
+    """Compiles output buffers to ``_Buffer`` and ``a ~ b`` to the environment's ``concat``, both of
+    which check the size (jinja's own are a plain list and a plain join)."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.buffer()")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 (jinja's name)
+        self.write("concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, refusing to build a value over ``MAX_SIZE`` (see the module's invariants)."""
+
+    code_generator_class = _Generator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        what = f"the operator {operator}"
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+            _bounded(left.bit_length() * right * 3 // 10, what)
+        elif operator == "*" and isinstance(left, int) and isinstance(right, int):
+            _bounded(_size(left) + _size(right), what)
+        elif operator == "*" and isinstance(right, int):
+            _bounded(_size(left) * right, what)
+        elif operator == "*" and isinstance(left, int):
+            _bounded(_size(right) * left, what)
+        elif operator == "%" and isinstance(left, str):
+            _bounded(_printf_size(left, right), what)
+        elif operator == "+":
+            _bounded(_size(left) + _size(right), what)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format at access
+        owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
+        what = f"str.{name}()" if isinstance(owner, str) else f"{name or 'a function'}()"
+        _bounded(sum(map(_size, (*args, *kwargs.values()))), f"the arguments of {what}")
+        if isinstance(owner, str) and name in _STR_METHOD_SIZES:
+            _bounded(_STR_METHOD_SIZES[name](owner, *args, **kwargs), what)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _bounded(_size(result), what)
+        return result
+
+    @staticmethod
+    def buffer() -> _Buffer:
+        return _Buffer()
+
+    def concat(self, values: Iterable[Any]) -> str:
+        """The output of a template, a block or a macro, and ``a ~ b``, joined once its size is known."""
+        parts: list[str] = []
+        total = 0
+        for value in values:
+            if not isinstance(value, str):
+                _bounded(_size(value), "a value turned into text")
+            parts.append(value if isinstance(value, str) else str(value))
+            total += len(parts[-1])
+            _bounded(total, "joining text")
+        return "".join(parts)
+
+
+def _printable(value: Any) -> Any:
+    """Every ``{{ value }}`` before it is turned into text (a list of shared lists may print as gigabytes)."""
+    _bounded(_size(value), "a value turned into text")
+    return value
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_printable)
     env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
     env.filters["fromjson"] = json.loads
     env.filters["date"] = _date_filter
     env.filters["dateAdd"] = _date_add
+    env.filters = {name: _checked("filter", name, f) for name, f in env.filters.items()}
+    lipsum = env.globals["lipsum"]
+    assert callable(lipsum)
+    env.globals["lipsum"] = _checked("function", "lipsum", lipsum)
     return env
 
 
