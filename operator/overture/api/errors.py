@@ -92,7 +92,9 @@ def _describe(error: ErrorDetails, field_hint: list[str]) -> str:
         return "required field is missing"
     if kind == "union_tag_invalid":
         expected = error.get("ctx", {}).get("expected_tags", "")
-        return f"{found_repr(found_tag(found))} is not a known type; use one of {expected.replace(chr(39), '')}"
+        tag = found_tag(found)
+        what = "a known type" if isinstance(tag, str) else "a string"
+        return f"{found_repr(tag)} is not {what}; use one of {expected.replace(chr(39), '')}"
     if kind == "union_tag_not_found":
         return "'type' is missing; every task and trigger needs a type"
     if kind == "string_pattern_mismatch":
@@ -140,6 +142,8 @@ def problems_from(
         if error["type"] == "too_short" and any(len(o) > len(raw) and o[: len(raw)] == raw for o in locs):
             continue  # pydantic also says a list is short when its items failed; say only why
         loc = _clean_loc(raw, tags)
+        if error["type"] == "union_tag_invalid" and not isinstance(found_tag(error.get("input")), str):
+            loc = [*loc, "type"]  # not even a string (a list, a mapping): name the field itself
         path = format_path([root, *loc]) if loc else root
         if error["type"] in _EXPECTED:
             # A union (``items``: a template string or a list) fails once per member: one message.

@@ -71,7 +71,8 @@ def _apply_task_defaults(tasks: Any, defaults: list[dict[str, Any]]) -> Any:
         for default in defaults:
             wanted = default.get("type")
             task_type = task.get("type")
-            applies = (wanted is None and task_type in RUNNABLE_TYPES) or (wanted == task_type)
+            runnable = isinstance(task_type, str) and task_type in RUNNABLE_TYPES  # a list or a dict: not hashable
+            applies = (wanted is None and runnable) or (wanted == task_type)
             if applies and isinstance(default.get("values"), dict):
                 merged = _deep_merge(merged, default["values"])
         merged = _deep_merge(merged, task)
