@@ -392,7 +392,10 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
         return template
     refs = secrets if secrets is not None else SecretRefs()
     try:
-        compiled = _ENV.from_string(template)
+        try:
+            compiled = _ENV.from_string(template)
+        except RecursionError:
+            raise TemplateError(TOO_DEEP) from None
         return compiled.render({**context, "secret": refs.reference})
     except UndefinedError as exc:
         raise TemplateError(f"{_undefined_message(exc)} in {template.strip()[:120]!r}") from None
@@ -433,6 +436,9 @@ def is_truthy(rendered: str) -> bool:
     return rendered.strip().lower() not in FALSY
 
 
+TOO_DEEP = "template nested too deeply to read (brackets or blocks inside each other); flatten it"
+
+
 def syntax_problem(template: str) -> str | None:
     if not is_template(template):
         return None
@@ -440,6 +446,8 @@ def syntax_problem(template: str) -> str | None:
         _ENV.compile(template)  # compiling, not only parsing, also finds unknown filters and tests
     except TemplateSyntaxError as exc:
         return f"template syntax error at line {exc.lineno}: {exc.message}"
+    except RecursionError:  # jinja's parser recurses once per bracket: "{" * 20000 (found by tests/e2e/test_fuzz.py)
+        return TOO_DEEP
     return None
 
 
@@ -453,8 +461,15 @@ def references(template: str) -> set[tuple[str, str | None]]:
         return set()
     try:
         tree = _ENV.parse(template)
-    except TemplateSyntaxError:
+    except (TemplateSyntaxError, RecursionError):
+        return set()  # reported by syntax_problem
+    try:
+        return _references(tree)
+    except RecursionError:
         return set()
+
+
+def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
     found: set[tuple[str, str | None]] = set()
     keyed: set[int] = set()
     called = {id(call.node) for call in tree.find_all(nodes.Call)}

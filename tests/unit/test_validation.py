@@ -459,3 +459,11 @@ def test_cron(cron: str, problem: str | None) -> None:
 )
 def test_timezone(name: str, valid: bool) -> None:
     assert is_timezone(name) is valid
+
+
+@pytest.mark.parametrize("template", ["{" * 20_000, "{{ " + "(" * 5_000 + "1" + ")" * 5_000 + " }}"])
+def test_a_template_too_deep_to_parse_is_a_problem_of_its_field(template: str) -> None:
+    """jinja's parser recurses per bracket; found by tests/e2e/test_fuzz.py (soak): RecursionError escaped."""
+    found = problems({"tasks": [shell("a", commands=[template])]})
+    assert len(found) == 1
+    assert found[0].startswith("spec.tasks[0].commands[0]: template nested too deeply"), found
