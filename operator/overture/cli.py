@@ -104,6 +104,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    from overture.footprint import lean
+
+    lean()  # before kopf is imported
     import kopf
 
     if args.kubeconfig:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import kopf
 
+from overture import footprint
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
@@ -72,8 +73,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our per-object handlers only fill the cache and the queue: no object may wait for a slot.
     # A limit (it was 20) with kopf's 5 s idle timeout let ~4 new objects per second through:
     # 4 s stalls between tasks, and 1,000 Flows took 4 minutes to be seen (benchmarks/README.md).
+    # A per-object worker lives idle_timeout after its object's last event: at startup every
+    # object has an event at once, and 10,000 idle workers (and the memory they leave behind)
+    # cost ~20 MiB of RSS with 1.0 s; a new worker for a later event costs microseconds.
     settings.batching.worker_limit = None
-    settings.batching.idle_timeout = 1.0
+    settings.batching.idle_timeout = 0.2
     if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_job' succeeded." for every event; -v keeps it
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.chunk_size = 500  # kopf's initial LISTs in pages, not one reply of every object
@@ -89,6 +93,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     reconciler.observers.append(metrics.reconcile_seconds.observe)
     RUNTIME.kube, RUNTIME.reconciler = kube, reconciler
     await prime(kube, RUNTIME.store, _namespaces())
+    footprint.trim()
+    RUNTIME.tasks.append(asyncio.create_task(footprint.trim_every(), name="overture-malloc-trim"))
     port = int(os.environ.get("OVERTURE_HTTP_PORT", "8080"))
     if os.environ.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false":
         elector = LeaderElector(
@@ -164,9 +170,7 @@ async def prime(kube: Kube, store: Store, namespaces: list[str | None]) -> None:
             ("job", "jobs", selector),
             ("pod", "pods", selector),
         ):
-            listing = functools.partial(kube.list_objects, plural, namespace, labels)
-            for body in await _retrying(listing):
-                store.put(kind, body)
+            await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace, labels))
     log.info(
         "Primed the cache: flows=%d executions=%d jobs=%d pods=%d",
         len(store.flows),
@@ -174,6 +178,12 @@ async def prime(kube: Kube, store: Store, namespaces: list[str | None]) -> None:
         len(store.jobs),
         len(store.pods),
     )
+
+
+async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespace: str | None, labels: str) -> None:
+    async for page in kube.list_pages(plural, namespace, labels):  # a page at a time: see Kube.list_pages
+        for body in page:
+            store.put(kind, body)
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:

@@ -221,10 +221,8 @@ class Reconciler:
             self.resync_now()
 
     def resync_now(self) -> None:
-        for key, body in list(self.store.executions.items()):
-            state = (body.get("status") or {}).get("state")
-            if state is None or not State(state).is_terminal:
-                self.enqueue(key)
+        for key in self.store.executions.unfinished():  # finished ones are packed, and stay finished
+            self.enqueue(key)
         for namespace, flow in list(self.store.flows):
             self.retention_due.add((namespace, flow))
 

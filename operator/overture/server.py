@@ -27,11 +27,10 @@ class StoreCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         executions: Counter[str] = Counter()
         task_runs: Counter[str] = Counter()
-        for body in list(self.store.executions.values()):
-            status = body.get("status") or {}
-            executions[status.get("state") or "CREATED"] += 1
-            for run in status.get("taskRuns") or []:
-                task_runs[run.get("state") or "CREATED"] += 1
+        for state, run_states in self.store.executions.states():
+            executions[state or "CREATED"] += 1
+            for run_state in run_states:
+                task_runs[run_state or "CREATED"] += 1
         family = GaugeMetricFamily("overture_executions", "Executions by state", labels=["state"])
         for state, count in sorted(executions.items()):
             family.add_metric([state], count)

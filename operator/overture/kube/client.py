@@ -180,12 +180,17 @@ class Kube:
     # --- reads (the operator reads from its watch caches; these serve the CLI and tests) ---
 
     async def list_objects(self, kind: str, namespace: str | None, label_selector: str = "") -> list[dict[str, Any]]:
-        """Every object of ``kind`` (flows, executions, jobs, pods), as plain camelCase dicts.
+        """Every object of ``kind`` (flows, executions, jobs, pods), as plain camelCase dicts."""
+        return [item async for page in self.list_pages(kind, namespace, label_selector) for item in page]
 
-        Listed in pages of ``LIST_PAGE`` and without ``metadata.managedFields``, so that listing
-        10,000 executions never holds one 150 MiB reply (benchmarks/README.md).
+    async def list_pages(
+        self, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """``list_objects`` a page of ``LIST_PAGE`` at a time, without ``metadata.managedFields``.
+
+        The operator's cache takes each page as it comes: holding 10,000 executions as decoded
+        JSON at once (~150 MiB) left the process that much bigger for good (benchmarks/README.md).
         """
-        items: list[dict[str, Any]] = []
         token = ""
         while True:
             page: dict[str, Any] = {"label_selector": label_selector, "limit": LIST_PAGE, "_continue": token or None}
@@ -205,12 +210,14 @@ class Kube:
                 result = self.api.sanitize_for_serialization(listing)
                 for item in result.get("items") or []:  # list items carry no kind; the store expects one
                     item.setdefault("kind", "Job" if kind == "jobs" else "Pod")
-            for item in result.get("items") or []:
+            items: list[dict[str, Any]] = result.get("items") or []
+            for item in items:
                 (item.get("metadata") or {}).pop("managedFields", None)
-                items.append(item)
             token = (result.get("metadata") or {}).get("continue") or ""
+            del result
+            yield items
             if not token:
-                return items
+                return
 
     async def get_execution(self, namespace: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(

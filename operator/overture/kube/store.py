@@ -7,17 +7,24 @@ than its last write. Bodies are stored as received, less what the operator never
 strings interned; they are never modified in place. With 10,000 finished executions cached this
 is a third of the memory (benchmarks/README.md): the same few dozen keys
 and states otherwise exist once per object.
+
+Finished executions (``ExecutionTable``) are kept packed: their JSON, compressed, with their
+state and their task runs' states beside it (for /metrics and resyncs). Nothing reconciles them;
+they are read for retention, replays, flow triggers and a parent's view of its children, each
+time as a fresh copy decoded on demand. About 0.8 KiB instead of 4.8 KiB each.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import zlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from overture.api import LABEL_EXECUTION
+from overture.api import LABEL_EXECUTION, TERMINAL
 
 Key = tuple[str, str]  # (namespace, name)
 Body = Mapping[str, Any]
@@ -30,10 +37,79 @@ def key_of(body: Body) -> Key:
     return meta.get("namespace") or "", meta["name"]
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    state: str
+    task_states: tuple[str, ...]
+    blob: bytes  # zlib-compressed JSON of the body
+
+
+class ExecutionTable(MutableMapping[Key, Body]):
+    """Executions by key: unfinished ones as they are, finished ones packed (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._live: dict[Key, Body] = {}
+        self._packed: dict[Key, Packed] = {}
+
+    def __getitem__(self, key: Key) -> Body:
+        body = self._live.get(key)
+        if body is not None:
+            return body
+        packed: dict[str, Any] = json.loads(zlib.decompress(self._packed[key].blob))
+        return packed
+
+    def __setitem__(self, key: Key, body: Body) -> None:
+        packed = _pack(body)
+        if packed is None:
+            self._live[key] = body
+            self._packed.pop(key, None)
+        else:
+            self._packed[key] = packed
+            self._live.pop(key, None)
+
+    def __delitem__(self, key: Key) -> None:
+        if self._live.pop(key, None) is None:
+            del self._packed[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._live or key in self._packed
+
+    def __iter__(self) -> Iterator[Key]:
+        yield from list(self._live)
+        yield from list(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._packed)
+
+    def unfinished(self) -> list[Key]:
+        return list(self._live)
+
+    def states(self) -> Iterator[tuple[str | None, tuple[str | None, ...]]]:
+        """(state, task run states) of every execution, without decoding the finished ones."""
+        for body in list(self._live.values()):
+            status = body.get("status") or {}
+            yield status.get("state"), tuple(run.get("state") for run in status.get("taskRuns") or [])
+        for packed in list(self._packed.values()):
+            yield packed.state, packed.task_states
+
+
+def _pack(body: Body) -> Packed | None:
+    """A finished execution, packed; None if it may still change (unfinished, or a restart asked)."""
+    status = body.get("status") or {}
+    state = status.get("state")
+    if not isinstance(state, str) or state not in TERMINAL or body["metadata"].get("deletionTimestamp"):
+        return None
+    if int((body.get("spec") or {}).get("restarts") or 0) > int(status.get("restarts") or 0):
+        return None
+    runs = tuple(sys.intern(str(run.get("state"))) for run in status.get("taskRuns") or [] if isinstance(run, Mapping))
+    blob = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+    return Packed(sys.intern(state), runs, blob)
+
+
 @dataclass
 class Store:
     flows: dict[Key, Body] = field(default_factory=dict)
-    executions: dict[Key, Body] = field(default_factory=dict)
+    executions: ExecutionTable = field(default_factory=ExecutionTable)
     jobs: dict[Key, Body] = field(default_factory=dict)
     pods: dict[Key, Body] = field(default_factory=dict)
     jobs_by_execution: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -117,7 +193,7 @@ def _compact(value: Any) -> Any:
     return value
 
 
-def _put(table: dict[Key, Body], key: Key, body: Body, deleted: bool) -> None:
+def _put(table: MutableMapping[Key, Body], key: Key, body: Body, deleted: bool) -> None:
     if deleted:
         table.pop(key, None)
     else:

@@ -1,0 +1,82 @@
+"""The operator's cache: finished executions are packed, and read back exactly as they were put."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from overture.kube.store import Store
+
+
+def execution(name: str, state: str | None, restarts: int = 0, status_restarts: int = 0) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "overture.dev/v1alpha1",
+        "kind": "Execution",
+        "metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": "7"},
+        "spec": {"flowRef": {"name": "etl"}, "restarts": restarts},
+    }
+    if state is not None:
+        body["status"] = {
+            "state": state,
+            "restarts": status_restarts,
+            "endDate": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
+            "taskRuns": [
+                {"id": "a", "state": "SUCCESS", "outputs": {"rows": 42, "note": "x" * 300}},
+                {"id": "b", "state": state},
+            ],
+        }
+    return body
+
+
+def test_a_finished_execution_is_packed_and_read_back_whole() -> None:
+    store = Store()
+    body = execution("done", "FAILED")
+    store.put("execution", body)
+    assert store.executions.unfinished() == []
+    assert store.executions[("ns", "done")] == body
+    assert store.executions_of("ns", "etl") == [body]
+    assert len(store.executions) == 1
+    assert ("ns", "done") in store.executions
+    packed = store.executions._packed[("ns", "done")]
+    assert len(packed.blob) < len(json.dumps(body)) / 2
+
+
+def test_unfinished_and_restarted_executions_stay_live() -> None:
+    store = Store()
+    store.put("execution", execution("new", None))
+    store.put("execution", execution("running", "RUNNING"))
+    store.put("execution", execution("again", "FAILED", restarts=1, status_restarts=0))  # a restart was asked
+    store.put("execution", execution("done", "SUCCESS"))
+    assert sorted(name for _, name in store.executions.unfinished()) == ["again", "new", "running"]
+    assert sorted(store.executions.states(), key=str) == sorted(
+        [
+            (None, ()),
+            ("RUNNING", ("SUCCESS", "RUNNING")),
+            ("FAILED", ("SUCCESS", "FAILED")),
+            ("SUCCESS", ("SUCCESS",) * 2),
+        ],
+        key=str,
+    )
+
+
+def test_a_finished_execution_restarted_goes_back_live_and_a_deleted_one_leaves() -> None:
+    store = Store()
+    store.put("execution", execution("done", "FAILED"))
+    restarted = execution("done", "FAILED", restarts=1)
+    restarted["metadata"]["resourceVersion"] = "8"
+    store.put("execution", restarted)
+    assert store.executions.unfinished() == [("ns", "done")]
+    assert store.executions[("ns", "done")]["spec"]["restarts"] == 1
+    store.put("execution", restarted, deleted=True)
+    assert ("ns", "done") not in store.executions
+    assert store.executions_of("ns", "etl") == []
+
+
+def test_an_older_copy_of_a_packed_execution_does_not_replace_it() -> None:
+    store = Store()
+    newer = execution("done", "SUCCESS")
+    newer["metadata"]["resourceVersion"] = "9"
+    store.put("execution", newer)
+    store.put("execution", execution("done", "RUNNING"))  # resourceVersion 7: a late watch event
+    assert store.executions[("ns", "done")]["status"]["state"] == "SUCCESS"
