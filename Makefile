@@ -46,7 +46,7 @@ e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local clus
 
 test: lint unit e2e ## everything CI runs
 
-RELIABILITY := tests/e2e/test_chaos.py tests/e2e/test_fuzz.py tests/e2e/test_tenants.py tests/e2e/test_secrets.py tests/e2e/test_limits.py
+RELIABILITY := tests/e2e/test_chaos.py tests/e2e/test_fuzz.py tests/e2e/test_replicas.py tests/e2e/test_tenants.py tests/e2e/test_secrets.py tests/e2e/test_limits.py
 soak: install cluster-deps ## the reliability tests, long: 100 runs under 12 SIGKILLs, 500+ fuzz cases, 1,000 iterations (needs a real and a kwok node)
 	OVERTURE_SOAK=1 OVERTURE_NODE=$${OVERTURE_NODE:-both} $(BIN)/pytest $(RELIABILITY) -m e2e -s -ra
 
