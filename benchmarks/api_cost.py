@@ -90,7 +90,7 @@ async def bench(quick: bool = False, mode: str = "completer") -> dict[str, Any]:
     per = {verb: count / task_runs for verb, count in requests.items()}
     data = {
         "mode": mode,
-        "task_events": os.environ.get("OVERTURE_TASK_EVENTS", "true"),
+        "task_events": os.environ.get("OVERTURE_TASK_EVENTS", "false"),  # the operator's default
         "executions": executions,
         "task_runs": task_runs,
         "requests": requests,
