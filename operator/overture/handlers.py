@@ -223,7 +223,7 @@ async def on_flow(type: str, body: kopf.Body, **_: Any) -> None:
     await reconcile_flow(RUNTIME.kube, dict(body), datetime.now(UTC))
     if RUNTIME.reconciler is not None:  # executions waiting for this flow to appear
         namespace, name = key_of(body)
-        for execution in RUNTIME.store.executions_of(namespace, name):
+        for execution in RUNTIME.store.unfinished_executions_of(namespace, name):
             if not (execution.get("status") or {}).get("flowSpec"):
                 RUNTIME.reconciler.enqueue(key_of(execution))
 

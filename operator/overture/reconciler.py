@@ -235,11 +235,10 @@ class Reconciler:
         except ValueError:
             policy = None  # the Flow is marked Invalid; the default policy still applies
         finished = []
-        for execution in self.store.executions_of(namespace, flow):
-            status = execution.get("status") or {}
-            end = parse_time(status.get("endDate"))
-            if end is not None and State(status.get("state") or "CREATED").is_terminal:
-                finished.append(Finished(execution["metadata"]["name"], end))
+        for name, packed in self.store.finished_executions_of(namespace, flow):
+            end = parse_time(packed.end)
+            if end is not None:
+                finished.append(Finished(name, end))
         for name in expired(finished, policy, self.clock()):
             await self.kube.delete_execution(namespace, name)
             log.info("Deleted a finished execution past retention: execution=%s/%s", namespace, name)
@@ -322,7 +321,7 @@ class Reconciler:
         state = execution.status.state if execution.status else State.CREATED
         if state in (State.CREATED, State.QUEUED):
             mine = (execution.metadata.creation_timestamp or "", name)
-            for other in self.store.executions_of(namespace, execution.spec.flow_ref.name):
+            for other in self.store.unfinished_executions_of(namespace, execution.spec.flow_ref.name):
                 other_name = other["metadata"]["name"]
                 if other_name == name:
                     continue
@@ -469,7 +468,7 @@ class Reconciler:
         """Wake what waits on this execution: queued siblings and a parent."""
         namespace = execution.metadata.namespace or ""
         self.retention_due.add((namespace, execution.spec.flow_ref.name))
-        for other in self.store.executions_of(namespace, execution.spec.flow_ref.name):
+        for other in self.store.unfinished_executions_of(namespace, execution.spec.flow_ref.name):
             if (other.get("status") or {}).get("state") == State.QUEUED.value:
                 self.enqueue((namespace, other["metadata"]["name"]))
         if execution.spec.parent is not None:

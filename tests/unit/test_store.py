@@ -35,7 +35,10 @@ def test_a_finished_execution_is_packed_and_read_back_whole() -> None:
     store.put("execution", body)
     assert store.executions.unfinished() == []
     assert store.executions[("ns", "done")] == body
-    assert store.executions_of("ns", "etl") == [body]
+    assert store.unfinished_executions_of("ns", "etl") == []
+    assert [(name, packed.state, packed.end) for name, packed in store.finished_executions_of("ns", "etl")] == [
+        ("done", "FAILED", "2026-01-01T00:00:00+00:00")
+    ]
     assert len(store.executions) == 1
     assert ("ns", "done") in store.executions
     packed = store.executions._packed[("ns", "done")]
@@ -68,9 +71,11 @@ def test_a_finished_execution_restarted_goes_back_live_and_a_deleted_one_leaves(
     store.put("execution", restarted)
     assert store.executions.unfinished() == [("ns", "done")]
     assert store.executions[("ns", "done")]["spec"]["restarts"] == 1
+    assert store.unfinished_executions_of("ns", "etl") == [store.executions[("ns", "done")]]
+    assert store.finished_executions_of("ns", "etl") == []
     store.put("execution", restarted, deleted=True)
     assert ("ns", "done") not in store.executions
-    assert store.executions_of("ns", "etl") == []
+    assert store.unfinished_executions_of("ns", "etl") == []
 
 
 def test_an_older_copy_of_a_packed_execution_does_not_replace_it() -> None:

@@ -40,6 +40,7 @@ def key_of(body: Body) -> Key:
 @dataclass(frozen=True, slots=True)
 class Packed:
     state: str
+    end: str | None  # status.endDate
     task_states: tuple[str, ...]
     blob: bytes  # zlib-compressed JSON of the body
 
@@ -84,6 +85,13 @@ class ExecutionTable(MutableMapping[Key, Body]):
     def unfinished(self) -> list[Key]:
         return list(self._live)
 
+    def live(self, key: Key) -> Body | None:
+        """The body if the execution is unfinished (None if finished or unknown): no decoding."""
+        return self._live.get(key)
+
+    def packed(self, key: Key) -> Packed | None:
+        return self._packed.get(key)
+
     def states(self) -> Iterator[tuple[str | None, tuple[str | None, ...]]]:
         """(state, task run states) of every execution, without decoding the finished ones."""
         for body in list(self._live.values()):
@@ -103,7 +111,8 @@ def _pack(body: Body) -> Packed | None:
         return None
     runs = tuple(sys.intern(str(run.get("state"))) for run in status.get("taskRuns") or [] if isinstance(run, Mapping))
     blob = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-    return Packed(sys.intern(state), runs, blob)
+    end = status.get("endDate")
+    return Packed(sys.intern(state), end if isinstance(end, str) else None, runs, blob)
 
 
 @dataclass
@@ -161,9 +170,16 @@ class Store:
             return None
         return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
-    def executions_of(self, namespace: str, flow: str) -> list[Body]:
-        names = self.executions_by_flow.get((namespace, flow), set())
-        return [self.executions[(namespace, n)] for n in sorted(names) if (namespace, n) in self.executions]
+    def unfinished_executions_of(self, namespace: str, flow: str) -> list[Body]:
+        """The flow's executions that may still change, without decoding the finished ones."""
+        names = sorted(self.executions_by_flow.get((namespace, flow), set()))
+        return [body for body in (self.executions.live((namespace, n)) for n in names) if body is not None]
+
+    def finished_executions_of(self, namespace: str, flow: str) -> list[tuple[str, Packed]]:
+        """(name, packed) of the flow's finished executions, without decoding them."""
+        names = sorted(self.executions_by_flow.get((namespace, flow), set()))
+        found = ((n, self.executions.packed((namespace, n))) for n in names)
+        return [(n, packed) for n, packed in found if packed is not None]
 
     def children_of(self, namespace: str, parent: str) -> list[Body]:
         names = self.children_by_parent.get((namespace, parent), set())
