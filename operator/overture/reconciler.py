@@ -81,7 +81,8 @@ class Settings:
     # Normal Events per task (TaskStarted, TaskSucceeded): off by default, they were half of all
     # API writes (docs/DECISIONS.md); warnings, retries, failures, Started and Ended always go out.
     task_events: bool = False
-    status_debounce: float = 0.5  # seconds a routine status change may wait for the next (see Reconciler._may_hold)
+    status_debounce: float = 0.5  # seconds a task transition may wait to be written (see Reconciler._may_hold)
+    observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = RESYNC_SECONDS
 
@@ -105,7 +106,7 @@ class Reconciler:
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
         # Decided but not yet written (see _may_hold): the status it was decided from (what the API
-        # server has), the decided one, and since when (loop time) it has been held.
+        # server has), the decided one, and when (loop time) it must be written at the latest.
         self.held: dict[Key, tuple[ExecutionStatus | None, ExecutionStatus, float]] = {}
         self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
         self.event_queues: list[asyncio.Queue[tuple[dict[str, Any], str, str, str]]] = [
@@ -417,11 +418,13 @@ class Reconciler:
         """Whether a status change may wait, in memory, for the next one (batched status writes).
 
         A routine change may: the execution's state stays what the API server shows, and the
-        decision only created Jobs and Normal Events (a task ended and the next one started, a
-        pod's name, start time or RUNNING). The next reconcile steps from the held status, and
-        it is written with the next change, or ``status_debounce`` seconds after it was first
-        held at the latest. With tasks that end within that time a sequential flow costs about
-        one status write per execution instead of one or two per task.
+        decision only created Jobs and Normal Events (a task ended and the next one started), or
+        nothing at all (a pod's name, start time or RUNNING). The next reconcile steps from the
+        held status, and it is written with the next change that may not wait, or at the latest
+        ``status_debounce`` seconds after a held Job creation, ``observed_debounce`` seconds after
+        a held observation. With quick tasks a sequential flow costs about one status write per
+        execution; with pods that run for seconds, about one per task (their start is written
+        with their end) instead of two or three.
 
         A start, an end, a kill, a retry or a failure (Warning Events), children and deletions
         are written at once. Losing a held status (a crash, a new leader) loses no work: the
@@ -437,11 +440,12 @@ class Reconciler:
             if not isinstance(action, CreateJob):
                 return False
         now = asyncio.get_running_loop().time()
-        since = self.held[key][2] if key in self.held else now
-        if now - since >= self.settings.status_debounce:
+        wait = self.settings.status_debounce if decision.actions else self.settings.observed_debounce
+        deadline = min(self.held[key][2], now + wait) if key in self.held else now + wait
+        if now >= deadline:
             return False
-        self.held[key] = (written, decision.status, since)
-        self.enqueue(key, delay=since + self.settings.status_debounce - now)
+        self.held[key] = (written, decision.status, deadline)
+        self.enqueue(key, delay=deadline - now)
         return True
 
     def _record_last_run(self, execution: Execution, decision: Decision) -> None:

@@ -170,3 +170,42 @@ def test_a_status_written_by_someone_else_replaces_the_held_one() -> None:
     kube, reconciler = asyncio.run(scenario())
     assert KEY not in reconciler.held
     assert len(kube.status_writes) == 1  # nothing of ours written over theirs
+
+
+def test_a_pod_start_waits_longer_and_goes_out_with_the_task_transition() -> None:
+    async def scenario() -> Kube:
+        store = Store()
+        store.put("flow", FLOW)
+        store.put("execution", EXECUTION)
+        kube = Kube(store)
+        settings = Settings(status_debounce=0.05, observed_debounce=60.0)
+        reconciler = Reconciler(kube, store, settings, clock=lambda: NOW)  # type: ignore[arg-type]
+        await reconciler.reconcile_execution(KEY)
+        store.put(
+            "pod",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": "abc-1-a-1-x7k2p",
+                    "namespace": "ns",
+                    "labels": {"job-name": "abc-1-a-1"},
+                    "creationTimestamp": "2026-01-31T12:00:01Z",
+                },
+                "status": {"phase": "Running", "startTime": "2026-01-31T12:00:01Z"},
+            },
+        )
+        await reconciler.reconcile_execution(KEY)  # only observed: may wait a minute
+        await asyncio.sleep(0.06)
+        await reconciler.reconcile_execution(KEY)
+        assert len(kube.status_writes) == 1
+        complete(store, "abc-1-a-1")
+        store.put("pod", {**store.pods[("ns", "abc-1-a-1-x7k2p")], "status": {"phase": "Succeeded"}})
+        await reconciler.reconcile_execution(KEY)  # a ended, b started: at most status_debounce
+        await asyncio.sleep(0.06)
+        await reconciler.reconcile_execution(KEY)
+        return kube
+
+    kube = asyncio.run(scenario())
+    assert [state_of(w) for w in kube.status_writes] == [{"a": "RUNNING"}, {"a": "SUCCESS", "b": "RUNNING"}]
+    assert kube.status_writes[1]["taskRuns"][0]["attempts"][0]["pod"] == "abc-1-a-1-x7k2p"
