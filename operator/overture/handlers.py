@@ -59,7 +59,7 @@ RUNTIME = Runtime()
 def _settings_from_env() -> Settings:
     ttl = os.environ.get("OVERTURE_JOB_TTL_SECONDS", "86400")
     return Settings(
-        workers=int(os.environ.get("OVERTURE_WORKERS", "16")),
+        workers=int(os.environ.get("OVERTURE_WORKERS", "64")),
         job_ttl_seconds=int(ttl) if ttl else None,
         resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
         task_events=os.environ.get("OVERTURE_TASK_EVENTS", "false").lower() in {"1", "true", "yes", "on"},

@@ -77,7 +77,7 @@ HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written
 
 @dataclass
 class Settings:
-    workers: int = 16
+    workers: int = 64  # a reconcile mostly waits on the API server (benchmarks/README.md: 16 -> 64)
     # Normal Events per task (TaskStarted, TaskSucceeded): off by default, they were half of all
     # API writes (docs/DECISIONS.md); warnings, retries, failures, Started and Ended always go out.
     task_events: bool = False
