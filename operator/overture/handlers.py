@@ -63,7 +63,7 @@ def _settings_from_env() -> Settings:
         job_ttl_seconds=int(ttl) if ttl else None,
         resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
         task_events=os.environ.get("OVERTURE_TASK_EVENTS", "false").lower() in {"1", "true", "yes", "on"},
-        status_debounce=float(os.environ.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "0.5")),
+        status_debounce=float(os.environ.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
         observed_debounce=float(os.environ.get("OVERTURE_OBSERVED_DEBOUNCE_SECONDS", "5")),
     )
 

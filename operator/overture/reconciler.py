@@ -78,10 +78,11 @@ HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written
 @dataclass
 class Settings:
     workers: int = 64  # a reconcile mostly waits on the API server (benchmarks/README.md: 16 -> 64)
-    # Normal Events per task (TaskStarted, TaskSucceeded): off by default, they were half of all
-    # API writes (docs/DECISIONS.md); warnings, retries, failures, Started and Ended always go out.
+    # Normal Events of progress (Started, TaskStarted, TaskSucceeded): off by default, they were
+    # half of all API writes (docs/DECISIONS.md); warnings, retries, failures, Paused and the
+    # execution's Ended always go out.
     task_events: bool = False
-    status_debounce: float = 0.5  # seconds a task transition may wait to be written (see Reconciler._may_hold)
+    status_debounce: float = 2.0  # seconds a task transition may wait to be written (see Reconciler._may_hold)
     observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = RESYNC_SECONDS
@@ -489,12 +490,13 @@ class Reconciler:
         await self.kube.emit_event(dict(body), "Warning", "Invalid", message)
 
 
-ROUTINE_TASK_EVENTS = frozenset({"TaskStarted", "TaskSucceeded"})
+# Progress the status shows anyway; posted only with task_events (OVERTURE_TASK_EVENTS=true).
+ROUTINE_EVENTS = frozenset({"Started", "TaskStarted", "TaskSucceeded"})
 
 
 def _routine(action: EmitEvent) -> bool:
     """A task's start or success: also in the status and the Job; 2 of a task run's ~5 writes."""
-    return action.type == EventType.NORMAL and action.reason in ROUTINE_TASK_EVENTS
+    return action.type == EventType.NORMAL and action.reason in ROUTINE_EVENTS
 
 
 def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]:
