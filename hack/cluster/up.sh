@@ -189,7 +189,8 @@ start_controllers() {
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials=true \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
-    --allocate-node-cidrs=false --profiling=false --v=1
+    --allocate-node-cidrs=false --profiling=false --v=1 \
+    --kube-api-qps=100 --kube-api-burst=200
   cat >"$OVERTURE_CLUSTER_DIR/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
