@@ -9,7 +9,13 @@ LOG=${OVERTURE_CLUSTER_DIR:-/tmp/overture-cluster}/logs/operator.log
 mkdir -p "$(dirname "$LOG")"
 
 kubectl apply -f crds/ >/dev/null
-kubectl wait --for condition=Established crd/flows.overture.dev crd/executions.overture.dev --timeout=60s >/dev/null
+# a CRD created a moment ago has no status.conditions yet, and kubectl wait fails on that at once
+for _ in $(seq 30); do
+  kubectl wait --for condition=Established crd/flows.overture.dev crd/executions.overture.dev --timeout=60s \
+    >/dev/null 2>&1 && break
+  sleep 1
+done
+kubectl wait --for condition=Established crd/flows.overture.dev crd/executions.overture.dev --timeout=5s >/dev/null
 if [[ -f "$LOG.pid" ]] && kill -0 "$(cat "$LOG.pid")" 2>/dev/null; then
   echo "operator already running (pid $(cat "$LOG.pid"), log $LOG)"
 else
