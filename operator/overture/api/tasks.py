@@ -94,7 +94,14 @@ class TaskBase(Model):
     run_if: str | None = Field(default=None, description="Template; a false result gives SKIPPED")
     disabled: bool = Field(default=False, description="A disabled task is skipped as if it were not there")
     allow_failure: bool = Field(default=False, description="A failure makes the run WARNING, not FAILED")
-    timeout: Duration | None = Field(default=None, description="Per attempt; the Job is deleted past it")
+    timeout: Duration | None = Field(
+        default=None,
+        description=(
+            "Counted from the task run's start, per attempt for shell, python and container; past it the"
+            " task fails: its Job is deleted, a subflow's child execution is killed, what still runs inside"
+            " a flowable is stopped, a pause stops waiting"
+        ),
+    )
     retry: Retry | None = None
 
 

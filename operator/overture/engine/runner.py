@@ -182,9 +182,11 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
         return _fail(work, task, run, message)
     if isinstance(task, PauseTask) and task.delay is None:
         work.event("Paused", f"Task {run_id} waits to be resumed (overture resume {work.execution})")
-        return work.update(run, state=State.PAUSED, resumed_at=work.spec.resumes)
+        run = work.update(run, state=State.PAUSED, resumed_at=work.spec.resumes)
+        return advance(work, task, run, frame, gate)  # for its timeout: wake at the deadline
     if isinstance(task, SubflowTask):
-        return _start_subflow(work, task, run, context, earlier.child_execution if earlier is not None else None)
+        run = _start_subflow(work, task, run, context, earlier.child_execution if earlier is not None else None)
+        return run if run.state.is_terminal else advance(work, task, run, frame, gate)
     if isinstance(task, EachTask):
         try:
             items = _each_items(task, context)
@@ -202,17 +204,33 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
 
 
 def advance(work: Work, task: AnyTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
-    """Move a started, unfinished task run forward from what is observed now."""
+    """Move a started, unfinished task run forward from what is observed now.
+
+    ``timeout`` on a pause, subflow or flowable counts from the run's ``start_date``. Past it,
+    what is observed still counts first (a child that ended, a resume, a Job that finished), but
+    no new task starts inside; a run still unfinished then ends FAILED "timed out after X" (or
+    WARNING with ``allowFailure``), every unfinished run inside it is stopped as a kill stops it
+    (Jobs deleted, child executions killed, runs KILLED), and a subflow's child is killed.
+    ``retry`` does not apply: only runnable tasks have attempts to retry.
+    """
     if isinstance(task, RunnableAnyTask):
         return _advance_runnable(work, task, run, frame, gate)
-    if isinstance(task, PauseTask):
-        return _advance_pause(work, task, run)
-    if isinstance(task, SubflowTask):
-        return _advance_subflow(work, task, run)
     if isinstance(task, FailTask):
         return run
-    # A failure inside a task that allows it halts only that task's children, not its section.
-    inner = Gate(gate.suspended) if task.allow_failure else gate
+    late = _is_late(work, task, run)
+    if isinstance(task, PauseTask):
+        run = _advance_pause(work, task, run)
+    elif isinstance(task, SubflowTask):
+        run = _advance_subflow(work, task, run)
+    else:
+        run = _advance_flowable(work, task, run, frame, gate, late)
+    return _time_out(work, task, run) if late and not run.state.is_terminal else run
+
+
+def _advance_flowable(work: Work, task: AnyTask, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
+    # A failure inside a task that allows it halts only that task's children, not its section;
+    # past the deadline nothing new starts inside (the run is about to time out).
+    inner = Gate(suspended=True) if late else Gate(gate.suspended) if task.allow_failure else gate
     outcome = _advance_children(work, task, run, frame, inner)
     if outcome == Outcome.RUNNING:
         return run
@@ -222,6 +240,26 @@ def advance(work: Work, task: AnyTask, run: TaskRun, frame: Frame, gate: Gate) -
         if task.allow_failure:
             state, message = State.WARNING, f"failed (allowFailure): {message}"
     return _end(work, run.model_copy(update={"state": state, "end_date": work.stamp, "message": message}))
+
+
+def _is_late(work: Work, task: AnyTask, run: TaskRun) -> bool:
+    """Whether ``run`` is past its task's timeout; if not yet, wake at the deadline."""
+    start = parse_time(run.start_date)
+    if task.timeout is None or start is None:
+        return False
+    deadline = after(start, task.timeout)
+    if work.now >= deadline:
+        return True
+    work.wake(deadline)
+    return False
+
+
+def _time_out(work: Work, task: AnyTask, run: TaskRun) -> TaskRun:
+    """Stop everything inside ``run`` (and its child execution), then fail it."""
+    message = f"timed out after {task.timeout}"
+    for inner in (*work.descendants(run.id), run):
+        work.stop(inner, message)
+    return _fail(work, task, work.runs[run.id], message)
 
 
 def _advance_children(work: Work, task: AnyTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:

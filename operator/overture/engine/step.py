@@ -34,7 +34,7 @@ from overture.api import (
 )
 from overture.engine.clock import after, iso, parse_time
 from overture.engine.context import Frame
-from overture.engine.model import Decision, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
+from overture.engine.model import Decision, EmitEvent, EventType, Observed
 from overture.engine.overrides import copy_replayed_runs, restart_runs
 from overture.engine.runner import Gate, Outcome, run_scope
 from overture.engine.work import Work
@@ -187,22 +187,8 @@ def _kill(work: Work, status: ExecutionStatus, timed_out: bool) -> Decision:
     still_running = False
     first = status.state != State.KILLING
     for run in list(work.runs.values()):
-        attempts = list(run.attempts)
-        last = attempts[-1] if attempts else None
-        if last is not None and (last.state == State.KILLED or not last.state.is_terminal):
-            job = work.observed.jobs.get(last.job)
-            if job is not None and job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
-                still_running = True  # deleted, or being deleted: ask again until it is gone
-                work.actions.append(DeleteJob(job.name, "execution killed"))
-        if run.state.is_terminal or run.state == State.CREATED:  # CREATED: a restart's placeholder, not started
-            continue
-        if last is not None and not last.state.is_terminal:
-            attempts[-1] = last.model_copy(update={"state": State.KILLED, "end_date": work.stamp})
-        if run.child_execution:
-            child = work.observed.children.get(run.child_execution)
-            if child is None or not child.state.is_terminal:
-                work.actions.append(KillExecution(run.child_execution))
-        work.update(run, state=State.KILLED, attempts=tuple(attempts), end_date=work.stamp)
+        if work.stop(run, "execution killed"):
+            still_running = True
     status = status.model_copy(update={"task_runs": tuple(work.runs.values())})
     flow = status.flow_spec
     reason = f"timed out after {flow.timeout}" if timed_out and flow and flow.timeout else "killed"

@@ -15,7 +15,7 @@ from typing import Any
 from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun
 from overture.engine.clock import iso
 from overture.engine.context import Frame, OutputsView, trigger_context
-from overture.engine.model import Action, EmitEvent, EventType, Observed
+from overture.engine.model import Action, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
 from overture.validation import all_tasks
 
 
@@ -110,6 +110,45 @@ class Work:
         if frame.error is not None:
             context["error"] = dict(frame.error)
         return context
+
+    def descendants(self, run_id: str) -> list[TaskRun]:
+        """Every run inside ``run_id``, at any depth (children of its children too)."""
+        return [run for run in self.runs.values() if self._is_inside(run, run_id)]
+
+    def _is_inside(self, run: TaskRun, ancestor: str) -> bool:
+        parent = run.parent
+        while parent is not None:
+            if parent == ancestor:
+                return True
+            above = self.runs.get(parent)
+            parent = above.parent if above is not None else None
+        return False
+
+    def stop(self, run: TaskRun, reason: str) -> bool:
+        """Stop ``run`` as a kill does: delete its Job, kill its child execution, end it KILLED.
+
+        Returns whether its Job is still seen running (deleted, or being deleted: ask again until
+        it is gone). A run already ended is left as it is, but a Job of its killed attempt still
+        seen running is deleted again; a CREATED run is a restart's placeholder, not started.
+        """
+        attempts = list(run.attempts)
+        last = attempts[-1] if attempts else None
+        still_running = False
+        if last is not None and (last.state == State.KILLED or not last.state.is_terminal):
+            job = self.observed.jobs.get(last.job)
+            if job is not None and job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
+                still_running = True
+                self.actions.append(DeleteJob(job.name, reason))
+        if run.state.is_terminal or run.state == State.CREATED:
+            return still_running
+        if last is not None and not last.state.is_terminal:
+            attempts[-1] = last.model_copy(update={"state": State.KILLED, "end_date": self.stamp})
+        if run.child_execution:
+            child = self.observed.children.get(run.child_execution)
+            if child is None or not child.state.is_terminal:
+                self.actions.append(KillExecution(run.child_execution))
+        self.update(run, state=State.KILLED, attempts=tuple(attempts), end_date=self.stamp)
+        return still_running
 
     def active_runs(self) -> list[TaskRun]:
         return [r for r in self.runs.values() if not r.state.is_terminal]
