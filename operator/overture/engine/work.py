@@ -7,7 +7,7 @@ insertion order is the order they were first created, which is the order status 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,16 +113,14 @@ class Work:
 
     def descendants(self, run_id: str) -> list[TaskRun]:
         """Every run inside ``run_id``, at any depth (children of its children too)."""
-        return [run for run in self.runs.values() if self._is_inside(run, run_id)]
+        return [run for run in self.runs.values() if any(a.id == run_id for a in self._ancestors(run))]
 
-    def _is_inside(self, run: TaskRun, ancestor: str) -> bool:
-        parent = run.parent
+    def _ancestors(self, run: TaskRun) -> Iterator[TaskRun]:
+        """The runs ``run`` is inside, innermost first."""
+        parent = self.runs.get(run.parent) if run.parent else None
         while parent is not None:
-            if parent == ancestor:
-                return True
-            above = self.runs.get(parent)
-            parent = above.parent if above is not None else None
-        return False
+            yield parent
+            parent = self.runs.get(parent.parent) if parent.parent else None
 
     def stop(self, run: TaskRun, reason: str) -> bool:
         """Stop ``run`` as a kill does: delete its Job, kill its child execution, end it KILLED.
@@ -162,10 +160,4 @@ class Work:
         return next((r for r in failed if r.id not in passed_on and not self._failure_allowed_above(r)), None)
 
     def _failure_allowed_above(self, run: TaskRun) -> bool:
-        parent = self.runs.get(run.parent) if run.parent else None
-        while parent is not None:
-            task = self.tasks.get(parent.task_id)
-            if task is not None and task.allow_failure:
-                return True
-            parent = self.runs.get(parent.parent) if parent.parent else None
-        return False
+        return any((task := self.tasks.get(a.task_id)) is not None and task.allow_failure for a in self._ancestors(run))
