@@ -256,21 +256,38 @@ _CALLABLE_SIZES: dict[str, Callable[..., int]] = {
 takes the arguments by jinja's names, as a template may pass them by keyword."""
 
 
+def _materialized(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Iterators as lists: they are sized before the call, and sizing one would use it up."""
+    return tuple(list(a) if isinstance(a, Iterator) else a for a in args)
+
+
+def _bounded_call(
+    what: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    estimate: Callable[[], int] | None,
+    call: Callable[[], Any],
+) -> Any:
+    """``call()`` once its arguments and its estimated result are within ``MAX_SIZE``; then its result."""
+    _bounded(sum(map(_size, (*args, *kwargs.values()))), f"the arguments of {what}")
+    if estimate is not None:
+        _bounded(estimate(), what)
+    result = call()
+    _bounded(_size(result), what)
+    return result
+
+
 def _checked(kind: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` (a filter or a global) refusing to build a value over ``MAX_SIZE``."""
     what = f"the {kind} {name}"
-    estimate = _CALLABLE_SIZES.get(name)
+    sizer = _CALLABLE_SIZES.get(name)
     passed = 1 if hasattr(function, "jinja_pass_arg") else 0  # the context or environment jinja passes first
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        head, args = args[:passed], tuple(list(a) if isinstance(a, Iterator) else a for a in args[passed:])
-        _bounded(sum(map(_size, (*args, *kwargs.values()))), f"the arguments of {what}")
-        if estimate is not None:
-            _bounded(estimate(*args, **kwargs), what)
-        result = function(*head, *args, **kwargs)
-        _bounded(_size(result), what)
-        return result
+        head, args = args[:passed], _materialized(args[passed:])
+        estimate = functools.partial(sizer, *args, **kwargs) if sizer is not None else None
+        return _bounded_call(what, args, kwargs, estimate, functools.partial(function, *head, *args, **kwargs))
 
     return checked
 
@@ -331,14 +348,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format at access
         owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
-        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
+        args = _materialized(args)
         what = f"str.{name}()" if isinstance(owner, str) else f"{name or 'a function'}()"
-        _bounded(sum(map(_size, (*args, *kwargs.values()))), f"the arguments of {what}")
-        if isinstance(owner, str) and name in _STR_METHOD_SIZES:
-            _bounded(_STR_METHOD_SIZES[name](owner, *args, **kwargs), what)
-        result = super().call(__context, __obj, *args, **kwargs)
-        _bounded(_size(result), what)
-        return result
+        sizer = _STR_METHOD_SIZES.get(name) if isinstance(owner, str) else None
+        estimate = functools.partial(sizer, owner, *args, **kwargs) if sizer is not None else None
+        call = functools.partial(super().call, __context, __obj, *args, **kwargs)
+        return _bounded_call(what, args, kwargs, estimate, call)
 
     @staticmethod
     def buffer() -> _Buffer:
