@@ -13,8 +13,9 @@ the ``Store``, call ``step`` and apply the ``Decision`` in a fixed order:
 A crash between 1 and 2 is safe: the next reconcile decides the same creations under the same
 names and gets AlreadyExists. The one thing kept in memory that the API server does not have
 yet is a *held* routine status change (a task ended and the next started, a pod started),
-written with the next change or within ``status_debounce`` seconds (``_may_hold``); losing it
-is the same crash between 1 and 2. Starts, ends, kills, retries and failures are written at once.
+written with the next change or within ``status_debounce`` (a task transition) or
+``observed_debounce`` seconds (a pod observation), see ``_may_hold``; losing it is the same
+crash between 1 and 2. Starts, ends, kills, retries and failures are written at once.
 """
 
 from __future__ import annotations
@@ -388,7 +389,7 @@ class Reconciler:
         if decision.status == written:
             self.held.pop((namespace, name), None)
         elif self._may_hold((namespace, name), written, decision):
-            pass  # written with the next change, or when held for status_debounce seconds
+            pass  # written with the next change, or when its hold is up (see _may_hold)
         else:
             new_body = {
                 "apiVersion": GROUP_VERSION,
@@ -495,7 +496,7 @@ ROUTINE_EVENTS = frozenset({"Started", "TaskStarted", "TaskSucceeded"})
 
 
 def _routine(action: EmitEvent) -> bool:
-    """A task's start or success: also in the status and the Job; 2 of a task run's ~5 writes."""
+    """An execution's start, a task's start or success: all in the status too (docs/DECISIONS.md)."""
     return action.type == EventType.NORMAL and action.reason in ROUTINE_EVENTS
 
 

@@ -9,9 +9,9 @@ is a third of the memory (benchmarks/README.md): the same few dozen keys
 and states otherwise exist once per object.
 
 Finished executions (``ExecutionTable``) are kept packed: their JSON, compressed, with their
-state and their task runs' states beside it (for /metrics and resyncs). Nothing reconciles them;
-they are read for retention, replays, flow triggers and a parent's view of its children, each
-time as a fresh copy decoded on demand. About 0.8 KiB instead of 4.8 KiB each.
+state, end and task runs' states beside it (for /metrics, resyncs and retention). Nothing
+reconciles them; replays, flow triggers and a parent's view of its children read a fresh copy,
+decoded on demand. About 0.6 KiB instead of 4.8 KiB each.
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ class Store:
         if kind == "flow":
             _put(self.flows, key, body, deleted)
         elif kind == "execution":
-            older = self.executions.get(key)
-            if older is not None and not deleted and _is_older(body, older):
+            older = None if deleted else self.executions.get(key)
+            if older is not None and _is_older(body, older):
                 return  # our own write already stored a newer version
             _put(self.executions, key, body, deleted)
             spec = body.get("spec") or {}
