@@ -124,7 +124,7 @@ def release(kubeconfig: str, api_client: client.ApiClient, core_v1: client.CoreV
     )
     for name in (rel.namespace, rel.served, rel.other):
         _create_namespace(core_v1, name)
-    install_crds(kubeconfig)  # the chart's crds/ are the same files (tests/unit/test_chart_crds.py)
+    install_crds(kubeconfig)  # the chart's crds/ are the same files (tests/unit/deploy/test_chart_crds.py)
     rel.objects = render(
         helm,
         "overture",

@@ -293,7 +293,7 @@ def mutate(draw: Any, spec: Any, kind: str) -> Any:
         wrong = [v for v in WRONG_VALUES if type(v) is not type(old)]
         if path[-1] == "type" and len(path) > 3:
             # A nested task's type as a list or a mapping crashes the models' taskDefaults merge
-            # (TypeError, not SpecError: reported; pinned by tests/unit/test_unreadable_flows.py).
+            # (TypeError, not SpecError: reported; pinned by tests/unit/validation/test_unreadable_flows.py).
             wrong = [v for v in wrong if not isinstance(v, list | dict)]
         _set(spec, path, draw(st.sampled_from(wrong)))
     elif kind == "drop_key":
@@ -498,7 +498,7 @@ def test_fuzzed_flows_and_executions_are_rejected_marked_invalid_or_run(
             status = execution.get("status") or {}
             if state_of(execution) != "FAILED" or status.get("message"):
                 continue
-            # Known gap (engine, reported; tests/unit/test_failed_says_why.py): a flowable task failing
+            # Known gap (engine, reported; tests/unit/engine/test_failure_messages.py): a flowable task failing
             # by itself (each items, if condition, switch value) leaves the execution's message empty.
             # Its task run must still say why.
             own = [

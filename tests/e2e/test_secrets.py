@@ -4,7 +4,7 @@ and the test compares), and the value never appears in the Execution, its Events
 Job or pod spec (only ``secretKeyRef``), nor in the operator's log, in clear or in base64.
 
 Not here: ``{{ secret() }}`` inside an env *value* is not expanded by the kubelet today (the
-generated variable comes after the one that uses it); tests/unit/test_secret_env_order.py pins it.
+generated variable comes after the one that uses it); tests/unit/engine/test_job_env.py pins it.
 """
 
 from __future__ import annotations

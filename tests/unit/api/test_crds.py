@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from flowdocs import complex_doc
+from support.flowdocs import complex_doc
 
 from overture.api import TaskType, TriggerType, parse_flow
 from overture.crd import render_crds
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CRD_DIR = ROOT / "crds"
 RENDERED = render_crds()
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: these files are large

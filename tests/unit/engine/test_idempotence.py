@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sim import T0, Cluster, Driver, fail_when, flow_of, shell
+from support.sim import T0, Cluster, Driver, fail_when, flow_of, shell
 
 from overture.api import State
 from overture.engine import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sim import T0, Cluster, Driver, fail_until, flow_of, shell
+from support.sim import T0, Cluster, Driver, fail_until, flow_of, shell
 
 from overture.api import Backoff, Retry, State
 from overture.engine import (

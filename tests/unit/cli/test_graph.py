@@ -10,7 +10,7 @@ from overture.api import FlowSpec
 from overture.cli import main
 from overture.cli_graph import build_graph, render_dot, render_mermaid, render_text
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 NESTED = FlowSpec.model_validate(
     {

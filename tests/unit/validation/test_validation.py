@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
-from flowdocs import complex_doc, parse_spec, shell
+from support.flowdocs import complex_doc, parse_spec, shell
 
 from overture.api import parse_flow
 from overture.validation import cron_problem_of, is_timezone, validate_flow
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 
 
 def problems(spec: dict[str, Any], **meta: Any) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim import Cluster, Driver, flow_of, shell
+from support.sim import Cluster, Driver, flow_of, shell
 
 from overture.api import State
 from overture.engine import ChildObservation, CreateJob, DeleteJob, KillExecution

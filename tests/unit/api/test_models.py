@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from flowdocs import complex_doc, flow_doc, parse_spec, shell
+from support.flowdocs import complex_doc, flow_doc, parse_spec, shell
 
 from overture.api import (
     Condition,
@@ -31,7 +31,7 @@ from overture.api import (
 )
 from overture.api.common import DURATION_HINT
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 
 
 def problems_of(doc: Any, parse: Any = parse_flow) -> list[str]:

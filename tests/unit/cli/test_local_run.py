@@ -15,7 +15,7 @@ from overture.api import FlowSpec, State
 from overture.cli import main
 from overture.local import Clock, LocalRun, expand_references, log_tail
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 
 

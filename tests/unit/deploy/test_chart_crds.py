@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CRD_DIR = ROOT / "crds"
 CHART_CRD_DIR = ROOT / "charts" / "overture" / "crds"
 

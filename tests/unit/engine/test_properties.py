@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sim import Cluster, Driver, fail_when, shell
+from support.sim import Cluster, Driver, fail_when, shell
 
 from overture.api import State
 from overture.engine import CreateJob, step

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from sim import Cluster, Driver, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ConditionStatus, State, find_condition
 from overture.engine import TERMINATION_MESSAGE_LIMIT, CreateJob, EmitEvent, EnvValue, EventType, start_failure, step

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from triggerdocs import Clock, FakeKube, flow_body, store_with
+from support.triggerdocs import Clock, FakeKube, flow_body, store_with
 
 from overture.kube.store import Store
 from overture.triggers.flows import FlowCache

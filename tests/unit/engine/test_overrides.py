@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim import Cluster, Driver, always_succeed, fail_when, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, always_succeed, fail_when, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ReplaySource, State, find_condition
 from overture.engine import (

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from triggerdocs import flow_body
+from support.triggerdocs import flow_body
 
 from overture.api import Flow, ResourceEvent, parse_flow
 from overture.triggers.resource import (

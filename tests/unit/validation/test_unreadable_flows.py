@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from triggerdocs import flow_body, store_with
+from support.triggerdocs import flow_body, store_with
 
 from overture.api import SpecError, parse_flow
 from overture.reconciler import flow_status

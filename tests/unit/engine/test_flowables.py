@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim import Cluster, Driver, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import State
 from overture.engine import ChildObservation, CreateExecution, CreateJob, Observed, child_execution_name

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"
 RUNTIME_UID = "10001"
 COMPILERS = re.compile(r"\b(gcc|g\+\+|clang|build-essential|make|cc)\b")

@@ -13,7 +13,7 @@ import json
 import time
 
 import pytest
-from sim import Cluster, Driver, flow_of, shell
+from support.sim import Cluster, Driver, flow_of, shell
 
 from overture.api import State
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from triggerdocs import FakeKube, flow_body, store_with
+from support.triggerdocs import FakeKube, flow_body, store_with
 
 from overture.server import Metrics, build_app
 from overture.triggers.flows import FlowCache

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim import make_execution, run_to_end
+from support.sim import make_execution, run_to_end
 
 from overture.api import State, parse_flow
 from overture.validation import validate_flow

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from triggerdocs import FakeKube, flow_body, store_with
+from support.triggerdocs import FakeKube, flow_body, store_with
 
 from overture.server import Metrics, build_app
 from overture.triggers.flows import FlowCache

@@ -16,7 +16,7 @@ import pytest
 
 from overture.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 CORPUS = sorted(INVALID.glob("*.yaml"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

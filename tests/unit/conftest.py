@@ -1,0 +1,5 @@
+"""Unit tests, one folder per area of ``operator/overture`` (api, validation, templating, engine, kube,
+controller, triggers, cli) plus ``deploy`` (chart, image, Argo CD). Shared builders live in
+``support/`` and are imported as ``from support.sim import ...``: pytest puts this directory, the
+one holding this conftest, on ``sys.path``. Test file names are unique across folders (the folders
+are not packages)."""
