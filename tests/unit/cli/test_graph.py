@@ -8,7 +8,7 @@ import pytest
 
 from overture.api import FlowSpec
 from overture.cli import main
-from overture.cli_graph import build_graph, render_dot, render_mermaid, render_text
+from overture.cli.graph import build_graph, render_dot, render_mermaid, render_text
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,7 +52,7 @@ def test_dag_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sequential_list_errors_and_finally_text() -> None:
-    from overture.cli_common import flow_from_file, parse_flow_document
+    from overture.cli.common import flow_from_file, parse_flow_document
 
     doc = flow_from_file(ROOT / "examples" / "07-errors-finally-retries.yaml")
     text = render_text(build_graph("errors-finally-retries", parse_flow_document(doc, "07")))

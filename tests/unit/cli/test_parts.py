@@ -11,8 +11,8 @@ import pytest
 
 from overture.api import Input, InputType
 from overture.cli import main
-from overture.cli_common import CliError, Progress, parse_inputs, task_line, typed_inputs
-from overture.cli_tables import human_age, jsonpath, object_table, task_run_table
+from overture.cli.common import CliError, Progress, parse_inputs, task_line, typed_inputs
+from overture.cli.tables import human_age, jsonpath, object_table, task_run_table
 
 NOW = datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)
 

@@ -13,14 +13,16 @@
 - ``--concurrency N`` keeps at most N backfill executions of the flow unfinished at once,
   polling until one ends; the flow's own ``concurrency`` applies on top, as for any execution.
 - At most ``MAX_TICKS`` ticks per backfill: a typo in a range should not start a million runs.
+
+It talks to the cluster through ``cli.client``, as every other command does.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -34,8 +36,8 @@ from overture.api import (
     TriggerKind,
     parse_flow,
 )
-from overture.kube.client import Kube
-from overture.kube.errors import ApiError, RejectedError
+from overture.cli.client import ClusterClient, add_target_options, connect_from
+from overture.cli.common import CliError
 from overture.triggers.executions import build_execution, local_date, schedule_name, stamp
 from overture.triggers.schedule import ticks_between, zone
 from overture.validation import validate_flow
@@ -44,7 +46,7 @@ MAX_TICKS = 10000
 POLL_SECONDS = 2.0
 
 
-class BackfillError(Exception):
+class BackfillError(CliError):
     """A backfill that cannot run; the message says why and what to do."""
 
 
@@ -105,26 +107,20 @@ def build_backfill(flow: Flow, trigger: ScheduleTrigger, tick: datetime, label: 
     )
 
 
-async def unfinished(kube: Kube, namespace: str, flow: str) -> int:
-    items = await kube.list_objects("executions", namespace, f"{LABEL_FLOW}={flow},{LABEL_BACKFILL}")
+def unfinished(cluster: ClusterClient, flow: str) -> int:
+    items = cluster.list_objects("executions", labels=f"{LABEL_FLOW}={flow},{LABEL_BACKFILL}")
     states = ((item.get("status") or {}).get("state") for item in items)
     return sum(1 for s in states if s not in {t.value for t in State if t.is_terminal})
 
 
-async def run_backfill(
-    kube: Kube,
-    namespace: str,
+def run_backfill(
+    cluster: ClusterClient,
     flow_name: str,
     args: argparse.Namespace,
     out: TextIO = sys.stdout,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    try:
-        body = await kube.get_flow(namespace, flow_name)
-    except RejectedError as exc:
-        if exc.status == 404:
-            raise BackfillError(f"no Flow {flow_name!r} in namespace {namespace!r}") from None
-        raise
+    body = cluster.get("flows", flow_name)
     try:
         flow = parse_flow(body)
     except SpecError as exc:
@@ -143,46 +139,19 @@ async def run_backfill(
         if args.dry_run:
             print(f"{name}  {manifest['spec']['trigger']['date']}  (dry run)", file=out)
             continue
-        while args.concurrency and await unfinished(kube, namespace, flow_name) >= args.concurrency:
-            await sleep(POLL_SECONDS)
-        created = await kube.create_execution(namespace, manifest)
+        while args.concurrency and unfinished(cluster, flow_name) >= args.concurrency:
+            sleep(POLL_SECONDS)
+        created = cluster.create_execution(manifest, exist_ok=True)
         print(f"execution.overture.dev/{name} {'created' if created else 'exists already'}", file=out)
     print(f"{len(ticks)} ticks of {trigger.id!r}, label {LABEL_BACKFILL}={label}", file=out)
     return 0
 
 
-def _namespace(args: argparse.Namespace) -> str:
-    if args.namespace:
-        return str(args.namespace)
-    from kubernetes import config  # reads the kubeconfig file only: the current context's namespace
-
-    try:
-        _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
-    except Exception:  # no kubeconfig (in a pod): the default namespace
-        return "default"
-    return str((active or {}).get("context", {}).get("namespace") or "default")
-
-
 def cmd_backfill(args: argparse.Namespace) -> int:
-    async def main() -> int:
-        kube = await Kube.connect(args.kubeconfig, args.context)
-        try:
-            return await run_backfill(kube, _namespace(args), args.flow, args)
-        finally:
-            await kube.close()
-
-    try:
-        return asyncio.run(main())
-    except BackfillError as exc:
-        print(f"backfill: {exc}", file=sys.stderr)
-        return 1
-    except ApiError as exc:
-        print(f"backfill: the API server refused: {exc}", file=sys.stderr)
-        return 1
+    return run_backfill(connect_from(args), args.flow, args)
 
 
-def add_parser(sub: Any) -> None:
-    """``overture backfill``, added to the CLI's subcommands."""
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("backfill", help="one execution per schedule tick of a past range")
     parser.add_argument("flow", metavar="FLOW")
     parser.add_argument("--from", dest="start", required=True, help="date or date-time, included")
@@ -190,7 +159,5 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--trigger", help="the schedule trigger's id (needed when the flow has several)")
     parser.add_argument("--concurrency", type=int, default=0, metavar="N", help="at most N unfinished at once")
     parser.add_argument("--dry-run", action="store_true", help="print the executions, create nothing")
-    parser.add_argument("-n", "--namespace")
-    parser.add_argument("--kubeconfig")
-    parser.add_argument("--context")
+    add_target_options(parser)
     parser.set_defaults(func=cmd_backfill)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from overture.api import AnyTask, EachTask, FlowSpec, IfTask, ParallelTask, PauseTask, SubflowTask, SwitchTask
-from overture.cli_client import add_target_options, connect_from
-from overture.cli_common import CliError, flow_from_file, parse_flow_document
-from overture.cli_tables import table
+from overture.cli.client import add_target_options, connect_from
+from overture.cli.common import CliError, flow_from_file, parse_flow_document
+from overture.cli.tables import table
 
 FORMATS = ("text", "mermaid", "dot")
 SECTIONS = {"tasks": "", "errors": "on failure", "finally": "always"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overture.api import API_GROUP, API_VERSION
-from overture.cli_common import CliError
+from overture.cli.common import CliError
 
 KINDS = {"flows": "Flow", "executions": "Execution"}
 REQUEST_TIMEOUT = 15
@@ -100,34 +100,40 @@ class ClusterClient:
         return text
 
     def list_objects(
-        self, plural: str, namespace: str | None = None, all_namespaces: bool = False
+        self, plural: str, namespace: str | None = None, all_namespaces: bool = False, labels: str = ""
     ) -> list[dict[str, Any]]:
+        """The objects of ``plural`` in the namespace (or all), those matching the label selector ``labels``."""
         namespace = namespace or self.namespace
+        selector = labels or None  # None: no labelSelector parameter at all
         if all_namespaces:
             result = self._call(
                 f"cannot list {plural}",
                 lambda: self.custom.list_cluster_custom_object(
-                    API_GROUP, API_VERSION, plural, _request_timeout=REQUEST_TIMEOUT
+                    API_GROUP, API_VERSION, plural, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
                 ),
             )
         else:
             result = self._call(
                 f"cannot list {plural} in namespace {namespace!r}",
                 lambda: self.custom.list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, plural, _request_timeout=REQUEST_TIMEOUT
+                    API_GROUP, API_VERSION, namespace, plural, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
                 ),
             )
         return list(result.get("items") or [])
 
-    def create_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_execution(self, body: dict[str, Any], exist_ok: bool = False) -> bool:
+        """Create the Execution ``body``; True if created, False if it existed already (``exist_ok``,
+        else that is an error: deterministic names make AlreadyExists "done before")."""
         name = body["metadata"]["name"]
-        result: dict[str, Any] = self._call(
-            f"cannot create execution {name!r} in namespace {self.namespace!r}",
-            lambda: self.custom.create_namespaced_custom_object(
+        try:
+            self.custom.create_namespaced_custom_object(
                 API_GROUP, API_VERSION, self.namespace, "executions", body, _request_timeout=REQUEST_TIMEOUT
-            ),
-        )
-        return result
+            )
+        except Exception as exc:
+            if exist_ok and getattr(exc, "status", None) == 409:
+                return False
+            raise self._error(exc, f"cannot create execution {name!r} in namespace {self.namespace!r}") from None
+        return True
 
     def update_execution_spec(self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Merge-patch the spec with ``change(execution)``, guarded by the resourceVersion read:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from overture.api import State
-from overture.cli_common import (
+from overture.cli.common import (
     Progress,
     end_line,
     flow_from_file,

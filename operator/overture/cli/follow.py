@@ -1,7 +1,7 @@
 """Following a cluster execution: its task states, and with ``logs`` its task pods' logs as they run.
 
 ``follow`` polls the Execution (a GET every half second: the CLI needs no watch) and prints
-task runs with ``cli_common.Progress``, so the lines are those of ``overture local run``. With
+task runs with ``common.Progress``, so the lines are those of ``overture local run``. With
 logs, one thread per task attempt streams its pod's log; a task run's line that follows an
 attempt's end is printed after that attempt's last log line.
 """
@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from overture.api import State
-from overture.cli_client import ClusterClient
-from overture.cli_common import CliError, Progress, end_line
+from overture.cli.client import ClusterClient
+from overture.cli.common import CliError, Progress, end_line
 
 POLL_SECONDS = 0.5
 LOG_DRAIN_SECONDS = 10.0

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from overture.api import GROUP_VERSION, LABEL_FLOW, FlowSpec, PauseTask, State, walk_tasks
-from overture.cli_client import ClusterClient, add_target_options, connect_from
-from overture.cli_common import (
+from overture.cli.client import ClusterClient, add_target_options, connect_from
+from overture.cli.common import (
     EXIT_USAGE,
     CliError,
     Progress,
@@ -30,8 +30,8 @@ from overture.cli_common import (
     parse_inputs,
     typed_inputs,
 )
-from overture.cli_follow import follow, is_terminal
-from overture.cli_tables import object_table, task_run_table
+from overture.cli.follow import follow, is_terminal
+from overture.cli.tables import object_table, task_run_table
 
 PLURALS = {
     "flow": "flows",

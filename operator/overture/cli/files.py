@@ -1,0 +1,97 @@
+"""The commands on files, which need no cluster: ``overture validate`` and ``overture crds``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from overture.api import API_GROUP, SpecError, parse_flow
+from overture.cli.common import load_documents
+from overture.crd import render_crds
+from overture.validation import validate_flow
+
+DEFAULT_CRD_DIR = "crds"
+OTHER_OVERTURE_KINDS = frozenset({"Execution"})
+
+
+def flow_problems(doc: Any) -> list[str]:
+    """Schema and semantic problems of one Flow document; [] if it is valid."""
+    try:
+        flow = parse_flow(doc)
+    except SpecError as exc:
+        return exc.problems
+    return validate_flow(flow)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            docs = load_documents(path)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        flows = [d for d in docs if is_flow_candidate(d)]
+        if not flows:
+            kinds = ", ".join(sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)}))
+            print(f"{path}: no Flow in this file" + (f" (kinds: {kinds})" if kinds else ""), file=sys.stderr)
+            failed += 1
+        for doc in flows:
+            label = f"{path}" + (f" ({doc['metadata']['name']})" if _has_name(doc) else "")
+            problems = flow_problems(doc)
+            if problems:
+                failed += 1
+                print(f"{label}: invalid", file=sys.stderr)
+                for problem in problems:
+                    print(f"  {problem}", file=sys.stderr)
+            elif not args.quiet:
+                print(f"{label}: valid")
+    return 1 if failed else 0
+
+
+def is_flow_candidate(doc: Any) -> bool:
+    """Whether ``validate`` checks ``doc`` as a Flow.
+
+    Objects of other APIs (a ConfigMap next to a Flow) and Executions are skipped; an Overture
+    object of an unknown kind, or a Flow of another apiVersion, is checked so its error is shown.
+    """
+    if not isinstance(doc, dict):
+        return True
+    kind, api_version = doc.get("kind", "Flow"), doc.get("apiVersion")
+    if kind == "Flow":
+        return True
+    is_ours = isinstance(api_version, str) and api_version.split("/")[0] == API_GROUP
+    return is_ours and not (isinstance(kind, str) and kind in OTHER_OVERTURE_KINDS)
+
+
+def _has_name(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and "name" in doc["metadata"]
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    rendered = render_crds()
+    if args.stdout:
+        print("---\n".join(rendered.values()), end="")
+        return 0
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"Wrote {out / name}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = sub.add_parser("validate", help="check Flow files; exit 1 if any is invalid")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    validate.set_defaults(func=cmd_validate)
+
+    crds = sub.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
+    crds.add_argument("-o", "--output-dir", default=DEFAULT_CRD_DIR)
+    crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
+    crds.set_defaults(func=cmd_crds)
