@@ -1,0 +1,54 @@
+"""Sandboxed Jinja2 templates: ``{{ inputs.x }}``, ``{{ outputs.task.key }}``, ``{{ vars.x }}``.
+
+Invariants:
+- Rendering runs in ``jinja2.sandbox.ImmutableSandboxedEnvironment`` with ``StrictUndefined``: a
+  template cannot reach Python internals nor change the values it is given (``outputs.a.update()``
+  would otherwise edit the status it was rendered from), and an undefined name is an error,
+  never an empty string.
+- ``{{ secret('name', 'key') }}`` never sees the secret's value. It renders ``$(VAR)``, a
+  reference Kubernetes expands in a container's command and args, and records ``VAR`` with a
+  ``secretKeyRef``; the Job gets the env var. The value never enters a spec, a status or a log.
+- ``references`` reads a template without rendering it, so a Flow can be checked for names of
+  tasks and inputs that do not exist before anything runs.
+- A template cannot build a value of more than ``MAX_SIZE`` characters, digits or items: the
+  operations that grow a value (``*``, ``**``, ``+``, ``%``, ``~``, padding and format methods,
+  filters with a width or a count, block and macro output, the output itself) are checked before
+  they allocate. Templates run in the operator, so one tenant's Flow could otherwise ask it for
+  gigabytes (``{{ 'x' * 10**10 }}``). What is not bounded is time: loops that build nothing.
+
+The package, one concern a module, each using only those above it in this list:
+
+- ``bounds``: ``MAX_SIZE``, the size of a value, and how large each growing operation's result may
+  be, estimated from its arguments before it runs;
+- ``filters``: the filters Overture adds (``date``, ``dateAdd``, ``json``, ``fromjson``);
+- ``sandbox``: the environment, which checks every growing operation against the bounds;
+- ``rendering``: ``render``, ``render_value``, ``is_truthy``, secrets as ``$(VAR)`` references;
+- ``references``: reading a template without rendering it (``references``, ``syntax_problem``).
+"""
+
+from overture.templating.bounds import MAX_SIZE
+from overture.templating.references import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
+from overture.templating.rendering import (
+    SecretRefs,
+    TemplateError,
+    is_template,
+    is_truthy,
+    render,
+    render_value,
+    secret_env_name,
+)
+
+__all__ = [
+    "CONTEXT_ROOTS",
+    "KNOWN_NAMES",
+    "MAX_SIZE",
+    "SecretRefs",
+    "TemplateError",
+    "is_template",
+    "is_truthy",
+    "references",
+    "render",
+    "render_value",
+    "secret_env_name",
+    "syntax_problem",
+]

@@ -1,0 +1,78 @@
+"""Reading a template without rendering it: the names it reads, and whether it compiles.
+
+``validation`` checks a Flow with these before anything runs: a template that reads a task, an
+input or a variable that does not exist, or a name no template is given, is a problem of the
+Flow, named by its path.
+"""
+
+from __future__ import annotations
+
+from jinja2 import TemplateSyntaxError, nodes
+
+from overture.templating.rendering import TOO_DEEP, is_template
+from overture.templating.sandbox import ENV
+
+CONTEXT_ROOTS = frozenset(
+    {"inputs", "outputs", "vars", "trigger", "execution", "taskrun", "labels", "error", "flow", "parents"}
+)
+# Names Jinja itself binds: loop state inside {% for %}, and the arguments of a macro.
+_JINJA_LOCALS = frozenset({"loop", "caller", "varargs", "kwargs"})
+
+KNOWN_NAMES = CONTEXT_ROOTS | {"secret"} | frozenset(ENV.globals) | _JINJA_LOCALS
+"""Every name a template may read without binding it first."""
+
+
+def syntax_problem(template: str) -> str | None:
+    if not is_template(template):
+        return None
+    try:
+        ENV.compile(template)  # compiling, not only parsing, also finds unknown filters and tests
+    except TemplateSyntaxError as exc:
+        return f"template syntax error at line {exc.lineno}: {exc.message}"
+    except RecursionError:  # jinja's parser recurses once per bracket: "{" * 20000 (found by tests/e2e/test_fuzz.py)
+        return TOO_DEEP
+    return None
+
+
+def references(template: str) -> set[tuple[str, str | None]]:
+    """``(root, first key)`` pairs the template reads, e.g. ``("outputs", "extract")``.
+
+    The key is None when it is computed (``outputs[name]``) or absent (``{{ inputs }}``).
+    Names bound inside the template (``{% for x in ... %}``) are not reported.
+    """
+    if not is_template(template):
+        return set()
+    try:
+        tree = ENV.parse(template)
+    except (TemplateSyntaxError, RecursionError):
+        return set()  # reported by syntax_problem
+    try:
+        return _references(tree)
+    except RecursionError:
+        return set()
+
+
+def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
+    found: set[tuple[str, str | None]] = set()
+    keyed: set[int] = set()
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key: str | None = None
+        if isinstance(node, nodes.Getattr):
+            # inputs.get('x') calls a method of the mapping: the key read is computed, not 'get'.
+            target, key = node.node, (None if id(node) in called else node.attr)
+        elif isinstance(node, nodes.Getitem):
+            target = node.node
+            if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                key = node.arg.value
+        else:
+            continue
+        if isinstance(target, nodes.Name) and target.ctx == "load":
+            keyed.add(id(target))
+            found.add((target.name, key))
+    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    stored |= {macro.name for macro in tree.find_all(nodes.Macro)}
+    for name_node in tree.find_all(nodes.Name):
+        if name_node.ctx == "load" and id(name_node) not in keyed:
+            found.add((name_node.name, None))
+    return {(root, key) for root, key in found if root not in stored}
