@@ -1,13 +1,14 @@
-"""kopf wiring: watches feed the cache and the reconcile queue; nothing else happens here.
+"""kopf wiring: watches feed the cache and the controller's queue; nothing else happens here.
 
 Only ``@kopf.on.event`` handlers are used, so kopf writes no progress or diff-base annotations
-(every decision is recomputed from status). The reconcile loop, the HTTP server and the
-triggers start with the operator and stop with it.
+(every decision is recomputed from status). The controller, the HTTP server and the triggers
+start with the operator and stop with it. What they share lives in one ``Runtime``, handed to
+every handler in kopf's ``memo`` (``overture operator`` puts it there, with the settings).
 
 kopf settings, chosen on purpose:
 - no progress storage writes (event handlers have none) and no posting of kopf's own Events;
 - kopf's per-object workers are unbounded (they only fill the cache and the queue) and exit
-  after 1 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 16);
+  after 0.2 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 64);
 - kopf's peering is off (``standalone``): replicas elect a leader with a coordination.k8s.io
   Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles.
 """
@@ -18,8 +19,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -27,25 +27,28 @@ import kopf
 
 from overture import footprint
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
+from overture.controller import Controller
+from overture.controller.flows import reconcile_flow
+from overture.controller.settings import OperatorSettings
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
 from overture.kube.lease import LeaderElector, default_identity
 from overture.kube.store import Store, key_of
-from overture.reconciler import Reconciler, Settings, reconcile_flow
 from overture.server import Metrics, build_app, serve
-from overture.triggers.service import Triggers, TriggerSettings
+from overture.triggers.service import Triggers
 
 log = logging.getLogger("overture")
 T = TypeVar("T")
 
 
 class Runtime:
-    """What lives as long as the operator process."""
+    """What lives as long as the operator process (kopf's ``memo.runtime``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
         self.store = Store()
         self.kube: Kube | None = None
-        self.reconciler: Reconciler | None = None
+        self.controller: Controller | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.runner: Any = None
         self.elector: LeaderElector | None = None
@@ -53,23 +56,15 @@ class Runtime:
         self.ready = False
 
 
-RUNTIME = Runtime()
-
-
-def _settings_from_env() -> Settings:
-    ttl = os.environ.get("OVERTURE_JOB_TTL_SECONDS", "86400")
-    return Settings(
-        workers=int(os.environ.get("OVERTURE_WORKERS", "64")),
-        job_ttl_seconds=int(ttl) if ttl else None,
-        resync_seconds=float(os.environ.get("OVERTURE_RESYNC_SECONDS", "60")),
-        task_events=os.environ.get("OVERTURE_TASK_EVENTS", "false").lower() in {"1", "true", "yes", "on"},
-        status_debounce=float(os.environ.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
-        observed_debounce=float(os.environ.get("OVERTURE_OBSERVED_DEBOUNCE_SECONDS", "5")),
-    )
+def make_memo(settings: OperatorSettings) -> kopf.Memo:
+    """kopf's memo for ``kopf.run``: every handler finds the ``Runtime`` in it."""
+    return kopf.Memo(runtime=Runtime(settings))
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    config = runtime.settings
     settings.posting.enabled = False
     # Our per-object handlers only fill the cache and the queue: no object may wait for a slot.
     # A limit (it was 20) with kopf's 5 s idle timeout let ~4 new objects per second through:
@@ -86,39 +81,40 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.persistence.finalizer = "overture.dev/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
-    kube = await Kube.connect(os.environ.get("KUBECONFIG") or None)
-    reconciler = Reconciler(kube, RUNTIME.store, _settings_from_env())
-    metrics = Metrics(
-        RUNTIME.store, lambda: reconciler.depth, lambda: RUNTIME.elector is None or RUNTIME.elector.is_leader
-    )
-    reconciler.observers.append(metrics.reconcile_seconds.observe)
-    RUNTIME.kube, RUNTIME.reconciler = kube, reconciler
-    await prime(kube, RUNTIME.store, _namespaces())
-    footprint.trim()
-    RUNTIME.tasks.append(asyncio.create_task(footprint.trim_every(), name="overture-malloc-trim"))
-    port = int(os.environ.get("OVERTURE_HTTP_PORT", "8080"))
-    if os.environ.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false":
+    kube = await Kube.connect(config.kubeconfig)
+    elector = None
+    if config.leader_election:
         elector = LeaderElector(
             kube,
-            namespace=os.environ.get("OVERTURE_LEASE_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "default",
-            identity=default_identity(port),
-            name=lease_name(_namespaces()),
+            namespace=config.lease_namespace,
+            identity=default_identity(config.http_port),
+            name=lease_name(config.namespaces),
         )
-        reconciler.gate = elector.elected
-        elector.on_elected.append(reconciler.resync_now)
-        RUNTIME.elector = elector
-        RUNTIME.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
-    RUNTIME.tasks.append(asyncio.create_task(reconciler.run(), name="overture-reconciler"))
-    triggers = Triggers(kube, RUNTIME.store, TriggerSettings.from_env(os.environ), gate=reconciler.gate)
-    reconciler.on_finished.append(triggers.execution_finished)
-    RUNTIME.triggers = triggers
-    RUNTIME.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))
-    host = os.environ.get("OVERTURE_HTTP_HOST", "0.0.0.0")
-    app = build_app(metrics, lambda: RUNTIME.ready, routes=triggers.routes())
-    RUNTIME.runner = await serve(app, host, port)
-    RUNTIME.ready = True
+    controller = Controller(kube, runtime.store, config.controller, gate=elector.elected if elector else None)
+    metrics = Metrics(
+        runtime.store, lambda: controller.queue.depth, lambda: runtime.elector is None or runtime.elector.is_leader
+    )
+    controller.queue.observers.append(metrics.reconcile_seconds.observe)
+    runtime.kube, runtime.controller = kube, controller
+    await prime(kube, runtime.store, config.namespaces)
+    footprint.trim()
+    runtime.tasks.append(asyncio.create_task(footprint.trim_every(), name="overture-malloc-trim"))
+    if elector is not None:
+        elector.on_elected.append(controller.resync)
+        runtime.elector = elector
+        runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
+    runtime.tasks.append(asyncio.create_task(controller.run(), name="overture-controller"))
+    triggers = Triggers(kube, runtime.store, config.triggers, gate=controller.queue.gate)
+    controller.on_finished(triggers.execution_finished)
+    runtime.triggers = triggers
+    runtime.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))
+    app = build_app(metrics, lambda: runtime.ready, routes=triggers.routes())
+    runtime.runner = await serve(app, config.http_host, config.http_port)
+    runtime.ready = True
     _one_log_handler()
-    log.info("Started the operator: http=%s:%d workers=%d", host, port, reconciler.settings.workers)
+    log.info(
+        "Started the operator: http=%s:%d workers=%d", config.http_host, config.http_port, config.controller.workers
+    )
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -143,21 +139,15 @@ def _one_log_handler() -> None:
         root.handlers[:] = kopf_handlers
 
 
-def lease_name(namespaces: list[str | None]) -> str:
+def lease_name(namespaces: Sequence[str | None]) -> str:
     """One Lease per set of served namespaces: operators serving different sets both act."""
-    if namespaces == [None]:
+    if list(namespaces) == [None]:
         return "overture-operator"
     digest = hashlib.sha256(",".join(sorted(n or "" for n in namespaces)).encode()).hexdigest()[:10]
     return f"overture-operator-{digest}"
 
 
-def _namespaces() -> list[str | None]:
-    """The namespaces served: OVERTURE_NAMESPACES (comma-separated), or all (None)."""
-    listed = [n for n in os.environ.get("OVERTURE_NAMESPACES", "").split(",") if n]
-    return list(listed) or [None]
-
-
-async def prime(kube: Kube, store: Store, namespaces: list[str | None]) -> None:
+async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None]) -> None:
     """List what the watches would deliver before any reconcile starts.
 
     Without it a restarted operator could reconcile an execution before the watch has shown
@@ -199,15 +189,16 @@ async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
 
 
 @kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
-    for task in RUNTIME.tasks:
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    for task in runtime.tasks:
         task.cancel()
-    if RUNTIME.elector is not None:
-        await RUNTIME.elector.release()
-    if RUNTIME.runner is not None:
-        await RUNTIME.runner.cleanup()
-    if RUNTIME.kube is not None:
-        await RUNTIME.kube.close()
+    if runtime.elector is not None:
+        await runtime.elector.release()
+    if runtime.runner is not None:
+        await runtime.runner.cleanup()
+    if runtime.kube is not None:
+        await runtime.kube.close()
 
 
 def _deleted(event_type: str | None) -> bool:
@@ -215,44 +206,48 @@ def _deleted(event_type: str | None) -> bool:
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "flows")
-async def on_flow(type: str, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.store.put("flow", dict(body), _deleted(type))
-    if RUNTIME.triggers is not None:
-        RUNTIME.triggers.flow_changed()
-    if _deleted(type) or RUNTIME.kube is None:
+async def on_flow(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.store.put("flow", dict(body), _deleted(type))
+    if runtime.triggers is not None:
+        runtime.triggers.flow_changed()
+    if _deleted(type) or runtime.kube is None:
         return
-    await reconcile_flow(RUNTIME.kube, dict(body), datetime.now(UTC))
-    if RUNTIME.reconciler is not None:  # executions waiting for this flow to appear
+    await reconcile_flow(runtime.kube, dict(body), datetime.now(UTC))
+    if runtime.controller is not None:  # executions waiting for this flow to appear
         namespace, name = key_of(body)
-        for execution in RUNTIME.store.unfinished_executions_of(namespace, name):
+        for execution in runtime.store.unfinished_executions_of(namespace, name):
             if not (execution.get("status") or {}).get("flowSpec"):
-                RUNTIME.reconciler.enqueue(key_of(execution))
+                runtime.controller.enqueue(key_of(execution))
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "executions")
-async def on_execution(type: str, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.store.put("execution", dict(body), _deleted(type))
-    if RUNTIME.reconciler is None:
+async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.store.put("execution", dict(body), _deleted(type))
+    if runtime.controller is None:
         return
-    RUNTIME.reconciler.enqueue(key_of(body))
+    runtime.controller.enqueue(key_of(body))
     parent = (body.get("spec") or {}).get("parent") or {}
     if parent.get("execution"):
-        RUNTIME.reconciler.enqueue((key_of(body)[0], parent["execution"]))
+        runtime.controller.enqueue((key_of(body)[0], parent["execution"]))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION: kopf.PRESENT})
-async def on_job(type: str, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.store.put("job", dict(body), _deleted(type))
-    _enqueue_owner(body)
+async def on_job(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.store.put("job", dict(body), _deleted(type))
+    _enqueue_owner(runtime, body)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION: kopf.PRESENT})
-async def on_pod(type: str, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.store.put("pod", dict(body), _deleted(type))
-    _enqueue_owner(body)
+async def on_pod(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.store.put("pod", dict(body), _deleted(type))
+    _enqueue_owner(runtime, body)
 
 
-def _enqueue_owner(body: kopf.Body) -> None:
+def _enqueue_owner(runtime: Runtime, body: kopf.Body) -> None:
     execution = (body.get("metadata", {}).get("labels") or {}).get(LABEL_EXECUTION)
-    if execution and RUNTIME.reconciler is not None:
-        RUNTIME.reconciler.enqueue((body["metadata"]["namespace"], execution))
+    if execution and runtime.controller is not None:
+        runtime.controller.enqueue((body["metadata"]["namespace"], execution))

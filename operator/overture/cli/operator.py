@@ -1,8 +1,13 @@
-"""``overture operator``: the operator in this process, until interrupted."""
+"""``overture operator``: the operator in this process, until interrupted.
+
+Its settings are read here, once (``controller.settings.OperatorSettings.from_env``, the command
+line on top), and handed to the kopf handlers in kopf's ``memo``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -15,13 +20,17 @@ def cmd_operator(args: argparse.Namespace) -> int:
     lean()  # before kopf is imported
     import kopf
 
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
-    os.environ["OVERTURE_HTTP_PORT"] = str(args.port)
-    if args.namespace:
-        os.environ["OVERTURE_NAMESPACES"] = ",".join(args.namespace)
-    import overture.handlers  # noqa: F401  (registers the kopf handlers)
+    from overture.controller.settings import OperatorSettings
+    from overture.handlers import make_memo  # importing it registers the kopf handlers
 
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
+    settings = OperatorSettings.from_env(os.environ)
+    settings = dataclasses.replace(
+        settings,
+        http_port=args.port,
+        namespaces=tuple(args.namespace) if args.namespace else settings.namespaces,
+    )
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -30,6 +39,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         clusterwide=not args.namespace,
         namespaces=args.namespace or (),
         standalone=True,
+        memo=make_memo(settings),
     )
     return 0
 

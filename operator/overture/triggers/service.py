@@ -7,19 +7,19 @@
   leads (``gate``); deterministic names keep a tick or an event to one run even if two replicas
   overlap during a hand-over;
 - ``flow_changed()`` from the Flow watch, so a new or edited schedule is looked at at once;
-- ``execution_finished(body)`` from the reconciler's ``on_finished`` callbacks. At startup the
+- ``execution_finished(body)`` from the controller's ``on_finished`` callbacks. At startup the
   executions that ended in the last ``LOOKBACK`` are looked at again: the end of one seen by a
   replica that crashed before firing its downstream flows still starts them (once, by name).
 
-Settings come from the environment: ``OVERTURE_ALLOW_SECONDS_CRON`` (6-field crons, for tests)
-and ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``.
+``TriggerSettings`` (read from the environment by ``controller.settings``): 6-field crons (for
+tests) and flow triggers across namespaces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,6 @@ from overture.validation import allow_seconds_cron
 
 log = logging.getLogger("overture.triggers")
 
-_TRUE = {"1", "true", "yes", "on"}
 CREATE_ATTEMPTS = 5
 
 
@@ -60,14 +59,6 @@ CREATE_ATTEMPTS = 5
 class TriggerSettings:
     allow_seconds_cron: bool = False
     allow_cross_namespace_flow_triggers: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TriggerSettings:
-        return cls(
-            allow_seconds_cron=env.get("OVERTURE_ALLOW_SECONDS_CRON", "").lower() in _TRUE,
-            allow_cross_namespace_flow_triggers=env.get("OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS", "").lower()
-            in _TRUE,
-        )
 
 
 class Triggers:

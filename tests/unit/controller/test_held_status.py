@@ -11,8 +11,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from overture.controller.executions import ExecutionReconciler
+from overture.controller.settings import ControllerSettings
 from overture.kube.store import Store
-from overture.reconciler import Reconciler, Settings
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 KEY = ("ns", "abc-1")
@@ -72,12 +73,12 @@ def complete(store: Store, job: str) -> None:
     store.put("job", body)
 
 
-def setup(debounce: float) -> tuple[Store, Kube, Reconciler]:
+def setup(debounce: float) -> tuple[Store, Kube, ExecutionReconciler]:
     store = Store()
     store.put("flow", FLOW)
     store.put("execution", EXECUTION)
     kube = Kube(store)
-    reconciler = Reconciler(kube, store, Settings(status_debounce=debounce), clock=lambda: NOW)  # type: ignore[arg-type]
+    reconciler = ExecutionReconciler(kube, store, ControllerSettings(status_debounce=debounce), clock=lambda: NOW)  # type: ignore[arg-type]
     return store, kube, reconciler
 
 
@@ -88,10 +89,10 @@ def state_of(status: dict[str, Any]) -> dict[str, str]:
 def test_a_sequential_run_writes_its_start_and_its_end_and_holds_the_steps_between() -> None:
     async def scenario() -> tuple[Kube, Store]:
         store, kube, reconciler = setup(debounce=60.0)
-        await reconciler.reconcile_execution(KEY)  # starts: written at once
+        await reconciler.reconcile(KEY)  # starts: written at once
         for job in ("abc-1-a-1", "abc-1-b-1", "abc-1-c-1"):
             complete(store, job)
-            await reconciler.reconcile_execution(KEY)
+            await reconciler.reconcile(KEY)
         return kube, store
 
     kube, store = asyncio.run(scenario())
@@ -105,10 +106,10 @@ def test_a_sequential_run_writes_its_start_and_its_end_and_holds_the_steps_betwe
 def test_without_debounce_every_step_is_written() -> None:
     async def scenario() -> Kube:
         store, kube, reconciler = setup(debounce=0.0)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         for job in ("abc-1-a-1", "abc-1-b-1", "abc-1-c-1"):
             complete(store, job)
-            await reconciler.reconcile_execution(KEY)
+            await reconciler.reconcile(KEY)
         return kube
 
     kube = asyncio.run(scenario())
@@ -123,12 +124,12 @@ def test_without_debounce_every_step_is_written() -> None:
 def test_a_held_status_is_written_once_it_has_waited_the_debounce() -> None:
     async def scenario() -> Kube:
         store, kube, reconciler = setup(debounce=0.05)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         complete(store, "abc-1-a-1")
-        await reconciler.reconcile_execution(KEY)  # held
+        await reconciler.reconcile(KEY)  # held
         assert len(kube.status_writes) == 1
         await asyncio.sleep(0.06)
-        await reconciler.reconcile_execution(KEY)  # as the timer it set would: written now
+        await reconciler.reconcile(KEY)  # as the timer it set would: written now
         return kube
 
     kube = asyncio.run(scenario())
@@ -140,14 +141,14 @@ def test_a_lost_held_status_costs_no_second_job() -> None:
 
     async def scenario() -> tuple[Kube, Store]:
         store, kube, reconciler = setup(debounce=60.0)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         complete(store, "abc-1-a-1")
-        await reconciler.reconcile_execution(KEY)  # b's Job created, the status saying so held
-        restarted = Reconciler(kube, store, Settings(status_debounce=60.0), clock=lambda: NOW)  # type: ignore[arg-type]
-        await restarted.reconcile_execution(KEY)  # from a RUNNING only: b again, AlreadyExists
+        await reconciler.reconcile(KEY)  # b's Job created, the status saying so held
+        restarted = ExecutionReconciler(kube, store, ControllerSettings(status_debounce=60.0), clock=lambda: NOW)  # type: ignore[arg-type]
+        await restarted.reconcile(KEY)  # from a RUNNING only: b again, AlreadyExists
         for job in ("abc-1-b-1", "abc-1-c-1"):
             complete(store, job)
-            await restarted.reconcile_execution(KEY)
+            await restarted.reconcile(KEY)
         return kube, store
 
     kube, store = asyncio.run(scenario())
@@ -156,15 +157,15 @@ def test_a_lost_held_status_costs_no_second_job() -> None:
 
 
 def test_a_status_written_by_someone_else_replaces_the_held_one() -> None:
-    async def scenario() -> tuple[Kube, Reconciler]:
+    async def scenario() -> tuple[Kube, ExecutionReconciler]:
         store, kube, reconciler = setup(debounce=60.0)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         complete(store, "abc-1-a-1")
-        await reconciler.reconcile_execution(KEY)  # held: a SUCCESS, b RUNNING
+        await reconciler.reconcile(KEY)  # held: a SUCCESS, b RUNNING
         body = dict(store.executions[KEY])
         body["status"] = {**body["status"], "state": "KILLED", "endDate": "2026-01-31T12:00:03Z"}
         store.put("execution", body)  # another replica ended it meanwhile
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         return kube, reconciler
 
     kube, reconciler = asyncio.run(scenario())
@@ -178,9 +179,9 @@ def test_a_pod_start_waits_longer_and_goes_out_with_the_task_transition() -> Non
         store.put("flow", FLOW)
         store.put("execution", EXECUTION)
         kube = Kube(store)
-        settings = Settings(status_debounce=0.05, observed_debounce=60.0)
-        reconciler = Reconciler(kube, store, settings, clock=lambda: NOW)  # type: ignore[arg-type]
-        await reconciler.reconcile_execution(KEY)
+        settings = ControllerSettings(status_debounce=0.05, observed_debounce=60.0)
+        reconciler = ExecutionReconciler(kube, store, settings, clock=lambda: NOW)  # type: ignore[arg-type]
+        await reconciler.reconcile(KEY)
         store.put(
             "pod",
             {
@@ -195,15 +196,15 @@ def test_a_pod_start_waits_longer_and_goes_out_with_the_task_transition() -> Non
                 "status": {"phase": "Running", "startTime": "2026-01-31T12:00:01Z"},
             },
         )
-        await reconciler.reconcile_execution(KEY)  # only observed: may wait a minute
+        await reconciler.reconcile(KEY)  # only observed: may wait a minute
         await asyncio.sleep(0.06)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         assert len(kube.status_writes) == 1
         complete(store, "abc-1-a-1")
         store.put("pod", {**store.pods[("ns", "abc-1-a-1-x7k2p")], "status": {"phase": "Succeeded"}})
-        await reconciler.reconcile_execution(KEY)  # a ended, b started: at most status_debounce
+        await reconciler.reconcile(KEY)  # a ended, b started: at most status_debounce
         await asyncio.sleep(0.06)
-        await reconciler.reconcile_execution(KEY)
+        await reconciler.reconcile(KEY)
         return kube
 
     kube = asyncio.run(scenario())

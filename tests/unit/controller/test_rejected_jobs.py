@@ -13,9 +13,10 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from overture.controller.executions import ExecutionReconciler
+from overture.controller.settings import ControllerSettings
 from overture.kube.errors import RejectedError, TransientError
 from overture.kube.store import Store
-from overture.reconciler import Reconciler, Settings
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 FLOW = {
@@ -71,17 +72,17 @@ class Kube:
         return None
 
 
-def run(status: int, reconciles: int, clock: list[datetime]) -> tuple[Kube, dict[str, Any], Reconciler]:
+def run(status: int, reconciles: int, clock: list[datetime]) -> tuple[Kube, dict[str, Any], ExecutionReconciler]:
     store = Store()
     store.put("flow", FLOW)
     store.put("execution", EXECUTION)
     kube = Kube(store, status)
-    reconciler = Reconciler(kube, store, Settings(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconciler = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: clock[0])  # type: ignore[arg-type]
 
     async def main() -> None:
         for _ in range(reconciles):
             with contextlib.suppress(TransientError):
-                await reconciler.reconcile_execution(("ns", "greedy-1"))
+                await reconciler.reconcile(("ns", "greedy-1"))
             clock[0] = clock[0].replace(second=clock[0].second + 2)
 
     asyncio.run(main())

@@ -16,7 +16,7 @@ import pytest
 from support.triggerdocs import flow_body, store_with
 
 from overture.api import SpecError, parse_flow
-from overture.reconciler import flow_status
+from overture.controller.flows import flow_status
 from overture.triggers.flows import FlowCache
 
 BROKEN_TASKS = [

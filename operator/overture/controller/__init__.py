@@ -1,0 +1,75 @@
+"""The controller: Executions reconciled from a work queue, Flows' status, housekeeping, Events.
+
+The loop, in the order a change travels (``handlers`` feeds it from kopf's watches):
+
+1. ``queue``: an execution's key is queued when it, one of its Jobs or pods, or a child changes;
+   workers take keys one at a time (``WorkQueue``);
+2. ``executions``: a reconcile reads the cache (``observe``), calls ``engine.step``, creates and
+   deletes what the decision asks, writes the status once (or holds a routine change, ``held``),
+   and returns when it wants to be called again (``Result``);
+3. ``events``: Events go out in the background, in order per execution;
+4. ``housekeeping``: retention, the Flows' LAST RUN, and resyncs, batched off the reconcile path;
+5. ``flows``: a Flow's own status (Ready or Invalid, with every problem named).
+
+``settings`` holds the operator's settings as objects, read from the environment once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from overture.controller.events import EventPoster
+from overture.controller.executions import ExecutionReconciler
+from overture.controller.housekeeping import Housekeeping
+from overture.controller.queue import WorkQueue
+from overture.controller.settings import ControllerSettings
+from overture.kube.client import Kube
+from overture.kube.store import Body, Key, Store
+
+__all__ = ["Controller"]
+
+
+class Controller:
+    """The execution controller as the operator runs it: one queue, its reconcile, housekeeping, Events."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        settings: ControllerSettings,
+        gate: asyncio.Event | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        clock = clock or (lambda: datetime.now(UTC))
+        self.events = EventPoster(kube)
+        self.housekeeping = Housekeeping(kube, store, clock)
+        self.housekeeping.gate = gate
+        self.executions = ExecutionReconciler(kube, store, settings, clock, self.events, self.housekeeping)
+        self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate)
+
+    def enqueue(self, key: Key) -> None:
+        self.queue.enqueue(key)
+
+    def resync(self) -> None:
+        """Every unfinished execution reconciled again, every flow's retention checked (a new leader's first act)."""
+        self.housekeeping.resync(self.queue.enqueue)
+
+    def on_finished(self, callback: Callable[[Body], Awaitable[Any]]) -> None:
+        """``callback(body)`` for each execution that ends (flow triggers)."""
+        self.executions.on_finished.append(callback)
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self.queue.run()),
+            asyncio.create_task(self.housekeeping.run(self.queue.enqueue, self.settings.resync_seconds)),
+            asyncio.create_task(self.events.run()),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()

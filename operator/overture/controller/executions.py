@@ -1,0 +1,276 @@
+"""The Execution reconcile: from the cache to ``engine.step`` and back to the API.
+
+``ExecutionReconciler.reconcile(key)`` reads everything from the ``Store``, calls ``step`` and
+applies the ``Decision`` in a fixed order:
+
+1. creations and deletions (Jobs, child executions): idempotent, deterministic names;
+2. one status write (PUT with the resourceVersion we read: a stale copy gets 409 and is
+   reconciled again from the fresh one, so two operators can never both advance a run), unless
+   the change is routine and may be held (``held.py``);
+3. Events, in the background (``events.py``).
+
+It returns its wish (``queue.Result``): when to be called again, and which other executions to
+wake (queued siblings and a parent, when it ended); it never calls the queue.
+
+A crash between 1 and 2 is safe: the next reconcile decides the same creations under the same
+names and gets AlreadyExists. Losing a held status is the same crash between 1 and 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from overture.api import (
+    GROUP_VERSION,
+    LABEL_FLOW,
+    Execution,
+    FlowSpec,
+    SpecError,
+    State,
+    parse_execution,
+    parse_flow,
+)
+from overture.controller.events import EventPoster, is_routine
+from overture.controller.held import HeldStatuses
+from overture.controller.housekeeping import Housekeeping
+from overture.controller.observe import observe
+from overture.controller.queue import Result
+from overture.controller.settings import ControllerSettings
+from overture.engine import (
+    CreateExecution,
+    CreateJob,
+    Decision,
+    DeleteJob,
+    EmitEvent,
+    KillExecution,
+    start_failure,
+    step,
+)
+from overture.engine.clock import iso, parse_time
+from overture.kube.client import Kube
+from overture.kube.errors import RejectedError
+from overture.kube.jobs import build_job
+from overture.kube.store import Body, Key, Store
+from overture.validation import validate_flow
+
+log = logging.getLogger("overture.controller")
+
+MISSING_FLOW_GRACE_SECONDS = 30.0
+MISSING_FLOW_RECHECK_SECONDS = 5.0
+MIN_REQUEUE_SECONDS = 0.05
+INVALID_REQUEST = frozenset({400, 413, 422})  # the object itself is wrong: sending it again cannot help
+
+
+class ExecutionReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        settings: ControllerSettings,
+        clock: Callable[[], datetime] | None = None,
+        events: EventPoster | None = None,
+        housekeeping: Housekeeping | None = None,
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.events = events or EventPoster(kube)
+        self.housekeeping = housekeeping or Housekeeping(kube, store, self.clock)
+        self.held = HeldStatuses(settings.status_debounce, settings.observed_debounce)
+        self.on_finished: list[Callable[[Body], Awaitable[Any]]] = []
+        # Jobs the API server refused as invalid (400/413/422), by execution: seen as failed attempts,
+        # so the task fails (or retries) with the reason instead of the run hanging. Lost on a restart:
+        # the engine then asks for the Job again (after 15 s unseen) and gets the same answer.
+        self.rejected_jobs: dict[Key, dict[str, str]] = {}
+
+    async def reconcile(self, key: Key) -> Result:
+        body = self.store.executions.get(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self.rejected_jobs.pop(key, None)
+            return Result()
+        now = self.clock()
+        try:
+            execution = parse_execution(dict(body))
+        except SpecError as exc:
+            await self._reject(body, now, "; ".join(exc.problems))
+            return Result()
+        status = execution.status
+        if status is not None and status.state.is_terminal and execution.spec.restarts <= status.restarts:
+            self.held.forget(key)
+            return Result()
+        execution = self.held.resume(key, execution)
+        flow: FlowSpec | None = None
+        if status is None or status.flow_spec is None:
+            flow_or_problem = self._flow_for(execution, now)
+            if isinstance(flow_or_problem, float):
+                return Result(requeue_after=flow_or_problem)
+            if isinstance(flow_or_problem, str):
+                return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
+            flow = flow_or_problem
+        decision = step(flow, execution, observe(self.store, execution, self.rejected_jobs.get(key, {})), now)
+        return await self._apply(body, execution, decision)
+
+    def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
+        """The Flow to start with; a message if it cannot run; seconds to wait if it may yet appear."""
+        namespace = execution.metadata.namespace or ""
+        name = execution.spec.flow_ref.name
+        if execution.spec.flow_ref.namespace not in (None, namespace):
+            return "spec.flowRef.namespace: an execution runs a flow of its own namespace"
+        body = self.store.flows.get((namespace, name))
+        if body is None:
+            created = parse_time(execution.metadata.creation_timestamp) or now
+            if (now - created).total_seconds() < MISSING_FLOW_GRACE_SECONDS:
+                return MISSING_FLOW_RECHECK_SECONDS
+            return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
+        try:
+            flow = parse_flow(dict(body))
+            problems = validate_flow(flow)
+        except SpecError as exc:
+            return f"flow {name!r} is invalid: " + "; ".join(exc.problems)
+        except Exception as exc:  # a bug in reading one Flow fails its executions, never the worker
+            log.exception("Could not read a flow: flow=%s/%s", namespace, name)
+            return f"flow {name!r} could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"
+        if problems:
+            return f"flow {name!r} is invalid: " + "; ".join(problems)
+        return flow.spec
+
+    async def _apply(self, body: Body, execution: Execution, decision: Decision) -> Result:
+        namespace = execution.metadata.namespace or ""
+        name = execution.metadata.name
+        key = (namespace, name)
+        result = Result()
+        if await self._act(execution, decision):
+            result = result.sooner(0.0)  # a Job was refused: observe it as a failed attempt at once
+        before = execution.status
+        written = self.held.written(key, before)
+        if decision.status == written:
+            self.held.forget(key)
+        else:
+            hold = self.held.hold(key, written, decision)
+            if hold is not None:
+                result = result.sooner(hold)  # written with the next change, or when its hold is up
+            else:
+                await self._write_status(body, decision)
+                self.held.forget(key)
+        for action in decision.actions:
+            if isinstance(action, EmitEvent) and (self.settings.task_events or not is_routine(action)):
+                self.events.post(body, action.type.value, action.reason, action.message)
+        if decision.requeue_after is not None:
+            result = result.sooner(max(decision.requeue_after, MIN_REQUEUE_SECONDS))
+        was_terminal = before is not None and before.state.is_terminal
+        if decision.status.state.is_terminal:
+            self.rejected_jobs.pop(key, None)
+        if decision.status.state.is_terminal and not was_terminal:
+            log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
+            result = Result(result.requeue_after, self._ended(execution, decision))
+            for callback in self.on_finished:
+                await callback(self.store.executions.get(key, body))
+        return result
+
+    async def _act(self, execution: Execution, decision: Decision) -> bool:
+        """Create and delete what ``decision`` asks for; whether the API server refused a Job."""
+        namespace = execution.metadata.namespace or ""
+        name = execution.metadata.name
+        flow_spec = decision.status.flow_spec
+        refused = False
+        for action in decision.actions:
+            if isinstance(action, CreateJob):
+                manifest = build_job(
+                    action,
+                    namespace=namespace,
+                    flow=execution.spec.flow_ref.name,
+                    execution=name,
+                    execution_uid=execution.metadata.uid or "",
+                    service_account=flow_spec.service_account_name if flow_spec else None,
+                    ttl_seconds=self.settings.job_ttl_seconds,
+                )
+                try:
+                    created = await self.kube.create_job(namespace, manifest)
+                except RejectedError as exc:
+                    if exc.status not in INVALID_REQUEST:
+                        raise
+                    log.warning("The API server rejected a Job: job=%s/%s error=%s", namespace, action.name, exc)
+                    self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
+                        f"the API server rejected the Job: {exc}"[:1000]
+                    )
+                    refused = True
+                    continue
+                if created:
+                    log.info(
+                        "Created Job: job=%s/%s task=%s attempt=%d",
+                        namespace,
+                        action.name,
+                        action.task_run,
+                        action.attempt,
+                    )
+            elif isinstance(action, DeleteJob):
+                await self.kube.delete_job(namespace, action.name)
+                log.info("Deleted Job: job=%s/%s reason=%s", namespace, action.name, action.reason)
+            elif isinstance(action, CreateExecution):
+                await self.kube.create_execution(namespace, child_manifest(execution, action))
+            elif isinstance(action, KillExecution):
+                await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
+        return refused
+
+    async def _write_status(self, body: Body, decision: Decision) -> None:
+        new_body = {
+            "apiVersion": GROUP_VERSION,
+            "kind": "Execution",
+            "metadata": dict(body["metadata"]),
+            "spec": dict(body["spec"]),
+            "status": decision.status.to_wire(),
+        }
+        stored = await self.kube.replace_status("executions", new_body)
+        self.store.put("execution", stored)
+
+    def _ended(self, execution: Execution, decision: Decision) -> tuple[Key, ...]:
+        """Tell housekeeping; the executions that wait on this one: queued siblings and a parent."""
+        namespace = execution.metadata.namespace or ""
+        flow = execution.spec.flow_ref.name
+        last_run = {
+            "name": execution.metadata.name,
+            "state": decision.status.state.value,
+            "startDate": decision.status.start_date,
+        }
+        self.housekeeping.execution_ended(namespace, flow, last_run)
+        wake = [
+            (namespace, other["metadata"]["name"])
+            for other in self.store.unfinished_executions_of(namespace, flow)
+            if (other.get("status") or {}).get("state") == State.QUEUED.value
+        ]
+        if execution.spec.parent is not None:
+            wake.append((namespace, execution.spec.parent.execution))
+        return tuple(wake)
+
+    async def _reject(self, body: Body, now: datetime, message: str) -> None:
+        status = body.get("status") or {}
+        if status.get("state") == State.FAILED.value:
+            return
+        new_body = dict(body)
+        new_body["status"] = {"state": State.FAILED.value, "message": message, "endDate": iso(now)}
+        stored = await self.kube.replace_status("executions", new_body)
+        self.store.put("execution", stored)
+        await self.kube.emit_event(dict(body), "Warning", "Invalid", message)
+
+
+def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]:
+    namespace = parent.metadata.namespace or ""
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "Execution",
+        "metadata": {
+            "name": action.name,
+            "namespace": namespace,
+            "labels": {LABEL_FLOW: action.flow},
+        },
+        "spec": {
+            "flowRef": {"name": action.flow},
+            "inputs": dict(action.inputs),
+            "trigger": {"type": "subflow", "id": action.task_run},
+            "parent": {"execution": parent.metadata.name, "taskRun": action.task_run},
+        },
+    }

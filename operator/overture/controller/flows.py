@@ -1,0 +1,83 @@
+"""The Flow reconcile: a Flow's status says whether it can run (``Ready``), and how many tasks it has.
+
+``flow_status`` is pure (the Flow's body and the time in, the status it should have out); the
+reconcile writes it with one merge patch when it changed, and posts an ``Invalid`` Event naming
+every problem by its path. Flow events are few, so this runs in the watch handler itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from overture.api import Condition, ConditionStatus, SpecError, find_condition, parse_flow
+from overture.engine.clock import iso
+from overture.kube.client import Kube
+from overture.kube.errors import ApiError
+from overture.kube.store import Body
+from overture.validation import validate_flow
+
+log = logging.getLogger("overture.controller")
+
+
+def flow_status(body: Body, now: datetime) -> tuple[dict[str, Any], list[str]]:
+    """The status a Flow should have (conditions, counts) and its problems; pure."""
+    generation = body["metadata"].get("generation")
+    problems: list[str]
+    try:
+        flow = parse_flow(dict(body))
+        problems = validate_flow(flow)
+        task_count: int | None = len(flow.spec.tasks)
+        summary = ",".join(dict.fromkeys(t.type for t in flow.spec.triggers)) or None
+    except SpecError as exc:
+        problems, task_count, summary = exc.problems, None, None
+    except Exception as exc:  # a bug in reading it must still mark the Flow, not fail the handler
+        problems = [f"spec: could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"]
+        task_count, summary = None, None
+    current = body.get("status") or {}
+    previous = find_condition(
+        tuple(
+            Condition.model_validate(c) for c in current.get("conditions") or [] if isinstance(c, dict) and "type" in c
+        ),
+        "Ready",
+    )
+    ready = ConditionStatus.FALSE if problems else ConditionStatus.TRUE
+    since = previous.last_transition_time if previous is not None and previous.status == ready else iso(now)
+    condition = Condition(
+        type="Ready",
+        status=ready,
+        reason="Invalid" if problems else "Valid",
+        message="; ".join(problems)[:4000] if problems else "The flow is valid",
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [condition.to_wire()],
+        "taskCount": task_count,
+        "triggerSummary": summary,
+    }
+    return status, problems
+
+
+def flow_status_changed(body: Body, desired: dict[str, Any]) -> bool:
+    current = body.get("status") or {}
+    return any(current.get(k) != v for k, v in desired.items())
+
+
+async def reconcile_flow(kube: Kube, body: Body, now: datetime) -> None:
+    desired, problems = flow_status(body, now)
+    if not flow_status_changed(body, desired):
+        return
+    namespace, name = body["metadata"].get("namespace") or "", body["metadata"]["name"]
+    try:
+        await kube.patch_status("flows", namespace, name, desired)
+    except ApiError as exc:
+        log.warning("Could not update Flow status: flow=%s/%s error=%s", namespace, name, exc)
+        return
+    if problems:
+        log.info("Flow is invalid: flow=%s/%s problems=%d", namespace, name, len(problems))
+        await kube.emit_event(dict(body), "Warning", "Invalid", "; ".join(problems))
+    else:
+        log.info("Flow is ready: flow=%s/%s", namespace, name)

@@ -1,0 +1,103 @@
+"""Housekeeping off the reconcile path: retention, the Flows' LAST RUN column, and resyncs.
+
+Written in batches every ``HOUSEKEEPING_SECONDS``: after a burst of finished executions each flow
+is checked and written once per pass instead of once per execution (a full scan of the flow's
+executions, and a Flow patch that wakes every Flow watcher). Only while this replica leads.
+
+A resync, every ``resync_seconds`` and when this replica becomes the leader, is a safety net:
+every unfinished execution is reconciled again, and every flow's retention checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from overture.api import Retention
+from overture.engine.clock import parse_time
+from overture.engine.retention import Finished, expired
+from overture.kube.client import Kube
+from overture.kube.errors import ApiError
+from overture.kube.store import Key, Store
+
+log = logging.getLogger("overture.controller")
+
+HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written at most this often
+
+
+class Housekeeping:
+    def __init__(self, kube: Kube, store: Store, clock: Callable[[], datetime]) -> None:
+        self.kube = kube
+        self.store = store
+        self.clock = clock
+        self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
+        self.retention_due: set[Key] = set()  # flows whose finished executions to check
+        self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
+
+    def execution_ended(self, namespace: str, flow: str, last_run: dict[str, Any]) -> None:
+        """An execution of ``flow`` ended: check its retention, and show it as the flow's LAST RUN."""
+        self.retention_due.add((namespace, flow))
+        if (namespace, flow) in self.store.flows:
+            self.last_runs[(namespace, flow)] = last_run
+
+    async def run(self, enqueue: Callable[[Key], None], resync_seconds: float) -> None:
+        resync = asyncio.create_task(self._resync(enqueue, resync_seconds))
+        try:
+            while True:
+                await asyncio.sleep(HOUSEKEEPING_SECONDS)
+                if self.gate is not None and not self.gate.is_set():
+                    continue
+                await self._retention()
+                await self._write_last_runs()
+        finally:
+            resync.cancel()
+
+    async def _resync(self, enqueue: Callable[[Key], None], seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.resync(enqueue)
+
+    def resync(self, enqueue: Callable[[Key], None]) -> None:
+        for key in self.store.executions.unfinished():  # finished ones are packed, and stay finished
+            enqueue(key)
+        for namespace, flow in list(self.store.flows):
+            self.retention_due.add((namespace, flow))
+
+    async def _retention(self) -> None:
+        while self.retention_due:
+            namespace, flow = self.retention_due.pop()
+            try:
+                await self.enforce_retention(namespace, flow)
+            except Exception:  # never let housekeeping stop
+                log.exception("Retention failed: flow=%s/%s", namespace, flow)
+
+    async def enforce_retention(self, namespace: str, flow: str) -> None:
+        """Delete the flow's finished executions past its retention (their Jobs go with them)."""
+        body = self.store.flows.get((namespace, flow))
+        raw = ((body or {}).get("spec") or {}).get("retention")
+        try:
+            policy = Retention.model_validate(raw) if raw else None
+        except ValueError:
+            policy = None  # the Flow is marked Invalid; the default policy still applies
+        finished = []
+        for name, packed in self.store.finished_executions_of(namespace, flow):
+            end = parse_time(packed.end)
+            if end is not None:
+                finished.append(Finished(name, end))
+        for name in expired(finished, policy, self.clock()):
+            await self.kube.delete_execution(namespace, name)
+            log.info("Deleted a finished execution past retention: execution=%s/%s", namespace, name)
+            gone = self.store.executions.get((namespace, name))
+            if gone is not None:  # not again at the next pass, before the watch says DELETED
+                self.store.put("execution", gone, deleted=True)
+
+    async def _write_last_runs(self) -> None:
+        while self.last_runs:
+            (namespace, flow), last = self.last_runs.popitem()
+            try:
+                await self.kube.patch_status("flows", namespace, flow, {"lastExecution": last})
+            except ApiError as exc:
+                log.warning("Could not record the last run: flow=%s/%s error=%s", namespace, flow, exc)

@@ -1,0 +1,66 @@
+"""What the cluster shows for one execution, read from the cache as the engine's ``Observed``.
+
+Its Jobs (with their pods), the Jobs the API server refused (seen as failed attempts), its child
+executions, how busy its flow is (for ``concurrency``) and the execution a replay copies from.
+Pure reads of the ``Store``: no API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from overture.api import Execution, State, parse_execution
+from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
+from overture.kube.jobs import observe_job
+from overture.kube.store import Body, Store
+
+ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})  # hold a concurrency slot
+
+
+def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]) -> Observed:
+    """``rejected_jobs``: the execution's Jobs the API server refused as invalid, with its reason."""
+    namespace = execution.metadata.namespace or ""
+    name = execution.metadata.name
+    jobs = {}
+    for job in store.jobs_of(namespace, name):
+        job_name = job["metadata"]["name"]
+        jobs[job_name] = observe_job(job, store.pod_of(namespace, job_name))
+    for job_name, message in rejected_jobs.items():
+        jobs.setdefault(job_name, JobObservation(job_name, JobPhase.FAILED, reason="JobRejected", message=message))
+    children = {}
+    for child in store.children_of(namespace, name):
+        children[child["metadata"]["name"]] = _child(child)
+    active, ahead = 0, 0
+    state = execution.status.state if execution.status else State.CREATED
+    if state in (State.CREATED, State.QUEUED):
+        mine = (execution.metadata.creation_timestamp or "", name)
+        for other in store.unfinished_executions_of(namespace, execution.spec.flow_ref.name):
+            other_name = other["metadata"]["name"]
+            if other_name == name:
+                continue
+            other_state = State((other.get("status") or {}).get("state") or "CREATED")
+            if other_state in ACTIVE:
+                active += 1
+            elif other_state == State.QUEUED and (other["metadata"].get("creationTimestamp") or "", other_name) < mine:
+                ahead += 1
+    replay = None
+    if execution.spec.replay is not None:
+        source = store.executions.get((namespace, execution.spec.replay.execution))
+        if source is not None:
+            replay = parse_execution(dict(source)).status
+    return Observed(jobs=jobs, children=children, active_others=active, queued_ahead=ahead, replay_source=replay)
+
+
+def _child(body: Body) -> ChildObservation:
+    status = body.get("status") or {}
+    outputs = {
+        run["taskId"]: run.get("outputs")
+        for run in status.get("taskRuns") or []
+        if run.get("outputs") is not None and "[" not in run["id"]
+    }
+    return ChildObservation(
+        name=body["metadata"]["name"],
+        state=State(status.get("state") or "CREATED"),
+        outputs=outputs,
+        message=status.get("message"),
+    )

@@ -1,0 +1,84 @@
+"""The operator's settings, as objects: read from the environment once, then passed to what uses them.
+
+``overture operator`` (``cli/operator.py``) builds ``OperatorSettings.from_env`` with its command
+line on top and hands it to kopf's ``memo``; nothing below reads an environment variable. The
+variables are the chart's interface (``charts/overture/templates/deployment.yaml``):
+
+- ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
+  ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
+  ``OVERTURE_RESYNC_SECONDS``: the controller (``ControllerSettings``);
+- ``OVERTURE_ALLOW_SECONDS_CRON``, ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: flows and
+  triggers (``TriggerSettings``);
+- ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,
+  ``OVERTURE_HTTP_PORT``, ``OVERTURE_LEADER_ELECTION``, ``OVERTURE_LEASE_NAMESPACE`` (else
+  ``POD_NAMESPACE``, else ``default``), ``KUBECONFIG``: the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from overture.triggers.service import TriggerSettings
+
+
+def is_true(text: str) -> bool:
+    """A switch read from the environment: 1, true, yes or on (any case)."""
+    return text.lower() in {"1", "true", "yes", "on"}
+
+
+CROSS_NAMESPACE = "OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS"
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    workers: int = 64  # a reconcile mostly waits on the API server (benchmarks/README.md: 16 -> 64)
+    # Normal Events of progress (Started, TaskStarted, TaskSucceeded): off by default, they were
+    # half of all API writes (docs/DECISIONS.md); warnings, retries, failures, Paused and the
+    # execution's Ended always go out.
+    task_events: bool = False
+    status_debounce: float = 2.0  # seconds a task transition may wait to be written (see held.py)
+    observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
+    job_ttl_seconds: int | None = 86400
+    resync_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
+        ttl = env.get("OVERTURE_JOB_TTL_SECONDS", "86400")
+        return cls(
+            workers=int(env.get("OVERTURE_WORKERS", "64")),
+            job_ttl_seconds=int(ttl) if ttl else None,
+            resync_seconds=float(env.get("OVERTURE_RESYNC_SECONDS", "60")),
+            task_events=is_true(env.get("OVERTURE_TASK_EVENTS", "false")),
+            status_debounce=float(env.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
+            observed_debounce=float(env.get("OVERTURE_OBSERVED_DEBOUNCE_SECONDS", "5")),
+        )
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    triggers: TriggerSettings = field(default_factory=TriggerSettings)
+    namespaces: tuple[str | None, ...] = (None,)  # (None,): every namespace
+    kubeconfig: str | None = None  # None: ~/.kube/config, or the in-cluster config
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    leader_election: bool = True
+    lease_namespace: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
+        listed = tuple(n for n in env.get("OVERTURE_NAMESPACES", "").split(",") if n)
+        return cls(
+            controller=ControllerSettings.from_env(env),
+            triggers=TriggerSettings(
+                allow_seconds_cron=is_true(env.get("OVERTURE_ALLOW_SECONDS_CRON", "")),
+                allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, "")),
+            ),
+            namespaces=listed or (None,),
+            kubeconfig=env.get("KUBECONFIG") or None,
+            http_host=env.get("OVERTURE_HTTP_HOST", "0.0.0.0"),
+            http_port=int(env.get("OVERTURE_HTTP_PORT", "8080")),
+            leader_election=env.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false",
+            lease_namespace=env.get("OVERTURE_LEASE_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
+        )
