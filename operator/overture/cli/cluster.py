@@ -199,16 +199,21 @@ def _unless_ended(execution: dict[str, Any], verb: str) -> None:
         raise CliError(f"execution {execution['metadata']['name']!r} already ended {state}; nothing to {verb}")
 
 
-def cmd_pause(args: argparse.Namespace) -> int:
+def _set_unless_ended(args: argparse.Namespace, verb: str, spec: dict[str, Any], done: str) -> int:
+    """Merge ``spec`` into the execution's spec unless it already ended; print ``done``."""
     cluster = connect_from(args)
 
     def change(execution: dict[str, Any]) -> dict[str, Any]:
-        _unless_ended(execution, "pause")
-        return {"suspend": True}
+        _unless_ended(execution, verb)
+        return spec
 
     cluster.update_execution_spec(args.execution, change)
-    print(f"execution.overture.dev/{args.execution} paused: no new task starts; running tasks finish")
+    print(f"execution.overture.dev/{args.execution} {done}")
     return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    return _set_unless_ended(args, "pause", {"suspend": True}, "paused: no new task starts; running tasks finish")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -246,15 +251,7 @@ def _paused_task(execution: dict[str, Any]) -> PauseTask | None:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    cluster = connect_from(args)
-
-    def change(execution: dict[str, Any]) -> dict[str, Any]:
-        _unless_ended(execution, "kill")
-        return {"kill": True}
-
-    cluster.update_execution_spec(args.execution, change)
-    print(f"execution.overture.dev/{args.execution} killed: its running tasks are being stopped")
-    return 0
+    return _set_unless_ended(args, "kill", {"kill": True}, "killed: its running tasks are being stopped")
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
