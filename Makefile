@@ -24,12 +24,15 @@ lint: install chart ## ruff, mypy, the import-layer contracts and the Helm chart
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	cd wrapper && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "wrapper/: run gofmt -w"; exit 1; }
+	cd wrapper && go vet ./...
 
 chart: install ## helm lint + helm template of charts/overture in both RBAC modes (helm built by hack/tools.sh)
 	PYTHON=$(PY) bash hack/chart-check.sh
 
-unit: install ## unit tests: pure logic, no cluster
+unit: install ## unit tests: pure logic, no cluster (and the Go wrapper's, against a fake store)
 	$(BIN)/pytest tests/unit -q
+	cd wrapper && go test -count=1 ./...
 
 cluster-deps: ## Debian packages and cached Kubernetes binaries for the local cluster
 	bash hack/cluster/install-deps.sh

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build (once) the cluster binaries from the pinned wrapper Go modules in
-# hack/cluster/{k8sbins,etcd,kwok} into a version-keyed cache outside the repo:
+# hack/cluster/{k8sbins,etcd,kwok,versitygw} into a version-keyed cache outside the repo:
 #   ${OVERTURE_CACHE:-$HOME/.cache/overture}/bin/kubernetes-<v>/{kube-apiserver,...,kubectl}
 #   ${OVERTURE_CACHE:-$HOME/.cache/overture}/bin/etcd-<v>/{etcd,etcdctl}
 #   ${OVERTURE_CACHE:-$HOME/.cache/overture}/bin/kwok-<v>/kwok
+#   ${OVERTURE_CACHE:-$HOME/.cache/overture}/bin/versitygw-<v>/versitygw   (the S3 server)
 # Idempotent: components whose binaries are present are skipped (a warm run
 # takes well under a second). Prints the bin dirs (KEY=DIR lines) at the end.
 #
-# usage: hack/cluster/build.sh [all|kubernetes|etcd|kwok]...   (default: all)
+# usage: hack/cluster/build.sh [all|kubernetes|etcd|kwok|versitygw]...   (default: all)
 #   OVERTURE_BUILD_FORCE=1  rebuild even if present
 set -Eeuo pipefail
 trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -90,6 +91,24 @@ build_kwok() {
   log "kwok $v: built in $((SECONDS - t0))s"
 }
 
+build_versitygw() {
+  local v out
+  v=$(pinned_version versitygw github.com/versity/versitygw)
+  out=$(bin_dir versitygw)
+  if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$out" versitygw; then
+    log "versitygw $v: cached in $out"; return 0
+  fi
+  need_go
+  log "versitygw $v: building (cold: ~1-2 min) -> $out"
+  local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+  local t0=$SECONDS
+  (cd "$HERE/versitygw" && CGO_ENABLED=0 go build -mod=readonly -trimpath \
+      -ldflags "-s -w -X main.Version=$v -X main.Build=module-proxy -X main.BuildTime=1970-01-01T00:00:00Z" \
+      -o "$tmp/versitygw" github.com/versity/versitygw/cmd/versitygw)
+  rm -rf "$out"; mv "$tmp" "$out"
+  log "versitygw $v: built in $((SECONDS - t0))s"
+}
+
 all_exec() { # <dir> <names...>
   local d=$1; shift
   local n; for n in "$@"; do [[ -x "$d/$n" ]] || return 1; done
@@ -100,16 +119,18 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case "$t" in
-      all) build_etcd; build_kwok; build_kubernetes ;;
+      all) build_etcd; build_kwok; build_versitygw; build_kubernetes ;;
       kubernetes|k8s) build_kubernetes ;;
       etcd) build_etcd ;;
       kwok) build_kwok ;;
-      *) die "unknown target '$t' (all|kubernetes|etcd|kwok)" ;;
+      versitygw|s3) build_versitygw ;;
+      *) die "unknown target '$t' (all|kubernetes|etcd|kwok|versitygw)" ;;
     esac
   done
   echo "KUBERNETES_BIN=$(bin_dir kubernetes)"
   echo "ETCD_BIN=$(bin_dir etcd)"
   echo "KWOK_BIN=$(bin_dir kwok)"
+  echo "VERSITYGW_BIN=$(bin_dir versitygw)"
 }
 
 main "$@"; exit

@@ -137,7 +137,7 @@ main() {
   remove_containers
   cleanup_netns          # while the shims/containerd may still hold references: fine, netns files go
   # a throwaway cluster: everything else stops at once (etcd going first only costs log lines)
-  stop_components containerd kube-scheduler kube-controller-manager kube-apiserver etcd
+  stop_components containerd kube-scheduler kube-controller-manager kube-apiserver etcd versitygw
   # anything of ours still running (lost pid files, shims, a previous cluster)
   local stray
   stray=$(cluster_procs | tr '\n' ' ')

@@ -23,6 +23,13 @@ SCHED_PORT=${OVERTURE_SCHED_PORT:-$((10259 + P))}
 KUBELET_PORT=${OVERTURE_KUBELET_PORT:-$((10250 + P))}
 KUBELET_HEALTHZ_PORT=${OVERTURE_KUBELET_HEALTHZ_PORT:-$((10248 + P))}
 KWOK_PORT=${OVERTURE_KWOK_PORT:-$((10247 + P))}
+# The S3 server (versitygw): on 127.0.0.1 and, with a real node, on $POD_GATEWAY too (pods
+# can't reach 127.0.0.1), same port.
+S3_PORT=${OVERTURE_S3_PORT:-$((17000 + P))}
+S3_BUCKET=${OVERTURE_S3_BUCKET:-overture}
+S3_REGION=${OVERTURE_S3_REGION:-us-east-1}
+# The in-pod helper's image (hack/cluster/images/build-images.sh wrapper; source in wrapper/)
+WRAPPER_IMAGE=${OVERTURE_WRAPPER_IMAGE:-localhost/overture-wrapper:dev}
 
 # The real node lives on a bridge we create (dummy interfaces don't work on this VM).
 NODE_BRIDGE=${OVERTURE_NODE_BRIDGE:-ovt$INSTANCE}
@@ -30,6 +37,9 @@ NODE_IP=${OVERTURE_NODE_IP:-10.99.$INSTANCE.1}
 NODE_CIDR=${OVERTURE_NODE_CIDR:-$NODE_IP/24}
 POD_BRIDGE=${OVERTURE_POD_BRIDGE:-ovtcni$INSTANCE}
 POD_CIDR=${OVERTURE_POD_CIDR:-10.244.$INSTANCE.0/24}
+# The host's address on the pod bridge: the one host address pods can reach (they have no other
+# route). up.sh makes the bridge with it before the first pod, so the S3 server can listen there.
+POD_GATEWAY=${OVERTURE_POD_GATEWAY:-${POD_CIDR%.*/*}.1}
 SERVICE_CIDR=${OVERTURE_SERVICE_CIDR:-10.96.$INSTANCE.0/24}
 NODE_NAME=${OVERTURE_NODE_NAME:-overture-node$SUFFIX}
 KWOK_NODE_NAME=${OVERTURE_KWOK_NODE_NAME:-kwok-node-0}
@@ -57,11 +67,12 @@ pinned_version() { # <wrapper dir name> <module path>
     "$CLUSTER_HACK_DIR/$1/go.mod"
 }
 
-bin_dir() { # kubernetes|etcd|kwok
+bin_dir() { # kubernetes|etcd|kwok|versitygw
   case "$1" in
     kubernetes) echo "$OVERTURE_CACHE/bin/kubernetes-$(pinned_version k8sbins k8s.io/kubernetes)" ;;
     etcd) echo "$OVERTURE_CACHE/bin/etcd-$(pinned_version etcd go.etcd.io/etcd/server/v3)" ;;
     kwok) echo "$OVERTURE_CACHE/bin/kwok-$(pinned_version kwok sigs.k8s.io/kwok)" ;;
+    versitygw) echo "$OVERTURE_CACHE/bin/versitygw-$(pinned_version versitygw github.com/versity/versitygw)" ;;
     *) die "bin_dir: unknown component $1" ;;
   esac
 }
@@ -100,7 +111,7 @@ take_lock() {
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 pid_of() { [[ -s "$PIDS_DIR/$1.pid" ]] && cat "$PIDS_DIR/$1.pid"; }
 
-# pids of our component processes (etcd, kube-*, kubelet, kwok, containerd and its
+# pids of our component processes (etcd, kube-*, kubelet, kwok, versitygw, containerd and its
 # shims) whose command line mentions the state dir: finds a previous cluster's
 # processes even when its pid files are gone.
 cluster_procs() {
@@ -109,7 +120,7 @@ cluster_procs() {
     p=${p#/proc/}
     exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
     case "${exe##*/}" in
-      etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kwok|containerd|containerd-shim-runc-v2) ;;
+      etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kwok|versitygw|containerd|containerd-shim-runc-v2) ;;
       *) continue ;;
     esac
     cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue

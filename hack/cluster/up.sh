@@ -6,6 +6,8 @@
 #   both            the real node + a kwok node tainted kwok.x-k8s.io/node=fake:NoSchedule
 #                   (pods opt in with that toleration + nodeSelector overture.dev/node-kind=kwok)
 #   none            control plane only
+# Every mode also runs an S3 server (versitygw) with one bucket for artifacts and logs; its
+# endpoint and keys are in $OVERTURE_CLUSTER_DIR/cluster.env (OVERTURE_S3_*).
 # usage: hack/cluster/up.sh [--real|--kwok|--both|--none]     (or OVERTURE_NODE=real|kwok|both|none)
 # State, logs, pid files, certs: ${OVERTURE_CLUSTER_DIR:-/tmp/overture-cluster}
 # Admin kubeconfig: $OVERTURE_CLUSTER_DIR/admin.kubeconfig; users: $OVERTURE_CLUSTER_DIR/users/<name>.kubeconfig
@@ -19,6 +21,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 # shellcheck source=pki.sh
 source "$HERE/pki.sh"
+# shellcheck source=s3.sh
+source "$HERE/s3.sh"
 
 STARTED=0      # set once we start processes: a failure then tears down what we started
 T0=$SECONDS
@@ -91,7 +95,7 @@ port_busy() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
 check_ports() {
   local spec name port busy=0
   local specs=("etcd:$ETCD_CLIENT_PORT" "etcd-peer:$ETCD_PEER_PORT" "kube-apiserver:$APISERVER_PORT"
-               "kube-controller-manager:$KCM_PORT" "kube-scheduler:$SCHED_PORT")
+               "kube-controller-manager:$KCM_PORT" "kube-scheduler:$SCHED_PORT" "versitygw:$S3_PORT")
   [[ "$MODE" == real || "$MODE" == both ]] && specs+=("kubelet:$KUBELET_PORT" "kubelet-healthz:$KUBELET_HEALTHZ_PORT")
   [[ "$MODE" == kwok || "$MODE" == both ]] && specs+=("kwok:$KWOK_PORT")
   for spec in "${specs[@]}"; do
@@ -101,12 +105,12 @@ check_ports() {
       busy=1
     fi
   done
-  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_KWOK_PORT, OVERTURE_KUBELET_PORT, OVERTURE_KUBELET_HEALTHZ_PORT, or run a separate instance with OVERTURE_CLUSTER_INSTANCE=1..9"
+  [[ $busy -eq 0 ]] || die "ports in use (see above). Stop that process, or move our ports with OVERTURE_ETCD_PORT, OVERTURE_ETCD_PEER_PORT, OVERTURE_APISERVER_PORT, OVERTURE_KCM_PORT, OVERTURE_SCHED_PORT, OVERTURE_S3_PORT, OVERTURE_KWOK_PORT, OVERTURE_KUBELET_PORT, OVERTURE_KUBELET_HEALTHZ_PORT, or run a separate instance with OVERTURE_CLUSTER_INSTANCE=1..9"
 }
 
 # ---------------------------------------------------------------- state checks
 expected_components() {
-  echo etcd kube-apiserver kube-controller-manager kube-scheduler
+  echo etcd kube-apiserver kube-controller-manager kube-scheduler versitygw
   [[ "$1" == real || "$1" == both ]] && echo containerd kubelet
   [[ "$1" == kwok || "$1" == both ]] && echo kwok
   return 0
@@ -121,6 +125,7 @@ already_up() {
     pid=$(pid_of "$c" || true); pid_alive "$pid" || return 1
   done
   https_ok "https://127.0.0.1:$APISERVER_PORT/readyz" || return 1
+  s3_healthy || return 1
   # a running "both" serves any request, anything serves "none"
   if [[ "$mode" != "$MODE" && "$mode" != both && "$MODE" != none ]]; then
     die "a cluster is already up with OVERTURE_NODE=$mode (asked for $MODE): run hack/cluster/down.sh first"
@@ -234,6 +239,13 @@ setup_node_network() {
   [[ -s "$OVERTURE_CLUSTER_DIR/ip_forward.orig" ]] || cat /proc/sys/net/ipv4/ip_forward >"$OVERTURE_CLUSTER_DIR/ip_forward.orig"
   # Service IPs have no proxy here: make sure nothing sent to them leaves the machine.
   ip route replace blackhole "$SERVICE_CIDR"
+  # The pod bridge with the host's address on it, before the CNI plugin would make it at the first
+  # pod: the S3 server listens there, the one host address pods can reach. The plugin reuses it.
+  if ! ip link show "$POD_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$POD_BRIDGE" type bridge
+  fi
+  ip addr replace "$POD_GATEWAY/${POD_CIDR#*/}" dev "$POD_BRIDGE"
+  ip link set "$POD_BRIDGE" up
   mkdir -p "$OVERTURE_CLUSTER_DIR/cni/net.d" "$OVERTURE_CLUSTER_DIR/cni/ipam"
   # Pods: own bridge, host-local IPAM, no masquerade, and no default route in the pod
   # (isDefaultGateway false): pods reach each other and the host's bridge address only.
@@ -383,6 +395,15 @@ EOF
 
 https_or_http_ok() { curl -sf --max-time 3 "$1" | grep -qx ok; }
 
+# ---------------------------------------------------------------- S3 server
+start_s3() {
+  log "starting versitygw (S3) on $(s3_endpoint "$MODE")"
+  STARTED=1
+  s3_start "$MODE" "$SBIN/versitygw"
+  s3_wait 30 || fail versitygw "versitygw /health on 127.0.0.1:$S3_PORT did not answer"
+  s3_make_bucket || fail versitygw "creating bucket $S3_BUCKET failed: $(cat "$S3_DIR/make-bucket.out" 2>/dev/null)"
+}
+
 # ---------------------------------------------------------------- kwok node
 # A kwok pod whose container has the env var KWOK_EXIT_CODE (a number, not 0) fails with that
 # exit code instead of completing: tests make a task fail on the fake node (e.g. only its first
@@ -504,10 +525,10 @@ main() {
   check_ports
 
   # binaries (built once, cached by version; a cold build takes a while)
-  local targets=(kubernetes etcd)
+  local targets=(kubernetes etcd versitygw)
   [[ "$MODE" == kwok || "$MODE" == both ]] && targets+=(kwok)
   bash "$HERE/build.sh" "${targets[@]}" >/dev/null
-  KBIN=$(bin_dir kubernetes); EBIN=$(bin_dir etcd); WBIN=$(bin_dir kwok)
+  KBIN=$(bin_dir kubernetes); EBIN=$(bin_dir etcd); WBIN=$(bin_dir kwok); SBIN=$(bin_dir versitygw)
   # node images (first time: debootstrap, ~1.5 min; then a hash check)
   IMAGE_TARS=""
   if [[ "$MODE" == real || "$MODE" == both ]]; then
@@ -530,8 +551,10 @@ main() {
     start_kubelet
   fi
   [[ "$MODE" == kwok || "$MODE" == both ]] && start_kwok
+  start_s3   # after the node network: it listens on the pod bridge too
 
-  cat >"$STATE_FILE" <<EOF
+  # it holds the store's keys: owner only
+  (umask 077 && { cat <<EOF
 OVERTURE_NODE=$MODE
 OVERTURE_CLUSTER_DIR=$OVERTURE_CLUSTER_DIR
 KUBECONFIG=$OVERTURE_CLUSTER_DIR/admin.kubeconfig
@@ -541,6 +564,9 @@ NODE_NAME=$NODE_NAME
 KWOK_NODE_NAME=$KWOK_NODE_NAME
 USERS="$OVERTURE_CLUSTER_USERS"
 EOF
+    s3_env_lines "$MODE"
+    if [[ "$MODE" == real || "$MODE" == both ]]; then echo "OVERTURE_WRAPPER_IMAGE=$WRAPPER_IMAGE"; fi
+  } >"$STATE_FILE")
   STARTED=0
   log "cluster up (OVERTURE_NODE=$MODE) in $((SECONDS - T0))s"
   kc get nodes -o wide >&2 || true

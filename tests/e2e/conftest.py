@@ -23,6 +23,9 @@ Fixtures and helpers:
 - markers ``realnode`` (skip unless a real node is Ready) and ``kwok`` (skip unless a kwok node is).
 - ``wait_for(predicate, timeout, interval, message)``: poll until ``predicate()`` is truthy and
   return that value, or fail at the deadline with ``message`` and the last value seen. Also a fixture.
+- ``object_store`` (session): the S3 store (``store.StoreAccess``) from ``OVERTURE_S3_*`` in the
+  environment, else the local cluster's (cluster.env); skips the test when there is none.
+- ``wrapper_image`` (session): the in-pod helper's image (``OVERTURE_WRAPPER_IMAGE``, same sources).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import pytest
 from harness import cluster, operator_process
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from store import StoreAccess
 
 ROOT = Path(__file__).resolve().parents[2]
 HACK = ROOT / "hack" / "cluster"
@@ -225,6 +229,35 @@ def _node_markers(request: pytest.FixtureRequest) -> None:
         pytest.skip(f"needs a node that runs real containers; none is Ready in this cluster ({kind})")
     if wants_kwok and kind not in ("kwok", "both"):
         pytest.skip(f"needs a kwok node; none is Ready in this cluster ({kind})")
+
+
+# ---------------------------------------------------------------- the artifact store
+
+
+def _setting(kubeconfig: str, name: str) -> str | None:
+    if os.environ.get(name):
+        return os.environ[name]
+    if kubeconfig == str(CLUSTER_DIR / "admin.kubeconfig"):
+        return _read_state().get(name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def object_store(kubeconfig: str) -> StoreAccess:
+    names = ("ENDPOINT", "BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
+    settings = {f"OVERTURE_S3_{n}": _setting(kubeconfig, f"OVERTURE_S3_{n}") or "" for n in names}
+    access = StoreAccess.from_env(settings)
+    if access is None:
+        pytest.skip("no S3 store: set OVERTURE_S3_ENDPOINT, _BUCKET, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY")
+    return access
+
+
+@pytest.fixture(scope="session")
+def wrapper_image(kubeconfig: str) -> str:
+    image = _setting(kubeconfig, "OVERTURE_WRAPPER_IMAGE")
+    if not image:
+        pytest.skip("no wrapper image: set OVERTURE_WRAPPER_IMAGE (the local cluster's real node has one)")
+    return image
 
 
 # ---------------------------------------------------------------- users and namespaces

@@ -5,10 +5,13 @@
 #   busybox:1.36                           Debian's busybox-static + applet symlinks
 #   python:3.12-slim                       debootstrap --variant=minbase + python3
 #                                          (really Debian 12's Python 3.11; `python` -> python3)
+#   localhost/overture-wrapper:dev         the in-pod helper (wrapper/, Go stdlib, static) alone
+#                                          at /overture-wrapper; $OVERTURE_WRAPPER_IMAGE renames it
 # Each image is also tagged docker.io/library/<name> (what the kubelet asks for).
 # Idempotent: tarball names carry a hash of the inputs; present ones are reused.
 # Prints the tarball paths, one a line.  Needs: gcc, libc6-dev, busybox-static,
-# debootstrap (hack/cluster/install-deps.sh) and the Debian mirror for debootstrap.
+# debootstrap (hack/cluster/install-deps.sh) and the Debian mirror for debootstrap; Go for the
+# wrapper (when its sources changed).
 set -Eeuo pipefail
 trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +44,7 @@ build_pause() {
     gcc -static -O2 -s -o "$work/pause/pause" "$HERE/pause.c"
     mk "$work/pause" "$out" --tag localhost/pause:local --entrypoint /pause
   fi
+  touch "$out"   # in use: kept by the pruning below
   echo "$out"
 }
 
@@ -61,6 +65,7 @@ build_busybox() {
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
     mk "$r" "$out" --tag busybox:1.36 --tag docker.io/library/busybox:1.36 --cmd sh
   fi
+  touch "$out"
   echo "$out"
 }
 
@@ -88,22 +93,45 @@ build_python() {
     mk "$r" "$out" --tag python:3.12-slim --tag docker.io/library/python:3.12-slim \
       --env LANG=C.UTF-8 --env PYTHONUNBUFFERED=1 --cmd python3
   fi
+  touch "$out"
+  echo "$out"
+}
+
+build_wrapper() {
+  local src="$HERE/../../../wrapper" hash out r="$work/wrapper"
+  src=$(cd "$src" && pwd)
+  hash=$( (cd "$src" && find . -type f \( -name '*.go' -o -name go.mod \) ! -name '*_test.go' | LC_ALL=C sort | xargs sha256sum;
+           echo "$WRAPPER_IMAGE") | sha256sum | cut -c1-12)
+  out="$IMG_DIR/overture-wrapper-$hash-$RECIPE.tar"
+  if [[ ! -s "$out" ]]; then
+    command -v go >/dev/null || die "go not found on PATH: needed to build the wrapper image from $src"
+    log "image $WRAPPER_IMAGE: building $src"
+    mkdir -p "$r"/{dev,proc,sys,tmp}
+    chmod 1777 "$r/tmp"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.Version=dev-$hash" -o "$r/overture-wrapper" .)
+    mk "$r" "$out" --tag "$WRAPPER_IMAGE" --entrypoint /overture-wrapper
+    # older builds of the wrapper are dead weight
+    find "$IMG_DIR" -maxdepth 1 -name 'overture-wrapper-*.tar' ! -name "${out##*/}" -mtime +0 -delete 2>/dev/null || true
+  fi
+  touch "$out"
   echo "$out"
 }
 
 main() {
   local targets=("$@") t
-  [[ ${#targets[@]} -gt 0 ]] || targets=(pause busybox python)
+  [[ ${#targets[@]} -gt 0 ]] || targets=(pause busybox python wrapper)
   for t in "${targets[@]}"; do
     case "$t" in
       pause) build_pause ;;
       busybox) build_busybox ;;
       python) build_python ;;
-      *) die "unknown image '$t' (pause|busybox|python)" ;;
+      wrapper) build_wrapper ;;
+      *) die "unknown image '$t' (pause|busybox|python|wrapper)" ;;
     esac
   done
-  # archives of older recipes are dead weight
-  find "$IMG_DIR" -maxdepth 1 -name '*.tar' ! -name "*-$RECIPE.tar" -delete 2>/dev/null || true
+  # Archives of other recipes are dead weight once nobody used them for a day: the cache is
+  # shared by every checkout on the machine, and two branches must not delete each other's.
+  find "$IMG_DIR" -maxdepth 1 -name '*.tar' ! -name "*-$RECIPE.tar" -mtime +0 -delete 2>/dev/null || true
 }
 
 main "$@"; exit

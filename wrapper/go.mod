@@ -1,0 +1,3 @@
+module overture.dev/wrapper
+
+go 1.24

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Transfer moves bytes between the pod and the store with presigned requests only: GET and PUT
+// URLs for known keys, a POST form for files whose names the command chose. A transient failure
+// (no connection, 5xx, 429) is tried again with a doubling backoff; anything else fails at once.
+// Errors never repeat a URL's query: it holds the signature.
+type Transfer struct {
+	Client   *http.Client
+	Attempts int
+	Backoff  time.Duration
+	Sleep    func(time.Duration) // tests replace it
+}
+
+func newTransfer(t Transfers) *Transfer {
+	return &Transfer{
+		Client: &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 2 * time.Minute,
+			IdleConnTimeout:       30 * time.Second,
+			MaxIdleConnsPerHost:   4,
+		}},
+		Attempts: t.Attempts,
+		Backoff:  time.Duration(t.BackoffMillis) * time.Millisecond,
+		Sleep:    time.Sleep,
+	}
+}
+
+// StoreError is a failed request, in words a person can act on.
+type StoreError struct {
+	Op        string // GET, PUT, POST
+	Target    string // URL without its query
+	Status    int    // 0: no answer
+	Code      string // S3 error code (AccessDenied, ...)
+	Message   string
+	Attempts  int
+	Transient bool
+}
+
+func (e *StoreError) Error() string {
+	var what string
+	switch {
+	case e.Status == 0:
+		what = e.Message
+	case e.Code != "":
+		what = fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+	default:
+		what = fmt.Sprintf("%d %s", e.Status, strings.TrimSpace(e.Message))
+	}
+	tries := ""
+	if e.Attempts > 1 {
+		tries = fmt.Sprintf(" (%d attempts)", e.Attempts)
+	}
+	return fmt.Sprintf("%s %s: %s%s", e.Op, e.Target, what, tries)
+}
+
+// redact drops the query (signature, credential) and any user info from a URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+// do sends the request build() makes until it succeeds, fails for good, or attempts run out.
+func (t *Transfer) do(op, target string, build func() (*http.Request, error), ok func(*http.Response) error) error {
+	wait := t.Backoff
+	var last *StoreError
+	for attempt := 1; attempt <= t.Attempts; attempt++ {
+		if attempt > 1 {
+			t.Sleep(wait)
+			wait *= 2
+		}
+		req, err := build()
+		if err != nil {
+			return &StoreError{Op: op, Target: redact(target), Message: err.Error(), Attempts: attempt}
+		}
+		resp, err := t.Client.Do(req)
+		if err != nil {
+			last = &StoreError{Op: op, Target: redact(target), Message: unwrapNetError(err), Attempts: attempt, Transient: true}
+			continue
+		}
+		if resp.StatusCode/100 == 2 {
+			err = ok(resp)
+			resp.Body.Close()
+			if err == nil {
+				return nil
+			}
+			last = &StoreError{Op: op, Target: redact(target), Message: err.Error(), Attempts: attempt, Transient: true}
+			continue
+		}
+		last = storeError(op, target, resp)
+		resp.Body.Close()
+		last.Attempts = attempt
+		if !last.Transient {
+			return last
+		}
+	}
+	return last
+}
+
+func unwrapNetError(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // the URL is named by the StoreError, without its query
+	}
+	return err.Error()
+}
+
+func storeError(op, target string, resp *http.Response) *StoreError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var s3 struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	e := &StoreError{Op: op, Target: redact(target), Status: resp.StatusCode}
+	if xml.Unmarshal(body, &s3) == nil && s3.Code != "" {
+		e.Code, e.Message = s3.Code, s3.Message
+	} else {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	e.Transient = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusRequestTimeout
+	return e
+}
+
+// Download writes the object at url to dest (through a temporary file beside it, renamed when
+// complete, so a failed download leaves nothing half-written). Returns the bytes written.
+func (t *Transfer) Download(rawURL, dest string) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return 0, err
+	}
+	var written int64
+	err := t.do(http.MethodGet, rawURL,
+		func() (*http.Request, error) { return http.NewRequest(http.MethodGet, rawURL, nil) },
+		func(resp *http.Response) error {
+			tmp, err := os.CreateTemp(filepath.Dir(dest), ".download-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			n, err := io.Copy(tmp, resp.Body)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("reading the body: %v", err)
+			}
+			if resp.ContentLength >= 0 && n != resp.ContentLength {
+				return fmt.Errorf("the body ended after %d of %d bytes", n, resp.ContentLength)
+			}
+			if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+				return err
+			}
+			written = n
+			return os.Rename(tmp.Name(), dest)
+		})
+	return written, err
+}
+
+// PutFile uploads a file with a presigned PUT.
+func (t *Transfer) PutFile(rawURL, src string) error {
+	return t.do(http.MethodPut, rawURL, func() (*http.Request, error) {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, err
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		req, err := http.NewRequest(http.MethodPut, rawURL, f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		req.ContentLength = info.Size()
+		if info.Size() == 0 {
+			req.Body = http.NoBody
+			f.Close()
+		}
+		return req, nil
+	}, discard)
+}
+
+// PutBytes uploads data with a presigned PUT.
+func (t *Transfer) PutBytes(rawURL string, data []byte) error {
+	return t.do(http.MethodPut, rawURL, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPut, rawURL, bytes.NewReader(data))
+		if err == nil && len(data) == 0 {
+			req.Body = http.NoBody
+		}
+		return req, err
+	}, discard)
+}
+
+// PostFile uploads a file with a presigned POST form under key. The body is streamed with its
+// length known in advance: S3 servers want a Content-Length on POST.
+func (t *Transfer) PostFile(form PostForm, key, src string) error {
+	return t.do(http.MethodPost, form.URL, func() (*http.Request, error) {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, err
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		head, tail, contentType, err := formParts(form.Fields, key, filepath.Base(src))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		body := io.MultiReader(bytes.NewReader(head), f, bytes.NewReader(tail))
+		req, err := http.NewRequest(http.MethodPost, form.URL, struct {
+			io.Reader
+			io.Closer
+		}{body, f})
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		req.ContentLength = int64(len(head)) + info.Size() + int64(len(tail))
+		req.Header.Set("Content-Type", contentType)
+		return req, nil
+	}, discard)
+}
+
+// formParts renders a multipart form around the file's bytes: the fields (key first, then the
+// policy fields in a stable order), the file part's header, and after the file the closing
+// boundary. S3 ignores fields after the file, so the file goes last.
+func formParts(fields map[string]string, key, filename string) (head, tail []byte, contentType string, err error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	if err := w.WriteField("key", key); err != nil {
+		return nil, nil, "", err
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		if name != "key" && name != "file" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := w.WriteField(name, fields[name]); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	h := make(textproto.MIMEHeader)
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, escapeQuotes(filename)))
+	h.Set("Content-Type", "application/octet-stream")
+	if _, err := w.CreatePart(h); err != nil {
+		return nil, nil, "", err
+	}
+	head = append([]byte(nil), buf.Bytes()...)
+	buf.Reset()
+	if err := w.Close(); err != nil {
+		return nil, nil, "", err
+	}
+	return head, append([]byte(nil), buf.Bytes()...), w.FormDataContentType(), nil
+}
+
+func escapeQuotes(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
+
+func discard(resp *http.Response) error {
+	_, err := io.Copy(io.Discard, resp.Body)
+	return err
+}
