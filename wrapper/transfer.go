@@ -181,13 +181,8 @@ func (t *Transfer) Download(rawURL, dest string) (int64, error) {
 // PutFile uploads a file with a presigned PUT.
 func (t *Transfer) PutFile(rawURL, src string) error {
 	return t.do(http.MethodPut, rawURL, func() (*http.Request, error) {
-		f, err := os.Open(src)
+		f, size, err := openSized(src)
 		if err != nil {
-			return nil, err
-		}
-		info, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		req, err := http.NewRequest(http.MethodPut, rawURL, f)
@@ -195,13 +190,27 @@ func (t *Transfer) PutFile(rawURL, src string) error {
 			f.Close()
 			return nil, err
 		}
-		req.ContentLength = info.Size()
-		if info.Size() == 0 {
+		req.ContentLength = size
+		if size == 0 {
 			req.Body = http.NoBody
 			f.Close()
 		}
 		return req, nil
 	}, discard)
+}
+
+// openSized opens a file to send and says how long it is (requests carry a Content-Length).
+func openSized(name string) (*os.File, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, info.Size(), nil
 }
 
 // PutBytes uploads data with a presigned PUT.
@@ -219,13 +228,8 @@ func (t *Transfer) PutBytes(rawURL string, data []byte) error {
 // length known in advance: S3 servers want a Content-Length on POST.
 func (t *Transfer) PostFile(form PostForm, key, src string) error {
 	return t.do(http.MethodPost, form.URL, func() (*http.Request, error) {
-		f, err := os.Open(src)
+		f, size, err := openSized(src)
 		if err != nil {
-			return nil, err
-		}
-		info, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		head, tail, contentType, err := formParts(form.Fields, key, filepath.Base(src))
@@ -242,7 +246,7 @@ func (t *Transfer) PostFile(form PostForm, key, src string) error {
 			f.Close()
 			return nil, err
 		}
-		req.ContentLength = int64(len(head)) + info.Size() + int64(len(tail))
+		req.ContentLength = int64(len(head)) + size + int64(len(tail))
 		req.Header.Set("Content-Type", contentType)
 		return req, nil
 	}, discard)

@@ -37,13 +37,12 @@ build_kubernetes() {
     ld+=" -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   log "kubernetes $kv: building $K8S_BINS (cold: ~4-5 min on this 2-core VM, more on slower machines) -> $out"
-  local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
-  local t0=$SECONDS pkgs=() b
+  local tmp t0=$SECONDS pkgs=() b
+  tmp=$(fresh_tmp "$out")
   for b in $K8S_BINS; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   (cd "$HERE/k8sbins" && CGO_ENABLED=0 go build -mod=readonly -trimpath -tags selinux,notest \
       -ldflags "$ld" -o "$tmp/" "${pkgs[@]}")
-  rm -rf "$out"; mv "$tmp" "$out"
-  log "kubernetes $kv: built in $((SECONDS - t0))s"
+  finish_build kubernetes "$kv" "$tmp" "$out" "$t0"
 }
 
 build_etcd() {
@@ -55,14 +54,11 @@ build_etcd() {
   fi
   need_go
   log "etcd $v: building etcd, etcdctl (cold: ~1 min) -> $out"
-  local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
-  local t0=$SECONDS
-  (cd "$HERE/etcd" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" \
-      -o "$tmp/etcd" go.etcd.io/etcd/server/v3 &&
-   CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" \
-      -o "$tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3)
-  rm -rf "$out"; mv "$tmp" "$out"
-  log "etcd $v: built in $((SECONDS - t0))s"
+  local tmp t0=$SECONDS
+  tmp=$(fresh_tmp "$out")
+  go_build etcd "-s -w" "$tmp/etcd" go.etcd.io/etcd/server/v3
+  go_build etcd "-s -w" "$tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3
+  finish_build etcd "$v" "$tmp" "$out" "$t0"
 }
 
 build_kwok() {
@@ -74,10 +70,9 @@ build_kwok() {
   fi
   need_go
   log "kwok $v: building (cold: ~2 min) -> $out"
-  local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
-  local t0=$SECONDS
-  (cd "$HERE/kwok" && CGO_ENABLED=0 go build -mod=readonly -trimpath \
-      -ldflags "-s -w" -o "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  local tmp t0=$SECONDS
+  tmp=$(fresh_tmp "$out")
+  go_build kwok "-s -w" "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok
   # kwok alone (unlike kwokctl) has no built-in stages: take kwokctl's defaults
   # (node init + heartbeat with lease, pod ready/complete/delete) from the pinned module.
   local src f
@@ -87,8 +82,7 @@ build_kwok() {
     [[ -s "$src/kustomize/stage/$f" ]] || die "kwok stage $f not found in $src"
     printf -- '---\n' >>"$tmp/stages.yaml"; cat "$src/kustomize/stage/$f" >>"$tmp/stages.yaml"
   done
-  rm -rf "$out"; mv "$tmp" "$out"
-  log "kwok $v: built in $((SECONDS - t0))s"
+  finish_build kwok "$v" "$tmp" "$out" "$t0"
 }
 
 build_versitygw() {
@@ -100,13 +94,26 @@ build_versitygw() {
   fi
   need_go
   log "versitygw $v: building (cold: ~1-2 min) -> $out"
-  local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
-  local t0=$SECONDS
-  (cd "$HERE/versitygw" && CGO_ENABLED=0 go build -mod=readonly -trimpath \
-      -ldflags "-s -w -X main.Version=$v -X main.Build=module-proxy -X main.BuildTime=1970-01-01T00:00:00Z" \
-      -o "$tmp/versitygw" github.com/versity/versitygw/cmd/versitygw)
-  rm -rf "$out"; mv "$tmp" "$out"
-  log "versitygw $v: built in $((SECONDS - t0))s"
+  local tmp t0=$SECONDS
+  tmp=$(fresh_tmp "$out")
+  go_build versitygw "-s -w -X main.Version=$v -X main.Build=module-proxy -X main.BuildTime=1970-01-01T00:00:00Z" \
+    "$tmp/versitygw" github.com/versity/versitygw/cmd/versitygw
+  finish_build versitygw "$v" "$tmp" "$out" "$t0"
+}
+
+# go_build <wrapper module dir> <ldflags> <output file> <main package>: static, the pinned versions
+go_build() {
+  (cd "$HERE/$1" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$2" -o "$3" "$4")
+}
+
+fresh_tmp() { # <out dir>: an empty dir beside it, renamed over it by finish_build
+  local tmp="$1.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"; echo "$tmp"
+}
+
+finish_build() { # <name> <version> <tmp> <out> <start seconds>
+  rm -rf "$4"; mv "$3" "$4"
+  log "$1 $2: built in $((SECONDS - $5))s"
 }
 
 all_exec() { # <dir> <names...>

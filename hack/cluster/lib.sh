@@ -109,6 +109,44 @@ take_lock() {
 }
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+# running <pid>: alive and not a zombie (an orphan's exit is reaped late here, and kill -0 says yes)
+running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ "${stat%% *}" != Z ]]
+}
+
+# restart_options "$@": the restart-*.sh options (--down N, --kill, -h with the caller's usage);
+# sets RESTART_DOWN (seconds to stay down) and RESTART_SIGNAL.
+restart_options() {
+  RESTART_DOWN=0 RESTART_SIGNAL=TERM
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --down) RESTART_DOWN=${2:?--down needs seconds}; shift ;;
+      --kill) RESTART_SIGNAL=KILL ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+    shift
+  done
+}
+
+# stop_and_wait <pid> <TERM|KILL>: signal it, SIGKILL after 5 s of grace, return once it is gone
+# (restart-*.sh: a daemon may linger finishing its shutdown after it stopped listening).
+stop_and_wait() {
+  local pid=$1 deadline
+  kill "-$2" "$pid"
+  deadline=$((SECONDS + 5))
+  while running "$pid"; do
+    if ((SECONDS >= deadline)); then
+      kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 30))
+    fi
+    sleep 0.1
+  done
+}
 pid_of() { [[ -s "$PIDS_DIR/$1.pid" ]] && cat "$PIDS_DIR/$1.pid"; }
 
 # pids of our component processes (etcd, kube-*, kubelet, kwok, versitygw, containerd and its

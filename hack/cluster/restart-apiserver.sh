@@ -15,27 +15,11 @@ source "$HERE/lib.sh"
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
-# running <pid>: alive and not a zombie (an orphan's exit is reaped late here, and kill -0 says yes)
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ "${stat%% *}" != Z ]]
-}
-
 readyz() { curl -sfk --max-time 2 "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null | grep -qx ok; }
 
 main() {
-  local down=0 signal=TERM
-  while [[ $# -gt 0 ]]; do
-    case "$1" in
-      --down) down=${2:?--down needs seconds}; shift ;;
-      --kill) signal=KILL ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
-    esac
-    shift
-  done
+  restart_options "$@"
+  local down=$RESTART_DOWN signal=$RESTART_SIGNAL
   take_lock
   local pid
   pid=$(pid_of kube-apiserver || true)
@@ -45,17 +29,9 @@ main() {
   [[ ${#cmd[@]} -gt 1 && "${cmd[0]##*/}" == kube-apiserver ]] || die "pid $pid is not a kube-apiserver: ${cmd[*]:0:1}"
   local t0=$SECONDS deadline
   log "stopping kube-apiserver (pid $pid, SIG$signal)"
-  kill "-$signal" "$pid"
   # After TERM it stops listening at once, then may linger for half a minute finishing its
   # shutdown: 5 s of grace, then SIGKILL.
-  deadline=$((SECONDS + 5))
-  while running "$pid"; do
-    if ((SECONDS >= deadline)); then
-      kill -KILL "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 30))
-    fi
-    sleep 0.1
-  done
+  stop_and_wait "$pid" "$signal"
   [[ "$down" == 0 ]] || sleep "$down"
   log "starting kube-apiserver (same command line)"
   printf '\n[cluster] ---- restarted by restart-apiserver.sh at %s ----\n' "$(date -u +%FT%TZ)" >>"$LOGS_DIR/kube-apiserver.log"

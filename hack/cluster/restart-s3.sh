@@ -17,43 +17,19 @@ source "$HERE/s3.sh"
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
-# running <pid>: alive and not a zombie (an orphan's exit is reaped late here, and kill -0 says yes)
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ "${stat%% *}" != Z ]]
-}
-
 main() {
-  local down=0 signal=TERM
-  while [[ $# -gt 0 ]]; do
-    case "$1" in
-      --down) down=${2:?--down needs seconds}; shift ;;
-      --kill) signal=KILL ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
-    esac
-    shift
-  done
+  restart_options "$@"
+  local down=$RESTART_DOWN signal=$RESTART_SIGNAL
   take_lock
   [[ -s "$STATE_FILE" ]] || die "the cluster is not up ($STATE_FILE missing)"
   local mode pid bin
   mode=$(sed -n 's/^OVERTURE_NODE=//p' "$STATE_FILE")
   pid=$(pid_of versitygw || true)
   running "${pid:-0}" || die "no running versitygw in $OVERTURE_CLUSTER_DIR (pid file: $PIDS_DIR/versitygw.pid)"
-  bin=$(readlink "/proc/$pid/exe")
-  local t0=$SECONDS deadline
+  bin="$(bin_dir versitygw)/versitygw"
+  local t0=$SECONDS
   log "stopping versitygw (pid $pid, SIG$signal)"
-  kill "-$signal" "$pid"
-  deadline=$((SECONDS + 5))
-  while running "$pid"; do
-    if ((SECONDS >= deadline)); then
-      kill -KILL "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 30))
-    fi
-    sleep 0.1
-  done
+  stop_and_wait "$pid" "$signal"
   [[ "$down" == 0 ]] || sleep "$down"
   log "starting versitygw (same addresses, keys and data)"
   printf '\n[cluster] ---- restarted by restart-s3.sh at %s ----\n' "$(date -u +%FT%TZ)" >>"$LOGS_DIR/versitygw.log"

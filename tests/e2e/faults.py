@@ -1,6 +1,6 @@
 """Helpers of the reliability and security tests (test_chaos, test_fuzz, test_tenants, test_secrets,
-test_limits): soak scaling, kwok namespaces, operator swaps, apiserver restarts, and the checks
-that no task attempt has two Jobs and no Job is orphaned.
+test_limits, test_store): soak scaling, kwok namespaces, operator swaps, apiserver and store
+restarts, and the checks that no task attempt has two Jobs and no Job is orphaned.
 
 Soak mode: ``OVERTURE_SOAK=1`` (or ``make soak``) runs the same tests longer and bigger; CI runs
 them at their CI size. ``scale(ci, soak)`` picks the number.
@@ -124,11 +124,20 @@ def is_local_cluster(kubeconfig: str) -> bool:
 
 def restart_apiserver(down_seconds: float = 0) -> float:
     """Restart the local cluster's kube-apiserver (hack/cluster/restart-apiserver.sh); its downtime in s."""
-    args = ["bash", str(HACK / "restart-apiserver.sh")]
+    return _restart("restart-apiserver.sh", down_seconds)
+
+
+def restart_store(down_seconds: float = 0) -> float:
+    """Restart the local cluster's S3 server (hack/cluster/restart-s3.sh); its downtime in s."""
+    return _restart("restart-s3.sh", down_seconds)
+
+
+def _restart(script: str, down_seconds: float) -> float:
+    args = ["bash", str(HACK / script)]
     if down_seconds:
         args += ["--down", str(down_seconds)]
     done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
-    assert done.returncode == 0, f"restart-apiserver.sh failed:\n{done.stderr}"
+    assert done.returncode == 0, f"{script} failed:\n{done.stderr}"
     return float(done.stdout.strip().splitlines()[-1])
 
 

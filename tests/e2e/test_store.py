@@ -7,7 +7,6 @@ pod through the store with presigned requests only, and archives each pod's log.
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -15,20 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import HACK, _read_state
+from faults import is_local_cluster, restart_store
 from kubernetes import client
 from store import StoreAccess
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_store_keeps_its_data_over_a_restart(object_store: StoreAccess) -> None:
-    if not _read_state().get("OVERTURE_S3_ENDPOINT"):
+def test_the_store_keeps_its_data_over_a_restart(kubeconfig: str, object_store: StoreAccess) -> None:
+    if not is_local_cluster(kubeconfig):
         pytest.skip("restarts only the local cluster's store")
     key = f"e2e/{uuid.uuid4().hex}/kept.txt"
     object_store.write(key, b"still here")
-    out = subprocess.run(["bash", str(HACK / "restart-s3.sh")], capture_output=True, text=True, check=True)
-    assert int(out.stdout.strip()) < 30, out.stderr
+    assert restart_store(down_seconds=1) < 30
     assert object_store.read(key) == b"still here"
 
 
