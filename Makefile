@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CLUSTER_DIR ?= /tmp/overture-cluster
 
-.PHONY: help install lint chart unit e2e test soak crds crds-check cluster-deps cluster-up cluster-down demo bench clean
+.PHONY: help install ui ui-deps lint chart unit e2e test soak crds crds-check cluster-deps cluster-up cluster-down demo bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,7 +17,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed ## Python virtualenv with Overture and its dev tools
+UI_STATIC := operator/overture/ui/static/index.html
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package-lock.json -type f 2>/dev/null)
+
+install: $(VENV)/.installed $(UI_STATIC) ## Python virtualenv with Overture and its dev tools, and the UI's files
+
+# The UI's files are built from the committed lockfile (npm ci), not committed: they ship inside the
+# Python package (overture/ui/static), so a wheel built after this step has the UI.
+ui/node_modules/.installed: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui-deps: ui/node_modules/.installed
+
+$(UI_STATIC): ui/node_modules/.installed $(UI_SOURCES)
+	cd ui && npm run build --silent
+
+ui: $(UI_STATIC) ## build the web UI into the Python package (npm ci + vite build)
 
 lint: install chart ## ruff, mypy, the import-layer contracts and the Helm chart
 	$(BIN)/ruff check operator tests
@@ -26,13 +42,15 @@ lint: install chart ## ruff, mypy, the import-layer contracts and the Helm chart
 	$(BIN)/lint-imports
 	cd wrapper && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "wrapper/: run gofmt -w"; exit 1; }
 	cd wrapper && go vet ./...
+	cd ui && npx tsc --noEmit
 
 chart: install ## helm lint + helm template of charts/overture in both RBAC modes (helm built by hack/tools.sh)
 	PYTHON=$(PY) bash hack/chart-check.sh
 
-unit: install ## unit tests: pure logic, no cluster (and the Go wrapper's, against a fake store)
+unit: install ## unit tests: pure logic, no cluster (and the Go wrapper's, against a fake store; the UI's with vitest)
 	$(BIN)/pytest tests/unit -q
 	cd wrapper && go test -count=1 ./...
+	cd ui && npx vitest run
 
 cluster-deps: ## Debian packages and cached Kubernetes binaries for the local cluster
 	bash hack/cluster/install-deps.sh
@@ -44,7 +62,7 @@ cluster-up: cluster-deps ## start the local cluster (control plane and a node)
 cluster-down: ## stop the local cluster
 	bash hack/cluster/down.sh
 
-e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local cluster unless KUBECONFIG is set)
+e2e: install cluster-deps ## e2e tests against a real kube-apiserver (local cluster unless KUBECONFIG is set); the UI's in chromium
 	$(BIN)/pytest tests/e2e -q -m e2e
 
 test: lint unit e2e ## everything CI runs
@@ -64,4 +82,4 @@ bench: install cluster-up ## benchmarks/ against the local cluster (BENCH_ARGS=-
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache ui/node_modules operator/overture/ui/static

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import yaml
 from croniter import CroniterBadDateError, croniter
 
 from overture.api import (
@@ -38,9 +39,11 @@ from overture.api import (
     PythonTask,
     ScheduleTrigger,
     ShellTask,
+    SpecError,
     SubflowTask,
     SwitchTask,
     child_groups,
+    parse_flow,
     walk_tasks,
 )
 from overture.api.common import is_dns_subdomain, object_name_part
@@ -322,3 +325,32 @@ def validate_flow(flow: Flow) -> list[str]:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def flow_problems(doc: Any) -> list[str]:
+    """Schema and semantic problems of one Flow document; [] if it is valid (``overture validate``)."""
+    try:
+        flow = parse_flow(doc)
+    except SpecError as exc:
+        return exc.problems
+    return validate_flow(flow)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml_text(text: str, where: str) -> list[Any]:
+    """Every YAML document in ``text``; raises SpecError naming ``where`` and the line for unreadable YAML."""
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where_in = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([f"{where}: not valid YAML{where_in}: {getattr(exc, 'problem', exc)}"]) from None

@@ -47,6 +47,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def answers_200(url: str, timeout: float = 1) -> bool:
+    """Whether ``url`` answers 200 now (a probe: no answer is False, not an error)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
 class OperatorProcess:
     def __init__(self, kubeconfig: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.kubeconfig = kubeconfig
@@ -81,11 +90,7 @@ class OperatorProcess:
     def ready(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"operator exited with {self.proc.returncode}; log: {self.log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            return False
+        return answers_200(f"http://127.0.0.1:{self.port}/readyz")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no goodbye, as a crash or an OOM kill."""

@@ -45,6 +45,7 @@ from overture.api.execution import (
     TaskRun,
     TriggerInfo,
     TriggerKind,
+    paused_task,
 )
 from overture.api.flow import (
     DEFAULT_RETENTION,
@@ -250,6 +251,7 @@ __all__ = [
     "format_duration",
     "parse_execution",
     "parse_flow",
+    "paused_task",
     "problems_from",
     "to_timedelta",
     "walk_tasks",

@@ -11,6 +11,7 @@ counter, so the operator reacts exactly once to each request, even after a resta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import Field, JsonValue
 from overture.api.common import Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta
 from overture.api.states import State
+from overture.api.tasks import PauseTask, walk_tasks
 
 CONDITION_SUCCEEDED = "Succeeded"
 
@@ -127,3 +129,15 @@ class Execution(Model):
 
     def to_wire(self) -> dict[str, Any]:
         return {"apiVersion": self.api_version, "kind": self.kind, **super().to_wire()}
+
+
+def paused_task(execution: Mapping[str, Any]) -> PauseTask | None:
+    """The ``pause`` task a PAUSED task run of ``execution`` (a plain object) waits in, from its flow snapshot."""
+    status = execution.get("status") or {}
+    paused = [r["taskId"] for r in status.get("taskRuns") or [] if r.get("state") == State.PAUSED.value]
+    if not paused or not status.get("flowSpec"):
+        return None
+    flow = FlowSpec.model_validate(status["flowSpec"])
+    tasks = {t.id: t for _, t in walk_tasks((*flow.tasks, *flow.errors, *flow.finally_), "")}
+    task = tasks.get(paused[0])
+    return task if isinstance(task, PauseTask) else None

@@ -7,7 +7,8 @@ adding its own subcommands to the parser:
 - ``cluster``: ``run``, ``get``, ``list``, ``logs``, ``pause``, ``resume``, ``kill``, ``restart``,
   ``replay`` (``follow`` prints a run as it goes, ``tables`` kubectl's columns);
 - ``graph``: ``graph``; ``local_run``: ``local run``; ``backfill``: ``backfill``;
-- ``operator``: ``operator``, the operator in this process.
+- ``operator``: ``operator``, the operator in this process; ``overture ui`` is the web UI's
+  server, in ``overture.ui``.
 
 ``client`` is the commands' one way to the API server, ``common`` what they share. Every
 command exits 0 on success, 1 when what it checked or ran failed, and 2 on a usage error; a
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 
 from overture.cli import backfill, cluster, files, graph, local_run, operator
 from overture.cli.common import CliError
+from overture.ui import serve as ui
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_run.add_parser(sub)
     backfill.add_parser(sub)
     operator.add_parser(sub)
+    ui.add_parser(sub)  # overture ui: the web UI's server (overture/ui/)
     return parser
 
 

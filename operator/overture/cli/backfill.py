@@ -23,88 +23,21 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from overture.api import (
     LABEL_BACKFILL,
     LABEL_FLOW,
-    Flow,
-    ScheduleTrigger,
     SpecError,
     State,
-    TriggerKind,
     parse_flow,
 )
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import CliError
-from overture.triggers.executions import build_execution, local_date, schedule_name, stamp
-from overture.triggers.schedule import ticks_between, zone
+from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.validation import validate_flow
 
-MAX_TICKS = 10000
 POLL_SECONDS = 2.0
-
-
-class BackfillError(CliError):
-    """A backfill that cannot run; the message says why and what to do."""
-
-
-def parse_moment(text: str, timezone: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BackfillError(
-            f"{option}: {text!r} is not a date or date-time, e.g. 2026-01-31 or 2026-01-31T02:00"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone(timezone))
-
-
-def schedule_trigger(flow: Flow, trigger_id: str | None) -> ScheduleTrigger:
-    schedules = [t for t in flow.spec.triggers if isinstance(t, ScheduleTrigger)]
-    names = ", ".join(t.id for t in schedules) or "none"
-    if trigger_id is not None:
-        found = next((t for t in schedules if t.id == trigger_id), None)
-        if found is None:
-            raise BackfillError(
-                f"--trigger: flow {flow.metadata.name!r} has no schedule trigger {trigger_id!r} ({names})"
-            )
-        return found
-    if len(schedules) != 1:
-        raise BackfillError(
-            f"flow {flow.metadata.name!r} has {len(schedules)} schedule triggers ({names}); name one with --trigger"
-        )
-    return schedules[0]
-
-
-def plan(flow: Flow, trigger_id: str | None, start_text: str, end_text: str) -> tuple[ScheduleTrigger, list[datetime]]:
-    """The trigger and its ticks in the range; raises BackfillError."""
-    trigger = schedule_trigger(flow, trigger_id)
-    start = parse_moment(start_text, trigger.timezone, "--from")
-    end = parse_moment(end_text, trigger.timezone, "--to")
-    if end < start:
-        raise BackfillError(f"--to ({end_text}) is before --from ({start_text})")
-    ticks = ticks_between(trigger, start, end, MAX_TICKS + 1)
-    if len(ticks) > MAX_TICKS:
-        raise BackfillError(
-            f"more than {MAX_TICKS} ticks between {start_text} and {end_text}; backfill a shorter range"
-        )
-    return trigger, ticks
-
-
-def backfill_label(ticks: list[datetime]) -> str:
-    return f"{stamp(ticks[0])}-{stamp(ticks[-1])}" if ticks else "empty"
-
-
-def build_backfill(flow: Flow, trigger: ScheduleTrigger, tick: datetime, label: str) -> dict[str, Any]:
-    return build_execution(
-        flow,
-        trigger,
-        name=schedule_name(flow.metadata.name, trigger.id, tick, backfill=True),
-        kind=TriggerKind.BACKFILL,
-        date=local_date(tick, trigger.timezone),
-        labels={LABEL_BACKFILL: label},
-    )
 
 
 def unfinished(cluster: ClusterClient, flow: str) -> int:
@@ -148,7 +81,10 @@ def run_backfill(
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    return run_backfill(connect_from(args), args.flow, args)
+    try:
+        return run_backfill(connect_from(args), args.flow, args)
+    except BackfillError as exc:
+        raise CliError(str(exc)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from overture.api import GROUP_VERSION, LABEL_FLOW, FlowSpec, PauseTask, State, walk_tasks
+from overture.api import FlowSpec, State, paused_task
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import (
     EXIT_USAGE,
@@ -32,6 +31,7 @@ from overture.cli.common import (
 )
 from overture.cli.follow import follow, is_terminal
 from overture.cli.tables import object_table, task_run_table
+from overture.triggers.executions import execution_body, manual_name
 
 PLURALS = {
     "flow": "flows",
@@ -44,19 +44,6 @@ PLURALS = {
 }
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
 RESTARTABLE = (State.FAILED.value, State.KILLED.value)
-
-
-def execution_body(name: str, namespace: str, flow: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Execution",
-        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_FLOW: flow}},
-        "spec": {"flowRef": {"name": flow}, **spec},
-    }
-
-
-def new_name(flow: str) -> str:
-    return f"{flow[:50].rstrip('-')}-{uuid.uuid4().hex[:6]}"
 
 
 def _flow_spec(cluster: ClusterClient, name: str) -> FlowSpec:
@@ -80,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     flow = _flow_spec(cluster, args.flow)
     what = f"flow {args.flow!r} cannot run with these inputs"
     inputs = typed_inputs(flow.inputs, parse_inputs(args.input), what)
-    name = new_name(args.flow)
+    name = manual_name(args.flow)
     spec = {"inputs": inputs, "trigger": {"type": "manual"}}
     cluster.create_execution(execution_body(name, cluster.namespace, args.flow, spec))
     return _created(cluster, args, name, flow)
@@ -101,7 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f"--from {args.from_task!r}: not a top-level task of flow {flow_name!r} "
             f"(replay starts at one of: {', '.join(top)})"
         )
-    name = new_name(flow_name)
+    name = manual_name(flow_name)
     spec = {
         "inputs": source["spec"].get("inputs") or {},
         "trigger": {"type": "replay"},
@@ -224,7 +211,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         _unless_ended(execution, "resume")
         spec = execution.get("spec") or {}
         patch: dict[str, Any] = {"suspend": False, "resumes": int(spec.get("resumes") or 0) + 1}
-        waiting = _paused_task(execution)
+        waiting = paused_task(execution)
         if given and waiting is None:
             raise CliError(f"--input: no pause task of execution {args.execution!r} waits for inputs")
         if waiting is not None:
@@ -236,18 +223,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     cluster.update_execution_spec(args.execution, change)
     print(f"execution.overture.dev/{args.execution} resumed")
     return 0
-
-
-def _paused_task(execution: dict[str, Any]) -> PauseTask | None:
-    """The ``pause`` task a PAUSED task run of ``execution`` waits in, from its flow snapshot."""
-    status = execution.get("status") or {}
-    paused = [r["taskId"] for r in status.get("taskRuns") or [] if r.get("state") == State.PAUSED.value]
-    if not paused or not status.get("flowSpec"):
-        return None
-    flow = FlowSpec.model_validate(status["flowSpec"])
-    tasks = {t.id: t for _, t in walk_tasks((*flow.tasks, *flow.errors, *flow.finally_), "")}
-    task = tasks.get(paused[0])
-    return task if isinstance(task, PauseTask) else None
 
 
 def cmd_kill(args: argparse.Namespace) -> int:

@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, parse_flow, walk_tasks
+from overture.validation import load_yaml_text
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -34,27 +33,13 @@ class CliError(Exception):
 # --- YAML files -------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_documents(path: Path) -> list[Any]:
     """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
     try:
-        with path.open(encoding="utf-8") as stream:
-            return [doc for doc in yaml.load_all(stream, Loader=_Loader) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_yaml_text(text, str(path))
 
 
 def flow_from_file(path: Path, name: str | None = None) -> Any:

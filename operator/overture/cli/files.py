@@ -7,22 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from overture.api import API_GROUP, SpecError, parse_flow
+from overture.api import API_GROUP, SpecError
 from overture.cli.common import load_documents
 from overture.crd import render_crds
-from overture.validation import validate_flow
+from overture.validation import flow_problems
 
 DEFAULT_CRD_DIR = "crds"
 OTHER_OVERTURE_KINDS = frozenset({"Execution"})
-
-
-def flow_problems(doc: Any) -> list[str]:
-    """Schema and semantic problems of one Flow document; [] if it is valid."""
-    try:
-        flow = parse_flow(doc)
-    except SpecError as exc:
-        return exc.problems
-    return validate_flow(flow)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -1,139 +1,20 @@
-"""``overture graph``: a flow's tasks as a graph, printed as text, Mermaid or Graphviz DOT.
-
-``build_graph`` reads the order the engine runs tasks in: a list runs one task after the other
-unless a task in it has ``dependsOn`` (then it is a DAG); the children of ``parallel`` start
-together; a flowable task leads to each of its nested lists (``then``, ``else``, a ``case``...);
-``errors`` run when a task failed and ``finally`` always. The renderers are pure functions.
+"""``overture graph``: a flow's tasks as a graph (``overture.topology``), printed as text, Mermaid
+or Graphviz DOT. The renderers are pure functions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from overture.api import AnyTask, EachTask, FlowSpec, IfTask, ParallelTask, PauseTask, SubflowTask, SwitchTask
 from overture.cli.client import add_target_options, connect_from
 from overture.cli.common import CliError, flow_from_file, parse_flow_document
 from overture.cli.tables import table
+from overture.topology import Graph, Node, build_graph, describe, task_groups
 
 FORMATS = ("text", "mermaid", "dot")
 SECTIONS = {"tasks": "", "errors": "on failure", "finally": "always"}
-
-
-@dataclass(frozen=True)
-class Node:
-    key: str  # n1, n2, ... in declaration order
-    task: AnyTask
-    section: str
-    depth: int
-    group: str | None = None  # the nested list it sits in, when its parent has several ("then", "else")
-    after: tuple[str, ...] = ()  # task ids it waits for, as the text shows them
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str
-    target: str
-    label: str = ""
-    dashed: bool = False
-
-
-@dataclass
-class Graph:
-    name: str
-    nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-
-    def add(self, task: AnyTask, section: str, depth: int, group: str | None, after: tuple[str, ...]) -> Node:
-        node = Node(f"n{len(self.nodes) + 1}", task, section, depth, group, after)
-        self.nodes.append(node)
-        return node
-
-
-def build_graph(name: str, flow: FlowSpec) -> Graph:
-    graph = Graph(name)
-    _, main_exits = _add_list(graph, flow.tasks, "tasks", 0, None)
-    exits = main_exits
-    if flow.errors:
-        entries, error_exits = _add_list(graph, flow.errors, "errors", 0, None)
-        graph.edges.extend(Edge(e, n, "on failure", dashed=True) for e in main_exits for n in entries)
-        exits = [*main_exits, *error_exits]
-    if flow.finally_:
-        entries, _ = _add_list(graph, flow.finally_, "finally", 0, None)
-        graph.edges.extend(Edge(e, n, "always", dashed=True) for e in exits for n in entries)
-    return graph
-
-
-def _add_list(
-    graph: Graph, tasks: Sequence[AnyTask], section: str, depth: int, group: str | None, together: bool = False
-) -> tuple[list[str], list[str]]:
-    """Add ``tasks`` and their children; return the keys of the list's entry and exit nodes."""
-    dag = any(t.depends_on for t in tasks)
-    keys: dict[str, str] = {}
-    previous: Node | None = None
-    needed: set[str] = set()
-    for task in tasks:
-        if dag:
-            after = task.depends_on
-        elif together or previous is None:
-            after = ()
-        else:
-            after = (previous.task.id,)
-        node = graph.add(task, section, depth, group, after)
-        keys[task.id] = node.key
-        graph.edges.extend(Edge(keys[a], node.key) for a in after if a in keys)
-        needed.update(after)
-        groups = _groups(task)
-        for label, children in groups:
-            entries, _ = _add_list(
-                graph, children, section, depth + 1, label if len(groups) > 1 else None, isinstance(task, ParallelTask)
-            )
-            graph.edges.extend(Edge(node.key, entry, label) for entry in entries)
-        previous = node
-    ordered = [keys[t.id] for t in tasks]
-    if dag:
-        return [keys[t.id] for t in tasks if not t.depends_on], [keys[t.id] for t in tasks if t.id not in needed]
-    if together:
-        return ordered, ordered
-    return ordered[:1], ordered[-1:]
-
-
-def _groups(task: AnyTask) -> list[tuple[str, Sequence[AnyTask]]]:
-    if isinstance(task, IfTask):
-        return [(label, group) for label, group in (("then", task.then), ("else", task.else_)) if group]
-    if isinstance(task, SwitchTask):
-        cases: list[tuple[str, Sequence[AnyTask]]] = [(f"case {c.value}", c.tasks) for c in task.cases]
-        return cases + ([("default", task.defaults)] if task.defaults else [])
-    children = getattr(task, "tasks", None)
-    return [("each item" if isinstance(task, EachTask) else "", children)] if children else []
-
-
-def describe(task: AnyTask) -> str:
-    """``shell``, ``each (2 at a time)``, ``subflow -> load-day``, with flags: ``[retry x3, allowFailure]``."""
-    text = str(task.type)
-    if isinstance(task, EachTask):
-        text += f" ({task.concurrency_limit} at a time)" if task.concurrency_limit else " (all at once)"
-    elif isinstance(task, ParallelTask):
-        text += f" ({task.concurrency} at a time)" if task.concurrency else " (all at once)"
-    elif isinstance(task, SubflowTask):
-        text += f" -> {task.flow_ref.name}"
-    elif isinstance(task, PauseTask):
-        text += f" ({task.delay})" if task.delay else " (until resumed)"
-    flags = []
-    if task.retry is not None:
-        flags.append(f"retry x{task.retry.max_attempts}")
-    if task.timeout:
-        flags.append(f"timeout {task.timeout}")
-    if task.run_if:
-        flags.append("runIf")
-    if task.allow_failure:
-        flags.append("allowFailure")
-    if task.disabled:
-        flags.append("disabled")
-    return text + (f" [{', '.join(flags)}]" if flags else "")
 
 
 # --- renderers ------------------------------------------------------------------------------
@@ -167,7 +48,7 @@ def _quote(text: str) -> str:
 def render_mermaid(graph: Graph) -> str:
     def label(node: Node) -> str:
         text = f"{node.task.id}<br/>{describe(node.task)}".replace('"', "#quot;")
-        return f'{node.key}["{text}"]' if not _groups(node.task) else f'{node.key}{{{{"{text}"}}}}'
+        return f'{node.key}["{text}"]' if not task_groups(node.task) else f'{node.key}{{{{"{text}"}}}}'
 
     lines = ["flowchart TD"]
     for section, title in SECTIONS.items():
@@ -192,7 +73,7 @@ def render_mermaid(graph: Graph) -> str:
 
 def render_dot(graph: Graph) -> str:
     def node_line(node: Node) -> str:
-        shape = ', shape="hexagon"' if _groups(node.task) else ""
+        shape = ', shape="hexagon"' if task_groups(node.task) else ""
         return f"{node.key} [label={_quote(node.task.id + chr(10) + describe(node.task))}{shape}];"
 
     lines = [f"digraph {_quote(graph.name)} {{", "  rankdir=TB;", '  node [shape="box", style="rounded"];']

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -100,3 +101,18 @@ def build_execution(
             "trigger": info.to_wire() | {"type": kind.value},
         },
     }
+
+
+def execution_body(name: str, namespace: str, flow: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """An Execution a person starts (``overture run``, the UI): ``spec`` beside the flowRef."""
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "Execution",
+        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_FLOW: flow}},
+        "spec": {"flowRef": {"name": flow}, **spec},
+    }
+
+
+def manual_name(flow: str) -> str:
+    """A fresh name for a run a person starts: nothing makes two of them the same run."""
+    return f"{flow[:50].rstrip('-')}-{uuid.uuid4().hex[:6]}"

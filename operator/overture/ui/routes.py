@@ -1,0 +1,513 @@
+"""The JSON endpoints under ``/api``. Every one acts as the caller (``request.state.caller``).
+
+Paths name the namespace, so RBAC is checked by the API server on the namespace the person asked
+for; ``_all`` lists across namespaces (which needs a cluster-wide grant). Answers:
+200/201 with JSON; 4xx with ``{"error": message, "problems": [...]}`` a person can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from overture.api import API_GROUP, Flow, SpecError, State, coerce_inputs, parse_flow, paused_task
+from overture.crd import render_crds
+from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
+from overture.triggers.executions import execution_body, manual_name
+from overture.ui import views
+from overture.ui.auth import Caller
+from overture.ui.kubeapi import KubeError, UserApi, objects_path
+from overture.validation import flow_problems, load_yaml_text, validate_flow
+
+ALL = "_all"
+FIELD_MANAGER = "overture-ui"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+STEERABLE = {"pause", "resume", "kill", "restart"}
+MAX_BODY = 1024 * 1024
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class RefusedError(Exception):
+    """A request we answer with ``status`` and a message (and, for flows, the problems by path)."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        self.status, self.message, self.problems = status, message, problems or []
+        super().__init__(message)
+
+
+def _api(request: Request) -> UserApi:
+    caller: Caller = request.state.caller
+    return caller.api
+
+
+def _namespace(request: Request) -> str | None:
+    namespace = str(request.path_params["namespace"])
+    return None if namespace == ALL else namespace
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise RefusedError(413, f"the request body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise RefusedError(400, "the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise RefusedError(400, "the request body must be a JSON object")
+    return body
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Turn our refusals and the API server's into JSON answers with the same status."""
+
+    async def run(request: Request) -> JSONResponse:
+        try:
+            return await handler(request)
+        except RefusedError as exc:
+            return JSONResponse({"error": exc.message, "problems": exc.problems}, exc.status)
+        except KubeError as exc:
+            status = exc.status if 400 <= exc.status < 600 else 502
+            causes = [
+                {"path": c.get("field"), "message": f"{c.get('field') or ''}: {c.get('message')}".lstrip(": ")}
+                for c in (exc.details or {}).get("causes") or []
+            ]
+            return JSONResponse({"error": exc.message, "problems": causes}, status)
+
+    return run
+
+
+async def _list(api: UserApi, plural: str, namespace: str | None, selector: str = "") -> list[dict[str, Any]]:
+    """Every object, a page of 500 at a time (what a 10,000-execution namespace needs)."""
+    items: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        query = [("limit", "500")] + ([("continue", token)] if token else [])
+        if selector:
+            query.append(("labelSelector", selector))
+        page = await api.request("GET", objects_path(plural, namespace), query)
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return items
+
+
+# --- who, where -------------------------------------------------------------------------------
+
+
+async def whoami(request: Request) -> JSONResponse:
+    caller: Caller = request.state.caller
+    settings = request.app.state.settings
+    return JSONResponse(
+        {"user": caller.user, "groups": caller.groups, "mode": settings.mode, "namespace": settings.namespace}
+    )
+
+
+@endpoint
+async def namespaces(request: Request) -> JSONResponse:
+    """The namespaces the caller may list; if they may not, the server's default one only."""
+    try:
+        listing = await _api(request).request("GET", "/api/v1/namespaces")
+    except KubeError as exc:
+        if exc.status != 403:
+            raise
+        return JSONResponse({"namespaces": [request.app.state.settings.namespace], "listable": False})
+    names = sorted(str(n["metadata"]["name"]) for n in listing.get("items") or [])
+    return JSONResponse({"namespaces": names, "listable": True})
+
+
+async def schema(request: Request) -> JSONResponse:
+    """The Flow CRD's schema as JSON Schema, for the editor's completion and lint."""
+    return JSONResponse(request.app.state.flow_schema)
+
+
+def flow_json_schema() -> dict[str, Any]:
+    """The Flow CRD's openAPIV3Schema, closed (``additionalProperties: false``) where it lists
+    every property: the apiserver would prune an unknown key silently, the editor shows it as a typo."""
+    import yaml
+
+    crd = yaml.safe_load(render_crds()[f"{API_GROUP}_flows.yaml"])
+    root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def close(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if (
+            node.get("type") == "object"
+            and "properties" in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            if isinstance(value, dict):
+                close(value)
+            elif isinstance(value, list):
+                for item in value:
+                    close(item)
+
+    close(root)
+    root["properties"]["metadata"] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["name"],
+    }
+    root["properties"].pop("status", None)
+    root["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return root
+
+
+# --- flows ------------------------------------------------------------------------------------
+
+
+@endpoint
+async def flows(request: Request) -> JSONResponse:
+    items = await _list(_api(request), "flows", _namespace(request))
+    return JSONResponse({"items": [views.flow_row(f) for f in items]})
+
+
+@endpoint
+async def flow(request: Request) -> JSONResponse:
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    obj = await _api(request).request("GET", objects_path("flows", namespace, name))
+    return JSONResponse(_flow_answer(obj))
+
+
+def _flow_answer(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    return {
+        "row": views.flow_row(obj),
+        "yaml": views.flow_source(obj),
+        "gitops": views.gitops_owner(obj),
+        "inputs": spec.get("inputs") or [],
+        "triggers": [t for t in spec.get("triggers") or [] if t.get("type") == "schedule"],
+        "status": obj.get("status") or {},
+        "resourceVersion": (obj.get("metadata") or {}).get("resourceVersion"),
+    }
+
+
+def _flow_document(text: str, namespace: str) -> dict[str, Any]:
+    """The one Flow of ``text``, in ``namespace``; RefusedError(422) with the problems by path otherwise."""
+    try:
+        docs = load_yaml_text(text, "the YAML")
+    except SpecError as exc:
+        raise RefusedError(422, "the YAML cannot be read", views.problem_entries(exc.problems)) from None
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise RefusedError(422, f"the editor must hold exactly one Flow object; it holds {len(docs)} documents")
+    doc: dict[str, Any] = docs[0]
+    meta = doc.get("metadata")
+    if isinstance(meta, dict) and meta.get("namespace") not in (None, namespace):
+        problem = f"metadata.namespace: {meta['namespace']!r} differs from this page's namespace {namespace!r}"
+        raise RefusedError(422, "wrong namespace", views.problem_entries([problem]))
+    return doc
+
+
+@endpoint
+async def validate(request: Request) -> JSONResponse:
+    """``overture validate`` on the editor's text: every problem with its path."""
+    body = await _body(request)
+    doc = _flow_document(str(body.get("yaml") or ""), str(request.path_params["namespace"]))
+    return JSONResponse({"problems": views.problem_entries(flow_problems(doc))})
+
+
+@endpoint
+async def apply(request: Request) -> JSONResponse:
+    """Server-side apply of the editor's Flow: validated, then a dry run, then the real one."""
+    namespace = str(request.path_params["namespace"])
+    body = await _body(request)
+    text = str(body.get("yaml") or "")
+    doc = _flow_document(text, namespace)
+    problems = flow_problems(doc)
+    if problems:
+        raise RefusedError(422, "the flow is invalid", views.problem_entries(problems))
+    name = str(doc["metadata"]["name"])
+    api = _api(request)
+    try:
+        current = await api.request("GET", objects_path("flows", namespace, name))
+    except KubeError as exc:
+        if exc.status != 404:
+            raise
+        current = None
+    owner = views.gitops_owner(current) if current else None
+    if owner:
+        raise RefusedError(409, f"this flow is read-only here. {owner}")
+    expected = body.get("resourceVersion")
+    if current and expected and (current.get("metadata") or {}).get("resourceVersion") != expected:
+        raise RefusedError(
+            409, "the flow changed since it was loaded (someone else saved it); reload to see their change"
+        )
+    manifest = views.with_source({**doc, "metadata": {**doc["metadata"], "namespace": namespace}}, text)
+    path = objects_path("flows", namespace, name)
+    query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    await api.request("PATCH", path, [*query, ("dryRun", "All")], manifest, APPLY)
+    if body.get("dryRunOnly"):
+        return JSONResponse({"dryRun": True})
+    saved = await api.request("PATCH", path, query, manifest, APPLY)
+    return JSONResponse(_flow_answer(saved))
+
+
+@endpoint
+async def run_flow(request: Request) -> JSONResponse:
+    """Start an execution with typed inputs (checked here first, each wrong one named)."""
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    body = await _body(request)
+    api = _api(request)
+    obj = await api.request("GET", objects_path("flows", namespace, name))
+    try:
+        parsed = parse_flow(obj)
+    except SpecError as exc:
+        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(exc.problems)) from None
+    given = body.get("inputs") or {}
+    if not isinstance(given, dict):
+        raise RefusedError(400, "inputs must be an object")
+    inputs, problems = coerce_inputs(parsed.spec.inputs, given)
+    if problems:
+        raise RefusedError(422, f"flow {name!r} cannot run with these inputs", views.problem_entries(problems))
+    execution = manual_name(name)
+    manifest = execution_body(execution, namespace, name, {"inputs": inputs, "trigger": {"type": "manual"}})
+    await api.request("POST", objects_path("executions", namespace), body=manifest)
+    return JSONResponse({"name": execution}, 201)
+
+
+@endpoint
+async def backfill(request: Request) -> JSONResponse:
+    """``overture backfill`` from the UI: the same plan and names (``triggers.backfills``), so
+    repeating a range creates nothing twice. ``dryRun`` lists the executions it would create."""
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    body = await _body(request)
+    api = _api(request)
+    flow = _valid_flow(await api.request("GET", objects_path("flows", namespace, name)), name)
+    try:
+        trigger, ticks = plan(flow, body.get("trigger") or None, str(body.get("from") or ""), str(body.get("to") or ""))
+    except BackfillError as exc:
+        raise RefusedError(422, str(exc)) from None
+    label = backfill_label(ticks)
+    report = []
+    for tick in ticks:
+        manifest = build_backfill(flow, trigger, tick, label)
+        execution, date = manifest["metadata"]["name"], manifest["spec"]["trigger"]["date"]
+        if body.get("dryRun"):
+            report.append(f"{execution}  {date}  (dry run)")
+            continue
+        try:
+            await api.request("POST", objects_path("executions", namespace), body=manifest)
+            report.append(f"execution.overture.dev/{execution} created")
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            report.append(f"execution.overture.dev/{execution} exists already")
+    report.append(f"{len(ticks)} ticks of {trigger.id!r}, label overture.dev/backfill={label}")
+    return JSONResponse({"report": report})
+
+
+@endpoint
+async def graph(request: Request) -> JSONResponse:
+    """The topology of a flow (``overture graph``'s nodes and edges), from the editor's YAML or a
+    flow spec (an execution's snapshot); the page lays it out."""
+    body = await _body(request)
+    if "spec" in body:
+        metadata = {"name": "snapshot"}
+        document: Any = {"apiVersion": GROUP_VERSION, "kind": "Flow", "metadata": metadata, "spec": body["spec"]}
+    else:
+        document = _flow_document(str(body.get("yaml") or ""), str(request.path_params["namespace"]))
+    spec = _valid_flow(document, "in the editor").spec
+    built = build_graph(str((document.get("metadata") or {}).get("name") or ""), spec)
+    nodes = [
+        {
+            "key": n.key,
+            "id": n.task.id,
+            "type": str(n.task.type),
+            "label": describe(n.task),
+            "section": n.section,
+            "depth": n.depth,
+            "group": n.group,
+        }
+        for n in built.nodes
+    ]
+    edges = [{"source": e.source, "target": e.target, "label": e.label, "dashed": e.dashed} for e in built.edges]
+    return JSONResponse({"nodes": nodes, "edges": edges})
+
+
+def _valid_flow(obj: dict[str, Any], name: str) -> Flow:
+    try:
+        flow = parse_flow(obj)
+    except SpecError as exc:
+        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(exc.problems)) from None
+    problems = validate_flow(flow)
+    if problems:
+        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(problems))
+    return flow
+
+
+# --- executions -------------------------------------------------------------------------------
+
+
+@endpoint
+async def executions(request: Request) -> JSONResponse:
+    params = request.query_params
+    flow_name = params.get("flow", "")
+    # By spec.flowRef, not by label: an Execution written by hand may carry no overture.dev/flow label.
+    items = await _list(_api(request), "executions", _namespace(request))
+    rows = [views.execution_row(e) for e in items]
+    states = {s for s in params.get("state", "").split(",") if s}
+    rows = [r for r in rows if views.matches(r, flow_name, states, params.get("label", ""), params.get("since", ""))]
+    rows.sort(key=lambda r: r["created"] or "", reverse=True)
+    return JSONResponse({"items": rows, "at": time.time()})
+
+
+@endpoint
+async def execution(request: Request) -> JSONResponse:
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    obj = await _api(request).request("GET", objects_path("executions", namespace, name))
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return JSONResponse(obj)
+
+
+def _unless_ended(obj: dict[str, Any], verb: str) -> None:
+    state = (obj.get("status") or {}).get("state")
+    if state in {s.value for s in State if s.is_terminal}:
+        raise RefusedError(409, f"execution {obj['metadata']['name']!r} already ended {state}; nothing to {verb}")
+
+
+def steering_patch(action: str, obj: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The spec change of a pause/resume/kill/restart, as ``overture <action>`` writes it."""
+    spec = obj.get("spec") or {}
+    if action == "pause":
+        _unless_ended(obj, "pause")
+        return {"suspend": True}
+    if action == "kill":
+        _unless_ended(obj, "kill")
+        return {"kill": True}
+    if action == "restart":
+        state = (obj.get("status") or {}).get("state")
+        if state not in (State.FAILED.value, State.KILLED.value):
+            raise RefusedError(409, f"execution is {state or 'not started'}; only FAILED or KILLED executions restart")
+        return {"restarts": int(spec.get("restarts") or 0) + 1, "kill": False}
+    _unless_ended(obj, "resume")
+    patch: dict[str, Any] = {"suspend": False, "resumes": int(spec.get("resumes") or 0) + 1}
+    waiting = paused_task(obj)
+    if inputs and waiting is None:
+        raise RefusedError(422, "no pause task of this execution waits for inputs")
+    if waiting is not None:
+        values, problems = coerce_inputs(waiting.on_resume, inputs, "resumeInputs")
+        if problems:
+            raise RefusedError(
+                422, f"task {waiting.id!r} cannot resume with these inputs", views.problem_entries(problems)
+            )
+        old = spec.get("resumeInputs") or {}
+        patch["resumeInputs"] = {**dict.fromkeys(old), **values}
+    return patch
+
+
+@endpoint
+async def steer(request: Request) -> JSONResponse:
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    action = str(request.path_params["action"])
+    body = await _body(request)
+    api = _api(request)
+    path = objects_path("executions", namespace, name)
+    if action == "replay":
+        return await _replay(api, namespace, await api.request("GET", path), str(body.get("fromTask") or ""))
+    if action not in STEERABLE:
+        raise RefusedError(404, f"unknown action {action!r}; one of pause, resume, kill, restart, replay")
+    for _ in range(5):  # guarded by the resourceVersion read, as the CLI does: 409 = read again
+        obj = await api.request("GET", path)
+        patch = {
+            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+            "spec": steering_patch(action, obj, dict(body.get("inputs") or {})),
+        }
+        try:
+            await api.request("PATCH", path, body=patch, content_type=MERGE)
+        except KubeError as exc:
+            if exc.status == 409:
+                continue
+            raise
+        return JSONResponse({"done": action})
+    raise RefusedError(409, "the execution kept changing under us; try again")
+
+
+async def _replay(api: UserApi, namespace: str, source: dict[str, Any], from_task: str) -> JSONResponse:
+    status = source.get("status") or {}
+    flow_name = source["spec"]["flowRef"]["name"]
+    top = [t["id"] for t in (status.get("flowSpec") or {}).get("tasks") or []]
+    if from_task not in top:
+        raise RefusedError(
+            422, f"replay starts at a top-level task of flow {flow_name!r}: one of {', '.join(top) or 'none'}"
+        )
+    name = manual_name(flow_name)
+    spec = {
+        "inputs": source["spec"].get("inputs") or {},
+        "trigger": {"type": "replay"},
+        "replay": {"execution": source["metadata"]["name"], "fromTask": from_task},
+    }
+    await api.request(
+        "POST", objects_path("executions", namespace), body=execution_body(name, namespace, flow_name, spec)
+    )
+    return JSONResponse({"name": name}, 201)
+
+
+@endpoint
+async def events(request: Request) -> JSONResponse:
+    """The execution's Events, and why its unfinished task runs are not running."""
+    namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
+    api = _api(request)
+    obj = await api.request("GET", objects_path("executions", namespace, name))
+    return JSONResponse(await execution_events(api, namespace, obj))
+
+
+async def execution_events(api: UserApi, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+    name = obj["metadata"]["name"]
+    own = await api.request(
+        "GET", objects_path("events", namespace), [("fieldSelector", f"involvedObject.name={name}")]
+    )
+    rows = [_event_row(e) for e in own.get("items") or []]
+    runs = (obj.get("status") or {}).get("taskRuns") or []
+    waiting: list[dict[str, str]] = []
+    if any(r.get("state") in views.UNFINISHED_RUNS for r in runs):
+        selector = f"overture.dev/execution={name}"
+        pods = await api.request("GET", objects_path("pods", namespace), [("labelSelector", selector)])
+        # Job and pod Events of the namespace: the scheduler's and the quota's words are there.
+        warnings = await api.request("GET", objects_path("events", namespace), [("fieldSelector", "type=Warning")])
+        waiting = views.waiting_reasons(runs, pods.get("items") or [], warnings.get("items") or [])
+    return {"events": rows, "waiting": waiting}
+
+
+def _event_row(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": event.get("type"),
+        "reason": event.get("reason"),
+        "message": event.get("message"),
+        "count": event.get("count") or 1,
+        "time": event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp"),
+    }
+
+
+ROUTES = [
+    Route("/api/whoami", whoami),
+    Route("/api/namespaces", namespaces),
+    Route("/api/schema/flow", schema),
+    Route("/api/namespaces/{namespace}/flows", flows),
+    Route("/api/namespaces/{namespace}/flows/-/validate", validate, methods=["POST"]),
+    Route("/api/namespaces/{namespace}/flows/-/apply", apply, methods=["POST"]),
+    Route("/api/namespaces/{namespace}/flows/-/graph", graph, methods=["POST"]),
+    Route("/api/namespaces/{namespace}/flows/{name}", flow),
+    Route("/api/namespaces/{namespace}/flows/{name}/run", run_flow, methods=["POST"]),
+    Route("/api/namespaces/{namespace}/flows/{name}/backfill", backfill, methods=["POST"]),
+    Route("/api/namespaces/{namespace}/executions", executions),
+    Route("/api/namespaces/{namespace}/executions/{name}", execution),
+    Route("/api/namespaces/{namespace}/executions/{name}/events", events),
+    Route("/api/namespaces/{namespace}/executions/{name}/{action}", steer, methods=["POST"]),
+]

@@ -1,0 +1,398 @@
+"""The web UI in a real browser (Debian's chromium driven by Playwright) against the local cluster,
+a real operator and the real ``overture ui`` server in token mode (each request carries a person's
+own token; the UI holds no privileged credentials):
+
+- a flow written in the editor is saved and run to SUCCESS from the run form;
+- a typo is a lint error at its line and Save is disabled; ``overture validate``'s message is at its line;
+- a form edit changes one YAML line, comments intact (and they survive a save and a reload);
+- the API server's dry-run rejection is shown inline, nothing is saved;
+- the execution page updates live, and a waiting ``pause`` task is resumed with typed inputs;
+- logs: live from the pod, and after the pod is deleted a note (no archive yet: ``ui/logs.py``);
+- every /api route is 401 without a token, with ``Bearer nothing`` and with a forged token;
+- a tenant's token sees its namespace only;
+- HTML in inputs, outputs and logs is shown as text and never runs (and the CSP forbids it);
+- deep links survive a reload (and a new session that signs in first);
+- a 2,000-item ``each`` renders collapsed, with a virtualised list when opened.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from harness import GROUP, VERSION, Cluster, poll
+from kubernetes import client
+from ui_harness import (
+    UiServer,
+    admin_token,
+    browser,
+    editor_text,
+    lint_settled,
+    set_editor_text,
+    signed_in,
+    token_of,
+    ui,
+)
+
+pytestmark = pytest.mark.e2e
+
+FLOW_WITH_COMMENTS = """apiVersion: overture.dev/v1alpha1
+kind: Flow
+metadata:
+  name: {name}
+spec:
+  # the description people read
+  description: Say hello
+  tasks:
+    - id: hello   # the first task
+      type: shell
+      commands: ["echo hello from the ui"]
+    - id: done
+      type: shell
+      commands: ["echo done"]
+"""
+
+NOOP_IF = {
+    "id": "noop",
+    "type": "if",
+    "condition": "false",
+    "then": [{"id": "never", "type": "shell", "commands": ["true"]}],
+}
+
+
+def flow_doc(name: str, tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Flow",
+        "metadata": {"name": name},
+        "spec": {"tasks": tasks, **spec},
+    }
+
+
+def wait_state_on_page(page: Any, states: set[str], timeout: float = 120) -> str:
+    locator = page.locator("[data-testid=execution]")
+
+    def reached() -> str | None:
+        state = locator.get_attribute("data-state")
+        return state if state in states else None
+
+    return poll(reached, timeout, f"the execution page showing one of {sorted(states)}")
+
+
+@pytest.mark.realnode
+def test_a_flow_written_in_the_editor_runs_to_success(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/new-flow")
+    set_editor_text(page, FLOW_WITH_COMMENTS.format(name="from-editor"))
+    assert lint_settled(page) == "valid"
+    page.click("[data-testid=save]")
+    page.wait_for_url(f"**/ns/{cluster.namespace}/flows/from-editor")
+    assert cluster.get("flows", "from-editor")["spec"]["tasks"][0]["id"] == "hello"
+    page.click("[data-testid=tab-run]")
+    page.click("[data-testid=run]")
+    page.wait_for_url(f"**/ns/{cluster.namespace}/executions/from-editor-*")
+    assert wait_state_on_page(page, {"SUCCESS", "FAILED"}) == "SUCCESS"
+    page.click("[data-testid=tab-logs]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=log-text]')?.textContent.includes('hello from the ui')"
+    )
+    assert not page.errors
+
+
+def test_a_typo_is_a_lint_error_at_its_line_and_save_is_disabled(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/new-flow")
+    text = FLOW_WITH_COMMENTS.format(name="typo").replace(
+        '      type: shell\n      commands: ["echo done"]', '      tpye: shell\n      commands: ["echo done"]'
+    )
+    typo_line = text.splitlines().index("      tpye: shell") + 1
+    set_editor_text(page, text)
+    assert lint_settled(page) != "valid"
+    lines = page.locator("[data-testid=problems] li").evaluate_all(
+        "items => items.map(i => [i.dataset.line, i.textContent])"
+    )
+    assert any(line == str(typo_line) and "tpye" in message for line, message in lines), lines
+    assert page.locator("[data-testid=save]").is_disabled()
+    # overture validate's own words, at the line of the field they name
+    text = FLOW_WITH_COMMENTS.format(name="typo").replace(
+        'commands: ["echo done"]', 'commands: ["echo done"]\n      retry: {maxAttempts: 2, interval: soon}'
+    )
+    set_editor_text(page, text)
+    assert lint_settled(page) != "valid"
+    retry_line = text.splitlines().index("      retry: {maxAttempts: 2, interval: soon}") + 1
+    lines = page.locator("[data-testid=problems] li").evaluate_all(
+        "items => items.map(i => [i.dataset.line, i.textContent])"
+    )
+    assert any(line == str(retry_line) and "is not a duration" in message for line, message in lines), lines
+    assert page.locator("[data-testid=save]").is_disabled()
+    set_editor_text(page, FLOW_WITH_COMMENTS.format(name="typo"))
+    assert lint_settled(page) == "valid"
+    assert page.locator("[data-testid=save]").is_enabled()
+
+
+def test_a_form_edit_changes_one_line_and_keeps_the_comments(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/new-flow")
+    original = FLOW_WITH_COMMENTS.format(name="form-edit").rstrip("\n")
+    set_editor_text(page, original)
+    assert lint_settled(page) == "valid"
+    page.click("[data-testid=tab-form]")
+    field = page.locator('[data-field="spec.description"]')
+    field.fill("Say hello, politely")
+    field.press("Enter")
+    page.click("[data-testid=tab-edit]")
+    edited = editor_text(page)
+    before, after = original.splitlines(), edited.splitlines()
+    assert len(before) == len(after)
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert changed == [("  description: Say hello", "  description: Say hello, politely")]
+    # a field that was not there: one line added, at the task's indentation
+    page.click("[data-testid=tab-form]")
+    field = page.locator('[data-field="spec.tasks.0.timeout"]')
+    field.fill("5m")
+    field.press("Enter")
+    page.click("[data-testid=tab-edit]")
+    added = editor_text(page).splitlines()
+    assert len(added) == len(after) + 1
+    assert [line for line in added if line not in after] == ["      timeout: 5m"]
+    assert "    - id: hello   # the first task" in added and "  # the description people read" in added
+    # saved and read back: the comments survive (the UI keeps the text it saved beside the object)
+    assert lint_settled(page) == "valid"
+    page.click("[data-testid=save]")
+    page.wait_for_url("**/flows/form-edit")
+    assert cluster.get("flows", "form-edit")["spec"]["tasks"][0]["timeout"] == "5m"
+    page.reload()
+    page.wait_for_selector(".cm-line")
+    poll(lambda: "# the first task" in editor_text(page), 20, "the saved comments after a reload")
+    assert not page.errors
+
+
+def test_a_dry_run_rejection_is_shown_inline(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/new-flow")
+    # overture validate accepts it; the API server does not (a label value cannot hold spaces)
+    text = FLOW_WITH_COMMENTS.format(name="rejected").replace(
+        "  name: rejected\n", "  name: rejected\n  labels: {team: data platform}\n"
+    )
+    set_editor_text(page, text)
+    assert lint_settled(page) == "valid"
+    page.click("[data-testid=save]")
+    error = page.locator("[data-testid=save-error]")
+    error.wait_for()
+    assert "metadata.labels" in error.inner_text() and "data platform" in error.inner_text()
+    with pytest.raises(client.exceptions.ApiException) as missing:
+        cluster.get("flows", "rejected")
+    assert missing.value.status == 404
+
+
+def test_the_execution_page_updates_live_and_resumes_a_pause_with_inputs(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    approval = {
+        "id": "approval",
+        "type": "pause",
+        "onResume": [{"id": "approved", "type": "BOOLEAN"}, {"id": "note", "type": "STRING", "required": False}],
+    }
+    cluster.apply_flow(flow_doc("approve", [approval, NOOP_IF]))
+    name = cluster.run("approve")
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}")
+    assert wait_state_on_page(page, {"PAUSED", "RUNNING"}, 60)
+    poll(lambda: page.locator("[data-run=approval]").get_attribute("data-state") == "PAUSED", 60, "approval PAUSED")
+    navigations = page.evaluate("() => performance.getEntriesByType('navigation').length")
+    page.check('[data-input="approved"]')
+    page.fill('[data-input="note"]', "looks good")
+    page.click("[data-action=resume]")
+    assert wait_state_on_page(page, {"SUCCESS", "FAILED"}, 60) == "SUCCESS"
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == navigations  # no reload
+    assert int(page.locator("[data-testid=execution]").get_attribute("data-updates") or 0) >= 2
+    assert cluster.get("executions", name)["spec"]["resumeInputs"] == {"approved": True, "note": "looks good"}
+
+
+@pytest.mark.realnode
+def test_logs_live_and_after_the_pod_is_deleted(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    cluster.apply_flow(
+        flow_doc(
+            "talk",
+            [{"id": "talk", "type": "shell", "commands": ["for i in 1 2 3 4 5; do echo line-$i; sleep 1; done"]}],
+        )
+    )
+    name = cluster.run("talk")
+    poll(lambda: (cluster.get("executions", name).get("status") or {}).get("taskRuns"), 60, "a task run")
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}?tab=logs")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=log-text]')?.textContent.includes('line-5')", timeout=90000
+    )
+    cluster.wait_state(name, {"SUCCESS"})
+    job = cluster.get("executions", name)["status"]["taskRuns"][0]["attempts"][0]["job"]
+    cluster.batch.delete_namespaced_job(job, cluster.namespace, propagation_policy="Foreground")
+    poll(
+        lambda: not cluster.core.list_namespaced_pod(cluster.namespace, label_selector=f"job-name={job}").items,
+        60,
+        "the pod gone",
+    )
+    page.reload()
+    note = page.locator("[data-testid=log-note]")
+    note.wait_for()
+    assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
+
+
+def test_every_api_route_is_401_without_a_valid_token(ui: UiServer, admin_token: str, browser: Any) -> None:
+    from overture.ui import routes, streams
+
+    paths = [
+        r.path.replace("{namespace}", "default").replace("{name}", "x").replace("{action}", "pause")
+        for r in routes.ROUTES + streams.ROUTES
+    ]
+    forged = "eyJhbGciOiJSUzI1NiJ9." + "eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ" + ".c2lnbmF0dXJl"
+    for path in [*paths, "/api/no-such-route"]:
+        for method in ("GET", "POST"):
+            for header in (
+                None,
+                "Bearer",
+                "Bearer ",
+                "Bearer nothing",
+                f"Bearer {forged}",
+                "Basic YWRtaW46YWRtaW4=",
+                f"Bearer {admin_token}x",
+            ):
+                status, headers = ui.get(path, header, method, b"{}" if method == "POST" else None)
+                assert status == 401, (path, method, header, status)
+                assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert ui.get("/api/whoami", f"Bearer {admin_token}")[0] == 200
+    # in the browser: a forged token is refused and nothing is shown
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{ui.url}/ns/default/flows#token={forged}")
+    page.locator("[data-testid=signin-refused]").wait_for()
+    assert page.locator("[data-testid=flows]").count() == 0
+    context.close()
+
+
+def test_a_tenant_token_sees_only_its_namespace(
+    cluster: Cluster, kubeconfig: str, user_kubeconfig: Any, ui: UiServer, browser: Any
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    other = f"e2e-other-{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    try:
+        cluster.apply_flow(flow_doc("mine", [NOOP_IF]))
+        Cluster(kubeconfig, other).apply_flow(flow_doc("theirs", [NOOP_IF]))
+        role = {
+            "metadata": {"name": "flows"},
+            "rules": [
+                {"apiGroups": [GROUP], "resources": ["flows", "executions"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["events", "pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+            ],
+        }
+        rbac.create_namespaced_role(cluster.namespace, role)
+        rbac.create_namespaced_role_binding(
+            cluster.namespace,
+            {
+                "metadata": {"name": "tenant-a-flows"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "flows"},
+                "subjects": [{"kind": "User", "name": "tenant-a", "apiGroup": "rbac.authorization.k8s.io"}],
+            },
+        )
+        token = token_of(user_kubeconfig("tenant-a"))
+        page = signed_in(browser, ui, token, f"/ns/{cluster.namespace}/flows")
+        assert page.locator("[data-testid=whoami]").inner_text().startswith("tenant-a")
+        page.locator("[data-flow=mine]").wait_for()
+        page.goto(f"{ui.url}/ns/{other}/flows")
+        page.locator("[data-testid=error]").wait_for()
+        assert "may not list flows" in page.locator("[data-testid=error]").inner_text()
+        assert page.locator("[data-flow=theirs]").count() == 0
+        page.goto(f"{ui.url}/ns/_all/flows")
+        page.locator("[data-testid=error]").wait_for()
+        assert page.locator("[data-flow=theirs]").count() == 0
+        assert ui.get(f"/api/namespaces/{other}/flows/theirs", f"Bearer {token}")[0] == 403
+        status, _ = ui.get(f"/api/namespaces/{other}/flows/theirs/run", f"Bearer {token}", "POST", b"{}")
+        assert status == 403
+    finally:
+        cluster.core.delete_namespace(other)
+
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def test_html_in_inputs_outputs_and_logs_is_inert(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any, node_kind: str
+) -> None:
+    real = node_kind in ("real", "both")
+    task: dict[str, Any] = NOOP_IF
+    if real:
+        payload = json.dumps({"html": XSS})
+        task = {"id": "emit", "type": "shell", "commands": [f"echo '{payload}' > /overture/outputs.json; echo '{XSS}'"]}
+    cluster.apply_flow(flow_doc("xss", [task], inputs=[{"id": "note", "type": "STRING"}]))
+    name = cluster.run("xss", {"note": XSS})
+    cluster.wait_state(name, {"SUCCESS", "FAILED"})
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}?tab=io")
+    page.locator("[data-testid=inputs]").wait_for()
+    assert json.loads(page.locator("[data-testid=inputs]").inner_text()) == {"note": XSS}
+    if real:
+        page.locator('[data-output="emit.html"]').wait_for()
+        assert page.locator('[data-output="emit.html"] pre').inner_text() == XSS
+        page.click("[data-testid=tab-logs]")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=log-text]')?.textContent.includes('onerror')"
+        )
+    time.sleep(0.5)
+    assert page.evaluate("() => window.__xss") is None
+    assert page.locator("main img, main script").count() == 0
+    assert "script-src 'self'" in ui.get("/", None)[1]["Content-Security-Policy"]
+
+
+def test_deep_links_survive_a_reload(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    cluster.apply_flow(flow_doc("linked", [NOOP_IF]))
+    name = cluster.run("linked")
+    cluster.wait_state(name, {"SUCCESS"})
+    deep = f"/ns/{cluster.namespace}/executions/{name}?tab=topology"
+    page = signed_in(browser, ui, admin_token, deep)
+    page.locator("[data-testid=topology] [data-task=noop]").wait_for()
+    page.reload()
+    page.locator("[data-testid=topology] [data-task=noop][data-state=SUCCESS]").wait_for()
+    assert page.url.endswith(deep)
+    listing = f"/ns/{cluster.namespace}/executions?flow=linked&state=SUCCESS"
+    page.goto(f"{ui.url}{listing}")
+    page.locator(f"[data-execution={name}]").wait_for()
+    page.reload()
+    page.locator(f"[data-execution={name}]").wait_for()
+    assert page.locator("[data-testid=filter-state]").input_value() == "SUCCESS"
+    # a new session: sign in first, then the same page
+    context = browser.new_context()
+    fresh = context.new_page()
+    fresh.goto(f"{ui.url}{deep}")
+    fresh.fill("[data-testid=token-input]", admin_token)
+    fresh.press("[data-testid=token-input]", "Enter")
+    fresh.locator("[data-testid=topology] [data-task=noop]").wait_for()
+    assert fresh.url.endswith(deep)
+    context.close()
+
+
+def test_a_two_thousand_item_each_renders_collapsed(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    # The iterations are flowable `if` tasks: they run in the operator, so 2,000 of them need no pods.
+    each = {"id": "fan", "type": "each", "items": "{{ range(2000) | list | json }}", "tasks": [NOOP_IF]}
+    cluster.apply_flow(flow_doc("wide", [each]))
+    name = cluster.run("wide")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=300)
+    assert len([r for r in execution["status"]["taskRuns"] if r["taskId"] == "noop"]) == 2000
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}")
+    group = page.locator("[data-group=noop]")
+    group.wait_for()
+    assert "2000 runs" in group.inner_text()
+    assert page.locator("[data-run]").count() < 10  # collapsed: the group is one row
+    group.locator(".gantt-label").click()
+    poll(
+        lambda: page.locator("[data-testid=gantt] .virtual").get_attribute("data-rows") == "2002",
+        10,
+        "the group opened",
+    )
+    rendered = page.locator("[data-run]").count()
+    assert 10 < rendered < 100, rendered  # virtualised: only the rows in view are in the DOM
+    assert not page.errors

@@ -1,0 +1,204 @@
+"""The UI server's pure parts: tokens, rows and filters, GitOps ownership, the editor's YAML,
+validation paths, steering patches and why a task is not running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from overture.ui import views
+from overture.ui.auth import bearer_token
+from overture.ui.routes import RefusedError, flow_json_schema, steering_patch
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        (None, None),
+        ("", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("Basic YWRtaW46YWRtaW4=", None),
+        ("Bearer a b", None),
+        ("Bearer <script>", None),
+        ("Bearer nothing", "nothing"),  # well-formed: the API server is the one that refuses it
+        ("bearer eyJhbGciOi.eyJzdWIi.c2ln", "eyJhbGciOi.eyJzdWIi.c2ln"),
+    ],
+)
+def test_bearer_tokens_are_read_strictly(header: str | None, token: str | None) -> None:
+    headers = {} if header is None else {"authorization": header}
+    assert bearer_token(headers) == token
+
+
+FLOW: dict[str, Any] = {
+    "apiVersion": "overture.dev/v1alpha1",
+    "kind": "Flow",
+    "metadata": {
+        "name": "etl",
+        "namespace": "data",
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        "managedFields": [{"manager": "kubectl"}],
+    },
+    "spec": {
+        "triggers": [{"type": "schedule", "id": "nightly", "cron": "0 2 * * *"}],
+        "tasks": [{"type": "python", "script": "import json\nprint(1)\n", "id": "extract"}],
+        "description": "Load",
+    },
+    "status": {"conditions": [{"type": "Ready", "status": "True", "message": "ok"}], "taskCount": 1},
+}
+
+
+def test_the_rendered_yaml_reads_as_people_write_it() -> None:
+    text = views.flow_source(FLOW)
+    assert text.index("description:") < text.index("tasks:") < text.index("triggers:")
+    assert "- id: extract\n      type: python\n      script: |" in text
+    assert "last-applied" not in text
+    assert "managedFields" not in text
+    assert "status" not in text
+    assert yaml.safe_load(text)["spec"] == FLOW["spec"]
+
+
+def test_the_saved_text_with_its_comments_is_shown_while_it_still_describes_the_flow() -> None:
+    saved = "# mine\n" + yaml.safe_dump({"spec": FLOW["spec"]})
+    flow = {**FLOW, "metadata": {**FLOW["metadata"], "annotations": {views.SOURCE_ANNOTATION: saved}}}
+    assert views.flow_source(flow) == saved
+    changed = {**flow, "spec": {**FLOW["spec"], "description": "changed by kubectl"}}
+    assert views.flow_source(changed) != saved
+    assert "changed by kubectl" in views.flow_source(changed)
+    big = views.with_source({"metadata": {"name": "x"}}, "#" * (views.MAX_SOURCE_BYTES + 1))
+    assert "annotations" not in big["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "owner"),
+    [
+        ({"annotations": {"argocd.argoproj.io/tracking-id": "etl-app:overture.dev/Flow:data/etl"}}, "'etl-app'"),
+        ({"labels": {"argocd.argoproj.io/instance": "platform"}}, "'platform'"),
+        ({"managedFields": [{"manager": "argocd-controller"}]}, "Argo CD"),
+        ({"labels": {"kustomize.toolkit.fluxcd.io/name": "flows"}}, "Flux 'flows'"),
+        ({"managedFields": [{"manager": "helm-controller"}]}, "Flux"),
+        ({"managedFields": [{"manager": "kubectl-client-side-apply"}, {"manager": "overture-ui"}]}, None),
+    ],
+)
+def test_gitops_owners_are_recognised(metadata: dict[str, Any], owner: str | None) -> None:
+    found = views.gitops_owner({"metadata": metadata})
+    if owner is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert owner in found
+        assert "Git" in found
+
+
+def test_rows_and_filters() -> None:
+    row = views.execution_row(
+        {
+            "metadata": {
+                "name": "e1",
+                "namespace": "data",
+                "labels": {"team": "x"},
+                "creationTimestamp": "2026-01-02T00:00:00Z",
+            },
+            "spec": {"flowRef": {"name": "etl"}, "trigger": {"type": "schedule"}},
+            "status": {"state": "FAILED"},
+        }
+    )
+    assert row["flow"] == "etl"
+    assert row["trigger"] == "schedule"
+    assert row["state"] == "FAILED"
+    assert views.matches(row, "etl", {"FAILED"}, "team=x", "2026-01-01T00:00:00Z")
+    assert not views.matches(row, "other", set(), "", "")
+    assert not views.matches(row, "", {"SUCCESS"}, "", "")
+    assert not views.matches(row, "", set(), "team=y", "")
+    assert views.matches(row, "", set(), "team", "")
+    assert not views.matches(row, "", set(), "", "2026-02-01")
+    assert views.flow_row(FLOW)["ready"] is True
+
+
+def test_validation_messages_keep_their_path() -> None:
+    entries = views.problem_entries(
+        ['spec.tasks[2].retry.interval: "soon" is not a duration', "the YAML: not valid YAML at line 3, column 1: x"]
+    )
+    assert entries[0]["path"] == "spec.tasks[2].retry.interval"
+    assert entries[1]["path"] is None
+
+
+def test_the_editor_schema_is_closed_where_the_crd_lists_every_field() -> None:
+    schema = flow_json_schema()
+    assert schema["properties"]["spec"]["additionalProperties"] is False
+    task = schema["properties"]["spec"]["properties"]["tasks"]["items"]
+    assert task["additionalProperties"] is False
+    assert "id" in task["properties"]
+    assert "status" not in schema["properties"]
+
+
+def _execution(state: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "e"}, "spec": spec, "status": {"state": state}}
+
+
+def test_steering_patches_are_the_clis() -> None:
+    assert steering_patch("pause", _execution("RUNNING"), {}) == {"suspend": True}
+    assert steering_patch("kill", _execution("RUNNING"), {}) == {"kill": True}
+    assert steering_patch("restart", _execution("FAILED", restarts=2), {}) == {"restarts": 3, "kill": False}
+    assert steering_patch("resume", _execution("PAUSED", resumes=1), {}) == {"suspend": False, "resumes": 2}
+    with pytest.raises(RefusedError, match="already ended SUCCESS"):
+        steering_patch("kill", _execution("SUCCESS"), {})
+    with pytest.raises(RefusedError, match="only FAILED or KILLED"):
+        steering_patch("restart", _execution("RUNNING"), {})
+    with pytest.raises(RefusedError, match="no pause task"):
+        steering_patch("resume", _execution("RUNNING"), {"approved": True})
+
+
+def test_why_a_task_is_not_running() -> None:
+    runs = [
+        {"id": "a", "state": "RUNNING", "attempts": [{"job": "e-a-1"}]},
+        {"id": "b", "state": "RUNNING", "attempts": [{"job": "e-b-1"}]},
+        {"id": "c", "state": "SUCCESS", "attempts": [{"job": "e-c-1"}]},
+    ]
+    pods = [
+        {"metadata": {"name": "e-a-1-x", "labels": {"job-name": "e-a-1"}}, "status": {}},
+        {
+            "metadata": {"name": "e-b-1-y", "labels": {"job-name": "e-b-1"}},
+            "status": {
+                "containerStatuses": [
+                    {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}
+                ]
+            },
+        },
+    ]
+    events = [
+        {
+            "involvedObject": {"kind": "Pod", "name": "e-a-1-x"},
+            "reason": "FailedScheduling",
+            "message": "0/2 nodes: cpu",
+            "lastTimestamp": "1",
+        },
+        {
+            "involvedObject": {"kind": "Pod", "name": "e-a-1-x"},
+            "reason": "FailedScheduling",
+            "message": "0/2 nodes: memory",
+            "lastTimestamp": "2",
+        },
+        {
+            "involvedObject": {"kind": "Job", "name": "e-c-1"},
+            "reason": "FailedCreate",
+            "message": "quota",
+            "lastTimestamp": "1",
+        },
+        {
+            "involvedObject": {"kind": "Job", "name": "e-b-1"},
+            "reason": "FailedCreate",
+            "message": "exceeded quota: q",
+            "lastTimestamp": "3",
+        },
+    ]
+    reasons = views.waiting_reasons(runs, pods, events)
+    assert {"task": "a", "reason": "FailedScheduling", "message": "0/2 nodes: memory"} in reasons  # the newest only
+    assert len([r for r in reasons if r["task"] == "a"]) == 1
+    assert any(
+        r["task"] == "b" and r["reason"] == "ImagePullBackOff" and "no such image" in r["message"] for r in reasons
+    )
+    assert any(r["task"] == "b" and r["reason"] == "FailedCreate" and "quota" in r["message"] for r in reasons)
+    assert not any(r["task"] == "c" for r in reasons)  # finished: nothing to explain
