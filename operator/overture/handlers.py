@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 import kopf
 
-from overture import footprint
+from overture import process_memory
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.controller import Controller
 from overture.controller.flows import reconcile_flow
 from overture.controller.settings import OperatorSettings
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
+from overture.kube.flow_cache import FlowCache
 from overture.kube.lease import LeaderElector, default_identity
 from overture.kube.store import Store, key_of
 from overture.server import Metrics, build_app, serve
@@ -49,6 +50,7 @@ class Runtime:
         self.store = Store()
         self.kube: Kube | None = None
         self.controller: Controller | None = None
+        self.flows = FlowCache(self.store)  # replaced at startup by one with the settings
         self.tasks: list[asyncio.Task[Any]] = []
         self.runner: Any = None
         self.elector: LeaderElector | None = None
@@ -90,21 +92,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             identity=default_identity(config.http_port),
             name=lease_name(config.namespaces),
         )
-    controller = Controller(kube, runtime.store, config.controller, gate=elector.elected if elector else None)
+    flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below
+    controller = Controller(kube, runtime.store, config.controller, flows, gate=elector.elected if elector else None)
     metrics = Metrics(
         runtime.store, lambda: controller.queue.depth, lambda: runtime.elector is None or runtime.elector.is_leader
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
-    runtime.kube, runtime.controller = kube, controller
+    runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
     await prime(kube, runtime.store, config.namespaces)
-    footprint.trim()
-    runtime.tasks.append(asyncio.create_task(footprint.trim_every(), name="overture-malloc-trim"))
+    process_memory.trim()
+    runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
     if elector is not None:
         elector.on_elected.append(controller.resync)
         runtime.elector = elector
         runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
     runtime.tasks.append(asyncio.create_task(controller.run(), name="overture-controller"))
-    triggers = Triggers(kube, runtime.store, config.triggers, gate=controller.queue.gate)
+    triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.queue.gate)
     controller.on_finished(triggers.execution_finished)
     runtime.triggers = triggers
     runtime.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))
@@ -213,9 +216,11 @@ async def on_flow(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
         runtime.triggers.flow_changed()
     if _deleted(type) or runtime.kube is None:
         return
-    await reconcile_flow(runtime.kube, dict(body), datetime.now(UTC))
+    namespace, name = key_of(body)
+    reading = runtime.flows.reading((namespace, name))
+    if reading is not None:
+        await reconcile_flow(runtime.kube, dict(body), datetime.now(UTC), reading)
     if runtime.controller is not None:  # executions waiting for this flow to appear
-        namespace, name = key_of(body)
         for execution in runtime.store.unfinished_executions_of(namespace, name):
             if not (execution.get("status") or {}).get("flowSpec"):
                 runtime.controller.enqueue(key_of(execution))

@@ -1,9 +1,11 @@
 """Checks of a Flow beyond its schema, all problems at once.
 
 ``validate_flow`` answers with a list of messages, each naming the field by its path and saying
-how to fix it; an empty list means the flow can run. The same function serves
-``overture validate``, the operator's Ready/Invalid condition and the tests, so a flow that passes
-locally is accepted by the cluster.
+how to fix it; an empty list means the flow can run. ``read_flow`` is the one way a Flow document
+is read: parsed against the models, then checked here. It serves ``overture validate`` and every
+other command, the operator (the Flow's Ready condition, executions starting, triggers: through
+``kube.flow_cache``), the local runner and the tests, so a flow that passes locally is accepted by
+the cluster.
 
 Rules (each documented where it is checked):
 - task ids are unique in the whole flow (tasks, errors, finally, and every nested flowable),
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -203,7 +206,7 @@ def _check_template(
             yield f"{where}: reads variable {key!r}, which is not in spec.variables (variables: {choices})"
 
 
-def _check_triggers(spec: FlowSpec) -> Iterator[str]:
+def _check_triggers(spec: FlowSpec, allow_seconds_cron: bool) -> Iterator[str]:
     seen: dict[str, str] = {}  # object name part -> trigger id
     for index, trigger in enumerate(spec.triggers):
         where = f"spec.triggers[{index}]"
@@ -214,29 +217,22 @@ def _check_triggers(spec: FlowSpec) -> Iterator[str]:
             yield f"{where}.id: {trigger.id!r} and {seen[name]!r} give the same object name {name!r}; rename one"
         seen.setdefault(name, trigger.id)
         if isinstance(trigger, ScheduleTrigger):
-            cron_problem = cron_problem_of(trigger.cron)
+            cron_problem = cron_problem_of(trigger.cron, allow_seconds_cron)
             if cron_problem:
                 yield f"{where}.cron: {cron_problem}"
             if not is_timezone(trigger.timezone):
                 yield f"{where}.timezone: {trigger.timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
 
 
-# 6-field crons with seconds first ("*/5 * * * * *") exist for fast tests only. The operator turns
-# them on once at startup with OVERTURE_ALLOW_SECONDS_CRON=true (``allow_seconds_cron``).
-_SECONDS_CRON = {"allowed": False}
-
-
-def allow_seconds_cron(allowed: bool) -> None:
-    _SECONDS_CRON["allowed"] = allowed
-
-
-def cron_problem_of(cron: str, allow_seconds: bool | None = None) -> str | None:
+def cron_problem_of(cron: str, allow_seconds: bool = False) -> str | None:
+    """Why ``cron`` cannot schedule anything; None if it can. 6-field crons with seconds first
+    (``*/5 * * * * *``) exist for fast tests only: the operator accepts them with
+    ``OVERTURE_ALLOW_SECONDS_CRON=true`` (``allow_seconds``)."""
     text = cron.strip()
-    seconds = _SECONDS_CRON["allowed"] if allow_seconds is None else allow_seconds
     if text.startswith("@"):
         return None if text in CRON_ALIASES else f"{cron!r} is not a known alias; {CRON_HINT}"
     fields = len(text.split())
-    if fields != 5 and not (seconds and fields == 6):
+    if fields != 5 and not (allow_seconds and fields == 6):
         return f"{cron!r} has {fields} fields, not 5; {CRON_HINT}"
     if not croniter.is_valid(text, second_at_beginning=fields == 6):
         return f"{cron!r} is not a valid cron expression; {CRON_HINT}"
@@ -294,7 +290,36 @@ def _check_inputs(spec: FlowSpec) -> Iterator[str]:
         seen.add(spec_input.id)
 
 
-def validate_flow(flow: Flow) -> list[str]:
+@dataclass(frozen=True)
+class FlowReading:
+    """A Flow document as read: the Flow if it parses, and every problem by its path."""
+
+    parsed: Flow | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def flow(self) -> Flow | None:
+        """The Flow if it can run: it parses and has no problem."""
+        return self.parsed if not self.problems else None
+
+    def valid(self) -> Flow:
+        """The Flow; raises SpecError listing every problem if it cannot run."""
+        if self.parsed is None or self.problems:
+            raise SpecError(list(self.problems))
+        return self.parsed
+
+
+def read_flow(doc: Any, allow_seconds_cron: bool = False) -> FlowReading:
+    """A decoded YAML/JSON document read as a Flow: parsed against the models, then, if it parses,
+    checked (``validate_flow``)."""
+    try:
+        flow = parse_flow(doc)
+    except SpecError as exc:
+        return FlowReading(None, tuple(exc.problems))
+    return FlowReading(flow, tuple(validate_flow(flow, allow_seconds_cron)))
+
+
+def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
     """Every problem of an already-parsed Flow, as messages naming the field; [] when valid."""
     spec = flow.spec
     tasks = all_tasks(spec)
@@ -310,7 +335,7 @@ def validate_flow(flow: Flow) -> list[str]:
     for path, task in tasks:
         for field, template in _templates_of(task):
             problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names))
-    problems.extend(_check_triggers(spec))
+    problems.extend(_check_triggers(spec, allow_seconds_cron))
     for index, trigger in enumerate(spec.triggers):
         for name in trigger.inputs:
             if name not in input_ids:
@@ -329,11 +354,7 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def flow_problems(doc: Any) -> list[str]:
     """Schema and semantic problems of one Flow document; [] if it is valid (``overture validate``)."""
-    try:
-        flow = parse_flow(doc)
-    except SpecError as exc:
-        return exc.problems
-    return validate_flow(flow)
+    return list(read_flow(doc).problems)
 
 
 class _Loader(yaml.SafeLoader):

@@ -30,12 +30,11 @@ from overture.api import (
     LABEL_FLOW,
     SpecError,
     State,
-    parse_flow,
 )
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import CliError
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
-from overture.validation import validate_flow
+from overture.validation import read_flow
 
 POLL_SECONDS = 2.0
 
@@ -55,12 +54,9 @@ def run_backfill(
 ) -> int:
     body = cluster.get("flows", flow_name)
     try:
-        flow = parse_flow(body)
+        flow = read_flow(body).valid()
     except SpecError as exc:
         raise BackfillError(f"flow {flow_name!r} is invalid: " + "; ".join(exc.problems)) from None
-    problems = validate_flow(flow)
-    if problems:
-        raise BackfillError(f"flow {flow_name!r} is invalid: " + "; ".join(problems))
     trigger, ticks = plan(flow, args.trigger, args.start, args.end)
     label = backfill_label(ticks)
     if not ticks:

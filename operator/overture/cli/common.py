@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, parse_flow, walk_tasks
-from overture.validation import load_yaml_text
+from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, walk_tasks
+from overture.validation import load_yaml_text, read_flow
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -61,17 +61,10 @@ def flow_from_file(path: Path, name: str | None = None) -> Any:
 
 def parse_flow_document(doc: Any, where: str) -> FlowSpec:
     """The spec of a Flow document, or a CliError listing its problems by path."""
-    from overture.validation import validate_flow
-
-    try:
-        flow = parse_flow(doc)
-    except SpecError as exc:
-        problems = exc.problems
-    else:
-        problems = validate_flow(flow)
-        if not problems:
-            return flow.spec
-    raise CliError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
+    reading = read_flow(doc)
+    if reading.flow is not None:
+        return reading.flow.spec
+    raise CliError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in reading.problems))
 
 
 # --- inputs -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``overture local run FLOW.yaml``: run a flow's shell and python tasks here, without a cluster.
 
 The flow is checked as ``overture validate`` checks it and its inputs as ``overture run`` does;
-``overture.local`` then drives the engine with local processes, and the task states, outputs
+``overture.processes`` then drives the engine with local processes, and the task states, outputs
 and logs are printed with the same lines as ``overture run --follow`` prints for a cluster run.
 """
 
@@ -24,7 +24,7 @@ from overture.cli.common import (
     typed_inputs,
 )
 from overture.engine import EmitEvent
-from overture.local import Clock, LocalRun
+from overture.processes import Clock, LocalRun
 
 
 def cmd_local_run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from overture.footprint import lean
+    from overture.process_memory import lean
 
     lean()  # before kopf is imported
     import kopf

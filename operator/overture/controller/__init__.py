@@ -27,6 +27,7 @@ from overture.controller.housekeeping import Housekeeping
 from overture.controller.queue import WorkQueue
 from overture.controller.settings import ControllerSettings
 from overture.kube.client import Kube
+from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, Key, Store
 
 __all__ = ["Controller"]
@@ -40,6 +41,7 @@ class Controller:
         kube: Kube,
         store: Store,
         settings: ControllerSettings,
+        flows: FlowCache,
         gate: asyncio.Event | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -48,7 +50,7 @@ class Controller:
         self.events = EventPoster(kube)
         self.housekeeping = Housekeeping(kube, store, clock)
         self.housekeeping.gate = gate
-        self.executions = ExecutionReconciler(kube, store, settings, clock, self.events, self.housekeeping)
+        self.executions = ExecutionReconciler(kube, store, settings, clock, self.events, self.housekeeping, flows)
         self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate)
 
     def enqueue(self, key: Key) -> None:

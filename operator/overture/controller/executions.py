@@ -31,7 +31,6 @@ from overture.api import (
     SpecError,
     State,
     parse_execution,
-    parse_flow,
 )
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
@@ -52,9 +51,9 @@ from overture.engine import (
 from overture.engine.clock import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
+from overture.kube.flow_cache import FlowCache
 from overture.kube.jobs import build_job
 from overture.kube.store import Body, Key, Store
-from overture.validation import validate_flow
 
 log = logging.getLogger("overture.controller")
 
@@ -73,10 +72,12 @@ class ExecutionReconciler:
         clock: Callable[[], datetime] | None = None,
         events: EventPoster | None = None,
         housekeeping: Housekeeping | None = None,
+        flows: FlowCache | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
         self.settings = settings
+        self.flows = flows or FlowCache(store)  # the operator's, shared with triggers
         self.clock = clock or (lambda: datetime.now(UTC))
         self.events = events or EventPoster(kube)
         self.housekeeping = housekeeping or Housekeeping(kube, store, self.clock)
@@ -120,23 +121,15 @@ class ExecutionReconciler:
         name = execution.spec.flow_ref.name
         if execution.spec.flow_ref.namespace not in (None, namespace):
             return "spec.flowRef.namespace: an execution runs a flow of its own namespace"
-        body = self.store.flows.get((namespace, name))
-        if body is None:
+        reading = self.flows.reading((namespace, name))
+        if reading is None:
             created = parse_time(execution.metadata.creation_timestamp) or now
             if (now - created).total_seconds() < MISSING_FLOW_GRACE_SECONDS:
                 return MISSING_FLOW_RECHECK_SECONDS
             return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
-        try:
-            flow = parse_flow(dict(body))
-            problems = validate_flow(flow)
-        except SpecError as exc:
-            return f"flow {name!r} is invalid: " + "; ".join(exc.problems)
-        except Exception as exc:  # a bug in reading one Flow fails its executions, never the worker
-            log.exception("Could not read a flow: flow=%s/%s", namespace, name)
-            return f"flow {name!r} could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"
-        if problems:
-            return f"flow {name!r} is invalid: " + "; ".join(problems)
-        return flow.spec
+        if reading.flow is None:
+            return f"flow {name!r} is invalid: " + "; ".join(reading.problems)
+        return reading.flow.spec
 
     async def _apply(self, body: Body, execution: Execution, decision: Decision) -> Result:
         namespace = execution.metadata.namespace or ""

@@ -11,30 +11,23 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from overture.api import Condition, ConditionStatus, SpecError, find_condition, parse_flow
+from overture.api import Condition, ConditionStatus, find_condition
 from overture.engine.clock import iso
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError
 from overture.kube.store import Body
-from overture.validation import validate_flow
+from overture.validation import FlowReading
 
 log = logging.getLogger("overture.controller")
 
 
-def flow_status(body: Body, now: datetime) -> tuple[dict[str, Any], list[str]]:
-    """The status a Flow should have (conditions, counts) and its problems; pure."""
+def flow_status(body: Body, now: datetime, reading: FlowReading) -> tuple[dict[str, Any], list[str]]:
+    """The status a Flow should have (conditions, counts) and its problems, from ``body`` as read; pure."""
     generation = body["metadata"].get("generation")
-    problems: list[str]
-    try:
-        flow = parse_flow(dict(body))
-        problems = validate_flow(flow)
-        task_count: int | None = len(flow.spec.tasks)
-        summary = ",".join(dict.fromkeys(t.type for t in flow.spec.triggers)) or None
-    except SpecError as exc:
-        problems, task_count, summary = exc.problems, None, None
-    except Exception as exc:  # a bug in reading it must still mark the Flow, not fail the handler
-        problems = [f"spec: could not be read ({type(exc).__name__}: {exc}); this is a bug in Overture"]
-        task_count, summary = None, None
+    problems = list(reading.problems)
+    flow = reading.parsed  # an invalid flow that parses still shows its task count and triggers
+    task_count = len(flow.spec.tasks) if flow is not None else None
+    summary = ",".join(dict.fromkeys(t.type for t in flow.spec.triggers)) or None if flow is not None else None
     current = body.get("status") or {}
     previous = find_condition(
         tuple(
@@ -66,8 +59,8 @@ def flow_status_changed(body: Body, desired: dict[str, Any]) -> bool:
     return any(current.get(k) != v for k, v in desired.items())
 
 
-async def reconcile_flow(kube: Kube, body: Body, now: datetime) -> None:
-    desired, problems = flow_status(body, now)
+async def reconcile_flow(kube: Kube, body: Body, now: datetime, reading: FlowReading) -> None:
+    desired, problems = flow_status(body, now, reading)
     if not flow_status_changed(body, desired):
         return
     namespace, name = body["metadata"].get("namespace") or "", body["metadata"]["name"]

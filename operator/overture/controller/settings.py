@@ -7,8 +7,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
   ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
   ``OVERTURE_RESYNC_SECONDS``: the controller (``ControllerSettings``);
-- ``OVERTURE_ALLOW_SECONDS_CRON``, ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: flows and
-  triggers (``TriggerSettings``);
+- ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
+- ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: triggers (``TriggerSettings``);
 - ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,
   ``OVERTURE_HTTP_PORT``, ``OVERTURE_LEADER_ELECTION``, ``OVERTURE_LEASE_NAMESPACE`` (else
   ``POD_NAMESPACE``, else ``default``), ``KUBECONFIG``: the process.
@@ -59,6 +59,7 @@ class ControllerSettings:
 class OperatorSettings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     triggers: TriggerSettings = field(default_factory=TriggerSettings)
+    allow_seconds_cron: bool = False  # 6-field crons in flows (fast schedule tests)
     namespaces: tuple[str | None, ...] = (None,)  # (None,): every namespace
     kubeconfig: str | None = None  # None: ~/.kube/config, or the in-cluster config
     http_host: str = "0.0.0.0"
@@ -71,10 +72,8 @@ class OperatorSettings:
         listed = tuple(n for n in env.get("OVERTURE_NAMESPACES", "").split(",") if n)
         return cls(
             controller=ControllerSettings.from_env(env),
-            triggers=TriggerSettings(
-                allow_seconds_cron=is_true(env.get("OVERTURE_ALLOW_SECONDS_CRON", "")),
-                allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, "")),
-            ),
+            triggers=TriggerSettings(allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, ""))),
+            allow_seconds_cron=is_true(env.get("OVERTURE_ALLOW_SECONDS_CRON", "")),
             namespaces=listed or (None,),
             kubeconfig=env.get("KUBECONFIG") or None,
             http_host=env.get("OVERTURE_HTTP_HOST", "0.0.0.0"),

@@ -38,9 +38,9 @@ from overture.api import (
     TaskRun,
     coerce_inputs,
 )
+from overture.engine.attempts import job_request, observe_attempt
 from overture.engine.clock import after, iso, parse_time
 from overture.engine.context import Frame
-from overture.engine.jobs import job_request, observe_attempt
 from overture.engine.model import CreateExecution, DeleteJob
 from overture.engine.naming import child_execution_name, task_run_id
 from overture.engine.retry import next_attempt_time

@@ -1,8 +1,9 @@
 """Triggers: what starts a flow besides a person.
 
-- ``schedule``: pure tick arithmetic (cron in an IANA zone, daylight saving, catch-up).
-- ``executions``: pure builders of the Executions triggers create, with deterministic names.
-- ``backfill``: one Execution per tick of a past range (``overture backfill``).
+- ``ticks``: pure tick arithmetic (cron in an IANA zone, daylight saving, catch-up).
+- ``executions``: pure builders of the Executions triggers create, with deterministic names
+  (``cli/backfill.py`` builds a backfill's with them too).
+- ``scheduler``: the schedule loop, which fires due ticks and records them in the Flow's status.
 - ``webhook``: ``POST /webhooks/{namespace}/{flow}/{trigger}`` on the operator's HTTP port.
 - ``upstream``: flow triggers, matched when an execution of another flow ends.
 - ``resource``: watches of the objects that resource triggers name.

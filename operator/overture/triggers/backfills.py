@@ -12,7 +12,7 @@ from typing import Any
 
 from overture.api import LABEL_BACKFILL, Flow, ScheduleTrigger, TriggerKind
 from overture.triggers.executions import build_execution, local_date, schedule_name, stamp
-from overture.triggers.schedule import ticks_between, zone
+from overture.triggers.ticks import ticks_between, zone
 
 MAX_TICKS = 10000
 

@@ -28,7 +28,7 @@ from overture.api import (
 )
 from overture.engine.context import trigger_context
 from overture.templating import render_value
-from overture.triggers.schedule import zone
+from overture.triggers.ticks import zone
 
 MAX_NAME = 63
 _HASH = 8

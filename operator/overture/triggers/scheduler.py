@@ -1,7 +1,7 @@
 """The schedule loop: sleeps until the next due tick across all flows, then fires it.
 
 Each pass reads every valid Flow from the cache, computes the due ticks of its schedule triggers
-(``schedule.due_ticks``), creates one Execution per tick under a deterministic name, and writes
+(``ticks.due_ticks``), creates one Execution per tick under a deterministic name, and writes
 the Flow's ``status.triggers`` (one merge patch, only when it changed). Where a trigger stands
 is read back from that status: ``lastTick`` is the newest tick fired; a schedule never fired yet
 starts after its recorded ``nextTick`` (or from now, at first sight). So a restarted operator
@@ -36,11 +36,11 @@ from overture.api import AnyTrigger, Flow, ScheduleTrigger, TriggerKind
 from overture.engine.clock import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError, TransientError
+from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, key_of
 from overture.templating import TemplateError
 from overture.triggers.executions import build_execution, local_date, schedule_name
-from overture.triggers.flows import FlowCache
-from overture.triggers.schedule import due_ticks, next_tick
+from overture.triggers.ticks import due_ticks, next_tick
 
 log = logging.getLogger("overture.triggers")
 

@@ -11,8 +11,8 @@
   executions that ended in the last ``LOOKBACK`` are looked at again: the end of one seen by a
   replica that crashed before firing its downstream flows still starts them (once, by name).
 
-``TriggerSettings`` (read from the environment by ``controller.settings``): 6-field crons (for
-tests) and flow triggers across namespaces.
+``TriggerSettings`` (read from the environment by ``controller.settings``): flow triggers across
+namespaces. Flows come from the operator's ``FlowCache``, shared with the controller.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from overture.api import AnyTrigger, Flow, ResourceEvent, State
 from overture.engine.clock import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
+from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, Store
 from overture.templating import TemplateError
-from overture.triggers.flows import FlowCache
 from overture.triggers.resource import (
     LOOKBACK,
     ResourceWatches,
@@ -48,7 +48,6 @@ from overture.triggers.scheduler import Scheduler
 from overture.triggers.upstream import build_downstream
 from overture.triggers.upstream import matching_triggers as flow_triggers
 from overture.triggers.webhook import SecretCache, Webhooks
-from overture.validation import allow_seconds_cron
 
 log = logging.getLogger("overture.triggers")
 
@@ -57,7 +56,6 @@ CREATE_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class TriggerSettings:
-    allow_seconds_cron: bool = False
     allow_cross_namespace_flow_triggers: bool = False
 
 
@@ -66,6 +64,7 @@ class Triggers:
         self,
         kube: Kube,
         store: Store,
+        flows: FlowCache,
         settings: TriggerSettings,
         clock: Callable[[], datetime] | None = None,
         gate: asyncio.Event | None = None,
@@ -75,8 +74,7 @@ class Triggers:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.gate = gate
-        allow_seconds_cron(settings.allow_seconds_cron)  # process-wide: flows are validated the same everywhere
-        self.flows = FlowCache(store)
+        self.flows = flows
         self.scheduler = Scheduler(kube, self.flows, self.clock, gate)
         self.webhooks = Webhooks(
             self.flows, kube.create_execution, SecretCache(kube.read_secret_value), on_fired=self.scheduler.note_fired

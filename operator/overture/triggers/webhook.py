@@ -39,9 +39,9 @@ from aiohttp import web
 from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs
 from overture.engine.clock import iso
 from overture.kube.errors import ApiError, TransientError
+from overture.kube.flow_cache import FlowCache
 from overture.templating import TemplateError
 from overture.triggers.executions import build_execution, execution_name
-from overture.triggers.flows import FlowCache
 
 log = logging.getLogger("overture.triggers")
 

@@ -24,7 +24,7 @@ from overture.triggers.executions import execution_body, manual_name
 from overture.ui import views
 from overture.ui.auth import Caller
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
-from overture.validation import flow_problems, load_yaml_text, validate_flow
+from overture.validation import flow_problems, load_yaml_text, read_flow
 
 ALL = "_all"
 FIELD_MANAGER = "overture-ui"
@@ -341,14 +341,10 @@ async def graph(request: Request) -> JSONResponse:
 
 
 def _valid_flow(obj: dict[str, Any], name: str) -> Flow:
-    try:
-        flow = parse_flow(obj)
-    except SpecError as exc:
-        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(exc.problems)) from None
-    problems = validate_flow(flow)
-    if problems:
-        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(problems))
-    return flow
+    reading = read_flow(obj)
+    if reading.flow is None:
+        raise RefusedError(422, f"flow {name!r} is invalid", views.problem_entries(list(reading.problems)))
+    return reading.flow
 
 
 # --- executions -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from overture.api import FlowSpec, State
 from overture.cli import main
-from overture.local import Clock, LocalRun, expand_references, log_tail
+from overture.processes import Clock, LocalRun, expand_references, log_tail
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"

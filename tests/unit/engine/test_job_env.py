@@ -9,7 +9,7 @@ value still never enters the spec.
 from __future__ import annotations
 
 from overture.api import parse_flow
-from overture.engine.jobs import job_request
+from overture.engine.attempts import job_request
 from overture.engine.outputs import OUTPUTS_ENV
 
 FLOW = {

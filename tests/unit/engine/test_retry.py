@@ -23,8 +23,8 @@ from overture.engine import (
     job_name,
     task_run_id,
 )
+from overture.engine.attempts import failure_message
 from overture.engine.clock import parse_time
-from overture.engine.jobs import failure_message
 from overture.engine.retry import backoff_delay, next_attempt_time
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from support.triggerdocs import Clock, FakeKube, flow_body, store_with
 
+from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Store
-from overture.triggers.flows import FlowCache
 from overture.triggers.scheduler import Scheduler
 
 MINUTELY = {"id": "tick", "type": "schedule", "cron": "* * * * *", "catchUp": "all", "catchUpLimit": 3}

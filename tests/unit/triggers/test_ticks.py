@@ -10,7 +10,7 @@ import pytest
 
 from overture.api import ScheduleTrigger
 from overture.triggers.executions import local_date, schedule_name
-from overture.triggers.schedule import due_ticks, next_tick, ticks_after, ticks_between, ticks_upto, zone
+from overture.triggers.ticks import due_ticks, next_tick, ticks_after, ticks_between, ticks_upto, zone
 from overture.validation import cron_problem_of
 
 

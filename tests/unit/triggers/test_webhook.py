@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from support.triggerdocs import FakeKube, flow_body, store_with
 
+from overture.kube.flow_cache import FlowCache
 from overture.server import Metrics, build_app
-from overture.triggers.flows import FlowCache
 from overture.triggers.webhook import MAX_BODY, RateLimiter, SecretCache, TokenBucket, Webhooks
 
 HOOK = {

@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from support.triggerdocs import FakeKube, flow_body, store_with
 
+from overture.kube.flow_cache import FlowCache
 from overture.server import Metrics, build_app
-from overture.triggers.flows import FlowCache
 from overture.triggers.webhook import SecretCache, Webhooks
 
 HOOK = {"id": "on-call", "type": "webhook", "keySecretRef": {"name": "hooks", "key": "k"}}

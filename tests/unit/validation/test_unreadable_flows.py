@@ -17,7 +17,7 @@ from support.triggerdocs import flow_body, store_with
 
 from overture.api import SpecError, parse_flow
 from overture.controller.flows import flow_status
-from overture.triggers.flows import FlowCache
+from overture.kube.flow_cache import FlowCache, read_body
 
 BROKEN_TASKS = [
     {"id": "outer", "type": "sequential", "tasks": [{"id": "inner", "type": ["shell"], "commands": ["true"]}]}
@@ -30,7 +30,7 @@ def broken(name: str = "broken") -> dict[str, Any]:
 
 
 def test_the_flow_is_marked_invalid() -> None:
-    status, problems = flow_status(broken(), datetime(2026, 1, 1, tzinfo=UTC))
+    status, problems = flow_status(broken(), datetime(2026, 1, 1, tzinfo=UTC), read_body(broken()))
     assert problems
     assert status["conditions"][0]["status"] == "False"
     assert status["conditions"][0]["reason"] == "Invalid"

@@ -19,7 +19,7 @@ Where a local process differs from a pod, and how:
 - ``container`` tasks and ``subflow`` tasks need a cluster: they fail with a message saying so.
   A ``pause`` task without ``delay`` cannot be resumed: the run stops there, PAUSED.
 
-No Kubernetes client here (import-linter: ``overture.local`` may not import ``overture.kube``).
+No Kubernetes client here (import-linter: ``overture.processes`` may not import ``overture.kube``).
 """
 
 from __future__ import annotations
