@@ -16,7 +16,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 NAMESPACED=(--set rbac.scope=namespaced --set 'rbac.namespaces={team-a,team-b}')
-EVERYTHING=(--set ingress.enabled=true --set ingress.host=hooks.example.com --set serviceMonitor.enabled=true)
+EVERYTHING=(--set ingress.enabled=true --set ingress.host=hooks.example.com --set serviceMonitor.enabled=true --set ui.enabled=true)
 
 echo "[chart] $("$HELM" version --short) lint $CHART"
 "$HELM" lint --strict "$CHART" >/dev/null
@@ -40,6 +40,7 @@ must_fail() {
 must_fail "rbac.scope=namespaced needs rbac.namespaces" --set rbac.scope=namespaced
 must_fail 'rbac.scope must be "cluster" or "namespaced"' --set rbac.scope=global
 must_fail "replicaCount > 1 needs operator.leaderElection=true" --set replicaCount=2 --set operator.leaderElection=false
+must_fail 'ui.auth must be "token" or "impersonate"' --set ui.enabled=true --set ui.auth=kubeconfig
 
 "$PYTHON" - "$out" <<'PY'
 import collections
@@ -71,8 +72,9 @@ expected = {
     # the read-only observer ClusterRole (CRDs, namespaces) and the user roles
     "namespaced": {"CustomResourceDefinition": 2, "ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 3, "RoleBinding": 3,
                    "ServiceAccount": 1, "Service": 1, "Deployment": 1},
-    "everything": {"ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "ServiceAccount": 1,
-                   "Service": 1, "Deployment": 1, "Ingress": 1, "ServiceMonitor": 1},
+    # ... and the UI: its own ServiceAccount (granted nothing), Deployment and Service
+    "everything": {"ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "ServiceAccount": 2,
+                   "Service": 2, "Deployment": 2, "Ingress": 1, "ServiceMonitor": 1},
 }
 for mode, want in expected.items():
     got = dict(kinds(mode))
