@@ -1,6 +1,6 @@
-"""All five benchmarks, one after the other, then one table of the figures against the targets.
+"""All six benchmarks, one after the other, then one table of the figures against the targets.
 
-    python -m benchmarks.run [--quick] [--only overhead,throughput,api_cost,memory,schedule]
+    python -m benchmarks.run [--quick] [--only overhead,throughput,api_cost,memory,schedule,ui]
 
 Against the cluster of KUBECONFIG, or of OVERTURE_CLUSTER_INSTANCE (hack/cluster; ``both``
 mode gives every scenario: the real node for real pods, the kwok node for kwok pods).
@@ -14,10 +14,10 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks import api_cost, memory, overhead, schedule, throughput
+from benchmarks import api_cost, memory, overhead, schedule, throughput, ui
 from benchmarks.common import kubeconfig_path, machine, print_table, terminate_gracefully, write_result
 
-ALL = ("overhead", "throughput", "api_cost", "memory", "schedule")
+ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui")
 
 
 def _f(value: float | None, unit: str = "ms") -> str:
@@ -86,6 +86,22 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
             )
         else:
             rows.append(["5. schedule delay", "not available yet", "< 1 s p99"])
+    web = results.get("ui")
+    if web and "error" not in web:
+        rows.append(
+            [
+                f"6. UI: usable page, {web['tasks']}-task execution (median)",
+                f"{web['execution_page_median_ms']:.0f} ms",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                f"6. UI server RSS, {web['flows']} flows (end / peak)",
+                f"{web['rss_end_mib']:.0f} / {web['rss_peak_mib']:.0f} MiB",
+                "",
+            ]
+        )
     return rows
 
 
@@ -109,6 +125,8 @@ async def main_async(quick: bool, only: list[str]) -> None:
                 results[name] = await memory.bench(quick)
             elif name == "schedule":
                 results[name] = await schedule.bench(quick)
+            elif name == "ui":
+                results[name] = await ui.bench(quick, None, None, None, 5)
         except Exception as exc:  # one broken scenario must not hide the others' figures
             print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}

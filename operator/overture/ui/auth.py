@@ -11,9 +11,8 @@ Three modes, chosen when the server starts (``overture ui --auth ...``):
   kubectl would. The browser must still present the session token printed at startup, so another
   local user or a web page cannot drive the cluster through the port.
 - ``impersonate`` (opt-in, behind an authenticating proxy only): the UI's own credentials with
-  ``Impersonate-User``/``Impersonate-Group`` set from the proxy's ``X-Remote-User`` and
-  ``X-Remote-Group`` headers. Its ServiceAccount then needs the ``impersonate`` verb, which is
-  why it is never the default.
+  ``Impersonate-User`` set from the proxy's ``X-Remote-User`` header. Its ServiceAccount then
+  needs the ``impersonate`` verb, which is why it is never the default.
 
 An accepted identity is cached for ``REVIEW_SECONDS`` per token (by its SHA-256): a revoked
 token stops working within that time, and a page that makes ten requests costs one review.
@@ -210,9 +209,9 @@ class ImpersonateAuth:
         key = hashlib.sha256(f"{user}\n{','.join(groups)}".encode()).hexdigest()
         caller = self.callers.get(key)
         if caller is None:
-            # Impersonate-Group may repeat; one header carrying a list is what aiohttp can send.
-            extra = {"Impersonate-User": user, **({"Impersonate-Group": ", ".join(groups)} if groups else {})}
-            caller = Caller(user, groups, _SharedApi(self.api, extra))
+            # The user only: Impersonate-Group repeats once per group, and the generated client sends
+            # one value per header (docs/DECISIONS.md: bind roles to users in this mode).
+            caller = Caller(user, groups, _SharedApi(self.api, {"Impersonate-User": user}))
             self.callers.put(key, caller)
         return caller
 
