@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -34,7 +33,6 @@ from benchmarks.common import (
     Api,
     execution_body,
     flow_body,
-    free_port,
     kubeconfig_path,
     print_table,
     proc_hwm_mib,
@@ -44,16 +42,10 @@ from benchmarks.common import (
 )
 from benchmarks.memory import MERGE_PATCH, populate
 
-CHROMIUM = os.environ.get("OVERTURE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# The UI's e2e harness: the one way to start `overture ui` and chromium for it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from ui_harness import UiServer, launch_chromium
+
 TOKEN = "bench-session-token"
 
 
@@ -92,38 +84,12 @@ def wide_status(name: str, flow: dict[str, Any], end: datetime) -> dict[str, Any
     }
 
 
-class UiProcess:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "overture", "ui", "--port", str(self.port), "--kubeconfig", kubeconfig_path()]
-        env = {**os.environ, "OVERTURE_UI_TOKEN": TOKEN}
-        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def wait_ready(self, timeout: float = 30) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    return time.monotonic() - started
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"overture ui did not answer on {self.url}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def measure_pages(url: str, namespace: str, execution: str, tasks: int, repeat: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     result: dict[str, Any] = {"execution_page_ms": [], "topology_ms": None}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(playwright)
         try:
             for _ in range(repeat):
                 context = browser.new_context(viewport={"width": 1400, "height": 850})
@@ -181,12 +147,14 @@ async def bench(
     executions = executions if executions is not None else (200 if quick else 2000)
     api = await Api.connect()
     namespace = await api.create_namespace("bench-ui")
-    ui: UiProcess | None = None
+    ui: UiServer | None = None
     try:
         print(f"[ui] creating {flows} flows, {executions} executions and a {tasks}-task execution", flush=True)
         execution = await prepare(api, namespace, flows, executions, tasks)
-        ui = UiProcess()
-        ready = ui.wait_ready()
+        started = time.monotonic()
+        log = Path(tempfile.mkdtemp()) / "ui.log"
+        ui = UiServer(kubeconfig_path(), log, auth="kubeconfig", env={"OVERTURE_UI_TOKEN": TOKEN})
+        ready = time.monotonic() - started
         rss_start = proc_rss_mib(ui.proc.pid)
         pages = await asyncio.to_thread(measure_pages, ui.url, namespace, execution, tasks, repeat)
         rss_end = proc_rss_mib(ui.proc.pid)

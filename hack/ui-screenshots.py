@@ -14,15 +14,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from ui_harness import launch_chromium
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
@@ -41,7 +35,7 @@ def main() -> None:
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+        browser = launch_chromium(playwright)
         page = browser.new_context(viewport={"width": 1400, "height": 820}).new_page()
         page.goto(f"{url}/#token={token}")
         page.wait_for_selector("[data-testid=whoami]")

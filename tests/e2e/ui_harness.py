@@ -128,10 +128,15 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        # A fresh profile per launch (Playwright's own temporary user-data-dir), one context per test.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        launched = launch_chromium(playwright)  # one context per test
         yield launched
         launched.close()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's chromium, headless, with a fresh profile (Playwright's own temporary user-data-dir).
+    The one way tests, benchmarks/ui.py and hack/ui-screenshots.py start it."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
 def signed_in(browser: Any, ui: UiServer, token: str, path: str = "/") -> Any:
