@@ -276,28 +276,12 @@ def test_every_api_route_is_401_without_a_valid_token(ui: UiServer, admin_token:
 def test_a_tenant_token_sees_only_its_namespace(
     cluster: Cluster, kubeconfig: str, user_kubeconfig: Any, ui: UiServer, browser: Any
 ) -> None:
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
     other = f"e2e-other-{uuid.uuid4().hex[:6]}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
     try:
         cluster.apply_flow(flow_doc("mine", [NOOP_IF]))
         Cluster(kubeconfig, other).apply_flow(flow_doc("theirs", [NOOP_IF]))
-        role = {
-            "metadata": {"name": "flows"},
-            "rules": [
-                {"apiGroups": [GROUP], "resources": ["flows", "executions"], "verbs": ["*"]},
-                {"apiGroups": [""], "resources": ["events", "pods", "pods/log"], "verbs": ["get", "list", "watch"]},
-            ],
-        }
-        rbac.create_namespaced_role(cluster.namespace, role)
-        rbac.create_namespaced_role_binding(
-            cluster.namespace,
-            {
-                "metadata": {"name": "tenant-a-flows"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "flows"},
-                "subjects": [{"kind": "User", "name": "tenant-a", "apiGroup": "rbac.authorization.k8s.io"}],
-            },
-        )
+        grant_flows(cluster, "tenant-a")
         token = token_of(user_kubeconfig("tenant-a"))
         page = signed_in(browser, ui, token, f"/ns/{cluster.namespace}/flows")
         assert page.locator("[data-testid=whoami]").inner_text().startswith("tenant-a")
@@ -314,6 +298,28 @@ def test_a_tenant_token_sees_only_its_namespace(
         assert status == 403
     finally:
         cluster.core.delete_namespace(other)
+
+
+def grant_flows(cluster: Cluster, user: str) -> None:
+    """``user`` may read and write flows and executions (and read their pods, logs and Events) in
+    the cluster's namespace, and nothing else."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    role = {
+        "metadata": {"name": f"flows-{user}"},
+        "rules": [
+            {"apiGroups": [GROUP], "resources": ["flows", "executions"], "verbs": ["*"]},
+            {"apiGroups": [""], "resources": ["events", "pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+        ],
+    }
+    rbac.create_namespaced_role(cluster.namespace, role)
+    rbac.create_namespaced_role_binding(
+        cluster.namespace,
+        {
+            "metadata": {"name": f"flows-{user}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"flows-{user}"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
 
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
@@ -396,3 +402,126 @@ def test_a_two_thousand_item_each_renders_collapsed(
     rendered = page.locator("[data-run]").count()
     assert 10 < rendered < 100, rendered  # virtualised: only the rows in view are in the DOM
     assert not page.errors
+
+
+def test_why_a_task_is_not_running_is_shown(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    # No node has 64 CPUs: the scheduler says so in a FailedScheduling Event on the pod.
+    greedy = {"id": "greedy", "type": "shell", "commands": ["true"], "resources": {"requests": {"cpu": "64"}}}
+    cluster.apply_flow(flow_doc("greedy", [greedy]))
+    name = cluster.run("greedy")
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}")
+    waiting = page.locator("[data-testid=waiting]")
+    waiting.wait_for(timeout=60000)
+    assert "greedy" in waiting.inner_text()
+    assert "FailedScheduling" in waiting.inner_text()
+    assert "cpu" in waiting.inner_text().lower()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=kill]")
+    assert wait_state_on_page(page, {"KILLED"}, 60) == "KILLED"
+
+
+def test_kill_restart_and_replay_from_the_page(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    wait = {"id": "wait", "type": "pause"}
+    cluster.apply_flow(flow_doc("steer", [NOOP_IF, wait]))
+    name = cluster.run("steer")
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}")
+    page.on("dialog", lambda dialog: dialog.accept())  # "Kill ...?"
+    poll(lambda: page.locator("[data-run=wait]").get_attribute("data-state") == "PAUSED", 60, "wait PAUSED")
+    page.click("[data-action=kill]")
+    assert wait_state_on_page(page, {"KILLED"}, 60) == "KILLED"
+    page.click("[data-action=restart]")
+    poll(lambda: page.locator("[data-run=wait]").get_attribute("data-state") == "PAUSED", 60, "wait PAUSED again")
+    assert cluster.get("executions", name)["spec"]["restarts"] == 1
+    page.click("[data-action=kill]")
+    assert wait_state_on_page(page, {"KILLED"}, 60) == "KILLED"
+    page.select_option("[data-testid=replay-from]", "wait")
+    page.click("[data-action=replay]")
+    page.wait_for_function(
+        f"() => !location.pathname.endsWith('/{name}') || document.querySelector('[data-testid=action-error]')"
+    )
+    assert page.locator("[data-testid=action-error]").all_inner_texts() == []
+    replayed = page.url.rsplit("/", 1)[1]
+    assert replayed != name
+    assert cluster.get("executions", replayed)["spec"]["replay"] == {"execution": name, "fromTask": "wait"}
+
+
+def test_backfill_from_the_flow_page(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+    nightly = {"id": "nightly", "type": "schedule", "cron": "0 2 * * *", "timezone": "UTC"}
+    cluster.apply_flow(flow_doc("nightly", [NOOP_IF], triggers=[nightly]))
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/flows/nightly?tab=backfill")
+    page.fill("[data-testid=backfill-from]", "2026-01-01T00:00")
+    page.fill("[data-testid=backfill-to]", "2026-01-03T23:00")
+    page.click("text=Preview")
+    report = page.locator("[data-testid=backfill-report]")
+    poll(lambda: "3 ticks" in report.inner_text(), 20, "the dry run's report")
+    assert report.inner_text().count("(dry run)") == 3
+    assert not list(
+        cluster.custom.list_namespaced_custom_object(GROUP, VERSION, cluster.namespace, "executions")["items"]
+    )
+    page.uncheck("text=dry run")
+    page.click("button:has-text('Backfill')")
+    poll(lambda: report.inner_text().count("created") == 3, 20, "three executions created")
+    page.click("button:has-text('Backfill')")  # again: the same names, nothing twice
+    poll(lambda: report.inner_text().count("exists already") == 3, 20, "nothing created twice")
+    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, cluster.namespace, "executions")["items"]
+    assert sorted(i["spec"]["trigger"]["date"][:10] for i in items) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+
+
+def test_a_gitops_managed_flow_is_read_only_with_a_note(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    doc = flow_doc("synced", [NOOP_IF])
+    doc["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": "data-flows:overture.dev/Flow:x/synced"}
+    cluster.apply_flow(doc)
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/flows/synced")
+    note = page.locator("[data-testid=gitops-note]")
+    note.wait_for()
+    assert "Argo CD application 'data-flows'" in note.inner_text()
+    page.wait_for_selector(".cm-content[contenteditable=false]")
+    assert page.locator("[data-testid=save]").is_disabled()
+    # and the server refuses a save from anyone who bypasses the page
+    text = editor_text(page).replace("metadata:", "metadata:\n  labels: {x: y}", 1)
+    body = json.dumps({"yaml": text}).encode()
+    assert ui.get(f"/api/namespaces/{cluster.namespace}/flows/-/apply", f"Bearer {admin_token}", "POST", body)[0] == 409
+
+
+def test_overture_ui_on_a_workstation_needs_its_session_token(
+    kubeconfig: str, tmp_path: Any, operator_process: Any, browser: Any
+) -> None:
+    local = UiServer(kubeconfig, tmp_path / "ui.log", auth="kubeconfig", env={"OVERTURE_UI_TOKEN": "s3ssion-t0ken"})
+    try:
+        assert local.get("/api/whoami")[0] == 401
+        assert local.get("/api/whoami", "Bearer another-token")[0] == 401
+        assert local.get("/api/whoami", "Bearer s3ssion-t0ken")[0] == 200
+        page = signed_in(browser, local, "s3ssion-t0ken", "/ns/default/flows")
+        assert "kubeconfig" in page.locator("[data-testid=whoami]").inner_text()
+        assert "#token" not in page.url  # taken out of the address bar at once
+    finally:
+        local.stop()
+
+
+def test_impersonation_is_opt_in_and_acts_as_the_named_user(
+    cluster: Cluster, kubeconfig: str, tmp_path: Any, user_kubeconfig: Any
+) -> None:
+    user_kubeconfig("tenant-b")  # the local cluster's users exist (skips elsewhere)
+    cluster.apply_flow(flow_doc("mine", [NOOP_IF]))
+    proxied = UiServer(kubeconfig, tmp_path / "ui.log", auth="impersonate")
+    try:
+        import urllib.request
+
+        def as_user(user: str | None) -> int:
+            request = urllib.request.Request(f"{proxied.url}/api/namespaces/{cluster.namespace}/flows")
+            if user:
+                request.add_header("X-Remote-User", user)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        assert as_user(None) == 401
+        assert as_user("tenant-b") == 403  # tenant-b has no grant: the UI's own rights are not lent
+        grant_flows(cluster, "tenant-b")
+        poll(lambda: as_user("tenant-b") == 200, 20, "tenant-b allowed once bound")
+    finally:
+        proxied.stop()
