@@ -10,7 +10,9 @@ The operator pod of that release never starts (pullPolicy Never, an image no nod
 objects are what is under test there. The last test runs the operator for real: the image built
 without Docker by hack/image.sh (the Dockerfile's layout on the local cluster's python base),
 imported into the local node as overture:dev, installed by the chart, and an Execution run
-through it to SUCCESS. It needs the local cluster's real node and is skipped elsewhere.
+through it to SUCCESS; the same release runs the web UI (``ui.enabled``), which answers 401
+without a token, shows the run to a person with theirs, and whose ServiceAccount holds nothing.
+It needs the local cluster's real node and is skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -402,7 +406,7 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
     )
     assert built.returncode == 0, f"hack/image.sh --import failed:\n{built.stderr}"
 
-    chart_port = host_port()
+    chart_port, ui_port = host_port(), host_port()
     suffix = uuid.uuid4().hex[:6]
     fullname, namespace, served = f"ovr-{suffix}", f"chart-op-{suffix}", f"chart-run-{suffix}"
     apiserver = urlsplit(api_client.configuration.host)
@@ -415,6 +419,15 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
         "hostNetwork": True,
         "operator": {
             "port": chart_port,
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port or 443)},
+            ],
+        },
+        # The web UI too (token mode): its own Deployment, on the node's network like the operator.
+        "ui": {
+            "enabled": True,
+            "port": ui_port,
             "extraEnv": [
                 {"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
                 {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port or 443)},
@@ -436,7 +449,8 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
             return (status.available_replicas or 0) >= 1
 
         poll(available, 90, f"deployment {namespace}/{fullname} Available")
-        (pod,) = core_v1.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/instance=overture").items
+        operator_pods = "app.kubernetes.io/instance=overture,app.kubernetes.io/name=overture"
+        (pod,) = core_v1.list_namespaced_pod(namespace, label_selector=operator_pods).items
         ready = {c.type: c.status for c in pod.status.conditions}
         assert ready.get("Ready") == "True", f"the operator pod is not Ready (its /readyz probe): {ready}"
         assert pod.spec.containers[0].image == "overture:dev"
@@ -460,6 +474,53 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
         log = core_v1.read_namespaced_pod_log(pod.metadata.name, namespace)
         assert state == "SUCCESS", f"the execution ended {state}; operator log tail:\n{log[-3000:]}"
         assert f"execution={served}/hello-{suffix} state=SUCCESS" in log, "the chart's operator did not run it"
+        check_the_charts_ui(kubeconfig, api_client, namespace, f"{fullname}-ui", ui_port, served, f"hello-{suffix}")
     finally:
         delete(api_client, objects)
         _delete_namespaces(core_v1, namespace, served)
+
+
+def check_the_charts_ui(
+    kubeconfig: str, api_client: client.ApiClient, namespace: str, name: str, port: int, served: str, run: str
+) -> None:
+    """The chart's UI (same image, `overture ui --auth token`) answers 401 without a token and shows
+    the run to a person with theirs, while its own ServiceAccount may do nothing at all."""
+    from ui_harness import make_admin_token
+
+    apps = client.AppsV1Api(api_client)
+
+    def available() -> bool:
+        return (apps.read_namespaced_deployment(name, namespace).status.available_replicas or 0) >= 1
+
+    poll(available, 90, f"deployment {namespace}/{name} Available")
+    url = f"http://127.0.0.1:{port}"
+
+    def status(path: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{url}{path}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return int(answer.status), answer.read()
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), b""
+
+    assert status("/api/whoami")[0] == 401
+    assert status("/api/whoami", "nothing")[0] == 401
+    code, body = status(f"/api/namespaces/{served}/executions", make_admin_token(kubeconfig))
+    assert code == 200
+    assert run in body.decode()
+    index = status("/")
+    assert index[0] == 200
+    assert b'<div id="app">' in index[1], "the image carries the UI's built files"
+    authz = client.AuthorizationV1Api(api_client)
+    for verb, resource, group in (("list", "flows", GROUP), ("list", "executions", GROUP), ("list", "secrets", "")):
+        review = authz.create_subject_access_review(
+            {
+                "spec": {
+                    "user": f"system:serviceaccount:{namespace}:{name}",
+                    "resourceAttributes": {"verb": verb, "resource": resource, "group": group, "namespace": served},
+                }
+            }
+        )
+        assert not review.status.allowed, f"the UI's ServiceAccount may {verb} {resource}: it must hold nothing"
