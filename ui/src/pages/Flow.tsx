@@ -1,8 +1,10 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { EditorView } from "codemirror";
+import type { EditorView } from "@codemirror/view";
 import type { Diagnostic } from "@codemirror/lint";
 import { api, ApiError, ns, type Problem } from "../api";
-import { createEditor, replaceText } from "../editor";
+// The editor (CodeMirror and the schema tooling, most of the bundle) loads with the first flow
+// page, not with the app: the executions pages never need it.
+const loadEditor = () => import("../editor");
 import { Link, navigate, withQuery, useLocation } from "../router";
 import { Topology } from "../Topology";
 import type { GraphEdge, GraphNode } from "../graph";
@@ -41,6 +43,7 @@ export function FlowPage(props: { namespace: string; name: string | null }) {
   const tab = query.get("tab") || "edit";
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
+  const replaceRef = useRef<((view: EditorView, text: string) => void) | null>(null);
   const [flow, setFlow] = useState<FlowAnswer | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [text, setText] = useState("");
@@ -62,8 +65,9 @@ export function FlowPage(props: { namespace: string; name: string | null }) {
   useEffect(() => {
     let cancelled = false;
     setLoadError(null);
-    Promise.all([load(), flowSchema()])
-      .then(([answer, schema]) => {
+    Promise.all([load(), flowSchema(), loadEditor()])
+      .then(([answer, schema, { createEditor, replaceText }]) => {
+        replaceRef.current = replaceText;
         if (cancelled || !host.current) return;
         setFlow(props.name === null ? null : answer);
         setText(answer.yaml);
@@ -193,7 +197,7 @@ export function FlowPage(props: { namespace: string; name: string | null }) {
             <FlowForm
               text={text}
               readOnly={readOnly}
-              onEdit={(next) => view.current && replaceText(view.current, next)}
+              onEdit={(next) => view.current && replaceRef.current?.(view.current, next)}
             />
           ) : null}
           {errors.length ? (
