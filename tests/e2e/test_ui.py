@@ -12,7 +12,9 @@ own token; the UI holds no privileged credentials):
 - a tenant's token sees its namespace only;
 - HTML in inputs, outputs and logs is shown as text and never runs (and the CSP forbids it);
 - deep links survive a reload (and a new session that signs in first);
-- a 2,000-item ``each`` renders collapsed, with a virtualised list when opened.
+- a 2,000-item ``each`` renders collapsed, with a virtualised list when opened;
+- why a task is not running (FailedScheduling); kill, restart and replay; backfill; a GitOps-managed
+  flow is read-only; ``overture ui``'s session token; opt-in impersonation; completion from the schema.
 """
 
 from __future__ import annotations
@@ -525,3 +527,18 @@ def test_impersonation_is_opt_in_and_acts_as_the_named_user(
         poll(lambda: as_user("tenant-b") == 200, 20, "tenant-b allowed once bound")
     finally:
         proxied.stop()
+
+
+def test_the_editor_completes_fields_from_the_crd_schema(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/new-flow")
+    set_editor_text(
+        page, "apiVersion: overture.dev/v1alpha1\nkind: Flow\nmetadata:\n  name: x\nspec:\n  description: x\n  "
+    )
+    page.keyboard.type("conc")
+    options = page.locator(".cm-tooltip-autocomplete li")
+    options.first.wait_for()
+    assert any(option.startswith("concurrency") for option in options.all_inner_texts()), options.all_inner_texts()
+    page.keyboard.press("Enter")
+    assert "  concurrency:" in editor_text(page)
