@@ -63,11 +63,11 @@ func (r *Runner) attempt(argv []string) int {
 
 	t2 := time.Now()
 	defer func() { m.Millis.Results = since(t2) }()
-	if err := r.storeOutputs(); err != nil {
-		return r.fail("outputs: %v", err)
-	}
 	if err := r.storeFiles(); err != nil {
 		return r.fail("outputFiles: %v", err)
+	}
+	if err := r.storeOutputs(); err != nil {
+		return r.fail("outputs: %v", err)
 	}
 	if err := r.fit(ManifestBudget - 64); err != nil { // 64: room for logSize and the cut fields
 		return r.fail("%v", err)
@@ -217,6 +217,16 @@ func (r *Runner) storeOutputs() error {
 		for k, v := range fromFile {
 			merged[k] = v
 		}
+	}
+	if f := r.Spec.OutputFiles; f != nil && f.URIPrefix != "" && r.manifest.Files != nil {
+		if _, taken := merged["files"]; taken {
+			return fmt.Errorf("the output \"files\" is taken by outputFiles (the stored files' references)")
+		}
+		refs := make(map[string]string, len(r.manifest.Files))
+		for name := range r.manifest.Files {
+			refs[name] = f.URIPrefix + name
+		}
+		merged["files"], _ = json.Marshal(refs)
 	}
 	if len(merged) == 0 {
 		return nil

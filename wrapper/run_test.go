@@ -99,6 +99,22 @@ func TestARunFetchesRunsAndStores(t *testing.T) {
 	}
 }
 
+func TestStoredFilesAreAnOutputWithAURIPrefix(t *testing.T) {
+	store := newFakeStore(t)
+	res := runTask(t, store, func(s *Spec) { s.OutputFiles.URIPrefix = "s3://b/ns/ex/t/1/files/" },
+		sh(`mkdir out; echo x > out/a.csv; echo '{"n": 1}' > "$OUTPUTS"`)...)
+	var files map[string]string
+	json.Unmarshal(res.manifest.Outputs["files"], &files)
+	if res.code != 0 || files["out/a.csv"] != "s3://b/ns/ex/t/1/files/out/a.csv" || string(res.manifest.Outputs["n"]) != "1" {
+		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+	res = runTask(t, store, func(s *Spec) { s.OutputFiles.URIPrefix = "s3://b/" },
+		sh(`mkdir out; echo x > out/a.csv; echo '{"files": 1}' > "$OUTPUTS"`)...)
+	if res.code != ExitWrapperFailed || !strings.Contains(res.manifest.Error, `the output "files" is taken by outputFiles`) {
+		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+}
+
 func TestBigOutputsGoToTheStore(t *testing.T) {
 	store := newFakeStore(t)
 	big := strings.Repeat("x", 20000)

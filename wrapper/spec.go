@@ -60,6 +60,9 @@ type OutputFiles struct {
 	Upload       PostForm `json:"upload"`
 	// ListPutURL receives files.json (name -> size) when the listing does not fit the manifest.
 	ListPutURL string `json:"listPutURL,omitempty"`
+	// URIPrefix, when set, makes the stored files an output: "files" maps each relative path to
+	// URIPrefix + path (s3://bucket/key), what templates reach as outputs.<task>.files['path'].
+	URIPrefix string `json:"uriPrefix,omitempty"`
 }
 
 // PostForm is a presigned S3 POST: the form fields (policy, signature, credential, date,

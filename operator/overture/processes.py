@@ -16,7 +16,8 @@ Where a local process differs from a pod, and how:
   a ``secretKeyRef`` variable takes its value from the same variable in this process's
   environment (``{{ secret('db', 'password') }}`` needs ``OVERTURE_SECRET_DB_PASSWORD_...``).
 - Each attempt runs in its own empty working directory, with this environment plus the task's.
-- ``container`` tasks and ``subflow`` tasks need a cluster: they fail with a message saying so.
+- ``container`` tasks, ``subflow`` tasks and tasks with ``inputFiles`` or ``outputFiles`` need a
+  cluster (its artifact store): they fail with a message saying so.
   A ``pause`` task without ``delay`` cannot be resumed: the run stops there, PAUSED.
 
 No Kubernetes client here (import-linter: ``overture.processes`` may not import ``overture.kube``).
@@ -264,6 +265,11 @@ class LocalRun:
         if self.types.get(request.task_id) == TaskType.CONTAINER:
             self._not_started(
                 attempt, f"container tasks do not run locally (image {request.image}); run this flow on a cluster"
+            )
+            return
+        if request.input_files or request.output_files:
+            self._not_started(
+                attempt, "inputFiles and outputFiles need the artifact store of a cluster; run this flow on a cluster"
             )
             return
         env, missing = self._env(request, attempt.outputs_file)

@@ -198,6 +198,16 @@ def install_crds(kubeconfig: str) -> None:
     poll(established, 30, "CRDs established")
 
 
+def store_env(kubeconfig: str) -> dict[str, str]:
+    """The artifact store and wrapper image of the local cluster (its cluster.env, beside the admin
+    kubeconfig), for the operator: every task then runs under the wrapper, as in production."""
+    state = Path(kubeconfig).with_name("cluster.env")
+    if not state.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in state.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs if k.startswith("OVERTURE_S3_") or k == "OVERTURE_WRAPPER_IMAGE"}
+
+
 _SESSION_OPERATORS = 0
 
 
@@ -212,7 +222,7 @@ def operator_process(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) 
     _SESSION_OPERATORS += 1
     install_crds(kubeconfig)
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(kubeconfig, log_path)
+    process = OperatorProcess(kubeconfig, log_path, env=store_env(kubeconfig))
     process.start()
     yield process
     process.stop()

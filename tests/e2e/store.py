@@ -1,16 +1,12 @@
 """The artifact store the e2e tests run against: the local cluster's S3 server (versitygw, started
 by hack/cluster/up.sh, described by OVERTURE_S3_* lines in cluster.env) or any S3 endpoint given by
-the same variables in the environment. Presigned requests are made here the way the operator makes
-them: GET/PUT URLs for known keys, a POST form whose policy only admits keys under one prefix.
+the same variables in the environment. Presigned requests are the operator's own (kube/artifacts.py):
+GET/PUT URLs for known keys, a POST form whose policy only admits keys under one prefix.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +14,8 @@ from typing import Any
 
 import obstore
 from obstore.store import S3Store
+
+from overture.kube.artifacts import ArtifactStore, StoreSettings, post_form
 
 VARIABLES = ("ENDPOINT", "BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
 
@@ -37,54 +35,24 @@ class StoreAccess:
             return None
         return cls(*[str(v) for v in values])
 
+    def settings(self) -> StoreSettings:
+        return StoreSettings(self.endpoint, self.bucket, self.region, self.access_key_id, self.secret_access_key)
+
     def client(self) -> S3Store:
-        return S3Store(
-            self.bucket,
-            endpoint=self.endpoint,
-            region=self.region,
-            access_key_id=self.access_key_id,
-            secret_access_key=self.secret_access_key,
-            virtual_hosted_style_request=False,
-            client_options={"allow_http": self.endpoint.startswith("http://")},
-        )
+        return ArtifactStore(self.settings()).client()
 
     def get_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
-        return str(obstore.sign(self.client(), "GET", key, expires))
+        return ArtifactStore(self.settings(), expires).get_url(key)
 
     def put_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
-        return str(obstore.sign(self.client(), "PUT", key, expires))
+        return ArtifactStore(self.settings(), expires).put_url(key)
 
     def post_form(self, prefix: str, max_bytes: int, expires: timedelta = timedelta(hours=1)) -> dict[str, Any]:
-        """A presigned POST (AWS SigV4 browser-form upload) for any key under ``prefix``."""
-        now = dt.datetime.now(dt.UTC)
-        day, stamp = now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ")
-        credential = f"{self.access_key_id}/{day}/{self.region}/s3/aws4_request"
-        policy = {
-            "expiration": (now + expires).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "conditions": [
-                {"bucket": self.bucket},
-                ["starts-with", "$key", prefix],
-                ["content-length-range", 0, max_bytes],
-                {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
-                {"x-amz-credential": credential},
-                {"x-amz-date": stamp},
-            ],
-        }
-        encoded = base64.b64encode(json.dumps(policy).encode()).decode()
-        key = ("AWS4" + self.secret_access_key).encode()
-        for part in (day, self.region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        return {
-            "url": f"{self.endpoint}/{self.bucket}",
-            "keyPrefix": prefix,
-            "fields": {
-                "policy": encoded,
-                "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                "x-amz-credential": credential,
-                "x-amz-date": stamp,
-                "x-amz-signature": hmac.new(key, encoded.encode(), hashlib.sha256).hexdigest(),
-            },
-        }
+        """A presigned POST for any key under ``prefix`` (the operator's, kube/artifacts.py)."""
+        return post_form(self.settings(), prefix, max_bytes, dt.datetime.now(dt.UTC), expires)
+
+    def key_of(self, uri: str) -> str | None:
+        return self.settings().key_of(uri)
 
     def keys(self, prefix: str) -> dict[str, int]:
         """key -> size of every object under prefix."""

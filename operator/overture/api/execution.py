@@ -80,6 +80,13 @@ class Attempt(Model):
     message: str | None = None
 
 
+class StoredOutputs(Model):
+    """Outputs too big for a status: in the artifact store as the attempt's outputs.json."""
+
+    job: str = Field(description="The attempt's Job; the object is <namespace>/<execution>/<job>/outputs.json")
+    size: int = Field(ge=0, description="Bytes of JSON")
+
+
 class TaskRun(Model):
     """One run of one task (per iteration of an enclosing ``each``), with its attempts."""
 
@@ -91,6 +98,9 @@ class TaskRun(Model):
     value: JsonValue = Field(default=None, description="The item of the enclosing each")
     attempts: tuple[Attempt, ...] = ()
     outputs: dict[str, JsonValue] | None = None
+    outputs_stored: StoredOutputs | None = Field(
+        default=None, description="Set instead of outputs when they are over the inline limit"
+    )
     start_date: str | None = None
     end_date: str | None = None
     next_attempt_at: str | None = Field(default=None, description="When RETRYING, the next attempt's time")

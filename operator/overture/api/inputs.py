@@ -29,6 +29,7 @@ class InputType(StrEnum):
     DURATION = "DURATION"
     JSON = "JSON"
     ARRAY = "ARRAY"
+    FILE = "FILE"  # a reference: s3://<bucket>/<key> in the artifact store, or an http(s) URL
 
 
 class Input(Model):
@@ -71,8 +72,15 @@ _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
+FILE_SCHEMES = ("s3://", "http://", "https://")
+
+
 def _coerce_scalar(kind: InputType, value: Any) -> Any:
     """Convert one value to ``kind``, raising ValueError with a short reason."""
+    if kind == InputType.FILE:
+        if not isinstance(value, str) or not value.startswith(FILE_SCHEMES):
+            raise ValueError("expected a file: s3://<bucket>/<key> or an http(s) URL (`overture run -i NAME=@path`)")
+        return value
     if kind == InputType.STRING:
         if isinstance(value, (dict, list)):
             raise ValueError("expected a string")

@@ -110,6 +110,40 @@ class RunnableTask(TaskBase):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     env: tuple[EnvVar, ...] = ()
     resources: Resources | None = None
+    input_files: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Files written into the work dir before the command, path -> template: a file reference"
+            " (outputs.<task>.files['<path>'], a FILE input) is downloaded, anything else is the text"
+        ),
+    )
+    output_files: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Globs relative to the work dir (** spans directories); the files they match are stored"
+            " and reachable as outputs.<task>.files['<path>']"
+        ),
+    )
+
+    @field_validator("input_files")
+    @classmethod
+    def _relative_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value:
+            _check_relative(path)
+        return value
+
+    @field_validator("output_files")
+    @classmethod
+    def _relative_globs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for glob in value:
+            _check_relative(glob)
+        return value
+
+
+def _check_relative(path: str) -> None:
+    """A path or glob inside the work dir, as the wrapper accepts it (wrapper/spec.go)."""
+    if not path or path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"{path!r} must be a relative path inside the work dir (no leading /, no ..)")
 
 
 class ShellTask(RunnableTask):
@@ -127,6 +161,13 @@ class ContainerTask(RunnableTask):
     image: str = Field(min_length=1)
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _files_need_a_command(self) -> ContainerTask:
+        # The wrapper runs the command it is given: an image's own entrypoint is not known here.
+        if (self.input_files or self.output_files) and not self.command:
+            raise ValueError("inputFiles and outputFiles need 'command' (the image's entrypoint is not known)")
+        return self
 
 
 class ParallelTask(TaskBase):

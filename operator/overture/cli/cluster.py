@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from overture.api import FlowSpec, State, paused_task
+from overture.api import FlowSpec, InputType, State, paused_task
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import (
     EXIT_USAGE,
@@ -31,6 +32,7 @@ from overture.cli.common import (
 )
 from overture.cli.follow import follow, is_terminal
 from overture.cli.tables import object_table, task_run_table
+from overture.kube.artifacts import ArtifactStore, StoreSettings, attempt_prefix, execution_prefix
 from overture.triggers.executions import execution_body, manual_name
 
 PLURALS = {
@@ -66,11 +68,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     cluster = connect_from(args)
     flow = _flow_spec(cluster, args.flow)
     what = f"flow {args.flow!r} cannot run with these inputs"
-    inputs = typed_inputs(flow.inputs, parse_inputs(args.input), what)
     name = manual_name(args.flow)
+    given = _upload_files(flow, parse_inputs(args.input), cluster.namespace, name)
+    inputs = typed_inputs(flow.inputs, given, what)
     spec = {"inputs": inputs, "trigger": {"type": "manual"}}
     cluster.create_execution(execution_body(name, cluster.namespace, args.flow, spec))
     return _created(cluster, args, name, flow)
+
+
+def _upload_files(flow: FlowSpec, given: dict[str, str], namespace: str, execution: str) -> dict[str, str]:
+    """FILE inputs given as ``@path``: uploaded to the artifact store under the execution's prefix
+    (``<namespace>/<execution>/inputs/<id>/<file name>``, deleted with it); the input is then
+    the ``s3://`` reference. Needs the store's settings (``OVERTURE_S3_*``) in the environment."""
+    files = {i.id for i in flow.inputs if i.type == InputType.FILE}
+    uploads = {k: v[1:] for k, v in given.items() if k in files and v.startswith("@")}
+    if not uploads:
+        return given
+    settings = StoreSettings.from_env(os.environ)
+    if settings is None:
+        raise CliError(
+            f"--input {next(iter(uploads))}=@...: uploading a file needs the artifact store: set "
+            "OVERTURE_S3_ENDPOINT, OVERTURE_S3_BUCKET, OVERTURE_S3_ACCESS_KEY_ID, OVERTURE_S3_SECRET_ACCESS_KEY"
+        )
+    store = ArtifactStore(settings)
+    result = dict(given)
+    for input_id, path in uploads.items():
+        if not os.path.isfile(path):
+            raise CliError(f"--input {input_id}=@{path}: no such file")
+        key = f"{execution_prefix(namespace, execution)}inputs/{input_id}/{os.path.basename(path)}"
+        try:
+            store.write_file(key, path)
+        except Exception as exc:
+            raise CliError(f"--input {input_id}=@{path}: upload to {settings.endpoint} failed: {exc}") from None
+        result[input_id] = settings.uri(key)
+    return result
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -137,6 +168,18 @@ def render_objects(plural: str, objects: list[dict[str, Any]], output: str, name
 # --- logs -----------------------------------------------------------------------------------
 
 
+def _archived_log(namespace: str, execution: str, job: str) -> str | None:
+    """The attempt's log from the artifact store (the wrapper archived it when the attempt ended),
+    for a pod that is gone; None without store settings (``OVERTURE_S3_*``) or archive."""
+    settings = StoreSettings.from_env(os.environ)
+    if settings is None:
+        return None
+    try:
+        return ArtifactStore(settings).read_text(attempt_prefix(namespace, execution, job) + "log")
+    except Exception:  # none archived (an old attempt, the store down): say the pod is gone
+        return None
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     """Every task attempt's pod log, in order, each under a header."""
     cluster = connect_from(args)
@@ -162,8 +205,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             try:
                 text = cluster.read_log(pod)
             except CliError as exc:
-                print(f"({exc})")
-                continue
+                archived = _archived_log(cluster.namespace, args.execution, attempt["job"])
+                if archived is None:
+                    print(f"({exc})")
+                    continue
+                text = archived
             print(text, end="" if text.endswith("\n") or not text else "\n")
     if not shown:
         what = f" attempt {args.attempt}" if args.attempt is not None else ""

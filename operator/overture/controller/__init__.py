@@ -26,6 +26,7 @@ from overture.controller.executions import ExecutionReconciler
 from overture.controller.housekeeping import Housekeeping
 from overture.controller.queue import WorkQueue
 from overture.controller.settings import ControllerSettings
+from overture.kube.artifacts import ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, Key, Store
@@ -48,9 +49,12 @@ class Controller:
         self.settings = settings
         clock = clock or (lambda: datetime.now(UTC))
         self.events = EventPoster(kube)
-        self.housekeeping = Housekeeping(kube, store, clock)
+        artifacts = ArtifactStore(settings.artifacts) if settings.artifacts else None
+        self.housekeeping = Housekeeping(kube, store, clock, artifacts)
         self.housekeeping.gate = gate
-        self.executions = ExecutionReconciler(kube, store, settings, clock, self.events, self.housekeeping, flows)
+        self.executions = ExecutionReconciler(
+            kube, store, settings, clock, self.events, self.housekeeping, flows, artifacts=artifacts
+        )
         self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate)
 
     def enqueue(self, key: Key) -> None:

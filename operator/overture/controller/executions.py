@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from overture.controller.housekeeping import Housekeeping
 from overture.controller.observe import observe
 from overture.controller.queue import Result
 from overture.controller.settings import ControllerSettings
+from overture.controller.stored import StoredOutputs
 from overture.engine import (
     CreateExecution,
     CreateJob,
@@ -49,6 +51,7 @@ from overture.engine import (
     step,
 )
 from overture.engine.clock import iso, parse_time
+from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
 from overture.kube.flow_cache import FlowCache
@@ -60,6 +63,7 @@ log = logging.getLogger("overture.controller")
 MISSING_FLOW_GRACE_SECONDS = 30.0
 MISSING_FLOW_RECHECK_SECONDS = 5.0
 MIN_REQUEUE_SECONDS = 0.05
+STORE_RETRY_SECONDS = 5.0
 INVALID_REQUEST = frozenset({400, 413, 422})  # the object itself is wrong: sending it again cannot help
 
 
@@ -73,6 +77,7 @@ class ExecutionReconciler:
         events: EventPoster | None = None,
         housekeeping: Housekeeping | None = None,
         flows: FlowCache | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -87,11 +92,16 @@ class ExecutionReconciler:
         # so the task fails (or retries) with the reason instead of the run hanging. Lost on a restart:
         # the engine then asks for the Job again (after 15 s unseen) and gets the same answer.
         self.rejected_jobs: dict[Key, dict[str, str]] = {}
+        self.artifacts = artifacts or (ArtifactStore(settings.artifacts) if settings.artifacts else None)
+        self.stored = StoredOutputs(self.artifacts) if self.artifacts else None
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.rejected_jobs.pop(key, None)
+            if body is None and self.stored is not None:  # gone: its files, outputs and logs go too
+                self.stored.forget(*key)
+                self.housekeeping.execution_deleted(*key)
             return Result()
         now = self.clock()
         try:
@@ -112,7 +122,13 @@ class ExecutionReconciler:
             if isinstance(flow_or_problem, str):
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow = flow_or_problem
-        decision = step(flow, execution, observe(self.store, execution, self.rejected_jobs.get(key, {})), now)
+        observed = observe(self.store, execution, self.rejected_jobs.get(key, {}))
+        if self.stored is not None:
+            stored = await self.stored.read(key[0], key[1], execution.status, observed)
+            if stored is None:
+                return Result(requeue_after=STORE_RETRY_SECONDS)  # outputs a template may need: not now
+            observed = replace(observed, stored_outputs=stored)
+        decision = step(flow, execution, observed, now)
         return await self._apply(body, execution, decision)
 
     def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
@@ -172,15 +188,21 @@ class ExecutionReconciler:
         refused = False
         for action in decision.actions:
             if isinstance(action, CreateJob):
-                manifest = build_job(
-                    action,
-                    namespace=namespace,
-                    flow=execution.spec.flow_ref.name,
-                    execution=name,
-                    execution_uid=execution.metadata.uid or "",
-                    service_account=flow_spec.service_account_name if flow_spec else None,
-                    ttl_seconds=self.settings.job_ttl_seconds,
-                )
+                try:
+                    manifest = build_job(
+                        action,
+                        namespace=namespace,
+                        flow=execution.spec.flow_ref.name,
+                        execution=name,
+                        execution_uid=execution.metadata.uid or "",
+                        service_account=flow_spec.service_account_name if flow_spec else None,
+                        ttl_seconds=self.settings.job_ttl_seconds,
+                        signer=self.artifacts,
+                    )
+                except ArtifactError as exc:  # seen as a failed attempt, as a Job the API server refused
+                    self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
+                    refused = True
+                    continue
                 try:
                     created = await self.kube.create_job(namespace, manifest)
                 except RejectedError as exc:

@@ -1,4 +1,5 @@
-"""Housekeeping off the reconcile path: retention, the Flows' LAST RUN column, and resyncs.
+"""Housekeeping off the reconcile path: retention, the Flows' LAST RUN column, deleted executions'
+artifacts, and resyncs.
 
 Written in batches every ``HOUSEKEEPING_SECONDS``: after a burst of finished executions each flow
 is checked and written once per pass instead of once per execution (a full scan of the flow's
@@ -19,6 +20,7 @@ from typing import Any
 from overture.api import Retention
 from overture.engine.clock import parse_time
 from overture.engine.retention import Finished, expired
+from overture.kube.artifacts import ArtifactStore, execution_prefix
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError
 from overture.kube.store import Key, Store
@@ -29,13 +31,22 @@ HOUSEKEEPING_SECONDS = 2.0  # retention and the Flows' lastExecution are written
 
 
 class Housekeeping:
-    def __init__(self, kube: Kube, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, kube: Kube, store: Store, clock: Callable[[], datetime], artifacts: ArtifactStore | None = None
+    ) -> None:
         self.kube = kube
         self.store = store
         self.clock = clock
+        self.artifacts = artifacts
+        self.artifacts_due: set[Key] = set()  # deleted executions whose objects to delete
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
         self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
+
+    def execution_deleted(self, namespace: str, name: str) -> None:
+        """An execution is gone (retention, a person): its artifacts and logs are deleted next pass."""
+        if self.artifacts is not None:
+            self.artifacts_due.add((namespace, name))
 
     def execution_ended(self, namespace: str, flow: str, last_run: dict[str, Any]) -> None:
         """An execution of ``flow`` ended: check its retention, and show it as the flow's LAST RUN."""
@@ -52,6 +63,7 @@ class Housekeeping:
                     continue
                 await self._retention()
                 await self._write_last_runs()
+                await self._delete_artifacts()
         finally:
             resync.cancel()
 
@@ -93,6 +105,20 @@ class Housekeeping:
             gone = self.store.executions.get((namespace, name))
             if gone is not None:  # not again at the next pass, before the watch says DELETED
                 self.store.put("execution", gone, deleted=True)
+
+    async def _delete_artifacts(self) -> None:
+        while self.artifacts_due and self.artifacts is not None:
+            namespace, name = self.artifacts_due.pop()
+            if (namespace, name) in self.store.executions:
+                continue  # created again under the same name since
+            try:
+                count = await self.artifacts.delete_prefix(execution_prefix(namespace, name))
+            except Exception as exc:  # the store is down: again at the next pass
+                log.warning("Could not delete artifacts: execution=%s/%s error=%s", namespace, name, exc)
+                self.artifacts_due.add((namespace, name))
+                return
+            if count:
+                log.info("Deleted artifacts: execution=%s/%s objects=%d", namespace, name, count)
 
     async def _write_last_runs(self) -> None:
         while self.last_runs:

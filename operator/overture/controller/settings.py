@@ -9,6 +9,9 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
   ``OVERTURE_RESYNC_SECONDS``: the controller (``ControllerSettings``);
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
 - ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: triggers (``TriggerSettings``);
+- ``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``, ``OVERTURE_WRAPPER_IMAGE``,
+  ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_OUTPUT_FILES_IF_NO_MATCH`` (fail or warn): the artifact
+  store (``kube.artifacts.StoreSettings``);
 - ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,
   ``OVERTURE_HTTP_PORT``, ``OVERTURE_LEADER_ELECTION``, ``OVERTURE_LEASE_NAMESPACE`` (else
   ``POD_NAMESPACE``, else ``default``), ``KUBECONFIG``: the process.
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from overture.kube.artifacts import StoreSettings
 from overture.triggers.service import TriggerSettings
 
 
@@ -41,6 +45,9 @@ class ControllerSettings:
     observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
     job_ttl_seconds: int | None = 86400
     resync_seconds: float = 60.0
+    # The artifact store (task files, big outputs, archived logs); None: tasks run without the
+    # wrapper, and inputFiles/outputFiles fail with a message saying so.
+    artifacts: StoreSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
@@ -52,6 +59,7 @@ class ControllerSettings:
             task_events=is_true(env.get("OVERTURE_TASK_EVENTS", "false")),
             status_debounce=float(env.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
             observed_debounce=float(env.get("OVERTURE_OBSERVED_DEBOUNCE_SECONDS", "5")),
+            artifacts=StoreSettings.from_env(env),
         )
 
 

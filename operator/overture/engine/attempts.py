@@ -16,12 +16,13 @@ from overture.api import (
     RunnableAnyTask,
     ShellTask,
     State,
+    StoredOutputs,
     TaskType,
     to_timedelta,
 )
 from overture.engine.model import CreateJob, EnvValue, JobObservation, JobPhase
 from overture.engine.naming import job_name
-from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, OutputsError, parse_outputs
+from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, OutputsError, parse_outputs, read_manifest
 from overture.templating import SecretRefs, TemplateError, render
 
 
@@ -56,6 +57,9 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
             k: dict(v) for k, v in (("requests", task.resources.requests), ("limits", task.resources.limits)) if v
         }
     iteration = run_id[run_id.index("[") :] if "[" in run_id else None
+    input_files = {
+        path: _field(f"inputFiles.{path}", value, context, secrets) for path, value in task.input_files.items()
+    }
     return CreateJob(
         name=job_name(execution, run_id, attempt),
         task_run=run_id,
@@ -69,6 +73,8 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
         image_pull_policy=task.image_pull_policy,
         timeout_seconds=int(to_timedelta(task.timeout).total_seconds()) if task.timeout else None,
         iteration=iteration,
+        input_files=input_files,
+        output_files=tuple(task.output_files),
     )
 
 
@@ -79,17 +85,25 @@ def _field(name: str, template: str, context: dict[str, Any], secrets: SecretRef
         raise TemplateError(f"{name}: {exc}") from None
 
 
-def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dict[str, Any] | None]:
-    """The attempt updated from its Job, and the outputs when it succeeded."""
+def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dict[str, Any] | StoredOutputs | None]:
+    """The attempt updated from its Job, and the outputs when it succeeded (or where they are stored)."""
     changes: dict[str, Any] = {}
     if job.pod and job.pod != attempt.pod:
         changes["pod"] = job.pod
     if job.start and job.start != attempt.start_date:
         changes["start_date"] = job.start
-    outputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | StoredOutputs | None = None
+    manifest = read_manifest(job.termination_message)
     if job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
         if attempt.state != State.RUNNING and job.phase == JobPhase.RUNNING:
             changes["state"] = State.RUNNING
+    elif job.phase == JobPhase.SUCCEEDED and manifest is not None:
+        if manifest.outputs_size is not None:
+            outputs = StoredOutputs(job=job.name, size=manifest.outputs_size)
+        else:
+            outputs = manifest.outputs or {}
+        changes.update(state=State.SUCCESS, exit_code=job.exit_code if job.exit_code is not None else 0)
+        changes["end_date"] = job.end
     elif job.phase == JobPhase.SUCCEEDED:
         try:
             outputs = parse_outputs(job.termination_message)
@@ -112,7 +126,9 @@ def failure_message(job: JobObservation) -> str:
     if job.exit_code is not None:
         parts.append(f"exit code {job.exit_code}")
     head = ", ".join(parts) or "failed"
-    tail = (job.termination_message or job.message or "").strip()
+    manifest = read_manifest(job.termination_message)
+    said = manifest.failure_text() if manifest is not None else job.termination_message
+    tail = (said or job.message or "").strip()
     if len(tail) > 1000:
         tail = "..." + tail[-1000:]
     return f"{head}: {tail}" if tail else head

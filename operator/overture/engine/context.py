@@ -4,7 +4,8 @@
 same step as its dependency ended reads that dependency's fresh outputs, and a 1,000-iteration
 ``each`` does not build 1,000 copies of every list. Inside an iteration, ``outputs.t`` is the
 outputs of ``t`` in the same iteration; outside, a list of the outputs of every iteration, in
-order.
+order. Outputs too big for the status come from ``stored`` (read from the artifact store by the
+operator and passed in as an observation).
 """
 
 from __future__ import annotations
@@ -31,10 +32,22 @@ class Frame:
 class OutputsView(Mapping[str, Any]):
     """``outputs`` as a template sees it from ``frame``."""
 
-    def __init__(self, runs: Mapping[str, TaskRun], index: Mapping[str, list[str]], frame: Frame) -> None:
+    def __init__(
+        self,
+        runs: Mapping[str, TaskRun],
+        index: Mapping[str, list[str]],
+        frame: Frame,
+        stored: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._runs = runs
         self._index = index  # task id -> run ids, in creation order
         self._frame = frame
+        self._stored = stored or {}  # Job name -> outputs read from the store (outputsStored)
+
+    def _outputs(self, run: TaskRun) -> Any:
+        if run.outputs is not None or run.outputs_stored is None:
+            return run.outputs
+        return self._stored.get(run.outputs_stored.job)
 
     def __getitem__(self, task_id: str) -> Any:
         run_ids = self._index.get(task_id)
@@ -43,12 +56,13 @@ class OutputsView(Mapping[str, Any]):
         runs = [self._runs[r] for r in run_ids if r in self._runs]
         for run in runs:
             depth = len(_iterations(run.id))
-            if run.outputs is not None and _iterations(run.id) == self._frame.iterations[:depth]:
-                return run.outputs  # top level, or the same iteration as the reader
-        done = [r for r in runs if r.outputs is not None]
+            outputs = self._outputs(run)
+            if outputs is not None and _iterations(run.id) == self._frame.iterations[:depth]:
+                return outputs  # top level, or the same iteration as the reader
+        done = [(r, o) for r in runs if (o := self._outputs(r)) is not None]
         if not done:
             raise KeyError(task_id)
-        return [r.outputs for r in sorted(done, key=lambda r: _iterations(r.id))]
+        return [o for _, o in sorted(done, key=lambda pair: _iterations(pair[0].id))]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)

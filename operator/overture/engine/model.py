@@ -55,6 +55,9 @@ class Observed:
     active_others: int = 0
     queued_ahead: int = 0
     replay_source: ExecutionStatus | None = None
+    # Outputs too big for the status (a task run's outputsStored), read from the artifact store by the
+    # operator before the step: attempt's Job name -> outputs. One missing is not yet available.
+    stored_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class CreateJob:
     image_pull_policy: str | None = None
     timeout_seconds: int | None = None
     iteration: str | None = None
+    input_files: Mapping[str, str] = field(default_factory=dict)  # path -> rendered value
+    output_files: tuple[str, ...] = ()  # globs
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from overture.api import (
     RunnableAnyTask,
     SequentialTask,
     State,
+    StoredOutputs,
     SubflowTask,
     SwitchTask,
     TaskRun,
@@ -378,11 +379,25 @@ def _advance_runnable(work: Work, task: RunnableAnyTask, run: TaskRun, frame: Fr
 
 
 def _attempt_ended(
-    work: Work, task: RunnableAnyTask, run: TaskRun, attempt: Attempt, outputs: dict[str, Any] | None
+    work: Work,
+    task: RunnableAnyTask,
+    run: TaskRun,
+    attempt: Attempt,
+    outputs: dict[str, Any] | StoredOutputs | None,
 ) -> TaskRun:
     attempts = (*run.attempts[:-1], attempt)
     if attempt.state == State.SUCCESS:
         work.event("TaskSucceeded", f"Task {run.id} succeeded (attempt {attempt.attempt})")
+        if isinstance(outputs, StoredOutputs):  # too big for the status: a reference to the store
+            return work.update(
+                run,
+                state=State.SUCCESS,
+                attempts=attempts,
+                outputs=None,
+                outputs_stored=outputs,
+                end_date=work.stamp,
+                message=None,
+            )
         return work.update(
             run, state=State.SUCCESS, attempts=attempts, outputs=outputs or {}, end_date=work.stamp, message=None
         )

@@ -87,7 +87,7 @@ class Work:
         context: dict[str, Any] = {
             "inputs": dict(self.inputs),
             "vars": self.flow.variables,
-            "outputs": OutputsView(self.runs, self.index, frame),
+            "outputs": OutputsView(self.runs, self.index, frame, self.observed.stored_outputs),
             "trigger": trigger_context(self.spec),
             "execution": {
                 "id": self.execution,

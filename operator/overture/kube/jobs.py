@@ -4,11 +4,13 @@
 module does the talking. Outputs travel in the container's termination message: the task writes
 /overture/outputs.json, which is ``terminationMessagePath``; ``FallbackToLogsOnError`` makes the
 kubelet put the last log lines there when the task failed without writing it, so a failure's
-message is the task's own last words.
+message is the task's own last words. With an artifact store, an init container copies the
+in-pod wrapper (wrapper/) into the pod and the command runs under it (kube/artifacts.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from overture.api import (
 )
 from overture.api.common import object_name_part
 from overture.engine import OUTPUTS_PATH, CreateJob, JobObservation, JobPhase
+from overture.kube.artifacts import SPEC_ENV, WRAPPER_PATH, ArtifactError, Signer, attempt_prefix, wrapper_spec
 
 ANNOTATION_TASK_RUN = "overture.dev/task-run"
 CONTAINER = "task"
@@ -49,22 +52,26 @@ def build_job(
     execution_uid: str,
     service_account: str | None = None,
     ttl_seconds: int | None = DEFAULT_TTL_SECONDS,
+    signer: Signer | None = None,
 ) -> dict[str, Any]:
+    """The Job of one attempt. With an artifact store (``signer``) its command runs under the
+    wrapper (a task without a command runs as it is: its image's entrypoint is not known); raises
+    ArtifactError when the task's files cannot be set up."""
     labels = job_labels(flow, execution, request)
+    mount = {"name": "overture", "mountPath": "/overture"}
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": request.image,
         "imagePullPolicy": request.image_pull_policy or "IfNotPresent",
         "terminationMessagePath": OUTPUTS_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "overture", "mountPath": "/overture"}],
+        "volumeMounts": [mount],
     }
     if request.command:
         container["command"] = list(request.command)
     if request.args:
         container["args"] = list(request.args)
-    if request.env:
-        container["env"] = [_env(e.name, e.value, e.secret_name, e.secret_key) for e in request.env]
+    env = [_env(e.name, e.value, e.secret_name, e.secret_key) for e in request.env]
     if request.resources:
         container["resources"] = {k: dict(v) for k, v in request.resources.items()}
     pod_spec: dict[str, Any] = {
@@ -72,6 +79,33 @@ def build_job(
         "containers": [container],
         "volumes": [{"name": "overture", "emptyDir": {}}],
     }
+    if (request.input_files or request.output_files) and signer is None:
+        raise ArtifactError(
+            "inputFiles and outputFiles need an artifact store: the operator has no OVERTURE_S3_ENDPOINT"
+        )
+    if signer is not None and request.command:
+        plan = wrapper_spec(
+            signer,
+            namespace,
+            attempt_prefix(namespace, execution, request.name),
+            request.input_files,
+            request.output_files,
+        )
+        pod_spec["initContainers"] = [
+            {
+                "name": "overture-wrapper",
+                "image": signer.settings.wrapper_image,
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["install", WRAPPER_PATH],
+                "volumeMounts": [mount],
+            }
+        ]
+        container["command"] = [WRAPPER_PATH, "run", "--", *request.command]
+        # the wrapper's manifest goes to the default path; the task still writes /overture/outputs.json
+        container["terminationMessagePath"] = "/dev/termination-log"
+        env.append({"name": SPEC_ENV, "value": json.dumps(plan, separators=(",", ":"))})
+    if env:
+        container["env"] = env
     if service_account:
         pod_spec["serviceAccountName"] = service_account
     spec: dict[str, Any] = {

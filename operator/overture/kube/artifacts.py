@@ -1,0 +1,260 @@
+"""The artifact store (any S3 endpoint): task files, outputs too big for a status, archived logs.
+
+The operator holds the store's keys and never carries the bytes: it signs requests that let one
+task attempt's pod read and write its own objects (docs/DECISIONS.md, issue 15), and reads only
+what templates need (big outputs) and what retention deletes.
+
+Keys, one prefix per execution so that retention deletes it whole and a namespace's pods only ever
+get URLs under their own namespace::
+
+    <namespace>/<execution>/<job>/files/<path>     outputFiles of one attempt (a presigned POST form)
+    <namespace>/<execution>/<job>/outputs.json      outputs over the inline limit (presigned PUT)
+    <namespace>/<execution>/<job>/files.json        the file listing, when the manifest has no room
+    <namespace>/<execution>/<job>/log               the attempt's log (presigned PUT)
+    <namespace>/<execution>/inputs/<input id>       FILE inputs of the execution
+
+A file is referred to as ``s3://<bucket>/<key>`` in outputs, templates and status.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+MAX_PRESIGN = timedelta(days=7)  # the longest a SigV4 presigned request may be valid
+DEFAULT_MAX_FILE_BYTES = 5 << 30  # S3's limit for one PUT or POST
+INLINE_OUTPUTS_BYTES = 2048  # larger outputs go to outputs.json, status keeps their size
+
+
+class ArtifactError(ValueError):
+    """A task's files cannot be set up (no store, a reference outside the namespace): fails the task."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    endpoint: str
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key: str
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    wrapper_image: str = "overture-wrapper:dev"
+    if_no_match: str = "fail"  # an outputFiles glob that matches nothing: fail or warn
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StoreSettings | None:
+        """``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``; None without an endpoint."""
+        if not env.get("OVERTURE_S3_ENDPOINT"):
+            return None
+        missing = [
+            name for name in ("BUCKET", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY") if not env.get(f"OVERTURE_S3_{name}")
+        ]
+        if missing:
+            raise ValueError(f"OVERTURE_S3_ENDPOINT is set but not OVERTURE_S3_{', OVERTURE_S3_'.join(missing)}")
+        return cls(
+            endpoint=env["OVERTURE_S3_ENDPOINT"].rstrip("/"),
+            bucket=env["OVERTURE_S3_BUCKET"],
+            region=env.get("OVERTURE_S3_REGION") or "us-east-1",
+            access_key_id=env["OVERTURE_S3_ACCESS_KEY_ID"],
+            secret_access_key=env["OVERTURE_S3_SECRET_ACCESS_KEY"],
+            max_file_bytes=int(env.get("OVERTURE_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
+            wrapper_image=env.get("OVERTURE_WRAPPER_IMAGE") or cls.wrapper_image,
+            if_no_match=env.get("OVERTURE_OUTPUT_FILES_IF_NO_MATCH") or "fail",
+        )
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str | None:
+        """The key of an ``s3://`` reference to this store's bucket; None for anything else."""
+        prefix = f"s3://{self.bucket}/"
+        return uri[len(prefix) :] if uri.startswith(prefix) else None
+
+
+def execution_prefix(namespace: str, execution: str) -> str:
+    return f"{namespace}/{execution}/"
+
+
+def attempt_prefix(namespace: str, execution: str, job: str) -> str:
+    return f"{namespace}/{execution}/{job}/"
+
+
+class Signer(Protocol):
+    """Presigned requests for one store (``StoreSigner``; tests use a fake with fixed answers)."""
+
+    settings: StoreSettings
+
+    def get_url(self, key: str) -> str: ...
+
+    def put_url(self, key: str) -> str: ...
+
+    def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]: ...
+
+
+class ArtifactStore:
+    """The store's adapter: signs offline with its keys (AWS SigV4: GET/PUT URLs by obstore, POST
+    forms here) and reads and deletes the few objects the operator itself needs."""
+
+    def __init__(self, settings: StoreSettings, expires: timedelta = MAX_PRESIGN) -> None:
+        self.settings = settings
+        self.expires = expires
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from obstore.store import S3Store  # the Rust extension: loaded only with a store
+
+            s = self.settings
+            self._client = S3Store(
+                s.bucket,
+                endpoint=s.endpoint,
+                region=s.region,
+                access_key_id=s.access_key_id,
+                secret_access_key=s.secret_access_key,
+                virtual_hosted_style_request=False,
+                client_options={"allow_http": s.endpoint.startswith("http://")},
+            )
+        return self._client
+
+    def get_url(self, key: str) -> str:
+        import obstore
+
+        return str(obstore.sign(self.client(), "GET", key, self.expires))
+
+    def put_url(self, key: str) -> str:
+        import obstore
+
+        return str(obstore.sign(self.client(), "PUT", key, self.expires))
+
+    def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]:
+        return post_form(self.settings, prefix, max_bytes, dt.datetime.now(dt.UTC), self.expires)
+
+    def read_text(self, key: str) -> str:
+        """An object as text, synchronously (the CLI); raises FileNotFoundError when there is none."""
+        import obstore
+
+        return bytes(obstore.get(self.client(), key).bytes()).decode("utf-8", "replace")
+
+    def write_file(self, key: str, path: str) -> None:
+        """Upload a local file, synchronously (the CLI: ``overture run -i data=@local.csv``)."""
+        from pathlib import Path
+
+        import obstore
+
+        obstore.put(self.client(), key, Path(path))
+
+    async def read_json(self, key: str) -> Any:
+        import obstore
+
+        result = await obstore.get_async(self.client(), key)
+        return json.loads(bytes(await result.bytes_async()))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (an execution's); how many there were."""
+        import obstore
+
+        keys = [o["path"] async for batch in obstore.list(self.client(), prefix) for o in batch]
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
+            await obstore.delete_async(self.client(), keys[start : start + 1000])
+        return len(keys)
+
+
+def post_form(
+    settings: StoreSettings, prefix: str, max_bytes: int, now: dt.datetime, expires: timedelta
+) -> dict[str, Any]:
+    """A presigned POST (AWS SigV4 browser-form upload) admitting any key under ``prefix`` and no
+    file over ``max_bytes``: the server enforces both. Pure: ``now`` is given."""
+    day, stamp = now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ")
+    credential = f"{settings.access_key_id}/{day}/{settings.region}/s3/aws4_request"
+    policy = {
+        "expiration": (now + expires).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "conditions": [
+            {"bucket": settings.bucket},
+            ["starts-with", "$key", prefix],
+            ["content-length-range", 0, max_bytes],
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": credential},
+            {"x-amz-date": stamp},
+        ],
+    }
+    encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+    key = ("AWS4" + settings.secret_access_key).encode()
+    for part in (day, settings.region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return {
+        "url": f"{settings.endpoint}/{settings.bucket}",
+        "keyPrefix": prefix,
+        "fields": {
+            "policy": encoded,
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": credential,
+            "x-amz-date": stamp,
+            "x-amz-signature": hmac.new(key, encoded.encode(), hashlib.sha256).hexdigest(),
+        },
+    }
+
+
+# ---------------------------------------------------------------- the wrapper's plan
+
+WORK_DIR = "/overture/work"
+OUTPUTS_FILE = "/overture/outputs.json"
+WRAPPER_PATH = "/overture/bin/overture-wrapper"
+SPEC_ENV = "OVERTURE_WRAPPER_SPEC"
+
+
+def wrapper_spec(
+    signer: Signer,
+    namespace: str,
+    prefix: str,
+    input_files: Mapping[str, str],
+    output_files: tuple[str, ...],
+) -> dict[str, Any]:
+    """What one attempt's wrapper does (wrapper/spec.go): its inputs as presigned GETs (a value
+    that is an ``s3://`` reference into this namespace), plain GETs (an http(s) URL) or inline
+    text; its files by one POST form under ``<prefix>files/``; outputs.json, files.json and the
+    log by presigned PUTs.
+
+    Raises ArtifactError for a reference outside the namespace: a tenant's task cannot read
+    another namespace's artifacts by naming them."""
+    settings = signer.settings
+    inputs: list[dict[str, Any]] = []
+    for path, value in sorted(input_files.items()):
+        key = settings.key_of(value.strip())
+        if key is None and value.strip().startswith(("http://", "https://")):
+            inputs.append({"path": path, "url": value.strip()})  # a FILE input given as a URL: fetched as is
+        elif key is None:
+            if value.startswith("s3://"):
+                raise ArtifactError(f"inputFiles.{path}: {value!r} is not in this store's bucket {settings.bucket!r}")
+            inputs.append({"path": path, "text": value})
+        elif not key.startswith(f"{namespace}/"):
+            raise ArtifactError(f"inputFiles.{path}: {value!r} belongs to another namespace than {namespace!r}")
+        else:
+            inputs.append({"path": path, "url": signer.get_url(key)})
+    spec: dict[str, Any] = {
+        "workDir": WORK_DIR,
+        "inputFiles": inputs,
+        "outputs": {
+            "file": OUTPUTS_FILE,
+            "inlineLimit": INLINE_OUTPUTS_BYTES,
+            "putURL": signer.put_url(prefix + "outputs.json"),
+        },
+        "log": {"putURL": signer.put_url(prefix + "log")},
+        "transfers": {},
+    }
+    if output_files:
+        spec["outputFiles"] = {
+            "globs": list(output_files),
+            "ifNoMatch": settings.if_no_match,
+            "maxFileBytes": settings.max_file_bytes,
+            "upload": signer.post_form(prefix + "files/", settings.max_file_bytes),
+            "listPutURL": signer.put_url(prefix + "files.json"),
+            "uriPrefix": settings.uri(prefix + "files/"),
+        }
+    return spec
