@@ -238,7 +238,8 @@ spec:
       inputFiles: {data.csv: "{{ inputs.data }}"}
       commands:
         - echo "counting {{ inputs.data }}"
-        - echo "::{\\"outputs\\": {\\"lines\\": $(wc -l < data.csv)}}::"
+        - |
+          echo "::{\\"outputs\\": {\\"lines\\": $(wc -l < data.csv)}}::"
 """
     )
     local = tmp_path / "local.csv"
