@@ -94,3 +94,31 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
   resources: ["namespaces"]
   verbs: ["list", "watch"]
 {{- end }}
+
+{{/*
+The artifact store's settings (values `artifacts.*`), for the operator and the UI (archived logs).
+*/}}
+{{- define "overture.artifactsEnv" -}}
+{{- with .Values.artifacts }}
+            {{- if .endpoint }}
+            - name: OVERTURE_S3_ENDPOINT
+              value: {{ .endpoint | quote }}
+            - name: OVERTURE_S3_BUCKET
+              value: {{ .bucket | quote }}
+            - name: OVERTURE_S3_REGION
+              value: {{ .region | quote }}
+            - name: OVERTURE_S3_ACCESS_KEY_ID
+              valueFrom:
+                secretKeyRef: {name: {{ required "artifacts.credentialsSecret is needed with artifacts.endpoint" .credentialsSecret | quote }}, key: accessKeyId}
+            - name: OVERTURE_S3_SECRET_ACCESS_KEY
+              valueFrom:
+                secretKeyRef: {name: {{ .credentialsSecret | quote }}, key: secretAccessKey}
+            - name: OVERTURE_WRAPPER_IMAGE
+              value: {{ .wrapperImage | quote }}
+            - name: OVERTURE_MAX_FILE_BYTES
+              value: {{ .maxFileBytes | int64 | quote }}
+            - name: OVERTURE_OUTPUT_FILES_IF_NO_MATCH
+              value: {{ .ifNoMatch | quote }}
+            {{- end }}
+            {{- end }}
+{{- end }}

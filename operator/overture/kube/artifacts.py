@@ -150,11 +150,14 @@ class ArtifactStore:
 
         obstore.put(self.client(), key, Path(path))
 
-    async def read_json(self, key: str) -> Any:
+    async def read_bytes(self, key: str) -> bytes:
         import obstore
 
         result = await obstore.get_async(self.client(), key)
-        return json.loads(bytes(await result.bytes_async()))
+        return bytes(await result.bytes_async())
+
+    async def read_json(self, key: str) -> Any:
+        return json.loads(await self.read_bytes(key))
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (an execution's); how many there were."""

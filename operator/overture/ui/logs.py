@@ -1,10 +1,11 @@
 """Where a task attempt's log comes from.
 
 First the pod, through the API server (live while the container runs, followed as it writes);
-when the pod is gone (its Job deleted by retention or by hand), an ``Archive``. No archive exists
-yet: keeping logs after their pod is the data-plane work (artifact store, log shipping), which
-plugs in here by implementing ``Archive.read`` and being passed to ``create_app``. Until then the
-UI says plainly that the pod is gone and that no archive is configured.
+when the pod is gone (its Job deleted by retention or by hand), an ``Archive``: ``StoreArchive``
+reads the log the in-pod wrapper archived in the artifact store (``OVERTURE_S3_*`` given to
+``overture ui``). It is read with the UI server's store keys, and only after the caller's own
+token listed the pods of that namespace (``pod_of_job``): the caller's RBAC decides, as for a
+live log. Without a store the UI says plainly that the pod is gone and no archive is configured.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from overture.kube.artifacts import ArtifactStore, attempt_prefix
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
 
 LOG_CONTAINER = "task"  # the container name the kube adapter gives every task pod
@@ -25,6 +27,18 @@ class Archive(Protocol):
 class NoArchive:
     async def read(self, namespace: str, execution: str, job: str) -> str | None:
         return None
+
+
+class StoreArchive:
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    async def read(self, namespace: str, execution: str, job: str) -> str | None:
+        try:
+            data = await self.store.read_bytes(attempt_prefix(namespace, execution, job) + "log")
+        except Exception:  # none archived (an attempt from before the store), or the store is down
+            return None
+        return data.decode("utf-8", "replace")
 
 
 NO_ARCHIVE_NOTE = "the pod is gone and no log archive is configured, so this log is no longer available"

@@ -64,13 +64,17 @@ def default_namespace(args: argparse.Namespace) -> str:
 def cmd_ui(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from overture.kube.artifacts import ArtifactStore, StoreSettings
     from overture.ui.app import Settings, create_app
+    from overture.ui.logs import StoreArchive
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def main() -> None:
         authenticator, token = await build_authenticator(args)
-        app = create_app(authenticator, Settings(mode=args.auth, namespace=default_namespace(args)))
+        store = StoreSettings.from_env(os.environ)
+        archive = StoreArchive(ArtifactStore(store)) if store is not None else None
+        app = create_app(authenticator, Settings(mode=args.auth, namespace=default_namespace(args)), archive=archive)
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.address, port=args.port, log_level="warning", access_log=False)
         )
