@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import yaml
 from croniter import CroniterBadDateError, croniter
 
 from overture.api import (
@@ -50,6 +49,7 @@ from overture.api import (
     walk_tasks,
 )
 from overture.api.common import is_dns_subdomain, object_name_part
+from overture.documents import read_yaml
 from overture.templating import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -357,21 +357,7 @@ def flow_problems(doc: Any) -> list[str]:
     return list(read_flow(doc).problems)
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that reads timestamps as strings, as kubectl does: ``default: 2026-01-31``."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml_text(text: str, where: str) -> list[Any]:
-    """Every YAML document in ``text``; raises SpecError naming ``where`` and the line for unreadable YAML."""
-    try:
-        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where_in = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"{where}: not valid YAML{where_in}: {getattr(exc, 'problem', exc)}"]) from None
+def load_yaml_text(text: str | bytes, where: str) -> list[Any]:
+    """Every YAML document in ``text``, read as kubectl reads it (``overture.documents``); raises
+    SpecError naming ``where`` and the line for unreadable YAML."""
+    return [document.value for document in read_yaml(text, where)]

@@ -32,6 +32,7 @@ from overture.cli.common import (
 )
 from overture.cli.follow import follow, is_terminal
 from overture.cli.tables import object_table, task_run_table
+from overture.documents import YamlDocument
 from overture.kube.artifacts import ArtifactStore, StoreSettings, attempt_prefix, execution_prefix
 from overture.triggers.executions import execution_body, manual_name
 
@@ -49,7 +50,7 @@ RESTARTABLE = (State.FAILED.value, State.KILLED.value)
 
 
 def _flow_spec(cluster: ClusterClient, name: str) -> FlowSpec:
-    doc = cluster.get("flows", name)
+    doc = YamlDocument(cluster.get("flows", name))
     return parse_flow_document(doc, f"flow {name!r} in namespace {cluster.namespace!r}")
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, walk_tasks
-from overture.validation import load_yaml_text, read_flow
+from overture.documents import MAX_FILE_BYTES, YamlDocument, read_yaml
+from overture.validation import read_flow
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -33,38 +34,41 @@ class CliError(Exception):
 # --- YAML files -------------------------------------------------------------------------------
 
 
-def load_documents(path: Path) -> list[Any]:
-    """Every YAML document in ``path``; raises SpecError for unreadable YAML."""
+def load_documents(path: Path) -> list[YamlDocument]:
+    """Every YAML document in ``path``, read as kubectl reads it; raises SpecError for unreadable YAML."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a bigger file is refused by read_yaml, unread
     except OSError as exc:
         raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return load_yaml_text(text, str(path))
+    return read_yaml(data, str(path))
 
 
-def flow_from_file(path: Path, name: str | None = None) -> Any:
+def flow_from_file(path: Path, name: str | None = None) -> YamlDocument:
     """The Flow document of ``path`` (the one called ``name`` if the file holds several)."""
     try:
         docs = load_documents(path)
     except SpecError as exc:
         raise CliError(str(exc)) from None
-    flows = [d for d in docs if isinstance(d, dict) and d.get("kind", "Flow") == "Flow"]
+    flows = [d for d in docs if isinstance(d.value, dict) and d.value.get("kind", "Flow") == "Flow"]
     if name is not None:
-        flows = [d for d in flows if (d.get("metadata") or {}).get("name") == name]
+        flows = [d for d in flows if (d.value.get("metadata") or {}).get("name") == name]
     if not flows:
         raise CliError(f"{path}: no Flow" + (f" named {name!r}" if name else "") + " in this file")
     if len(flows) > 1:
-        names = ", ".join(str((d.get("metadata") or {}).get("name")) for d in flows)
+        names = ", ".join(str((d.value.get("metadata") or {}).get("name")) for d in flows)
         raise CliError(f"{path}: several Flows ({names}); name the one to use")
     return flows[0]
 
 
-def parse_flow_document(doc: Any, where: str) -> FlowSpec:
-    """The spec of a Flow document, or a CliError listing its problems by path."""
-    reading = read_flow(doc)
+def parse_flow_document(document: YamlDocument, where: str) -> FlowSpec:
+    """The spec of a Flow document, or a CliError listing its problems by path (with how YAML read
+    the values they name, for a file)."""
+    reading = read_flow(document.value)
     if reading.flow is not None:
         return reading.flow.spec
-    raise CliError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in reading.problems))
+    problems = document.explain(reading.problems)
+    raise CliError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 # --- inputs -----------------------------------------------------------------------------------

@@ -26,14 +26,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             failed += 1
             continue
-        flows = [d for d in docs if is_flow_candidate(d)]
+        flows = [d for d in docs if is_flow_candidate(d.value)]
         if not flows:
-            kinds = ", ".join(sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)}))
+            kinds = ", ".join(sorted({str(d.value.get("kind")) for d in docs if isinstance(d.value, dict)}))
             print(f"{path}: no Flow in this file" + (f" (kinds: {kinds})" if kinds else ""), file=sys.stderr)
             failed += 1
         for doc in flows:
-            label = f"{path}" + (f" ({doc['metadata']['name']})" if _has_name(doc) else "")
-            problems = flow_problems(doc)
+            label = f"{path}" + (f" ({doc.value['metadata']['name']})" if _has_name(doc.value) else "")
+            problems = doc.explain(flow_problems(doc.value))
             if problems:
                 failed += 1
                 print(f"{label}: invalid", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 from overture.cli.client import add_target_options, connect_from
 from overture.cli.common import CliError, flow_from_file, parse_flow_document
 from overture.cli.tables import table
+from overture.documents import YamlDocument
 from overture.topology import Graph, Node, build_graph, describe, task_groups
 
 FORMATS = ("text", "mermaid", "dot")
@@ -112,11 +113,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
         where = f"{path}"
     elif args.flow:
         cluster = connect_from(args)
-        doc = cluster.get("flows", args.flow)
+        doc = YamlDocument(cluster.get("flows", args.flow))
         where = f"flow {args.flow!r} in namespace {cluster.namespace!r}"
     else:
         raise CliError("name a flow (overture graph FLOW) or a file (overture graph -f flow.yaml)", 2)
-    name = str((doc.get("metadata") or {}).get("name") or args.flow or "flow")
+    name = str((doc.value.get("metadata") or {}).get("name") or args.flow or "flow")
     spec = parse_flow_document(doc, where)
     print(RENDERERS[args.format](build_graph(name, spec)))
     return 0

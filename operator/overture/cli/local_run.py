@@ -30,7 +30,7 @@ from overture.processes import Clock, LocalRun
 def cmd_local_run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     doc = flow_from_file(path, args.flow)
-    flow_name = str((doc.get("metadata") or {}).get("name") or path.stem)
+    flow_name = str((doc.value.get("metadata") or {}).get("name") or path.stem)
     flow = parse_flow_document(doc, str(path))
     inputs = typed_inputs(flow.inputs, parse_inputs(args.input), f"flow {flow_name!r} cannot run with these inputs")
     progress = Progress(name_width(flow))
