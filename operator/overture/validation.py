@@ -50,7 +50,7 @@ from overture.api import (
 )
 from overture.api.common import is_dns_subdomain, object_name_part
 from overture.documents import read_yaml
-from overture.templating import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
+from overture.templating import CONTEXT_KEYS, CONTEXT_ROOTS, KEY_HINTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 _CRON_PROBE_START = datetime(2000, 1, 1)  # a leap year: "0 0 29 2 *" fires in it
@@ -204,6 +204,10 @@ def _check_template(
         elif root == "vars" and key not in var_names:
             choices = ", ".join(sorted(var_names)) or "none are declared"
             yield f"{where}: reads variable {key!r}, which is not in spec.variables (variables: {choices})"
+        elif root in CONTEXT_KEYS and key not in CONTEXT_KEYS[root]:
+            hint = f"; use {KEY_HINTS[root, key]}" if (root, key) in KEY_HINTS else ""
+            known = ", ".join(sorted(CONTEXT_KEYS[root]))
+            yield f"{where}: reads {root}.{key}, which is not defined ({root} has: {known}){hint}"
 
 
 def _check_triggers(spec: FlowSpec, allow_seconds_cron: bool) -> Iterator[str]:

@@ -27,7 +27,14 @@ The package, one concern a module, each using only those above it in this list:
 """
 
 from overture.templating.bounds import MAX_SIZE
-from overture.templating.references import CONTEXT_ROOTS, KNOWN_NAMES, references, syntax_problem
+from overture.templating.references import (
+    CONTEXT_KEYS,
+    CONTEXT_ROOTS,
+    KEY_HINTS,
+    KNOWN_NAMES,
+    references,
+    syntax_problem,
+)
 from overture.templating.rendering import (
     SecretRefs,
     TemplateError,
@@ -39,7 +46,9 @@ from overture.templating.rendering import (
 )
 
 __all__ = [
+    "CONTEXT_KEYS",
     "CONTEXT_ROOTS",
+    "KEY_HINTS",
     "KNOWN_NAMES",
     "MAX_SIZE",
     "SecretRefs",

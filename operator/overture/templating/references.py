@@ -15,6 +15,14 @@ from overture.templating.sandbox import ENV
 CONTEXT_ROOTS = frozenset(
     {"inputs", "outputs", "vars", "trigger", "execution", "taskrun", "labels", "error", "flow", "parents"}
 )
+# The keys of the roots whose shape is fixed (the engine's template context; a unit test holds
+# the two together), and what a habit from elsewhere (Kestra's flow.id) means here.
+CONTEXT_KEYS: dict[str, frozenset[str]] = {
+    "execution": frozenset({"id", "name", "namespace", "flow", "startDate", "originalId"}),
+    "flow": frozenset({"name", "namespace"}),
+    "taskrun": frozenset({"id", "attempt", "value", "iteration"}),
+}
+KEY_HINTS = {("flow", "id"): "flow.name"}
 # Names Jinja itself binds: loop state inside {% for %}, and the arguments of a macro.
 _JINJA_LOCALS = frozenset({"loop", "caller", "varargs", "kwargs"})
 

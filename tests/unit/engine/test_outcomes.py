@@ -11,6 +11,7 @@ from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 from overture.api import CONDITION_SUCCEEDED, ConditionStatus, State, find_condition
 from overture.engine import TERMINATION_MESSAGE_LIMIT, CreateJob, EmitEvent, EnvValue, EventType, start_failure, step
 from overture.engine.outputs import OutputsError, parse_outputs
+from overture.templating import CONTEXT_KEYS
 
 # --- errors and finally -------------------------------------------------------------------------
 
@@ -215,6 +216,15 @@ def test_template_context() -> None:
         "schedule 2026-01-01T02:00:00Z data a 1",
         "31/01 2026-01-01T12:00:00Z",
     ]
+
+
+def test_the_fixed_roots_have_the_keys_validation_knows() -> None:
+    roots = sorted(CONTEXT_KEYS)
+    flow = flow_of(shell("a", *(f"{{{{ {root} | list | sort | join(',') }}}}" for root in roots)))
+    driver = Driver(flow)
+    driver.step()
+    (job,) = driver.actions(CreateJob)
+    assert job.command[-1].split("\n") == [",".join(sorted(CONTEXT_KEYS[root])) for root in roots]
 
 
 def test_taskrun_attempt_is_the_attempt_number() -> None:

@@ -196,6 +196,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
         ],
     ),
     (
+        "unknown key of a root whose keys are fixed (issue 17: passed validate, failed at run time)",
+        {"tasks": [shell("a", "echo {{ taskrun.startTime }} {{ flow.id }} {{ execution['nme'] }} {{ flow.name }}")]},
+        {},
+        [
+            "spec.tasks[0].commands[0]: reads execution.nme, which is not defined (execution has: flow, id, name, "
+            "namespace, originalId, startDate)",
+            "spec.tasks[0].commands[0]: reads flow.id, which is not defined (flow has: name, namespace); use flow.name",
+            "spec.tasks[0].commands[0]: reads taskrun.startTime, which is not defined (taskrun has: attempt, id, "
+            "iteration, value)",
+        ],
+    ),
+    (
         "syntax error reported once, without reference checks",
         {"tasks": [shell("a", "echo {{ outputs.zz.x ")]},
         {},
