@@ -176,6 +176,8 @@ def end_line(name: str, status: Mapping[str, Any]) -> str:
     return line
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def _one_line(text: str, limit: int = 300, head: int = 60) -> str:
+    """``text`` on one line; a long one keeps its start and its end, where a log tail ends with
+    what failed (a Python traceback's last line is the exception)."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return flat if len(flat) <= limit else f"{flat[:head].rstrip()} ... {flat[-(limit - head - 5) :].lstrip()}"

@@ -30,14 +30,17 @@ def render_text(graph: Graph) -> str:
         lines.append(f"{section}" + (f" ({label})" if label else "") + ":")
         rows: list[list[str]] = []
         group_of: dict[int, str | None] = {}
+        headers: dict[int, int] = {-1: 0}  # group headers above the last node at each depth, its own included
         for node in nodes:
+            above = headers[node.depth - 1]
             if node.group is not None and group_of.get(node.depth) != node.group:
-                rows.append(["  " * (node.depth + 1) + f"{node.group}:", "", ""])
+                rows.append(["  " * (node.depth + 1 + above) + f"{node.group}:", "", ""])
             group_of[node.depth] = node.group
+            headers[node.depth] = above + (node.group is not None)
             for deeper in [d for d in group_of if d > node.depth]:
                 del group_of[deeper]
             after = f"after {', '.join(node.after)}" if node.after else ""
-            rows.append(["  " * (node.depth + 1 + (node.group is not None)) + node.task.id, describe(node.task), after])
+            rows.append(["  " * (node.depth + 1 + headers[node.depth]) + node.task.id, describe(node.task), after])
         lines.append(table(rows))
     return "\n".join(lines)
 

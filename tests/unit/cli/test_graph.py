@@ -81,6 +81,46 @@ def test_nested_text_indents_children_and_names_branches() -> None:
     assert lines[8].startswith("      yes")  # under its branch
 
 
+def test_children_of_a_flowable_inside_a_case_sit_under_it() -> None:
+    spec = FlowSpec.model_validate(
+        {
+            "tasks": [
+                {
+                    "id": "pick",
+                    "type": "switch",
+                    "value": "x",
+                    "cases": [
+                        {
+                            "value": "b",
+                            "tasks": [
+                                {"id": "inner", "type": "sequential", "tasks": [shell_task("b1"), shell_task("b2")]}
+                            ],
+                        }
+                    ],
+                    "defaults": [shell_task("d1")],
+                },
+                shell_task("after"),
+            ]
+        }
+    )
+    lines = [line.rstrip() for line in render_text(build_graph("sw", spec)).splitlines()[2:]]
+    indents = [(len(line) - len(line.lstrip()), line.split()[0]) for line in lines]
+    assert indents == [
+        (2, "pick"),
+        (4, "case"),
+        (6, "inner"),
+        (8, "b1"),
+        (8, "b2"),
+        (4, "default:"),
+        (6, "d1"),
+        (2, "after"),
+    ]
+
+
+def shell_task(task_id: str) -> dict[str, object]:
+    return {"id": task_id, "type": "shell", "commands": ["echo"]}
+
+
 def test_mermaid_edges() -> None:
     text = render_mermaid(build_graph("nested", NESTED))
     lines = text.splitlines()

@@ -157,3 +157,11 @@ current-context: ctx
     assert f"no cluster reachable: cannot load kubeconfig {tmp_path / 'missing'}" in capsys.readouterr().err
     assert main(["get", "fl", "--kubeconfig", str(kubeconfig), "--context", "other"]) == 1
     assert "no context 'other' in kubeconfig" in capsys.readouterr().err
+
+
+def test_a_long_failure_keeps_the_end_of_the_log() -> None:
+    tail = "Traceback (most recent call last):\n" + '  File "x.py", line 1\n' * 40 + "KeyError: 'rows'"
+    line = task_line({"id": "load", "state": "FAILED", "message": tail}, width=6)
+    assert line.startswith('  load   FAILED: Traceback (most recent call last): File "x.py", line 1 File ... ')
+    assert line.endswith("KeyError: 'rows'")
+    assert len(line) <= len("  load   FAILED: ") + 300
