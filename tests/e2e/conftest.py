@@ -26,6 +26,8 @@ Fixtures and helpers:
 - ``object_store`` (session): the S3 store (``store.StoreAccess``) from ``OVERTURE_S3_*`` in the
   environment, else the local cluster's (cluster.env); skips the test when there is none.
 - ``wrapper_image`` (session): the in-pod helper's image (``OVERTURE_WRAPPER_IMAGE``, same sources).
+- ``postgres``, ``smtp_server``, ``http_server`` (session): real services for the integration tasks
+  (tests/e2e/integrations.py); PostgreSQL and SMTP also listen where pods reach the host.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import pytest
 # The operator fixtures are registered here, once for the whole directory. Importing them into
 # test modules would give every module its own "session" operator: several would run at once.
 from harness import cluster, operator_process
+from integrations import HttpServer, PostgresServer, SmtpServer, free_port, pod_host
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from store import StoreAccess
@@ -258,6 +261,40 @@ def wrapper_image(kubeconfig: str) -> str:
     if not image:
         pytest.skip("no wrapper image: set OVERTURE_WRAPPER_IMAGE (the local cluster's real node has one)")
     return image
+
+
+# ---------------------------------------------------------------- services the integration tasks talk to
+
+
+def _service_hosts(kubeconfig: str) -> tuple[str, ...]:
+    pods = pod_host(kubeconfig)
+    return ("127.0.0.1", pods) if pods else ("127.0.0.1",)
+
+
+@pytest.fixture(scope="session")
+def postgres(kubeconfig: str) -> Iterator[PostgresServer]:
+    server = PostgresServer(port=free_port(), hosts=_service_hosts(kubeconfig))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server(kubeconfig: str) -> Iterator[SmtpServer]:
+    server = SmtpServer(_service_hosts(kubeconfig))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[HttpServer]:
+    server = HttpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 # ---------------------------------------------------------------- users and namespaces
