@@ -6,6 +6,10 @@
 #   bash hack/image.sh            # build (or reuse) the archive; prints its path
 #   bash hack/image.sh --import   # and import it as overture:dev into the local cluster's node
 #                                 # (OVERTURE_CLUSTER_INSTANCE picks the cluster, as for up.sh)
+#   bash hack/image.sh dbt [--import]   # the dbt image instead (images/dbt: dbt-core and
+#                                 # dbt-postgres at the pins of images/dbt/requirements.txt in a
+#                                 # virtualenv at /opt/dbt, entrypoint overture-dbt), tagged
+#                                 # localhost/overture-dbt:dev ($OVERTURE_DBT_IMAGE)
 # Cached by a hash of the sources, pyproject.toml, this script and the rootfs: unchanged
 # sources cost a hash and, with --import, a `ctr import` (about 5 s).
 # Needs: the python rootfs tarball (hack/cluster/images/build-images.sh python, run by up.sh),
@@ -16,12 +20,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=cluster/lib.sh
 source "$ROOT/hack/cluster/lib.sh"
 
-TAG=${OVERTURE_IMAGE_TAG:-overture:dev}
+IMAGE=overture
+[[ "${1:-}" == dbt ]] && { IMAGE=dbt; shift; }
+if [[ $IMAGE == dbt ]]; then TAG=${OVERTURE_DBT_IMAGE:-localhost/overture-dbt:dev}; else TAG=${OVERTURE_IMAGE_TAG:-overture:dev}; fi
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 [[ -x "$PYTHON" ]] || PYTHON=python3
 IMG_DIR="$OVERTURE_CACHE/images/overture"   # its own dir: build-images.sh prunes *.tar in images/
 ROOTFS_TAR="$OVERTURE_CACHE/images/python-rootfs-${OVERTURE_DEBIAN_SUITE:-bookworm}.tar.gz"
-PREFIX=/opt/overture
+PREFIX=/opt/$IMAGE
 UID_GID=10001
 
 ilog() { printf '[image] %s\n' "$*" >&2; }
@@ -29,8 +35,10 @@ ilog() { printf '[image] %s\n' "$*" >&2; }
 sources_hash() {
   (
     cd "$ROOT"
-    { find operator -type f \( -name '*.py' -o -name py.typed \) -not -path '*/__pycache__/*' | LC_ALL=C sort
-      echo pyproject.toml README.md hack/image.sh hack/cluster/images/mkimage.py; } |
+    { if [[ $IMAGE == dbt ]]; then find images/dbt -type f | LC_ALL=C sort
+      else find operator -type f \( -name '*.py' -o -name py.typed \) -not -path '*/__pycache__/*' | LC_ALL=C sort
+        echo pyproject.toml README.md; fi
+      echo hack/image.sh hack/cluster/images/mkimage.py; } |
       xargs sha256sum
     echo "$TAG $(stat -c '%s %Y' "$ROOTFS_TAR")"
   ) | sha256sum | cut -c1-12
@@ -46,9 +54,13 @@ build() { # <out.tar>
   pyver=${pyver#python}
   ilog "building $TAG on the rootfs's Python $pyver"
 
-  # The builder stage: wheels of the project and of every dependency, for the rootfs's Python.
-  "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$work/wheels" "$ROOT" >"$work/wheel.log" 2>&1 ||
-    { cat "$work/wheel.log" >&2; die "pip wheel of the project failed (log above)"; }
+  local wanted=(-r "$ROOT/images/dbt/requirements.txt")
+  if [[ $IMAGE == overture ]]; then
+    # The builder stage: wheels of the project and of every dependency, for the rootfs's Python.
+    "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$work/wheels" "$ROOT" >"$work/wheel.log" 2>&1 ||
+      { cat "$work/wheel.log" >&2; die "pip wheel of the project failed (log above)"; }
+    wanted=(--find-links "$work/wheels" "$work"/wheels/overture-*.whl)
+  fi
   # The runtime stage: a virtualenv at /opt/overture made by hand (the rootfs has no venv
   # module): pyvenv.cfg, bin/python -> the system python, site-packages filled by pip --target.
   site="$r$PREFIX/lib/python$pyver/site-packages"
@@ -59,7 +71,7 @@ build() { # <out.tar>
   "$PYTHON" -m pip install -q --disable-pip-version-check --no-compile --target "$site" \
     --python-version "$pyver" --implementation cp --only-binary=:all: \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-    --find-links "$work/wheels" "$work"/wheels/overture-*.whl
+    "${wanted[@]}"
   # pip --target puts console scripts in <target>/bin with the building Python's shebang.
   for f in "$site"/bin/*; do
     sed "1s|^#!.*|#!$PREFIX/bin/python|" "$f" >"$r$PREFIX/bin/$(basename "$f")"
@@ -68,8 +80,17 @@ build() { # <out.tar>
   rm -rf "$site/bin"
   echo "overture:x:$UID_GID:$UID_GID:overture:/nonexistent:/usr/sbin/nologin" >>"$r/etc/passwd"
   echo "overture:x:$UID_GID:" >>"$r/etc/group"
-  python3 "$ROOT/hack/cluster/images/mkimage.py" "$r" "$out" --tag "$TAG" --tag "docker.io/library/$TAG" \
-    --entrypoint "$PREFIX/bin/overture" --cmd operator \
+  local entry=(--entrypoint "$PREFIX/bin/overture" --cmd operator) tags=(--tag "$TAG" --tag "docker.io/library/$TAG")
+  if [[ $IMAGE == dbt ]]; then
+    install -m 755 "$ROOT/images/dbt/overture-dbt" "$r$PREFIX/bin/overture-dbt"
+    sed -i "1s|^#!.*|#!$PREFIX/bin/python|" "$r$PREFIX/bin/overture-dbt"
+    ln -s "$PREFIX/bin/dbt" "$r/usr/local/bin/dbt"   # `dbt` on the PATH for a shell in the image
+    # dbt reports usage to dbt Labs unless told not to; a task's pod has no business calling out.
+    entry=(--entrypoint "$PREFIX/bin/overture-dbt" --cmd build --env DBT_SEND_ANONYMOUS_USAGE_STATS=false
+      --env DO_NOT_TRACK=1 --env HOME=/tmp)
+    tags=(--tag "$TAG")
+  fi
+  python3 "$ROOT/hack/cluster/images/mkimage.py" "$r" "$out" "${tags[@]}" "${entry[@]}" \
     --env LANG=C.UTF-8 --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1
   ilog "$TAG: $(du -h "$out" | cut -f1) in $((SECONDS - t0))s"
 }
@@ -90,9 +111,9 @@ main() {
   [[ -s "$ROOTFS_TAR" ]] || die "no python rootfs at $ROOTFS_TAR"
   mkdir -p "$IMG_DIR"
   local out
-  out="$IMG_DIR/overture-${TAG//[:\/]/-}-$(sources_hash).tar"
+  out="$IMG_DIR/$IMAGE-${TAG//[:\/]/-}-$(sources_hash).tar"
   if [[ ! -s "$out" ]]; then
-    find "$IMG_DIR" -maxdepth 1 -name "overture-${TAG//[:\/]/-}-*.tar" -delete   # older builds
+    find "$IMG_DIR" -maxdepth 1 -name "$IMAGE-${TAG//[:\/]/-}-*.tar" -delete   # older builds
     build "$out.tmp.$$" && mv "$out.tmp.$$" "$out"
   fi
   (( import )) && import_image "$out"
