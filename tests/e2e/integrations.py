@@ -80,7 +80,9 @@ class PostgresServer:
         with (data / "pg_hba.conf").open("a") as hba:
             hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
         options = f"-c listen_addresses={','.join(self.hosts)} -p {self.port} -k {self.directory} -c fsync=off"
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.directory / "log"), "-o", options, "-w", "start")
+        self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.directory / "log"), "-o", options, "-w", "start"
+        )
         self.psql(f"CREATE DATABASE {self.database}", database="postgres")
 
     def stop(self) -> None:
@@ -122,9 +124,7 @@ class SmtpServer:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
-        self._controllers = [
-            Controller(self, hostname=host, port=self.port, ready_timeout=10) for host in hosts
-        ]
+        self._controllers = [Controller(self, hostname=host, port=self.port, ready_timeout=10) for host in hosts]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -167,7 +167,9 @@ class HttpServer:
                 body = self.rfile.read(length) if length else b""
                 path = urlparse(self.path).path
                 server.requests.append(RecordedRequest(self.command, self.path, dict(self.headers), body))
-                status, payload, content_type = server._answers.get(path, (404, b'{"error": "no such path"}', "application/json"))
+                status, payload, content_type = server._answers.get(
+                    path, (404, b'{"error": "no such path"}', "application/json")
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -176,7 +178,7 @@ class HttpServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 (http.server's names)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -55,7 +55,9 @@ class _GuardedResolver(AbstractResolver):
     def __init__(self, guard: AddressGuard) -> None:
         self._guard = guard
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         addresses = await asyncio.to_thread(self._guard.resolve, host, port)
         return [
             ResolveResult(

@@ -55,13 +55,15 @@ def _send(server: SmtpServer, message: EmailMessage, guard: AddressGuard) -> Non
     address = guard.resolve(server.host, server.port)[0]
     context = ssl.create_default_context()
     try:
-        smtp = smtplib.SMTP_SSL(timeout=server.timeout, context=context) if server.tls == "tls" else smtplib.SMTP(
-            timeout=server.timeout
+        smtp = (
+            smtplib.SMTP_SSL(timeout=server.timeout, context=context)
+            if server.tls == "tls"
+            else smtplib.SMTP(timeout=server.timeout)
         )
-        smtp._host = server.host  # the name TLS verifies, though we connect to the checked address
+        smtp._host = server.host  # type: ignore[attr-defined]  # the name TLS verifies, though we connect to the checked address
         with smtp:
             smtp.connect(address, server.port)
-            smtp._host = server.host  # connect() set it to the address
+            smtp._host = server.host  # type: ignore[attr-defined]  # connect() set it to the address
             if server.tls == "starttls":
                 smtp.starttls(context=context)
             if server.username:

@@ -83,7 +83,10 @@ _PARSERS: dict[str, Any] = {
 
 
 def typed_parameters(texts: tuple[str, ...], types: list[str]) -> list[Any]:
-    """Rendered parameters (text) as the types PostgreSQL expects for $1, $2, ...; CallError names the one that does not fit."""
+    """Rendered parameters (text) as the types PostgreSQL expects for $1, $2, ...
+
+    CallError names the one that does not fit.
+    """
     if len(texts) != len(types):
         raise CallError(f"parameters: the query takes {len(types)} ($1..${len(types)}), {len(texts)} given")
     values: list[Any] = []
