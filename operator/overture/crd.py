@@ -246,3 +246,49 @@ def render_crds() -> dict[str, str]:
         f"{API_GROUP}_flows.yaml": header + yaml.safe_dump(flow, sort_keys=False, width=100),
         f"{API_GROUP}_executions.yaml": header + yaml.safe_dump(execution, sort_keys=False, width=100),
     }
+
+
+def flow_json_schema() -> dict[str, Any]:
+    """The Flow CRD's openAPIV3Schema, closed (``additionalProperties: false``) where it lists
+    every property: the apiserver would prune an unknown key silently, the editor shows it as a typo."""
+    crd = yaml.safe_load(render_crds()[f"{API_GROUP}_flows.yaml"])
+    root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def close(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if (
+            node.get("type") == "object"
+            and "properties" in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            if isinstance(value, dict):
+                close(value)
+            elif isinstance(value, list):
+                for item in value:
+                    close(item)
+
+    close(root)
+    root["properties"]["metadata"] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["name"],
+    }
+    root["properties"].pop("status", None)
+    root["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return root
+
+
+def render_schema() -> str:
+    """``flow_json_schema`` as the text of schemas/flow.json (``overture schema``), for editors:
+    yaml-language-server reads it from a modeline, ``# yaml-language-server: $schema=<path or URL>``."""
+    import json
+
+    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", **flow_json_schema()}, indent=1) + "\n"

@@ -3,7 +3,7 @@
 This module parses the command line and dispatches. The commands live beside it, each module
 adding its own subcommands to the parser:
 
-- ``files``: ``validate`` and ``crds``, which need no cluster;
+- ``files``: ``validate``, ``crds`` and ``schema``, which need no cluster;
 - ``cluster``: ``run``, ``get``, ``list``, ``logs``, ``pause``, ``resume``, ``kill``, ``restart``,
   ``replay`` (``follow`` prints a run as it goes, ``tables`` kubectl's columns);
 - ``graph``: ``graph``; ``local_run``: ``local run``; ``backfill``: ``backfill``;
@@ -36,6 +36,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS = {
     "validate": "overture.cli.files",
     "crds": "overture.cli.files",
+    "schema": "overture.cli.files",
     **dict.fromkeys(
         ("run", "get", "list", "logs", "pause", "resume", "kill", "restart", "replay"), "overture.cli.cluster"
     ),

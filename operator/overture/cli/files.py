@@ -1,4 +1,4 @@
-"""The commands on files, which need no cluster: ``overture validate`` and ``overture crds``."""
+"""The commands on files, which need no cluster: ``overture validate``, ``overture crds`` and ``overture schema``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from overture.api import API_GROUP, SpecError
 from overture.cli.common import load_documents
-from overture.crd import render_crds
+from overture.crd import render_crds, render_schema
 from overture.validation import flow_problems
 
 DEFAULT_CRD_DIR = "crds"
@@ -76,6 +76,18 @@ def cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = render_schema()
+    if args.output in (None, "-"):
+        print(text, end="")
+        return 0
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"Wrote {path}")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = sub.add_parser("validate", help="check Flow files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -86,3 +98,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     crds.add_argument("-o", "--output-dir", default=DEFAULT_CRD_DIR)
     crds.add_argument("--stdout", action="store_true", help="print them instead of writing files")
     crds.set_defaults(func=cmd_crds)
+
+    schema = sub.add_parser("schema", help="write the JSON schema of Flow files, for editors (yaml-language-server)")
+    schema.add_argument("-o", "--output", help="file to write (default: standard output)")
+    schema.set_defaults(func=cmd_schema)

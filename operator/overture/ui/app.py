@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from overture.crd import flow_json_schema
 from overture.ui import routes, streams
 from overture.ui.auth import Authenticator
 from overture.ui.kubeapi import KubeError
@@ -142,5 +143,5 @@ def create_app(
     )
     app.state.settings = settings
     app.state.archive = archive or NoArchive()
-    app.state.flow_schema = routes.flow_json_schema()
+    app.state.flow_schema = flow_json_schema()
     return app

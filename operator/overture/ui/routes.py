@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from overture.api import API_GROUP, GROUP_VERSION, Flow, SpecError, State, coerce_inputs, parse_flow, paused_task
-from overture.crd import render_crds
+from overture.crd import flow_json_schema
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import execution_body, manual_name
@@ -125,48 +125,8 @@ async def namespaces(request: Request) -> JSONResponse:
 
 
 async def schema(request: Request) -> JSONResponse:
-    """The Flow CRD's schema as JSON Schema, for the editor's completion and lint."""
+    """The Flow CRD's schema as JSON Schema (``overture schema`` writes the same), for the editor."""
     return JSONResponse(request.app.state.flow_schema)
-
-
-def flow_json_schema() -> dict[str, Any]:
-    """The Flow CRD's openAPIV3Schema, closed (``additionalProperties: false``) where it lists
-    every property: the apiserver would prune an unknown key silently, the editor shows it as a typo."""
-    import yaml
-
-    crd = yaml.safe_load(render_crds()[f"{API_GROUP}_flows.yaml"])
-    root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-    def close(node: Any) -> None:
-        if not isinstance(node, dict):
-            return
-        if (
-            node.get("type") == "object"
-            and "properties" in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            node.setdefault("additionalProperties", False)
-        for value in node.values():
-            if isinstance(value, dict):
-                close(value)
-            elif isinstance(value, list):
-                for item in value:
-                    close(item)
-
-    close(root)
-    root["properties"]["metadata"] = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "namespace": {"type": "string"},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-        "required": ["name"],
-    }
-    root["properties"].pop("status", None)
-    root["required"] = ["apiVersion", "kind", "metadata", "spec"]
-    return root
 
 
 # --- flows ------------------------------------------------------------------------------------

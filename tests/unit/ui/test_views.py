@@ -10,7 +10,8 @@ import yaml
 
 from overture.ui import views
 from overture.ui.auth import bearer_token
-from overture.ui.routes import RefusedError, flow_json_schema, steering_patch
+from overture.crd import flow_json_schema
+from overture.ui.routes import RefusedError, steering_patch
 
 
 @pytest.mark.parametrize(
