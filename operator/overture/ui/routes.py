@@ -16,8 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from overture.api import API_GROUP, GROUP_VERSION, Flow, SpecError, State, coerce_inputs, parse_flow, paused_task
-from overture.crd import flow_json_schema
+from overture.api import GROUP_VERSION, Flow, SpecError, State, coerce_inputs, parse_flow, paused_task
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import execution_body, manual_name

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from overture.crd import flow_json_schema
 from overture.ui import views
 from overture.ui.auth import bearer_token
-from overture.crd import flow_json_schema
 from overture.ui.routes import RefusedError, steering_patch
 
 
