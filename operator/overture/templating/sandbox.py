@@ -114,8 +114,22 @@ def _printable(value: Any) -> Any:
     return value
 
 
+class _Undefined(StrictUndefined):
+    """StrictUndefined that lets a context value say why it has no such key
+    (``describe_missing(key)``), instead of Jinja naming the value's Python class."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        describe = getattr(type(self._undefined_obj), "describe_missing", None)
+        if describe is not None and isinstance(self._undefined_name, str):
+            return str(describe(self._undefined_obj, self._undefined_name))
+        return str(StrictUndefined._undefined_message.fget(self))  # type: ignore[attr-defined]
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_printable)
+    env = _Sandbox(undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_printable)
     env.filters.update(FILTERS)
     env.filters = {name: checked("filter", name, f) for name, f in env.filters.items()}
     lipsum = env.globals["lipsum"]
