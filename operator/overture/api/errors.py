@@ -81,9 +81,28 @@ def _known_fields(model: type[BaseModel] | None) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
-def _describe(error: ErrorDetails, field_hint: list[str]) -> str:
+# A field written as Kestra (or Argo) writes it, by (owner, field): what to write here instead.
+HABITS = {
+    ("", "id"): "a Flow's id is its metadata.name",
+    ("", "namespace"): "the namespace is metadata.namespace (a Kubernetes namespace)",
+    ("", "tasks"): "tasks go under spec: (spec.tasks)",
+    ("", "inputs"): "inputs go under spec: (spec.inputs)",
+    ("", "triggers"): "triggers go under spec: (spec.triggers)",
+    ("spec", "id"): "a Flow's id is its metadata.name",
+    ("spec", "namespace"): "the namespace is metadata.namespace (a Kubernetes namespace)",
+    ("retry", "type"): "the kind of retry is 'backoff' here: backoff: constant, exponential or random",
+    ("retry", "maxAttempt"): "use maxAttempts",
+    ("each", "values"): "the list to iterate is 'items' here",
+    ("inputs", "defaults"): "use default",
+    ("switch", "default"): "use defaults (a list of tasks)",
+}
+
+
+def _describe(error: ErrorDetails, field_hint: list[str], owner: str = "") -> str:
     kind = error["type"]
     found = error.get("input")
+    if kind == "extra_forbidden" and (owner, str(error["loc"][-1])) in HABITS:
+        return f"unknown field; {HABITS[owner, str(error['loc'][-1])]}"
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(error["loc"][-1]), field_hint, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it"
@@ -154,7 +173,7 @@ def problems_from(
             continue
         # The field (or union tag) holding the failing one; a list item is named by its list.
         owner = next((str(part) for part in reversed(raw[:-1]) if isinstance(part, str)), "")
-        message = f"{path}: {_describe(error, _known_fields(hints.get(owner)))}"
+        message = f"{path}: {_describe(error, _known_fields(hints.get(owner)), owner)}"
         if message not in out:
             out.append(message)
     return [str(entry) for entry in out]

@@ -629,3 +629,31 @@ def test_with_condition_keeps_transition_time_when_status_is_unchanged() -> None
 )
 def test_state_predicates(state: State, terminal: bool, successful: bool) -> None:
     assert (state.is_terminal, state.is_successful) == (terminal, successful)
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        (
+            {**flow_doc({"tasks": [shell("a")]}), "id": "k"},
+            "id: unknown field; a Flow's id is its metadata.name",
+        ),
+        (
+            flow_doc({"tasks": [shell("a", retry={"type": "exponential"})]}),
+            "spec.tasks[0].retry.type: unknown field; the kind of retry is 'backoff' here: backoff: constant, "
+            "exponential or random",
+        ),
+        (
+            flow_doc({"tasks": [{"id": "e", "type": "each", "items": [1], "values": [1], "tasks": [shell("b")]}]}),
+            "spec.tasks[0].values: unknown field; the list to iterate is 'items' here",
+        ),
+        (
+            flow_doc({"inputs": [{"id": "x", "type": "STRING", "defaults": "a"}], "tasks": [shell("a")]}),
+            "spec.inputs[0].defaults: unknown field; use default",
+        ),
+    ],
+)
+def test_kestra_habits_get_the_overture_spelling(doc: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_flow(doc)
+    assert caught.value.problems == [expected]
