@@ -149,6 +149,8 @@ class Api:
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
+        self.extensions = client.ApiextensionsV1Api(api)
 
     @classmethod
     async def connect(cls) -> Api:

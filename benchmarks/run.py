@@ -1,6 +1,9 @@
 """All six benchmarks, one after the other, then one table of the figures against the targets.
 
-    python -m benchmarks.run [--quick] [--only overhead,throughput,api_cost,memory,schedule,ui]
+    python -m benchmarks.run [--quick] [--argo] [--only overhead,throughput,api_cost,memory,schedule,ui,peer]
+
+``--argo`` adds the seventh, ``peer``: Overture and Argo Workflows side by side (it builds Argo
+once, ~4 min, and takes ~40 min; not part of CI).
 
 Against the cluster of KUBECONFIG, or of OVERTURE_CLUSTER_INSTANCE (hack/cluster; ``both``
 mode gives every scenario: the real node for real pods, the kwok node for kwok pods).
@@ -14,10 +17,11 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks import api_cost, memory, overhead, schedule, throughput, ui
+from benchmarks import api_cost, memory, overhead, peer, schedule, throughput, ui
 from benchmarks.common import kubeconfig_path, machine, print_table, terminate_gracefully, write_result
 
 ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui")
+OPTIONAL = ("peer",)  # only with --argo or --only
 
 
 def _f(value: float | None, unit: str = "ms") -> str:
@@ -102,6 +106,16 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
                 "",
             ]
         )
+    for r in (results.get("peer") or {}).get("results", []):
+        if "error" not in r and r["wall"] is not None:
+            rows.append(
+                [
+                    f"7. {r['workload']}, {r['engine']}",
+                    f"{r['wall']:.1f} s, {r['writes_per_task']:.2f} writes/task, "
+                    f"{r['cpu_per_task'] * 1000:.0f} ms CPU/task, {r['rss_mib']:.0f} MiB",
+                    "ahead of Argo" if r["engine"] == "Overture" else "",
+                ]
+            )
     return rows
 
 
@@ -127,6 +141,8 @@ async def main_async(quick: bool, only: list[str]) -> None:
                 results[name] = await schedule.bench(quick)
             elif name == "ui":
                 results[name] = await ui.bench(quick, None, None, None, 5)
+            elif name == "peer":
+                results[name] = await peer.bench(quick)
         except Exception as exc:  # one broken scenario must not hide the others' figures
             print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -139,11 +155,14 @@ async def main_async(quick: bool, only: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller N everywhere (a few minutes)")
-    parser.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL))
+    parser.add_argument("--argo", action="store_true", help="add the peer benchmark: Overture vs Argo Workflows")
+    parser.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL + OPTIONAL))
     args = parser.parse_args()
     terminate_gracefully()
     only = [n.strip() for n in args.only.split(",")] if args.only else list(ALL)
-    unknown = set(only) - set(ALL)
+    if args.argo and "peer" not in only:
+        only.append("peer")
+    unknown = set(only) - set(ALL + OPTIONAL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     asyncio.run(main_async(args.quick, only))

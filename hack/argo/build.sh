@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Build (once) Argo Workflows, the peer of benchmarks/peer.py, from the Go module proxy into the
+# cache outside the repo (nothing of Argo's is committed):
+#   ${OVERTURE_CACHE:-$HOME/.cache/overture}/bin/argo-workflows-<v>/{workflow-controller,argoexec,crds/*.yaml}
+#   ${OVERTURE_CACHE:-$HOME/.cache/overture}/images/argo/argoexec-<v>-<recipe>.tar   (localhost/argoexec:<v>)
+# and, if the local cluster of OVERTURE_CLUSTER_INSTANCE runs a real node, imports the executor
+# image into its containerd (no registry: like hack/cluster/images/, a docker-archive + ctr import).
+# Idempotent: a warm run checks files and the image list only. Prints KEY=VALUE lines at the end.
+#
+# usage: hack/argo/build.sh            build what is missing, import the image if a real node is up
+#   OVERTURE_BUILD_FORCE=1             rebuild even if present
+#   ARGO_VERSION=vX.Y.Z                another release of github.com/argoproj/argo-workflows/v4
+#                                      (ARGO_SUM=h1:... then pins its module hash; empty: not checked)
+#
+# Two fixes the module zip needs (the release images are built from git, not from the zip):
+# - Go module zips drop symlinks: workflow/executor/osspecific/signal_linux.go is a symlink to
+#   signal_darwin.go in git, so argoexec does not build for linux from the zip. It is restored
+#   as a copy in a writable copy of the module source (the module cache is read-only).
+# - The executor image (FROM distroless/static upstream) is argoexec alone at /bin/argoexec,
+#   with /etc/nsswitch.conf ("hosts: files dns", as upstream) so /etc/hosts (hostAliases) is read.
+set -Eeuo pipefail
+trap 'echo "[argo] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../cluster/lib.sh
+source "$HERE/../cluster/lib.sh"
+
+MODULE=github.com/argoproj/argo-workflows/v4
+ARGO_VERSION=${ARGO_VERSION:-v4.0.5}
+# go.sum's hash of the module zip: the source built is the one measured in benchmarks/README.md.
+if [[ "$ARGO_VERSION" == v4.0.5 ]]; then ARGO_SUM=${ARGO_SUM-h1:/1lru5oXUd+k6KEDUps6rLX5OKfi1jTfabgXTly/VFU=}; fi
+ARGO_SUM=${ARGO_SUM:-}
+OUT="$OVERTURE_CACHE/bin/argo-workflows-$ARGO_VERSION"
+SRC="$OVERTURE_CACHE/src/argo-workflows-$ARGO_VERSION"
+IMAGE="localhost/argoexec:$ARGO_VERSION"
+IMG_DIR="$OVERTURE_CACHE/images/argo"   # its own dir: build-images.sh prunes images/*.tar of other recipes
+RECIPE=$(cat "$HERE/build.sh" "$CLUSTER_HACK_DIR/images/mkimage.py" | sha256sum | cut -c1-12)
+TARBALL="$IMG_DIR/argoexec-$ARGO_VERSION-$RECIPE.tar"
+
+alog() { printf '[argo] %s\n' "$*" >&2; }
+
+fetch_source() {
+  local json dir sum
+  command -v go >/dev/null || die "go not found on PATH (needed for a cold build; the Go module proxy must be reachable)"
+  alog "$MODULE@$ARGO_VERSION: go mod download"
+  json=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$MODULE@$ARGO_VERSION")
+  dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' <<<"$json")
+  sum=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Sum"])' <<<"$json")
+  [[ -z "$ARGO_SUM" || "$sum" == "$ARGO_SUM" ]] || die "$MODULE@$ARGO_VERSION has hash $sum, expected $ARGO_SUM"
+  rm -rf "$SRC.tmp.$$"; mkdir -p "$(dirname "$SRC")"
+  cp -r "$dir" "$SRC.tmp.$$"
+  chmod -R u+w "$SRC.tmp.$$"
+  local signal="$SRC.tmp.$$/workflow/executor/osspecific"
+  [[ -e "$signal/signal_linux.go" ]] || cp "$signal/signal_darwin.go" "$signal/signal_linux.go"
+  rm -rf "$SRC"; mv "$SRC.tmp.$$" "$SRC"
+}
+
+build_binaries() {
+  if [[ -z "${OVERTURE_BUILD_FORCE:-}" && -x "$OUT/workflow-controller" && -x "$OUT/argoexec" && -s "$OUT/crds/argoproj.io_workflows.yaml" ]]; then
+    alog "$ARGO_VERSION: cached in $OUT"; return 0
+  fi
+  [[ -z "${OVERTURE_BUILD_FORCE:-}" && -s "$SRC/go.mod" && -e "$SRC/workflow/executor/osspecific/signal_linux.go" ]] || fetch_source
+  alog "$ARGO_VERSION: building workflow-controller, argoexec (cold: ~4 min on this 2-core VM) -> $OUT"
+  local tmp="$OUT.tmp.$$" t0=$SECONDS p=github.com/argoproj/argo-workflows/v4
+  rm -rf "$tmp"; mkdir -p "$tmp/crds"
+  local ld="-s -w -X $p.version=$ARGO_VERSION -X $p.gitTag=$ARGO_VERSION -X $p.gitTreeState=clean"
+  ld+=" -X $p.buildDate=1970-01-01T00:00:00Z -X $p.gitCommit=0000000000000000000000000000000000000000"
+  (cd "$SRC" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ld" -o "$tmp/" \
+      ./cmd/workflow-controller ./cmd/argoexec)
+  # the CRDs the release installs by default (minimal: large fields left out of the schema)
+  cp "$SRC"/manifests/base/crds/minimal/argoproj.io_*.yaml "$tmp/crds/"
+  rm -rf "$OUT"; mv "$tmp" "$OUT"
+  alog "$ARGO_VERSION: built in $((SECONDS - t0))s"
+}
+
+build_image() {
+  if [[ -z "${OVERTURE_BUILD_FORCE:-}" && -s "$TARBALL" ]]; then return 0; fi
+  alog "image $IMAGE: writing $TARBALL"
+  mkdir -p "$IMG_DIR"
+  local r
+  r=$(mktemp -d "$IMG_DIR/.work.XXXXXX")
+  mkdir -p "$r"/{bin,etc,tmp,dev,proc,sys}
+  chmod 1777 "$r/tmp"
+  cp "$OUT/argoexec" "$r/bin/argoexec"
+  printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$r/etc/group"
+  python3 "$CLUSTER_HACK_DIR/images/mkimage.py" "$r" "$TARBALL" --tag "$IMAGE" --entrypoint argoexec
+  rm -rf "$r"
+  find "$IMG_DIR" -maxdepth 1 -name 'argoexec-*.tar' ! -name "${TARBALL##*/}" -delete 2>/dev/null || true
+}
+
+# The real node's containerd (up.sh imports its own images at start; this one comes later).
+import_image() {
+  [[ -S "$CONTAINERD_SOCK" ]] || { alog "no real node up for instance $INSTANCE: image not imported"; return 0; }
+  if ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$IMAGE"; then
+    local have want
+    have=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls | awk -v i="$IMAGE" '$1 == i {print $3}')
+    want=$(tar -xOf "$TARBALL" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"])')
+    # ctr lists the manifest digest, not the config: compare the config blob it holds instead
+    if ctr --address "$CONTAINERD_SOCK" -n k8s.io content get "sha256:${want%.json}" >/dev/null 2>&1; then
+      alog "image $IMAGE: already in the node's containerd ($have)"; return 0
+    fi
+  fi
+  ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$TARBALL" >&2
+  alog "image $IMAGE: imported into $CONTAINERD_SOCK"
+}
+
+main() {
+  build_binaries
+  build_image
+  import_image
+  echo "ARGO_VERSION=$ARGO_VERSION"
+  echo "ARGO_BIN=$OUT"
+  echo "ARGO_CRDS=$OUT/crds"
+  echo "ARGOEXEC_IMAGE=$IMAGE"
+  # where pods on the real node reach this machine (the CNI bridge's own address)
+  echo "POD_GATEWAY=$(python3 -c 'import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))' "$POD_CIDR")"
+  echo "APISERVER_PORT=$APISERVER_PORT"
+}
+
+main "$@"; exit
