@@ -383,24 +383,29 @@ class ArgoBuild:
         )
 
 
-async def install_argo_crds(api: Api, crds: Path) -> None:
-    ext = api.extensions
-    for path in sorted(crds.glob("*.yaml")):
+async def install_crds(api: Api, directory: Path) -> None:
+    """Create the CRDs of ``directory`` that are missing (both engines' own manifests) and wait
+    until they are Established."""
+    names = []
+    for path in sorted(directory.glob("*.yaml")):
         body = yaml.safe_load(path.read_text())
+        names.append(body["metadata"]["name"])
         try:
-            await ext.create_custom_resource_definition(body)
+            await api.extensions.create_custom_resource_definition(body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
     for _ in range(60):
-        listing = await ext.list_custom_resource_definition()
-        ours = [c for c in listing.items if c.spec.group == ARGO_GROUP]
-        if ours and all(
-            any(x.type == "Established" and x.status == "True" for x in c.status.conditions or []) for c in ours
-        ):
+        listing = await api.extensions.list_custom_resource_definition()
+        established = {
+            c.metadata.name
+            for c in listing.items
+            if any(x.type == "Established" and x.status == "True" for x in c.status.conditions or [])
+        }
+        if established >= set(names):
             return
         await asyncio.sleep(0.5)
-    raise RuntimeError("Argo's CRDs not Established after 30 s")
+    raise RuntimeError(f"CRDs of {directory} not Established after 30 s")
 
 
 class Relay:
@@ -420,7 +425,12 @@ class Relay:
         if self.proc is not None and self.proc.poll() is None:
             return self.port
         with socket.socket() as sock:
-            sock.bind((self.gateway, 0))  # fails if the bridge has no such address yet
+            try:
+                sock.bind((self.gateway, 0))
+            except OSError as exc:
+                raise RuntimeError(
+                    f"no pod bridge with address {self.gateway} yet (the first pod makes it): {exc}"
+                ) from exc
             self.port = int(sock.getsockname()[1])
         listen = f"TCP-LISTEN:{self.port},bind={self.gateway},fork,reuseaddr"
         log = (RESULTS / "peer" / "relay.log").open("wb")
@@ -554,6 +564,7 @@ async def measure(
     result: dict[str, Any] = {"workload": workload.key, "engine": side.label, "node": workload.node}
     runs: Runs | None = None
     controller: Operator | ArgoController | None = None
+    kubeconfig: Path | None = None
     try:
         await placement.use(workload.node)
         kubeconfig = await engine_kubeconfig(api, namespace, side.engine)
@@ -629,6 +640,8 @@ async def measure(
             controller.stop()
         await counters.delete()
         await delete_binding(api, namespace, side.engine)
+        if kubeconfig:
+            kubeconfig.unlink(missing_ok=True)  # a token of a cluster-admin
         await delete_and_wait(api, namespace)
     print(f"[peer] {workload.key} {side.label}: {brief(result)}", flush=True)
     return result
@@ -712,7 +725,8 @@ async def bench(
     results: list[dict[str, Any]] = []
     try:
         available = await placement.discover()
-        await install_argo_crds(api, argo.crds)
+        await install_crds(api, ROOT / "crds")
+        await install_crds(api, argo.crds)
         for workload in chosen:
             if workload.node not in available:
                 for side in sides:

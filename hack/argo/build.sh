@@ -33,8 +33,7 @@ OUT="$OVERTURE_CACHE/bin/argo-workflows-$ARGO_VERSION"
 SRC="$OVERTURE_CACHE/src/argo-workflows-$ARGO_VERSION"
 IMAGE="localhost/argoexec:$ARGO_VERSION"
 IMG_DIR="$OVERTURE_CACHE/images/argo"   # its own dir: build-images.sh prunes images/*.tar of other recipes
-RECIPE=$(cat "$HERE/build.sh" "$CLUSTER_HACK_DIR/images/mkimage.py" | sha256sum | cut -c1-12)
-TARBALL="$IMG_DIR/argoexec-$ARGO_VERSION-$RECIPE.tar"
+TARBALL=""   # $IMG_DIR/argoexec-<v>-<hash of the recipe: build_image and mkimage.py>.tar, set by main
 
 alog() { printf '[argo] %s\n' "$*" >&2; }
 
@@ -92,20 +91,23 @@ build_image() {
 # The real node's containerd (up.sh imports its own images at start; this one comes later).
 import_image() {
   [[ -S "$CONTAINERD_SOCK" ]] || { alog "no real node up for instance $INSTANCE: image not imported"; return 0; }
-  if ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$IMAGE"; then
-    local have want
-    have=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls | awk -v i="$IMAGE" '$1 == i {print $3}')
-    want=$(tar -xOf "$TARBALL" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"])')
-    # ctr lists the manifest digest, not the config: compare the config blob it holds instead
-    if ctr --address "$CONTAINERD_SOCK" -n k8s.io content get "sha256:${want%.json}" >/dev/null 2>&1; then
-      alog "image $IMAGE: already in the node's containerd ($have)"; return 0
-    fi
+  local config
+  config=$(tar -xOf "$TARBALL" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"])')
+  # present if the node has the name and this build's config blob (ctr lists manifest digests only);
+  # listings go to variables first: grep -q closing a pipe early fails it under pipefail
+  local names
+  names=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q)
+  if grep -qx "$IMAGE" <<<"$names" &&
+     ctr --address "$CONTAINERD_SOCK" -n k8s.io content get "sha256:${config%.json}" >/dev/null 2>&1; then
+    alog "image $IMAGE: already in the node's containerd"; return 0
   fi
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$TARBALL" >&2
   alog "image $IMAGE: imported into $CONTAINERD_SOCK"
 }
 
 main() {
+  TARBALL="$IMG_DIR/argoexec-$ARGO_VERSION-$({ declare -f build_image; cat "$CLUSTER_HACK_DIR/images/mkimage.py"; } |
+    sha256sum | cut -c1-12).tar"
   build_binaries
   build_image
   import_image

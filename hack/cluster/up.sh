@@ -408,6 +408,8 @@ start_s3() {
 # A kwok pod whose container has the env var KWOK_EXIT_CODE (a number, not 0) fails with that
 # exit code instead of completing: tests make a task fail on the fake node (e.g. only its first
 # attempt: value "{{ 1 if taskrun.attempt == 1 else 0 }}"). Its weight beats pod-complete's 0.
+# kwokctl's pod-complete ends only pods owned by a Job; pod-complete-workflow does the same for
+# pods owned by an Argo Workflow (benchmarks/peer.py runs Argo Workflows beside Overture).
 write_kwok_fail_stage() {
   cat >"$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" <<'EOF'
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -452,6 +454,43 @@ spec:
             startedAt: {{ $now | Quote }}
       {{ end }}
       phase: Failed
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-complete-workflow
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.metadata.ownerReferences.[].kind'
+      operator: 'In'
+      values: ['Workflow']
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: 0
+            finishedAt: {{ $now | Quote }}
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Succeeded
 EOF
 }
 
