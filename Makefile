@@ -79,7 +79,7 @@ crds: install ## regenerate crds/ from the models (and the chart's copy)
 demo: install cluster-up ## local cluster, CRDs, operator, an example flow run to SUCCESS
 	bash hack/demo.sh
 
-bench: install cluster-up ## benchmarks/ against the local cluster (BENCH_ARGS=--quick for a short run)
+bench: install cluster-up ## benchmarks/ against the local cluster (BENCH_ARGS=--quick: a short run; --argo: add Overture vs Argo Workflows)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
