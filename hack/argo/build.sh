@@ -39,7 +39,7 @@ alog() { printf '[argo] %s\n' "$*" >&2; }
 
 fetch_source() {
   local json dir sum
-  command -v go >/dev/null || die "go not found on PATH (needed for a cold build; the Go module proxy must be reachable)"
+  need_go
   alog "$MODULE@$ARGO_VERSION: go mod download"
   json=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$MODULE@$ARGO_VERSION")
   dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' <<<"$json")
@@ -54,21 +54,22 @@ fetch_source() {
 }
 
 build_binaries() {
-  if [[ -z "${OVERTURE_BUILD_FORCE:-}" && -x "$OUT/workflow-controller" && -x "$OUT/argoexec" && -s "$OUT/crds/argoproj.io_workflows.yaml" ]]; then
+  if [[ -z "${OVERTURE_BUILD_FORCE:-}" ]] && all_exec "$OUT" workflow-controller argoexec &&
+     [[ -s "$OUT/crds/argoproj.io_workflows.yaml" ]]; then
     alog "$ARGO_VERSION: cached in $OUT"; return 0
   fi
   [[ -z "${OVERTURE_BUILD_FORCE:-}" && -s "$SRC/go.mod" && -e "$SRC/workflow/executor/osspecific/signal_linux.go" ]] || fetch_source
-  alog "$ARGO_VERSION: building workflow-controller, argoexec (cold: ~4 min on this 2-core VM) -> $OUT"
-  local tmp="$OUT.tmp.$$" t0=$SECONDS p=github.com/argoproj/argo-workflows/v4
-  rm -rf "$tmp"; mkdir -p "$tmp/crds"
+  alog "$ARGO_VERSION: building workflow-controller, argoexec (cold: 4-8 min on this 2-core VM) -> $OUT"
+  local tmp t0=$SECONDS p=github.com/argoproj/argo-workflows/v4
+  tmp=$(fresh_tmp "$OUT")
   local ld="-s -w -X $p.version=$ARGO_VERSION -X $p.gitTag=$ARGO_VERSION -X $p.gitTreeState=clean"
   ld+=" -X $p.buildDate=1970-01-01T00:00:00Z -X $p.gitCommit=0000000000000000000000000000000000000000"
   (cd "$SRC" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ld" -o "$tmp/" \
       ./cmd/workflow-controller ./cmd/argoexec)
   # the CRDs the release installs by default (minimal: large fields left out of the schema)
+  mkdir -p "$tmp/crds"
   cp "$SRC"/manifests/base/crds/minimal/argoproj.io_*.yaml "$tmp/crds/"
-  rm -rf "$OUT"; mv "$tmp" "$OUT"
-  alog "$ARGO_VERSION: built in $((SECONDS - t0))s"
+  finish_build argo-workflows "$ARGO_VERSION" "$tmp" "$OUT" "$t0"
 }
 
 build_image() {

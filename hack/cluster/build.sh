@@ -16,12 +16,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-need_go() {
-  command -v go >/dev/null ||
-    die "go not found on PATH (needed for a cold build: Go >= 1.26 or GOTOOLCHAIN=auto; the Go module proxy must be reachable)"
-}
-
-
 build_kubernetes() {
   local kv out minor ld p
   kv=$(pinned_version k8sbins k8s.io/kubernetes)
@@ -104,21 +98,6 @@ build_versitygw() {
 # go_build <wrapper module dir> <ldflags> <output file> <main package>: static, the pinned versions
 go_build() {
   (cd "$HERE/$1" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$2" -o "$3" "$4")
-}
-
-fresh_tmp() { # <out dir>: an empty dir beside it, renamed over it by finish_build
-  local tmp="$1.tmp.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"; echo "$tmp"
-}
-
-finish_build() { # <name> <version> <tmp> <out> <start seconds>
-  rm -rf "$4"; mv "$3" "$4"
-  log "$1 $2: built in $((SECONDS - $5))s"
-}
-
-all_exec() { # <dir> <names...>
-  local d=$1; shift
-  local n; for n in "$@"; do [[ -x "$d/$n" ]] || return 1; done
 }
 
 main() {

@@ -67,6 +67,27 @@ pinned_version() { # <wrapper dir name> <module path>
     "$CLUSTER_HACK_DIR/$1/go.mod"
 }
 
+# Builds into the cache (hack/cluster/build.sh, hack/argo/build.sh)
+need_go() {
+  command -v go >/dev/null ||
+    die "go not found on PATH (needed for a cold build: Go >= 1.26 or GOTOOLCHAIN=auto; the Go module proxy must be reachable)"
+}
+
+fresh_tmp() { # <out dir>: an empty dir beside it, renamed over it by finish_build
+  local tmp="$1.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"; echo "$tmp"
+}
+
+finish_build() { # <name> <version> <tmp> <out> <start seconds>
+  rm -rf "$4"; mv "$3" "$4"
+  log "$1 $2: built in $((SECONDS - $5))s"
+}
+
+all_exec() { # <dir> <names...>
+  local d=$1; shift
+  local n; for n in "$@"; do [[ -x "$d/$n" ]] || return 1; done
+}
+
 bin_dir() { # kubernetes|etcd|kwok|versitygw
   case "$1" in
     kubernetes) echo "$OVERTURE_CACHE/bin/kubernetes-$(pinned_version k8sbins k8s.io/kubernetes)" ;;
