@@ -322,6 +322,20 @@ def job_finished(job: dict[str, Any]) -> str | None:
 TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"}
 
 
+async def wait_for_change(changed: asyncio.Event, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Until ``predicate()`` holds, re-checked whenever a watch sets ``changed`` (at least every
+    second); False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+    return True
+
+
 @dataclass
 class Recorder:
     """When Jobs, their pods and Executions of one namespace appeared and finished, as seen here."""
@@ -398,15 +412,7 @@ class Recorder:
         return min(times) if times else None
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
-        return True
+        return await wait_for_change(self.changed, predicate, timeout)
 
     async def close(self) -> None:
         self.stop.set()
@@ -422,6 +428,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it is still running after ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -554,12 +570,7 @@ class Operator:
                 self.profiler.kill()
             self.profiler = None
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc)
             self.proc = None
 
 
@@ -600,11 +611,7 @@ class Completer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc, grace=10)
             self.proc = None
 
 

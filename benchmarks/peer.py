@@ -65,8 +65,10 @@ from benchmarks.common import (
     proc_cpu_seconds,
     proc_hwm_mib,
     proc_rss_mib,
+    stop_process,
     terminate_gracefully,
     wait_flow_ready,
+    wait_for_change,
     watch_raw,
     write_result,
 )
@@ -184,15 +186,7 @@ class Runs:
             self.changed.set()
 
     async def wait_all(self, names: list[str], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not all(n in self.done for n in names):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
-        return True
+        return await wait_for_change(self.changed, lambda: all(n in self.done for n in names), timeout)
 
     async def close(self) -> None:
         self.stop.set()
@@ -443,8 +437,7 @@ class Relay:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(5)
+            stop_process(self.proc, grace=5)
             self.proc = None
 
 
@@ -513,12 +506,7 @@ class ArgoController:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc)
             self.proc = None
 
 
