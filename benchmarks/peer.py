@@ -1,4 +1,4 @@
-"""6. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
+"""7. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
 
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
 
@@ -738,7 +738,7 @@ async def bench(
         await api.close()
     titles = {w.key: w.title for w in chosen}
     print_table(
-        f"6. Overture vs Argo Workflows {argo.version} (busybox `true` tasks; one engine at a time)",
+        f"7. Overture vs Argo Workflows {argo.version} (busybox `true` tasks; one engine at a time)",
         HEADER,
         table_rows(results, titles),
     )

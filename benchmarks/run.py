@@ -1,4 +1,4 @@
-"""All six benchmarks, one after the other, then one table of the figures against the targets.
+"""All six benchmarks (and the optional peer), one after the other, then one table of the figures against the targets.
 
     python -m benchmarks.run [--quick] [--argo] [--only overhead,throughput,api_cost,memory,schedule,ui,peer]
 
