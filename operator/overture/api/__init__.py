@@ -62,7 +62,7 @@ from overture.api.flow import (
     TriggerStatus,
 )
 from overture.api.inputs import Input, InputType, coerce_inputs
-from overture.api.states import TERMINAL, State
+from overture.api.states import TERMINAL, State, is_terminal
 from overture.api.tasks import (
     DEFAULT_IMAGES,
     RUNNABLE_TYPES,
@@ -251,6 +251,7 @@ __all__ = [
     "coerce_inputs",
     "find_condition",
     "format_duration",
+    "is_terminal",
     "parse_execution",
     "parse_flow",
     "paused_task",

@@ -1,11 +1,14 @@
 """States of executions and task runs, as in Kestra.
 
-Terminal states never change again unless a person restarts the run.
+Terminal states never change again unless a person restarts the run. ``TERMINAL`` says which
+they are, once: ``State.is_terminal`` for a parsed state, ``is_terminal`` for one read from an
+object as it is (any value: a state's text, None, something else).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeGuard
 
 
 class State(StrEnum):
@@ -33,3 +36,8 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED})
+
+
+def is_terminal(state: object) -> TypeGuard[str]:
+    """Whether ``state``, as found in an object's status, is a terminal state (False for anything else)."""
+    return isinstance(state, str) and state in TERMINAL  # a StrEnum member equals (and hashes as) its text

@@ -29,7 +29,7 @@ from overture.api import (
     LABEL_BACKFILL,
     LABEL_FLOW,
     SpecError,
-    State,
+    is_terminal,
 )
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import CliError
@@ -42,7 +42,7 @@ POLL_SECONDS = 2.0
 def unfinished(cluster: ClusterClient, flow: str) -> int:
     items = cluster.list_objects("executions", labels=f"{LABEL_FLOW}={flow},{LABEL_BACKFILL}")
     states = ((item.get("status") or {}).get("state") for item in items)
-    return sum(1 for s in states if s not in {t.value for t in State if t.is_terminal})
+    return sum(1 for s in states if not is_terminal(s))
 
 
 def run_backfill(

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from overture.api import FlowSpec, InputType, State, paused_task
+from overture.api import FlowSpec, InputType, State, is_terminal, paused_task
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import (
     EXIT_USAGE,
@@ -30,7 +30,7 @@ from overture.cli.common import (
     parse_inputs,
     typed_inputs,
 )
-from overture.cli.follow import follow, is_terminal
+from overture.cli.follow import follow
 from overture.cli.tables import object_table, task_run_table
 from overture.documents import YamlDocument
 from overture.kube.artifacts import ArtifactStore, StoreSettings, attempt_prefix, execution_prefix

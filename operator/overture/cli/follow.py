@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from overture.api import State
+from overture.api import State, is_terminal
 from overture.cli.client import ClusterClient
 from overture.cli.common import CliError, Progress, end_line
 
@@ -100,13 +100,6 @@ def follow(cluster: ClusterClient, name: str, progress: Progress, logs: bool, ti
         stop.set()
     progress.emit(f"{name}: still {status.get('state') or 'not started'} after {timeout:g}s; stopped following it")
     return 1
-
-
-def is_terminal(state: Any) -> bool:
-    try:
-        return State(state).is_terminal
-    except ValueError:
-        return False
 
 
 def _attach(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun
@@ -79,9 +79,6 @@ class Work:
     def wake(self, at: datetime) -> None:
         self.wake_at.append(at)
 
-    def wake_in(self, seconds: float) -> None:
-        self.wake_at.append(self.now + timedelta(seconds=seconds))
-
     def template_context(self, frame: Frame, run_id: str, attempt: int = 1) -> dict[str, Any]:
         labels = {**self.flow.labels, **self.spec.labels}
         context: dict[str, Any] = {
@@ -147,9 +144,6 @@ class Work:
                 self.actions.append(KillExecution(run.child_execution))
         self.update(run, state=State.KILLED, attempts=tuple(attempts), end_date=self.stamp)
         return still_running
-
-    def active_runs(self) -> list[TaskRun]:
-        return [r for r in self.runs.values() if not r.state.is_terminal]
 
     def first_failure(self) -> TaskRun | None:
         """The first failed task run whose failure is its own: a task that ran, or a flowable that

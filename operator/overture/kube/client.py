@@ -219,12 +219,6 @@ class Kube:
             if not token:
                 return
 
-    async def get_execution(self, namespace: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "get", self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "executions", name)
-        )
-        return result
-
     # --- triggers: webhook keys, flows for backfills, watches of arbitrary kinds ---------------
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:

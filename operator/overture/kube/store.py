@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from overture.api import LABEL_EXECUTION, TERMINAL
+from overture.api import LABEL_EXECUTION, is_terminal
 
 Key = tuple[str, str]  # (namespace, name)
 Body = Mapping[str, Any]
@@ -105,7 +105,7 @@ def _pack(body: Body) -> Packed | None:
     """A finished execution, packed; None if it may still change (unfinished, or a restart asked)."""
     status = body.get("status") or {}
     state = status.get("state")
-    if not isinstance(state, str) or state not in TERMINAL or body["metadata"].get("deletionTimestamp"):
+    if not is_terminal(state) or body["metadata"].get("deletionTimestamp"):
         return None
     if int((body.get("spec") or {}).get("restarts") or 0) > int(status.get("restarts") or 0):
         return None

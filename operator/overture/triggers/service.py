@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from overture.api import AnyTrigger, Flow, ResourceEvent, State
+from overture.api import AnyTrigger, Flow, ResourceEvent, is_terminal
 from overture.engine.clock import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
@@ -129,7 +129,7 @@ class Triggers:
             status = body.get("status") or {}
             ended = parse_time(status.get("endDate"))
             state = status.get("state")
-            if ended is None or state not in {s.value for s in State} or not State(state).is_terminal:
+            if ended is None or not is_terminal(state):
                 continue
             if now - ended <= LOOKBACK:
                 await self.execution_finished(body)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from overture.api import Flow, FlowTrigger, State, TriggerKind
+from overture.api import Flow, FlowTrigger, State, TriggerKind, is_terminal
 from overture.kube.store import Body
 from overture.triggers.executions import build_execution, execution_name
 
@@ -49,11 +49,9 @@ def matching_triggers(
     namespace = meta.get("namespace") or ""
     flow_name = ((upstream.get("spec") or {}).get("flowRef") or {}).get("name")
     state_text = (upstream.get("status") or {}).get("state")
-    if not flow_name or state_text not in {s.value for s in State}:
+    if not flow_name or not is_terminal(state_text):
         return []
     state = State(state_text)
-    if not state.is_terminal:
-        return []
     labels = _labels(upstream)
     found: list[tuple[Flow, FlowTrigger]] = []
     for flow in flows:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from overture.api import GROUP_VERSION, Flow, SpecError, State, coerce_inputs, parse_flow, paused_task
+from overture.api import GROUP_VERSION, Flow, SpecError, State, coerce_inputs, is_terminal, parse_flow, paused_task
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import execution_body, manual_name
@@ -332,7 +332,7 @@ async def execution(request: Request) -> JSONResponse:
 
 def _unless_ended(obj: dict[str, Any], verb: str) -> None:
     state = (obj.get("status") or {}).get("state")
-    if state in {s.value for s in State if s.is_terminal}:
+    if is_terminal(state):
         raise RefusedError(409, f"execution {obj['metadata']['name']!r} already ended {state}; nothing to {verb}")
 
 

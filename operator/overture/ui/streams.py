@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from overture.api import TERMINAL
+from overture.api import is_terminal
 from overture.ui import logs
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
 from overture.ui.routes import execution_events
@@ -32,7 +32,6 @@ JOB_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 HEARTBEAT_SECONDS = 15.0
 EVENTS_SECONDS = 3.0
 LINE_BATCH_SECONDS = 0.1
-TERMINAL_STATES = {s.value for s in TERMINAL}
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -103,7 +102,7 @@ async def _poll_events(api: UserApi, namespace: str, name: str, queue: asyncio.Q
         if found != last:
             await queue.put(sse("events", found))
             last = found
-        ended = (obj.get("status") or {}).get("state") in TERMINAL_STATES
+        ended = is_terminal((obj.get("status") or {}).get("state"))
         await asyncio.sleep(EVENTS_SECONDS * (5 if ended else 1))
 
 
