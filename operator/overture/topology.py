@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from overture.api import AnyTask, EachTask, FlowSpec, IfTask, ParallelTask, PauseTask, SubflowTask, SwitchTask
+from overture.api import AnyTask, FlowSpec, ParallelTask
 
 
 @dataclass(frozen=True)
@@ -93,26 +93,13 @@ def _add_list(
 
 
 def task_groups(task: AnyTask) -> list[tuple[str, Sequence[AnyTask]]]:
-    if isinstance(task, IfTask):
-        return [(label, group) for label, group in (("then", task.then), ("else", task.else_)) if group]
-    if isinstance(task, SwitchTask):
-        cases: list[tuple[str, Sequence[AnyTask]]] = [(f"case {c.value}", c.tasks) for c in task.cases]
-        return cases + ([("default", task.defaults)] if task.defaults else [])
-    children = getattr(task, "tasks", None)
-    return [("each item" if isinstance(task, EachTask) else "", children)] if children else []
+    """The nested lists a graph draws (the empty ones left out), by label."""
+    return [(group.label, group.tasks) for group in task.groups() if group.tasks]
 
 
 def describe(task: AnyTask) -> str:
     """``shell``, ``each (2 at a time)``, ``subflow -> load-day``, with flags: ``[retry x3, allowFailure]``."""
-    text = str(task.type)
-    if isinstance(task, EachTask):
-        text += f" ({task.concurrency_limit} at a time)" if task.concurrency_limit else " (all at once)"
-    elif isinstance(task, ParallelTask):
-        text += f" ({task.concurrency} at a time)" if task.concurrency else " (all at once)"
-    elif isinstance(task, SubflowTask):
-        text += f" -> {task.flow_ref.name}"
-    elif isinstance(task, PauseTask):
-        text += f" ({task.delay})" if task.delay else " (until resumed)"
+    text = str(task.type) + task.detail()
     flags = []
     if task.retry is not None:
         flags.append(f"retry x{task.retry.max_attempts}")

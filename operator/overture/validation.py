@@ -31,21 +31,14 @@ from croniter import CroniterBadDateError, croniter
 
 from overture.api import (
     AnyTask,
-    ContainerTask,
-    EachTask,
-    EnvVar,
-    FailTask,
     Flow,
     FlowSpec,
-    IfTask,
-    PythonTask,
     ScheduleTrigger,
-    ShellTask,
     SpecError,
     SubflowTask,
-    SwitchTask,
     child_groups,
     parse_flow,
+    value_templates,
     walk_tasks,
 )
 from overture.api.common import is_dns_subdomain, object_name_part
@@ -134,50 +127,6 @@ def _check_dependencies(path: str, tasks: tuple[AnyTask, ...], every_id: set[str
     cycle = _find_cycle(graph)
     if cycle:
         yield f"{path}: dependsOn forms a cycle {' -> '.join(cycle)}; remove one of these dependencies"
-
-
-def _templates_of(task: AnyTask) -> Iterator[tuple[str, str]]:
-    """(field path relative to the task, template) for every templated field."""
-    if task.run_if is not None:
-        yield "runIf", task.run_if
-    if isinstance(task, ShellTask):
-        for i, command in enumerate(task.commands):
-            yield f"commands[{i}]", command
-    if isinstance(task, PythonTask):
-        yield "script", task.script
-    if isinstance(task, ContainerTask):
-        for name in ("command", "args"):
-            for i, arg in enumerate(getattr(task, name) or ()):
-                yield f"{name}[{i}]", arg
-    if isinstance(task, ShellTask | PythonTask | ContainerTask):
-        yield from _env_templates(task.env)
-    if isinstance(task, EachTask) and isinstance(task.items, str):
-        yield "items", task.items
-    if isinstance(task, IfTask):
-        yield "condition", task.condition
-    if isinstance(task, SwitchTask):
-        yield "value", task.value
-    if isinstance(task, FailTask):
-        yield "message", task.message
-    if isinstance(task, SubflowTask):
-        yield from _value_templates("inputs", task.inputs)
-
-
-def _env_templates(env: tuple[EnvVar, ...]) -> Iterator[tuple[str, str]]:
-    for i, var in enumerate(env):
-        if var.value is not None:
-            yield f"env[{i}].value", var.value
-
-
-def _value_templates(path: str, value: Any) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, sub in value.items():
-            yield from _value_templates(f"{path}.{key}", sub)
-    elif isinstance(value, list):
-        for i, sub in enumerate(value):
-            yield from _value_templates(f"{path}[{i}]", sub)
 
 
 def _check_template(
@@ -337,7 +286,7 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
     for path, group in task_lists(spec):
         problems.extend(_check_dependencies(path, group, task_ids))
     for path, task in tasks:
-        for field, template in _templates_of(task):
+        for field, template in task.templates():
             problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names))
     problems.extend(_check_triggers(spec, allow_seconds_cron))
     for index, trigger in enumerate(spec.triggers):
@@ -346,7 +295,7 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
                 choices = ", ".join(sorted(input_ids)) or "none are declared"
                 where = f"spec.triggers[{index}].inputs.{name}"
                 problems.append(f"{where}: the flow declares no such input (inputs: {choices})")
-        for field, template in _value_templates("inputs", trigger.inputs):
+        for field, template in value_templates("inputs", trigger.inputs):
             where = f"spec.triggers[{index}].{field}"
             problems.extend(_check_template(where, template, task_ids, input_ids, var_names))
     return _unique(problems)

@@ -30,6 +30,7 @@ from overture.api.common import (
     SecretKeyRef,
     find_condition,
     format_duration,
+    tag_of,
     to_timedelta,
     with_condition,
 )
@@ -64,10 +65,11 @@ from overture.api.flow import (
 from overture.api.inputs import Input, InputType, coerce_inputs
 from overture.api.states import TERMINAL, State, is_terminal
 from overture.api.tasks import (
-    DEFAULT_IMAGES,
     RUNNABLE_TYPES,
+    TASK_MODELS,
     AnyTask,
     Backoff,
+    ChildGroup,
     ContainerTask,
     EachTask,
     EnvVar,
@@ -87,9 +89,11 @@ from overture.api.tasks import (
     Task,
     TaskType,
     child_groups,
+    value_templates,
     walk_tasks,
 )
 from overture.api.triggers import (
+    TRIGGER_MODELS,
     AnyTrigger,
     CatchUp,
     FlowTrigger,
@@ -103,25 +107,9 @@ from overture.api.triggers import (
 )
 
 _TAGS = frozenset({t.value for t in TaskType} | {t.value for t in TriggerType})
-_MODELS_BY_TAG: tuple[type[BaseModel], ...] = (
-    ShellTask,
-    PythonTask,
-    ContainerTask,
-    ParallelTask,
-    SequentialTask,
-    EachTask,
-    IfTask,
-    SwitchTask,
-    PauseTask,
-    SubflowTask,
-    FailTask,
-    ScheduleTrigger,
-    WebhookTrigger,
-    FlowTrigger,
-    ResourceTrigger,
-)
+_MODELS_BY_TAG: tuple[type[BaseModel], ...] = (*TASK_MODELS, *TRIGGER_MODELS)
 _HINTS: dict[str, type[BaseModel]] = {
-    **{str(m.model_fields["type"].annotation.__args__[0]): m for m in _MODELS_BY_TAG},  # type: ignore[union-attr]
+    **{tag_of(m): m for m in _MODELS_BY_TAG},
     "retry": Retry,
     "resources": Resources,
     "concurrency": Concurrency,
@@ -175,7 +163,6 @@ __all__ = [
     "API_GROUP",
     "API_VERSION",
     "CONDITION_SUCCEEDED",
-    "DEFAULT_IMAGES",
     "DEFAULT_RETENTION",
     "GROUP_VERSION",
     "LABEL_ATTEMPT",
@@ -186,12 +173,15 @@ __all__ = [
     "LABEL_TASK",
     "LABEL_TRIGGER",
     "RUNNABLE_TYPES",
+    "TASK_MODELS",
     "TERMINAL",
+    "TRIGGER_MODELS",
     "AnyTask",
     "AnyTrigger",
     "Attempt",
     "Backoff",
     "CatchUp",
+    "ChildGroup",
     "Concurrency",
     "ConcurrencyBehavior",
     "Condition",
@@ -256,7 +246,9 @@ __all__ = [
     "parse_flow",
     "paused_task",
     "problems_from",
+    "tag_of",
     "to_timedelta",
+    "value_templates",
     "walk_tasks",
     "with_condition",
 ]

@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -95,6 +95,12 @@ Duration = Annotated[
     AfterValidator(_check_duration),
     Field(json_schema_extra={"x-overture-duration": True}),
 ]
+
+
+def tag_of(model: type[BaseModel]) -> str:
+    """The ``type`` a model of a tagged union stands for (its ``Literal`` type), e.g. ``shell``."""
+    annotation = model.model_fields["type"].annotation
+    return str(get_args(annotation)[0])
 
 
 def format_duration(delta: timedelta) -> str:

@@ -16,10 +16,8 @@ from pydantic import Field, JsonValue, model_validator
 from overture.api.common import Condition, Duration, Model, ResourceId
 from overture.api.inputs import Input
 from overture.api.states import State
-from overture.api.tasks import RUNNABLE_TYPES, Task, TaskType
+from overture.api.tasks import CHILD_LIST_FIELDS, RUNNABLE_TYPES, Task, TaskType
 from overture.api.triggers import Trigger
-
-FLOWABLE_CHILD_FIELDS = ("tasks", "then", "else", "defaults")
 
 
 class ConcurrencyBehavior(StrEnum):
@@ -76,7 +74,7 @@ def _apply_task_defaults(tasks: Any, defaults: list[dict[str, Any]]) -> Any:
             if applies and isinstance(default.get("values"), dict):
                 merged = _deep_merge(merged, default["values"])
         merged = _deep_merge(merged, task)
-        for field in FLOWABLE_CHILD_FIELDS:
+        for field in CHILD_LIST_FIELDS:
             if field in merged:
                 merged[field] = _apply_task_defaults(merged[field], defaults)
         if isinstance(merged.get("cases"), list):

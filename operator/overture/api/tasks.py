@@ -4,18 +4,25 @@ Runnable tasks (``shell``, ``python``, ``container``) become one Job per attempt
 (``parallel``, ``sequential``, ``each``, ``if``, ``switch``, ``pause``, ``subflow``, ``fail``)
 control other tasks and are decided by the engine inside the operator; they never get a pod.
 
-A task is a tagged union on ``type``. String fields documented as templates are rendered with
-the sandboxed Jinja2 of ``overture.templating`` when the task starts.
+A task is a tagged union on ``type``, written once (``AnyTask``). String fields documented as
+templates are rendered with the sandboxed Jinja2 of ``overture.templating`` when the task starts.
+
+What each kind of task is made of is said here, once, by its model: ``groups()`` (the nested task
+lists of a flowable, for validation, the engine, restarts and graphs), ``templates()`` (its
+templated fields, for validation), ``detail()`` (how a graph describes it) and ``default_image``.
+How the engine runs each kind is in ``engine/kinds.py``, one class per kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from overture.api.common import ENV_NAME_PATTERN, Duration, Model, ObjectRef, ResourceId, SecretKeyRef
+from overture.api.common import ENV_NAME_PATTERN, Duration, Model, ObjectRef, ResourceId, SecretKeyRef, tag_of
 from overture.api.inputs import Input
 
 
@@ -31,11 +38,6 @@ class TaskType(StrEnum):
     PAUSE = "pause"
     SUBFLOW = "subflow"
     FAIL = "fail"
-
-
-RUNNABLE_TYPES = frozenset({TaskType.SHELL, TaskType.PYTHON, TaskType.CONTAINER})
-
-DEFAULT_IMAGES = {TaskType.SHELL: "busybox:1.36", TaskType.PYTHON: "python:3.12-slim"}
 
 
 class Backoff(StrEnum):
@@ -104,8 +106,42 @@ class TaskBase(Model):
     )
     retry: Retry | None = None
 
+    def groups(self) -> tuple[ChildGroup, ...]:
+        """The nested task lists this task runs: none, unless it is a flowable."""
+        return ()
+
+    def templates(self) -> Iterator[tuple[str, str]]:
+        """(field path under the task, template) of every templated field, in field order."""
+        if self.run_if is not None:
+            yield "runIf", self.run_if
+        yield from self._templates()
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield from ()
+
+    def detail(self) -> str:
+        """What a graph shows after the type: `` (2 at a time)``, `` -> load-day``; often nothing."""
+        return ""
+
+
+# The wire names of the fields that hold a flowable's nested task lists (``groups()``), for reading
+# a document before it is parsed (taskDefaults are merged into raw tasks); ``cases`` holds them one
+# level down, in each case's ``tasks``.
+CHILD_LIST_FIELDS = ("tasks", "then", "else", "defaults")
+
+
+@dataclass(frozen=True)
+class ChildGroup:
+    """One nested task list of a flowable task."""
+
+    field: str  # its path under the task (``then``, ``cases[0].tasks``), as problems name it
+    label: str  # how a graph labels it (``then``, ``case 3``, ``each item``; "" for the one list of a group)
+    tasks: tuple[AnyTask, ...]
+
 
 class RunnableTask(TaskBase):
+    default_image: ClassVar[str | None] = None  # the image when the task names none
+
     image: str | None = Field(default=None, description="Container image; shell and python have defaults")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     env: tuple[EnvVar, ...] = ()
@@ -139,6 +175,15 @@ class RunnableTask(TaskBase):
             _check_relative(glob)
         return value
 
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield from self._command_templates()
+        for i, var in enumerate(self.env):
+            if var.value is not None:
+                yield f"env[{i}].value", var.value
+
+    def _command_templates(self) -> Iterator[tuple[str, str]]:
+        yield from ()
+
 
 def _check_relative(path: str) -> None:
     """A path or glob inside the work dir, as the wrapper accepts it (wrapper/spec.go)."""
@@ -147,13 +192,24 @@ def _check_relative(path: str) -> None:
 
 
 class ShellTask(RunnableTask):
+    default_image: ClassVar[str | None] = "busybox:1.36"
+
     type: Literal["shell"]
     commands: tuple[str, ...] = Field(min_length=1, description="Templates, run in order by /bin/sh -ec")
 
+    def _command_templates(self) -> Iterator[tuple[str, str]]:
+        for i, command in enumerate(self.commands):
+            yield f"commands[{i}]", command
+
 
 class PythonTask(RunnableTask):
+    default_image: ClassVar[str | None] = "python:3.12-slim"
+
     type: Literal["python"]
     script: str = Field(min_length=1, description="Template of a Python script, run by python3")
+
+    def _command_templates(self) -> Iterator[tuple[str, str]]:
+        yield "script", self.script
 
 
 class ContainerTask(RunnableTask):
@@ -169,16 +225,30 @@ class ContainerTask(RunnableTask):
             raise ValueError("inputFiles and outputFiles need 'command' (the image's entrypoint is not known)")
         return self
 
+    def _command_templates(self) -> Iterator[tuple[str, str]]:
+        for name, values in (("command", self.command), ("args", self.args)):
+            for i, arg in enumerate(values or ()):
+                yield f"{name}[{i}]", arg
+
 
 class ParallelTask(TaskBase):
     type: Literal["parallel"]
     tasks: tuple[Task, ...] = Field(min_length=1)
     concurrency: int = Field(default=0, ge=0, description="Children running at once; 0 means all")
 
+    def groups(self) -> tuple[ChildGroup, ...]:
+        return (ChildGroup("tasks", "", self.tasks),)
+
+    def detail(self) -> str:
+        return f" ({self.concurrency} at a time)" if self.concurrency else " (all at once)"
+
 
 class SequentialTask(TaskBase):
     type: Literal["sequential"]
     tasks: tuple[Task, ...] = Field(min_length=1)
+
+    def groups(self) -> tuple[ChildGroup, ...]:
+        return (ChildGroup("tasks", "", self.tasks),)
 
 
 class EachTask(TaskBase):
@@ -189,12 +259,28 @@ class EachTask(TaskBase):
     tasks: tuple[Task, ...] = Field(min_length=1)
     concurrency_limit: int = Field(default=1, ge=0, description="Iterations running at once; 0 means all")
 
+    def groups(self) -> tuple[ChildGroup, ...]:
+        return (ChildGroup("tasks", "each item", self.tasks),)
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        if isinstance(self.items, str):
+            yield "items", self.items
+
+    def detail(self) -> str:
+        return f" ({self.concurrency_limit} at a time)" if self.concurrency_limit else " (all at once)"
+
 
 class IfTask(TaskBase):
     type: Literal["if"]
     condition: str = Field(description="Template; true unless it renders to '', false, 0, no, off, none")
     then: tuple[Task, ...] = Field(min_length=1)
     else_: tuple[Task, ...] = Field(default=(), alias="else")
+
+    def groups(self) -> tuple[ChildGroup, ...]:
+        return (ChildGroup("then", "then", self.then), ChildGroup("else", "else", self.else_))
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield "condition", self.condition
 
 
 class SwitchCase(Model):
@@ -208,11 +294,21 @@ class SwitchTask(TaskBase):
     cases: tuple[SwitchCase, ...] = Field(min_length=1)
     defaults: tuple[Task, ...] = ()
 
+    def groups(self) -> tuple[ChildGroup, ...]:
+        cases = (ChildGroup(f"cases[{i}].tasks", f"case {c.value}", c.tasks) for i, c in enumerate(self.cases))
+        return (*cases, ChildGroup("defaults", "default", self.defaults))
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield "value", self.value
+
 
 class PauseTask(TaskBase):
     type: Literal["pause"]
     delay: Duration | None = Field(default=None, description="Resume by itself after this; without it, wait")
     on_resume: tuple[Input, ...] = Field(default=(), description="Inputs a person gives when resuming")
+
+    def detail(self) -> str:
+        return f" ({self.delay})" if self.delay else " (until resumed)"
 
 
 class SubflowTask(TaskBase):
@@ -222,26 +318,20 @@ class SubflowTask(TaskBase):
     wait: bool = Field(default=True, description="Wait for the child; its outputs become this task's")
     transmit_failure: bool = Field(default=True, description="A failed child fails this task")
 
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield from value_templates("inputs", self.inputs)
+
+    def detail(self) -> str:
+        return f" -> {self.flow_ref.name}"
+
 
 class FailTask(TaskBase):
     type: Literal["fail"]
     message: str = Field(default="Failed by a fail task", description="Template")
 
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield "message", self.message
 
-Task = Annotated[
-    ShellTask
-    | PythonTask
-    | ContainerTask
-    | ParallelTask
-    | SequentialTask
-    | EachTask
-    | IfTask
-    | SwitchTask
-    | PauseTask
-    | SubflowTask
-    | FailTask,
-    Field(discriminator="type"),
-]
 
 AnyTask = (
     ShellTask
@@ -256,25 +346,31 @@ AnyTask = (
     | SubflowTask
     | FailTask
 )
+Task = Annotated[AnyTask, Field(discriminator="type")]
 RunnableAnyTask = ShellTask | PythonTask | ContainerTask
+
+TASK_MODELS: tuple[type[TaskBase], ...] = get_args(AnyTask)
+RUNNABLE_TYPES = frozenset(tag_of(model) for model in get_args(RunnableAnyTask))
 
 for _model in (ParallelTask, SequentialTask, EachTask, IfTask, SwitchCase, SwitchTask):
     _model.model_rebuild()
 
 
 def child_groups(task: AnyTask) -> list[tuple[str, tuple[AnyTask, ...]]]:
-    """The nested task lists of a flowable task, each with its field name (for paths)."""
-    if isinstance(task, (ParallelTask, SequentialTask, EachTask)):
-        return [("tasks", task.tasks)]
-    if isinstance(task, IfTask):
-        return [("then", task.then), ("else", task.else_)]
-    if isinstance(task, SwitchTask):
-        groups: list[tuple[str, tuple[AnyTask, ...]]] = [
-            (f"cases[{i}].tasks", case.tasks) for i, case in enumerate(task.cases)
-        ]
-        groups.append(("defaults", task.defaults))
-        return groups
-    return []
+    """The nested task lists of a flowable task, each with its field path (for problems' paths)."""
+    return [(group.field, group.tasks) for group in task.groups()]
+
+
+def value_templates(path: str, value: Any) -> Iterator[tuple[str, str]]:
+    """(path, text) of every string inside a JSON-like value: the templates of a mapping of inputs."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            yield from value_templates(f"{path}.{key}", sub)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from value_templates(f"{path}[{i}]", sub)
 
 
 def walk_tasks(tasks: tuple[AnyTask, ...], path: str) -> list[tuple[str, AnyTask]]:

@@ -9,7 +9,7 @@ Executions it creates, which is what makes a schedule tick fire once even across
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, JsonValue
 
@@ -81,8 +81,6 @@ class ResourceTrigger(TriggerBase):
     events: tuple[ResourceEvent, ...] = Field(default=(ResourceEvent.CREATED,), min_length=1)
 
 
-Trigger = Annotated[
-    ScheduleTrigger | WebhookTrigger | FlowTrigger | ResourceTrigger,
-    Field(discriminator="type"),
-]
 AnyTrigger = ScheduleTrigger | WebhookTrigger | FlowTrigger | ResourceTrigger
+Trigger = Annotated[AnyTrigger, Field(discriminator="type")]
+TRIGGER_MODELS: tuple[type[TriggerBase], ...] = get_args(AnyTrigger)

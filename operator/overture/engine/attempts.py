@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from overture.api import (
-    DEFAULT_IMAGES,
     Attempt,
     ContainerTask,
     PythonTask,
@@ -17,7 +16,6 @@ from overture.api import (
     ShellTask,
     State,
     StoredOutputs,
-    TaskType,
     to_timedelta,
 )
 from overture.engine.model import CreateJob, EnvValue, JobObservation, JobPhase
@@ -50,7 +48,7 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
     # The outputs path first, so a task's own env may override it; then the secrets that templates
     # referenced, as Kubernetes expands $(VAR) in an env value only when VAR is defined earlier.
     env = (EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH), *referenced, *own)
-    image = task.image or DEFAULT_IMAGES[TaskType(task.type)]
+    image = task.image or task.default_image or ""
     resources = {}
     if task.resources is not None:
         resources = {

@@ -36,7 +36,8 @@ from overture.engine.clock import after, iso, parse_time
 from overture.engine.context import Frame
 from overture.engine.model import Decision, EmitEvent, EventType, Observed
 from overture.engine.overrides import copy_replayed_runs, restart_runs
-from overture.engine.runner import Gate, Outcome, run_scope
+from overture.engine.runs import Gate, Outcome
+from overture.engine.scope import run_scope
 from overture.engine.work import Work
 
 QUEUE_RECHECK_SECONDS = 15.0

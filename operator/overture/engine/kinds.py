@@ -1,0 +1,272 @@
+"""How the engine runs each kind of task that holds no nested list: one class per kind.
+
+A kind starts a task run that has just become RUNNING and advances it at every later step.
+The default (``TaskKind``) posts TaskStarted, lets the kind ``begin`` (render what it needs),
+then advances it; a run past its task's ``timeout`` is stopped and failed (``runs.time_out``).
+
+- ``Runnable`` (shell, python, container): one Job per attempt, retried as ``retry`` says; the
+  Job's own deadline is the attempt's ``timeout``;
+- ``Pause``: waits for its ``delay``, or for a resume (``spec.resumes``) with valid inputs;
+- ``Subflow``: starts a child execution and, with ``wait``, ends as it ends;
+- ``Fail``: fails at once with its rendered message.
+
+The kinds that run nested lists (parallel, sequential, each, if, switch) are in ``scope.py``,
+beside the lists they run; ``scope.KINDS`` maps every task model to its kind.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from overture.api import (
+    AnyTask,
+    Attempt,
+    FailTask,
+    PauseTask,
+    RunnableAnyTask,
+    State,
+    StoredOutputs,
+    SubflowTask,
+    TaskRun,
+    coerce_inputs,
+)
+from overture.engine.attempts import job_request, observe_attempt
+from overture.engine.clock import after, iso, parse_time
+from overture.engine.context import Frame
+from overture.engine.model import CreateExecution, DeleteJob
+from overture.engine.naming import child_execution_name
+from overture.engine.retry import next_attempt_time
+from overture.engine.runs import Gate, end, fail, is_late, time_out
+from overture.engine.work import Work
+from overture.templating import TemplateError, render, render_value
+
+T = TypeVar("T", bound=AnyTask)
+
+# A Job created but not seen after this long is created again (same name: AlreadyExists if it was).
+UNSEEN_JOB_GRACE = timedelta(seconds=15)
+
+
+class TaskKind(Generic[T]):
+    def start(
+        self,
+        work: Work,
+        task: T,
+        run: TaskRun,
+        frame: Frame,
+        gate: Gate,
+        context: dict[str, Any],
+        earlier: TaskRun | None,
+    ) -> TaskRun:
+        """Start ``run``, just RUNNING; ``context`` is its templates' context, ``earlier`` the run a restart left."""
+        work.event("TaskStarted", f"Started {task.type} task {run.id}")
+        run = self.begin(work, task, run, context, earlier)
+        return run if run.state.is_terminal else self.advance(work, task, run, frame, gate)
+
+    def begin(self, work: Work, task: T, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None) -> TaskRun:
+        """What the kind does as it starts (render its condition, its items, start a child)."""
+        return run
+
+    def advance(self, work: Work, task: T, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        """Move a started, unfinished run forward from what is observed now.
+
+        ``timeout`` counts from the run's ``start_date``. Past it, what is observed still counts
+        first (a child that ended, a resume), but no new task starts inside; a run still unfinished
+        then ends FAILED "timed out after X" (or WARNING with ``allowFailure``), and everything
+        still running inside it is stopped as a kill stops it.
+        """
+        late = is_late(work, task, run)
+        run = self.progress(work, task, run, frame, gate, late)
+        return time_out(work, task, run) if late and not run.state.is_terminal else run
+
+    def progress(self, work: Work, task: T, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
+        raise NotImplementedError
+
+
+class Runnable(TaskKind[RunnableAnyTask]):
+    """One Job per attempt. ``retry`` applies to failed attempts; ``timeout`` to each attempt."""
+
+    def start(
+        self,
+        work: Work,
+        task: RunnableAnyTask,
+        run: TaskRun,
+        frame: Frame,
+        gate: Gate,
+        context: dict[str, Any],
+        earlier: TaskRun | None,
+    ) -> TaskRun:
+        return self._start_attempt(work, task, run, frame, len(run.attempts) + 1)
+
+    def advance(self, work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        if run.state == State.RETRYING:
+            due = parse_time(run.next_attempt_at)
+            if due is not None and due > work.now:
+                work.wake(due)
+                return run
+            if gate.suspended:
+                return run
+            return self._start_attempt(work, task, run, frame, len(run.attempts) + 1)
+        if not run.attempts:
+            return self._start_attempt(work, task, run, frame, 1)
+        attempt = run.attempts[-1]
+        if attempt.state.is_terminal:
+            return run
+        job = work.observed.jobs.get(attempt.job)
+        created = parse_time(attempt.start_date) or work.now
+        if job is None:
+            if attempt.pod is not None:
+                attempt = attempt.model_copy(
+                    update={"state": State.FAILED, "end_date": work.stamp, "message": "the Job was deleted"}
+                )
+                return self._attempt_ended(work, task, run, attempt, None)
+            if work.now - created >= UNSEEN_JOB_GRACE:
+                context = work.template_context(frame, run.id, attempt.attempt)
+                work.actions.append(job_request(task, work.execution, run.id, attempt.attempt, context))
+            work.wake(created + UNSEEN_JOB_GRACE)
+            return run
+        updated, outputs = observe_attempt(attempt, job)
+        if not updated.state.is_terminal and task.timeout:
+            deadline = after(created, task.timeout)
+            if work.now >= deadline:
+                work.actions.append(DeleteJob(attempt.job, f"timed out after {task.timeout}"))
+                updated = updated.model_copy(
+                    update={"state": State.FAILED, "end_date": work.stamp, "message": f"timed out after {task.timeout}"}
+                )
+            else:
+                work.wake(deadline)
+        if updated.state.is_terminal:
+            return self._attempt_ended(work, task, run, updated, outputs)
+        if updated != attempt:
+            return work.update(run, attempts=(*run.attempts[:-1], updated))
+        return run
+
+    def _start_attempt(self, work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame, number: int) -> TaskRun:
+        context = work.template_context(frame, run.id, number)
+        try:
+            request = job_request(task, work.execution, run.id, number, context)
+        except TemplateError as exc:
+            return fail(work, task, run, str(exc))
+        work.actions.append(request)
+        attempt = Attempt(attempt=number, job=request.name, state=State.CREATED, start_date=work.stamp)
+        verb = "Started" if number == 1 else "Retried"
+        work.event(f"Task{verb}", f"{verb} task {run.id} (attempt {number}) as Job {request.name}")
+        if task.timeout:
+            work.wake(after(work.now, task.timeout))
+        return work.update(run, state=State.RUNNING, attempts=(*run.attempts, attempt), next_attempt_at=None)
+
+    def _attempt_ended(
+        self,
+        work: Work,
+        task: RunnableAnyTask,
+        run: TaskRun,
+        attempt: Attempt,
+        outputs: dict[str, Any] | StoredOutputs | None,
+    ) -> TaskRun:
+        attempts = (*run.attempts[:-1], attempt)
+        if attempt.state == State.SUCCESS:
+            work.event("TaskSucceeded", f"Task {run.id} succeeded (attempt {attempt.attempt})")
+            if isinstance(outputs, StoredOutputs):  # too big for the status: a reference to the store
+                return work.update(
+                    run,
+                    state=State.SUCCESS,
+                    attempts=attempts,
+                    outputs=None,
+                    outputs_stored=outputs,
+                    end_date=work.stamp,
+                    message=None,
+                )
+            return work.update(
+                run, state=State.SUCCESS, attempts=attempts, outputs=outputs or {}, end_date=work.stamp, message=None
+            )
+        first_start = parse_time(run.attempts[0].start_date) or work.now
+        due = next_attempt_time(task.retry, attempt.attempt, first_start, work.now, f"{work.execution}/{run.id}")
+        if due is not None:
+            work.event(
+                "TaskRetrying",
+                f"Task {run.id} attempt {attempt.attempt} failed: {attempt.message}; retrying at {due:%H:%M:%S}",
+                warning=True,
+            )
+            work.wake(due)
+            return work.update(
+                run, state=State.RETRYING, attempts=attempts, next_attempt_at=iso(due), message=attempt.message
+            )
+        run = work.update(run, attempts=attempts)
+        return fail(work, task, run, attempt.message or "failed")
+
+
+class Fail(TaskKind[FailTask]):
+    """Fails at once, with its rendered message; ``timeout`` and ``retry`` do not apply."""
+
+    def begin(
+        self, work: Work, task: FailTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            message = render(task.message, context)
+        except TemplateError as exc:
+            message = f"message: {exc}"
+        return fail(work, task, run, message)
+
+    def advance(self, work: Work, task: FailTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        return run
+
+
+class Pause(TaskKind[PauseTask]):
+    """Waits ``delay``; without one, PAUSED until a resume brings inputs that fit ``onResume``."""
+
+    def begin(
+        self, work: Work, task: PauseTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        if task.delay is not None:
+            return run
+        work.event("Paused", f"Task {run.id} waits to be resumed (overture resume {work.execution})")
+        return work.update(run, state=State.PAUSED, resumed_at=work.spec.resumes)
+
+    def progress(self, work: Work, task: PauseTask, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
+        if task.delay is not None:
+            due = after(parse_time(run.start_date) or work.now, task.delay)
+            if work.now < due:
+                work.wake(due)
+                return run
+            return end(work, work.update(run, state=State.SUCCESS, end_date=work.stamp))
+        if work.spec.resumes <= (run.resumed_at or 0):
+            return run
+        values, problems = coerce_inputs(task.on_resume, dict(work.spec.resume_inputs), "spec.resumeInputs")
+        if problems:
+            if run.message != "; ".join(problems):
+                work.event("ResumeRejected", f"Task {run.id} stays paused: {'; '.join(problems)}", warning=True)
+            return work.update(run, message="; ".join(problems), resumed_at=work.spec.resumes)
+        work.event("Resumed", f"Task {run.id} resumed")
+        return end(work, work.update(run, state=State.SUCCESS, outputs=values, end_date=work.stamp, message=None))
+
+
+class Subflow(TaskKind[SubflowTask]):
+    """Starts a child execution of ``flowRef``; with ``wait``, ends as it ends, with its outputs."""
+
+    def begin(
+        self, work: Work, task: SubflowTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            inputs = render_value(task.inputs, context)
+        except TemplateError as exc:
+            return fail(work, task, run, f"inputs: {exc}")
+        # Started again by a restart: a new child, named after the restart (the old name finds the old child).
+        restart = work.spec.restarts if earlier is not None and earlier.child_execution else 0
+        name = child_execution_name(work.execution, run.id, restart)
+        work.actions.append(CreateExecution(name=name, flow=task.flow_ref.name, inputs=inputs, task_run=run.id))
+        run = work.update(run, child_execution=name)
+        if not task.wait:
+            return end(work, work.update(run, state=State.SUCCESS, outputs={"execution": name}, end_date=work.stamp))
+        return run
+
+    def progress(self, work: Work, task: SubflowTask, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
+        child = work.observed.children.get(run.child_execution or "")
+        if child is None or not child.state.is_terminal:
+            return run
+        outputs = {"execution": child.name, "state": child.state.value, "outputs": dict(child.outputs)}
+        if child.state.is_successful or not task.transmit_failure:
+            state = State.WARNING if child.state == State.WARNING else State.SUCCESS
+            return end(work, work.update(run, state=state, outputs=outputs, end_date=work.stamp))
+        run = work.update(run, outputs=outputs)
+        message = f"subflow execution {child.name} ended {child.state.value}: {child.message or ''}".strip()
+        return fail(work, task, run, message)

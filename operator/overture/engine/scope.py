@@ -1,0 +1,294 @@
+"""Lists of tasks, and the flowable tasks that run nested lists: which task starts now, and when.
+
+``run_scope`` walks one list of tasks (the flow's tasks, a branch, an iteration) and returns the
+list's outcome: still ``RUNNING``, or settled as ``SUCCESS``, ``WARNING`` or ``FAILED``. It starts
+and advances each task through its kind (``KINDS``: one object per task model; the kinds that
+hold no nested list are in ``kinds.py``, the flowables below).
+
+Ordering rules:
+- a list runs in order, one task after the other, unless a task in it has ``dependsOn``; then it
+  is a DAG and a task starts once every dependency ended in SUCCESS, WARNING or SKIPPED;
+- ``parallel`` starts every child at once (at most ``concurrency`` running);
+- once a task fails in a section (``Gate.halted``), no new task of that section starts, wherever
+  it sits in the list; running ones finish; the section then settles FAILED. Retries of a failed
+  attempt are not new tasks. A flowable task with ``allowFailure`` halts only its own children
+  and ends WARNING, as a runnable task with ``allowFailure`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from overture.api import (
+    AnyTask,
+    ContainerTask,
+    EachTask,
+    FailTask,
+    IfTask,
+    ParallelTask,
+    PauseTask,
+    PythonTask,
+    SequentialTask,
+    ShellTask,
+    State,
+    SubflowTask,
+    SwitchTask,
+    TaskRun,
+)
+from overture.engine.context import Frame
+from overture.engine.kinds import Fail, Pause, Runnable, Subflow, TaskKind
+from overture.engine.naming import task_run_id
+from overture.engine.runs import Gate, Outcome, end, fail
+from overture.engine.work import Work
+from overture.templating import TemplateError, is_truthy, render
+
+F = TypeVar("F", ParallelTask, SequentialTask, EachTask, IfTask, SwitchTask)
+
+
+def run_scope(
+    work: Work, tasks: Sequence[AnyTask], frame: Frame, gate: Gate, parent: str | None, limit: int = 1
+) -> Outcome:
+    """Start what may start in ``tasks`` and advance what runs; ``limit`` 0 means no limit.
+
+    ``limit`` 1 with no ``dependsOn`` is sequential order; a DAG ignores ``limit``.
+    """
+    dag = any(t.depends_on for t in tasks)
+    if dag:
+        tasks = topological(tasks)
+    if any(task_run_id(t.id, frame.iterations) in work.failed for t in tasks):
+        gate.halted = True  # a failure seen in an earlier step: no task of this list starts, whatever its order
+    states: dict[str, State | None] = {}
+    blocked = False
+    active = 0
+    for task in tasks:
+        run = work.started(task_run_id(task.id, frame.iterations))
+        if run is not None and not run.state.is_terminal:
+            run = kind_of(task).advance(work, task, run, frame, gate)
+        if run is None:
+            if dag:
+                deps = [states.get(d) for d in task.depends_on]
+                if any(s is not None and s.is_terminal and not s.is_successful for s in deps):
+                    blocked = True  # a dependency failed: this task will never run
+                    states[task.id] = None
+                    continue
+                ready = all(s is not None and s.is_successful for s in deps)
+            else:
+                earlier = list(states.values())
+                if limit == 1:
+                    ready = all(s is not None and s.is_successful for s in earlier)
+                    if any(s is not None and s.is_terminal and not s.is_successful for s in earlier):
+                        blocked = True
+                else:
+                    ready = limit == 0 or active < limit
+            if ready and gate.open:
+                run = start(work, task, frame, gate, parent)
+        state = run.state if run is not None else None
+        states[task.id] = state
+        if state is not None and not state.is_terminal:
+            active += 1
+        if state == State.FAILED:
+            gate.halted = True
+    return _settle(states, blocked or gate.halted)
+
+
+def topological(tasks: Sequence[AnyTask]) -> list[AnyTask]:
+    """Dependencies first, otherwise list order (the flow was checked to be acyclic)."""
+    done: set[str] = set()
+    ordered: list[AnyTask] = []
+    pending = list(tasks)
+    while pending:
+        progressed = False
+        for task in list(pending):
+            if all(d in done or d not in {t.id for t in tasks} for d in task.depends_on):
+                ordered.append(task)
+                done.add(task.id)
+                pending.remove(task)
+                progressed = True
+        if not progressed:  # a cycle slipped through validation: keep list order, nothing will start
+            ordered.extend(pending)
+            break
+    return ordered
+
+
+def _settle(states: dict[str, State | None], blocked: bool) -> Outcome:
+    """``blocked``: tasks that have not started never will (a dependency or sibling failed)."""
+    values = list(states.values())
+    if any(s is not None and not s.is_terminal for s in values):
+        return Outcome.RUNNING
+    if any(s is not None and not s.is_successful for s in values):
+        return Outcome.FAILED
+    if any(s is None for s in values):
+        return Outcome.FAILED if blocked else Outcome.RUNNING
+    if any(s == State.WARNING for s in values):
+        return Outcome.WARNING
+    return Outcome.SUCCESS
+
+
+def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | None) -> TaskRun:
+    """A new run of ``task``: SKIPPED if disabled or ``runIf`` is false, else RUNNING and started by its kind."""
+    run_id = task_run_id(task.id, frame.iterations)
+    earlier = work.runs.get(run_id)  # a placeholder left by a restart: its attempts stay, numbering goes on
+    base: dict[str, Any] = {
+        "attempts": earlier.attempts if earlier is not None else (),
+        "id": run_id,
+        "task_id": task.id,
+        "parent": parent,
+        "iteration": frame.iterations[-1] if frame.iterations else None,
+        "value": frame.values[-1] if frame.values else None,
+        "start_date": work.stamp,
+    }
+    if task.disabled:
+        return end(work, TaskRun(state=State.SKIPPED, message="disabled", end_date=work.stamp, **base))
+    context = work.template_context(frame, run_id)
+    if task.run_if is not None:
+        try:
+            if not is_truthy(render(task.run_if, context)):
+                return end(work, TaskRun(state=State.SKIPPED, message="runIf was false", end_date=work.stamp, **base))
+        except TemplateError as exc:
+            return fail(work, task, TaskRun(state=State.RUNNING, **base), f"runIf: {exc}")
+    run = work.set_run(TaskRun(state=State.RUNNING, **base))
+    return kind_of(task).start(work, task, run, frame, gate, context, earlier)
+
+
+# --- flowables: the tasks that run nested lists ----------------------------------------------
+
+
+class Flowable(TaskKind[F]):
+    """Runs its nested lists (``children``); ends as they settle, FAILED if one failed (WARNING
+    with ``allowFailure``). A failure inside a task that allows it halts only that task's children,
+    not its section; past the deadline nothing new starts inside (the run is about to time out)."""
+
+    def progress(self, work: Work, task: F, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
+        inner = Gate(suspended=True) if late else Gate(gate.suspended) if task.allow_failure else gate
+        outcome = self.children(work, task, run, frame, inner)
+        if outcome == Outcome.RUNNING:
+            return run
+        state, message = State(outcome.value), None
+        if state == State.FAILED:
+            message = "a task inside failed"
+            if task.allow_failure:
+                state, message = State.WARNING, f"failed (allowFailure): {message}"
+        return end(work, run.model_copy(update={"state": state, "end_date": work.stamp, "message": message}))
+
+    def children(self, work: Work, task: F, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        raise NotImplementedError
+
+
+class Sequential(Flowable[SequentialTask]):
+    def children(self, work: Work, task: SequentialTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        return run_scope(work, task.tasks, frame, gate, run.id)
+
+
+class Parallel(Flowable[ParallelTask]):
+    def children(self, work: Work, task: ParallelTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        return run_scope(work, task.tasks, frame, gate, run.id, limit=task.concurrency)
+
+
+class If(Flowable[IfTask]):
+    """Renders ``condition`` once, as it starts (the run's ``outputs.value``: then or else)."""
+
+    def begin(
+        self, work: Work, task: IfTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            chosen = render(task.condition, context)
+        except TemplateError as exc:
+            return fail(work, task, run, f"condition: {exc}")
+        return work.update(run, outputs={"value": "then" if is_truthy(chosen) else "else"})
+
+    def children(self, work: Work, task: IfTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        branch = task.then if (run.outputs or {}).get("value") == "then" else task.else_
+        return run_scope(work, branch, frame, gate, run.id) if branch else Outcome.SUCCESS
+
+
+class Switch(Flowable[SwitchTask]):
+    """Renders ``value`` once, as it starts (the run's ``outputs.value``); runs that case, or ``defaults``."""
+
+    def begin(
+        self, work: Work, task: SwitchTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            chosen = render(task.value, context)
+        except TemplateError as exc:
+            return fail(work, task, run, f"value: {exc}")
+        return work.update(run, outputs={"value": chosen})
+
+    def children(self, work: Work, task: SwitchTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        chosen = (run.outputs or {}).get("value")
+        case = next((c for c in task.cases if c.value == chosen), None)
+        tasks = case.tasks if case is not None else task.defaults
+        return run_scope(work, tasks, frame, gate, run.id) if tasks else Outcome.SUCCESS
+
+
+class Each(Flowable[EachTask]):
+    """Renders ``items`` once, as it starts (the run's ``value``); runs its tasks once per item,
+    at most ``concurrencyLimit`` iterations at once."""
+
+    def begin(
+        self, work: Work, task: EachTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            items = _each_items(task, context)
+        except (TemplateError, ValueError) as exc:
+            return fail(work, task, run, f"items: {exc}")
+        return work.update(run, value=items)
+
+    def children(self, work: Work, task: EachTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        items = run.value if isinstance(run.value, list) else []
+        outcomes: list[Outcome] = []
+        running = 0
+        for index, item in enumerate(items):
+            inner = frame.inside(index, item)
+            started = any(work.started(task_run_id(t.id, inner.iterations)) for t in task.tasks)
+            if not started and (not gate.open or (task.concurrency_limit and running >= task.concurrency_limit)):
+                outcomes.append(Outcome.RUNNING)
+                continue
+            outcome = run_scope(work, task.tasks, inner, gate, run.id)
+            outcomes.append(outcome)
+            if outcome == Outcome.RUNNING:
+                running += 1
+        if Outcome.RUNNING in outcomes:
+            if gate.halted and running == 0:
+                return Outcome.FAILED
+            return Outcome.RUNNING
+        if Outcome.FAILED in outcomes:
+            return Outcome.FAILED
+        return Outcome.WARNING if Outcome.WARNING in outcomes else Outcome.SUCCESS
+
+
+def _each_items(task: EachTask, context: dict[str, Any]) -> list[Any]:
+    if not isinstance(task.items, str):
+        return list(task.items)
+    rendered = render(task.items, context)
+    try:
+        value = json.loads(rendered)
+    except json.JSONDecodeError:
+        raise ValueError(f"rendered {rendered[:200]!r}, which is not a JSON array; use the json filter") from None
+    if not isinstance(value, list):
+        raise ValueError(f"rendered a JSON {type(value).__name__}, not an array")
+    return value
+
+
+# --- every kind, once ------------------------------------------------------------------------
+
+_RUNNABLE = Runnable()
+KINDS: dict[type[AnyTask], TaskKind[Any]] = {
+    ShellTask: _RUNNABLE,
+    PythonTask: _RUNNABLE,
+    ContainerTask: _RUNNABLE,
+    ParallelTask: Parallel(),
+    SequentialTask: Sequential(),
+    EachTask: Each(),
+    IfTask: If(),
+    SwitchTask: Switch(),
+    PauseTask: Pause(),
+    SubflowTask: Subflow(),
+    FailTask: Fail(),
+}
+"""How the engine runs each task model (``api.TASK_MODELS``; tests/unit/engine/test_kinds.py checks none is missing)."""
+
+
+def kind_of(task: AnyTask) -> TaskKind[Any]:
+    return KINDS[type(task)]
