@@ -52,6 +52,7 @@ from overture.api import (
     TriggerInfo,
     walk_tasks,
 )
+from overture.api.times import millis
 from overture.engine import (
     OUTPUTS_ENV,
     OUTPUTS_PATH,
@@ -65,7 +66,6 @@ from overture.engine import (
     Observed,
     step,
 )
-from overture.engine.clock import iso
 
 LOG_TAIL_LINES = 80
 LOG_TAIL_BYTES = 2048
@@ -112,10 +112,10 @@ class LocalJob:
     """One task attempt as a local process (the local counterpart of a Job and its pod)."""
 
     request: CreateJob
-    start: str
+    start: datetime
     outputs_file: Path
     process: subprocess.Popen[bytes] | None = None
-    end: str | None = None
+    end: datetime | None = None
     exit_code: int | None = None
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     reason: str | None = None
@@ -181,7 +181,7 @@ class LocalRun:
         now = self.clock.now()
         self.execution = Execution(
             metadata=ObjectMeta(
-                name=self.name, namespace="local", uid=str(uuid.uuid4()), generation=1, creation_timestamp=iso(now)
+                name=self.name, namespace="local", uid=str(uuid.uuid4()), generation=1, creation_timestamp=millis(now)
             ),
             spec=ExecutionSpec(flow_ref=ObjectRef(name=flow_name), inputs=dict(inputs), trigger=TriggerInfo()),
         )
@@ -260,7 +260,7 @@ class LocalRun:
     def _start(self, request: CreateJob) -> None:
         home = self.workdir / request.name
         home.mkdir(parents=True, exist_ok=True)
-        attempt = LocalJob(request, iso(self.clock.now()), home / "outputs.json")
+        attempt = LocalJob(request, millis(self.clock.now()), home / "outputs.json")
         self.attempts[request.name] = attempt
         if self.types.get(request.task_id) == TaskType.CONTAINER:
             self._not_started(
@@ -325,7 +325,7 @@ class LocalRun:
             self.on_log(attempt.request.task_run, line)
         assert attempt.process is not None
         attempt.exit_code = attempt.process.wait()
-        attempt.end = iso(self.clock.now())
+        attempt.end = millis(self.clock.now())
         self.changed.set()
 
     def _kill(self, attempt: LocalJob) -> None:

@@ -20,6 +20,8 @@ from typing import Annotated, Any, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from overture.api.times import Time
+
 API_GROUP = "overture.dev"
 API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
@@ -163,7 +165,7 @@ class Condition(Model):
     status: ConditionStatus
     reason: str = Field(description="CamelCase constant, e.g. Invalid, Running, Succeeded")
     message: str = ""
-    last_transition_time: str = Field(description="RFC 3339 time the status last changed")
+    last_transition_time: Time = Field(description="RFC 3339 time the status last changed")
     observed_generation: int | None = None
 
 

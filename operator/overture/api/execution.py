@@ -21,6 +21,7 @@ from overture.api.common import Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta
 from overture.api.states import State
 from overture.api.tasks import PauseTask, walk_tasks
+from overture.api.times import Time
 
 CONDITION_SUCCEEDED = "Succeeded"
 
@@ -74,8 +75,8 @@ class Attempt(Model):
     job: str
     state: State
     pod: str | None = None
-    start_date: str | None = None
-    end_date: str | None = None
+    start_date: Time | None = None
+    end_date: Time | None = None
     exit_code: int | None = None
     message: str | None = None
 
@@ -101,9 +102,9 @@ class TaskRun(Model):
     outputs_stored: StoredOutputs | None = Field(
         default=None, description="Set instead of outputs when they are over the inline limit"
     )
-    start_date: str | None = None
-    end_date: str | None = None
-    next_attempt_at: str | None = Field(default=None, description="When RETRYING, the next attempt's time")
+    start_date: Time | None = None
+    end_date: Time | None = None
+    next_attempt_at: Time | None = Field(default=None, description="When RETRYING, the next attempt's time")
     child_execution: str | None = None
     resumed_at: int | None = Field(default=None, description="spec.resumes seen when a pause began")
     message: str | None = None
@@ -120,8 +121,8 @@ class ExecutionStatus(Model):
     )
     flow_generation: int | None = None
     inputs: dict[str, JsonValue] | None = None
-    start_date: str | None = None
-    end_date: str | None = None
+    start_date: Time | None = None
+    end_date: Time | None = None
     duration: str | None = Field(default=None, description="e.g. 1m30s, set when the run ends")
     task_runs: tuple[TaskRun, ...] = ()
     restarts: int = Field(default=0, description="spec.restarts already acted upon")

@@ -17,6 +17,7 @@ from overture.api.common import Condition, Duration, Model, ResourceId
 from overture.api.inputs import Input
 from overture.api.states import State
 from overture.api.tasks import CHILD_LIST_FIELDS, RUNNABLE_TYPES, Task, TaskType
+from overture.api.times import Time
 from overture.api.triggers import Trigger
 
 
@@ -122,15 +123,15 @@ class TriggerStatus(Model):
     id: ResourceId
     type: str
     timezone: str | None = None
-    last_tick: str | None = Field(default=None, description="RFC 3339; the newest tick that fired")
-    next_tick: str | None = None
+    last_tick: Time | None = Field(default=None, description="RFC 3339; the newest tick that fired")
+    next_tick: Time | None = None
     message: str | None = None
 
 
 class LastExecution(Model):
     name: str
     state: State
-    start_date: str | None = None
+    start_date: Time | None = None
 
 
 class FlowStatus(Model):
@@ -153,7 +154,7 @@ class ObjectMeta(Model):
     generation: int | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    creation_timestamp: str | None = None
+    creation_timestamp: Time | None = None
     resource_version: str | None = None
 
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from overture.api.times import parse_time
 from overture.crd import EXECUTION_COLUMNS, FLOW_COLUMNS
-from overture.engine.clock import parse_time
 
 COLUMNS = {"flows": FLOW_COLUMNS, "executions": EXECUTION_COLUMNS}
 NONE = "<none>"

@@ -33,6 +33,7 @@ from overture.api import (
     State,
     parse_execution,
 )
+from overture.api.times import iso
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
@@ -50,7 +51,6 @@ from overture.engine import (
     start_failure,
     step,
 )
-from overture.engine.clock import iso, parse_time
 from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
@@ -139,7 +139,7 @@ class ExecutionReconciler:
             return "spec.flowRef.namespace: an execution runs a flow of its own namespace"
         reading = self.flows.reading((namespace, name))
         if reading is None:
-            created = parse_time(execution.metadata.creation_timestamp) or now
+            created = execution.metadata.creation_timestamp or now
             if (now - created).total_seconds() < MISSING_FLOW_GRACE_SECONDS:
                 return MISSING_FLOW_RECHECK_SECONDS
             return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
@@ -249,7 +249,7 @@ class ExecutionReconciler:
         last_run = {
             "name": execution.metadata.name,
             "state": decision.status.state.value,
-            "startDate": decision.status.start_date,
+            "startDate": iso(decision.status.start_date) if decision.status.start_date else None,
         }
         self.housekeeping.execution_ended(namespace, flow, last_run)
         wake = [

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from overture.api import Condition, ConditionStatus, find_condition
-from overture.engine.clock import iso
+from overture.api.times import millis
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError
 from overture.kube.store import Body
@@ -36,7 +36,7 @@ def flow_status(body: Body, now: datetime, reading: FlowReading) -> tuple[dict[s
         "Ready",
     )
     ready = ConditionStatus.FALSE if problems else ConditionStatus.TRUE
-    since = previous.last_transition_time if previous is not None and previous.status == ready else iso(now)
+    since = previous.last_transition_time if previous is not None and previous.status == ready else millis(now)
     condition = Condition(
         type="Ready",
         status=ready,

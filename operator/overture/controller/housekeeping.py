@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from overture.api import Retention
-from overture.engine.clock import parse_time
 from overture.engine.retention import Finished, expired
 from overture.kube.artifacts import ArtifactStore, execution_prefix
 from overture.kube.client import Kube
@@ -96,9 +95,8 @@ class Housekeeping:
             policy = None  # the Flow is marked Invalid; the default policy still applies
         finished = []
         for name, packed in self.store.finished_executions_of(namespace, flow):
-            end = parse_time(packed.end)
-            if end is not None:
-                finished.append(Finished(name, end))
+            if packed.end is not None:
+                finished.append(Finished(name, packed.end))
         for name in expired(finished, policy, self.clock()):
             await self.kube.delete_execution(namespace, name)
             log.info("Deleted a finished execution past retention: execution=%s/%s", namespace, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from overture.api import Execution, State, parse_execution
+from overture.api.times import iso
 from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
 from overture.kube.jobs import observe_job
 from overture.kube.store import Body, Store
@@ -33,7 +34,8 @@ def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]
     active, ahead = 0, 0
     state = execution.status.state if execution.status else State.CREATED
     if state in (State.CREATED, State.QUEUED):
-        mine = (execution.metadata.creation_timestamp or "", name)
+        created = execution.metadata.creation_timestamp
+        mine = (iso(created) if created else "", name)  # RFC 3339 in UTC sorts as time does
         for other in store.unfinished_executions_of(namespace, execution.spec.flow_ref.name):
             other_name = other["metadata"]["name"]
             if other_name == name:

@@ -31,8 +31,9 @@ from overture.api import (
     TaskRun,
     coerce_inputs,
 )
+from overture.api.times import millis
 from overture.engine.attempts import job_request, observe_attempt
-from overture.engine.clock import after, iso, parse_time
+from overture.engine.clock import after
 from overture.engine.context import Frame
 from overture.engine.model import CreateExecution, DeleteJob
 from overture.engine.naming import child_execution_name
@@ -100,7 +101,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
 
     def advance(self, work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
         if run.state == State.RETRYING:
-            due = parse_time(run.next_attempt_at)
+            due = run.next_attempt_at
             if due is not None and due > work.now:
                 work.wake(due)
                 return run
@@ -113,7 +114,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
         if attempt.state.is_terminal:
             return run
         job = work.observed.jobs.get(attempt.job)
-        created = parse_time(attempt.start_date) or work.now
+        created = attempt.start_date or work.now
         if job is None:
             if attempt.pod is not None:
                 attempt = attempt.model_copy(
@@ -179,7 +180,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
             return work.update(
                 run, state=State.SUCCESS, attempts=attempts, outputs=outputs or {}, end_date=work.stamp, message=None
             )
-        first_start = parse_time(run.attempts[0].start_date) or work.now
+        first_start = run.attempts[0].start_date or work.now
         due = next_attempt_time(task.retry, attempt.attempt, first_start, work.now, f"{work.execution}/{run.id}")
         if due is not None:
             work.event(
@@ -189,7 +190,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
             )
             work.wake(due)
             return work.update(
-                run, state=State.RETRYING, attempts=attempts, next_attempt_at=iso(due), message=attempt.message
+                run, state=State.RETRYING, attempts=attempts, next_attempt_at=millis(due), message=attempt.message
             )
         run = work.update(run, attempts=attempts)
         return fail(work, task, run, attempt.message or "failed")
@@ -224,7 +225,7 @@ class Pause(TaskKind[PauseTask]):
 
     def progress(self, work: Work, task: PauseTask, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
         if task.delay is not None:
-            due = after(parse_time(run.start_date) or work.now, task.delay)
+            due = after(run.start_date or work.now, task.delay)
             if work.now < due:
                 work.wake(due)
                 return run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,8 +30,8 @@ class JobObservation:
     name: str
     phase: JobPhase
     pod: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
     exit_code: int | None = None
     termination_message: str | None = None
     reason: str | None = None  # e.g. DeadlineExceeded, OOMKilled, ImagePullBackOff

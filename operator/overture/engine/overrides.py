@@ -16,13 +16,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from overture.api import ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun, child_groups
 from overture.validation import all_tasks
 
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 
 
-def restart_runs(status: ExecutionStatus, restarts: int, now: str) -> ExecutionStatus:
+def restart_runs(status: ExecutionStatus, restarts: int, now: datetime) -> ExecutionStatus:
     status = status.model_copy(update={"restarts": restarts})
     if status.state not in RESTARTABLE or status.flow_spec is None or not status.task_runs:
         return status  # nothing ran (bad inputs, no flow, the concurrency limit): nothing to rerun

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from overture.api import AnyTask, State, TaskRun
-from overture.engine.clock import after, parse_time
+from overture.engine.clock import after
 from overture.engine.work import Work
 
 
@@ -34,7 +34,7 @@ class Gate:
 
 def is_late(work: Work, task: AnyTask, run: TaskRun) -> bool:
     """Whether ``run`` is past its task's timeout; if not yet, wake at the deadline."""
-    start = parse_time(run.start_date)
+    start = run.start_date
     if task.timeout is None or start is None:
         return False
     deadline = after(start, task.timeout)

@@ -32,7 +32,8 @@ from overture.api import (
     format_duration,
     with_condition,
 )
-from overture.engine.clock import after, iso, parse_time
+from overture.api.times import millis
+from overture.engine.clock import after
 from overture.engine.context import Frame
 from overture.engine.model import Decision, EmitEvent, EventType, Observed
 from overture.engine.overrides import copy_replayed_runs, restart_runs
@@ -56,7 +57,7 @@ def step(flow: FlowSpec | None, execution: Execution, observed: Observed, now: d
     if status.flow_spec is not None and generation is not None and generation != status.observed_generation:
         status = status.model_copy(update={"observed_generation": generation})  # a spec change, read now
     if execution.spec.restarts > status.restarts:
-        status = restart_runs(status, execution.spec.restarts, iso(now))
+        status = restart_runs(status, execution.spec.restarts, millis(now))
     if status.state.is_terminal:
         return Decision(status)
     if status.flow_spec is None:
@@ -68,7 +69,7 @@ def step(flow: FlowSpec | None, execution: Execution, observed: Observed, now: d
 
 def start_failure(execution: Execution, now: datetime, message: str) -> Decision:
     """An execution that cannot start (missing or invalid flow, bad inputs) ends FAILED at once."""
-    status = (execution.status or ExecutionStatus()).model_copy(update={"start_date": iso(now)})
+    status = (execution.status or ExecutionStatus()).model_copy(update={"start_date": millis(now)})
     return _finish(status, State.FAILED, now, message, [("ExecutionFailed", message)])
 
 
@@ -110,7 +111,7 @@ def _admit(execution: Execution, status: ExecutionStatus, observed: Observed, no
         queued = status.model_copy(update={"state": State.QUEUED, "message": f"queued: {busy}"})
         queued = _with_succeeded(queued, ConditionStatus.UNKNOWN, "Queued", busy, now)
         return Decision(queued, (_event("Queued", f"Queued: {busy}"),), QUEUE_RECHECK_SECONDS)
-    started = status.model_copy(update={"state": State.RUNNING, "start_date": iso(now), "message": None})
+    started = status.model_copy(update={"state": State.RUNNING, "start_date": millis(now), "message": None})
     decision = _advance(execution, started, observed, now)
     return Decision(
         decision.status, (_event("Started", "Started the execution"), *decision.actions), decision.requeue_after
@@ -206,9 +207,10 @@ def _kill(work: Work, status: ExecutionStatus, timed_out: bool) -> Decision:
 def _finish(
     status: ExecutionStatus, state: State, now: datetime, message: str | None, events: list[tuple[str, str]]
 ) -> Decision:
-    start = parse_time(status.start_date) or now
+    start = status.start_date or now
     duration = format_duration(now - start)
-    status = status.model_copy(update={"state": state, "end_date": iso(now), "duration": duration, "message": message})
+    changes = {"state": state, "end_date": millis(now), "duration": duration, "message": message}
+    status = status.model_copy(update=changes)
     ok = state in (State.SUCCESS, State.WARNING)
     reason = {"SUCCESS": "Succeeded", "WARNING": "SucceededWithWarnings"}.get(state.value, state.value.capitalize())
     status = _with_succeeded(status, ConditionStatus.TRUE if ok else ConditionStatus.FALSE, reason, message or "", now)
@@ -226,14 +228,14 @@ def _with_succeeded(
         status=value,
         reason=reason,
         message=message,
-        last_transition_time=iso(now),
+        last_transition_time=millis(now),
         observed_generation=status.observed_generation,
     )
     return status.model_copy(update={"conditions": with_condition(status.conditions, condition)})
 
 
 def _deadline(flow: FlowSpec, status: ExecutionStatus) -> datetime | None:
-    start = parse_time(status.start_date)
+    start = status.start_date
     if flow.timeout is None or start is None:
         return None
     return after(start, flow.timeout)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun
-from overture.engine.clock import iso
+from overture.api.times import iso, millis
 from overture.engine.context import Frame, OutputsView, trigger_context
 from overture.engine.model import Action, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
 from overture.validation import all_tasks
@@ -27,7 +27,7 @@ class Work:
     flow: FlowSpec
     spec: ExecutionSpec
     inputs: Mapping[str, Any]
-    start_date: str | None
+    start_date: datetime | None
     observed: Observed
     now: datetime
     runs: dict[str, TaskRun]
@@ -56,8 +56,9 @@ class Work:
         return reached
 
     @property
-    def stamp(self) -> str:
-        return iso(self.now)
+    def stamp(self) -> datetime:
+        """The time this step records (a start, an end): ``now`` to the millisecond."""
+        return millis(self.now)
 
     def set_run(self, run: TaskRun) -> TaskRun:
         if run.id not in self.runs:
@@ -91,7 +92,7 @@ class Work:
                 "name": self.execution,
                 "namespace": self.namespace,
                 "flow": self.flow_name,
-                "startDate": self.start_date,
+                "startDate": iso(self.start_date) if self.start_date else None,
                 "originalId": self.spec.replay.execution if self.spec.replay else self.execution,
             },
             "flow": {"name": self.flow_name, "namespace": self.namespace},

@@ -23,6 +23,7 @@ from overture.api import (
     LABEL_TASK,
 )
 from overture.api.common import object_name_part
+from overture.api.times import parse_time
 from overture.engine import OUTPUTS_PATH, CreateJob, JobObservation, JobPhase
 from overture.kube.artifacts import SPEC_ENV, WRAPPER_PATH, ArtifactError, Signer, attempt_prefix, wrapper_spec
 
@@ -151,7 +152,7 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
     status = job.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     pod_name = pod["metadata"]["name"] if pod else None
-    start = status.get("startTime")
+    start = parse_time(status.get("startTime"))
     terminated, waiting = _container_state(pod)
     pod_phase = (pod or {}).get("status", {}).get("phase")
     if terminated is not None and pod_phase in ("Succeeded", "Failed"):
@@ -160,8 +161,8 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
             name=name,
             phase=JobPhase.SUCCEEDED if ok else JobPhase.FAILED,
             pod=pod_name,
-            start=terminated.get("startedAt") or start,
-            end=terminated.get("finishedAt"),
+            start=parse_time(terminated.get("startedAt")) or start,
+            end=parse_time(terminated.get("finishedAt")),
             exit_code=terminated.get("exitCode"),
             termination_message=terminated.get("message"),
             reason=None if ok else terminated.get("reason"),
@@ -172,7 +173,8 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
             # under load the pods' lags): its outputs are in the pod's next update, which is coming.
             # Taking the Job's word now would pass on no outputs at all, or miss a 4 KiB overflow.
             return JobObservation(name, JobPhase.RUNNING, pod=pod_name, start=start)
-        return JobObservation(name, JobPhase.SUCCEEDED, pod=pod_name, start=start, end=status.get("completionTime"))
+        end = parse_time(status.get("completionTime"))
+        return JobObservation(name, JobPhase.SUCCEEDED, pod=pod_name, start=start, end=end)
     failed = conditions.get("Failed") or conditions.get("FailureTarget")
     if failed is not None:
         return JobObservation(
@@ -180,7 +182,7 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
             JobPhase.FAILED,
             pod=pod_name,
             start=start,
-            end=failed.get("lastTransitionTime"),
+            end=parse_time(failed.get("lastTransitionTime")),
             reason=failed.get("reason"),
             message=failed.get("message"),
         )

@@ -22,9 +22,11 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from overture.api import LABEL_EXECUTION, is_terminal
+from overture.api.times import parse_time
 
 Key = tuple[str, str]  # (namespace, name)
 Body = Mapping[str, Any]
@@ -40,7 +42,7 @@ def key_of(body: Body) -> Key:
 @dataclass(frozen=True, slots=True)
 class Packed:
     state: str
-    end: str | None  # status.endDate
+    end: datetime | None  # status.endDate
     task_states: tuple[str, ...]
     blob: bytes  # zlib-compressed JSON of the body
 
@@ -112,7 +114,7 @@ def _pack(body: Body) -> Packed | None:
     runs = tuple(sys.intern(str(run.get("state"))) for run in status.get("taskRuns") or [] if isinstance(run, Mapping))
     blob = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
     end = status.get("endDate")
-    return Packed(sys.intern(state), end if isinstance(end, str) else None, runs, blob)
+    return Packed(sys.intern(state), parse_time(end) if isinstance(end, str) else None, runs, blob)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from overture.api import Flow, ResourceEvent, ResourceTrigger, TriggerKind
-from overture.engine.clock import parse_time
+from overture.api.times import parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
 from overture.triggers.executions import build_execution, execution_name
@@ -84,7 +84,7 @@ def matching_triggers(
 def is_new_enough(flow: Flow, obj: dict[str, Any], now: datetime) -> bool:
     """Whether an object found by a (re)started watch's LIST counts as created while watched."""
     created = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
-    flow_created = parse_time(flow.metadata.creation_timestamp)
+    flow_created = flow.metadata.creation_timestamp
     if created is None:
         return False
     return created >= now - LOOKBACK and (flow_created is None or created >= flow_created)

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from overture.api import AnyTrigger, Flow, ScheduleTrigger, TriggerKind
-from overture.engine.clock import iso, parse_time
+from overture.api.times import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache

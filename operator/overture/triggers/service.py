@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from overture.api import AnyTrigger, Flow, ResourceEvent, is_terminal
-from overture.engine.clock import iso, parse_time
+from overture.api.times import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache

@@ -37,7 +37,7 @@ from typing import Any
 from aiohttp import web
 
 from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs
-from overture.engine.clock import iso
+from overture.api.times import iso
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.templating import TemplateError

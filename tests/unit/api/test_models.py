@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -598,17 +598,18 @@ def test_task_run_and_execution_are_frozen_values() -> None:
 
 
 def test_with_condition_keeps_transition_time_when_status_is_unchanged() -> None:
-    ready = Condition(type="Ready", status=ConditionStatus.TRUE, reason="Valid", last_transition_time="t1")
-    other = Condition(type="Other", status=ConditionStatus.FALSE, reason="X", last_transition_time="t0")
+    t0, t1, t2, t3 = (datetime(2026, 1, 1, 12, 0, second, tzinfo=UTC) for second in range(4))
+    ready = Condition(type="Ready", status=ConditionStatus.TRUE, reason="Valid", last_transition_time=t1)
+    other = Condition(type="Other", status=ConditionStatus.FALSE, reason="X", last_transition_time=t0)
 
-    same = with_condition((other, ready), ready.model_copy(update={"last_transition_time": "t2", "message": "m"}))
+    same = with_condition((other, ready), ready.model_copy(update={"last_transition_time": t2, "message": "m"}))
     flipped = with_condition(
-        same, ready.model_copy(update={"status": ConditionStatus.FALSE, "last_transition_time": "t3"})
+        same, ready.model_copy(update={"status": ConditionStatus.FALSE, "last_transition_time": t3})
     )
 
     assert [c.type for c in same] == ["Other", "Ready"]
-    assert (same[1].last_transition_time, same[1].message) == ("t1", "m")
-    assert flipped[1].last_transition_time == "t3"
+    assert (same[1].last_transition_time, same[1].message) == (t1, "m")
+    assert flipped[1].last_transition_time == t3
     assert find_condition(flipped, "Ready") == flipped[1]
     assert find_condition(flipped, "Missing") is None
     assert with_condition((), ready) == (ready,)

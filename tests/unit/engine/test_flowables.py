@@ -8,6 +8,7 @@ import pytest
 from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import State
+from overture.api.times import parse_time
 from overture.engine import ChildObservation, CreateExecution, CreateJob, Observed, child_execution_name
 
 # --- pause ----------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def test_pause_with_delay_resumes_by_itself() -> None:
     driver.step()
     assert driver.run("wait").state == State.SUCCESS
     assert driver.run("after").state == State.RUNNING
-    assert driver.run("after").start_date == "2026-01-01T12:01:00Z"
+    assert driver.run("after").start_date == parse_time("2026-01-01T12:01:00Z")
 
 
 # --- fail -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import State
+from overture.api.times import parse_time
 from overture.engine import CreateJob
 
 
@@ -85,7 +86,7 @@ def test_dag_task_waits_for_its_slowest_dependency() -> None:
     cluster = Cluster(durations={"b": 5})
     driver = Driver(flow_of(shell("a"), shell("b"), shell("c", dependsOn=["a", "b"])), cluster=cluster)
     assert driver.run_to_end() == State.SUCCESS
-    assert driver.run("c").start_date == driver.run("b").end_date == "2026-01-01T12:00:05Z"
+    assert driver.run("c").start_date == driver.run("b").end_date == parse_time("2026-01-01T12:00:05Z")
     assert_started_after(driver, "c", ["a", "b"])
 
 

@@ -9,6 +9,7 @@ import pytest
 from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ConditionStatus, State, find_condition
+from overture.api.times import parse_time
 from overture.engine import TERMINATION_MESSAGE_LIMIT, CreateJob, EmitEvent, EnvValue, EventType, start_failure, step
 from overture.engine.outputs import OutputsError, parse_outputs
 from overture.templating import CONTEXT_KEYS
@@ -364,7 +365,7 @@ def test_succeeded_condition_is_unknown_while_running_then_true() -> None:
     condition = find_condition(driver.status.conditions, CONDITION_SUCCEEDED)
     assert condition is not None
     assert (condition.status, condition.reason) == (ConditionStatus.TRUE, "Succeeded")
-    assert condition.last_transition_time == "2026-01-01T12:00:03Z"
+    assert condition.last_transition_time == parse_time("2026-01-01T12:00:03Z")
     assert len(driver.status.conditions) == 1
 
 

@@ -8,6 +8,7 @@ import pytest
 from support.sim import Cluster, Driver, always_succeed, fail_when, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ReplaySource, State, find_condition
+from overture.api.times import parse_time
 from overture.engine import (
     ChildObservation,
     CreateExecution,
@@ -229,7 +230,7 @@ def test_restart_runs_errors_and_finally_again_as_new_jobs() -> None:
     cleanups = [j for j in driver.actions(CreateJob) if j.task_id == "cleanup"]
     assert [j.name for j in alerts] == ["run-1-alert-1", "run-1-alert-2"], "errors run again, as a new Job"
     assert [j.name for j in cleanups] == ["run-1-cleanup-1", "run-1-cleanup-2"], "finally runs again, as a new Job"
-    assert driver.run("cleanup").end_date > "2026-01-01T12:01:00Z"
+    assert driver.run("cleanup").end_date > parse_time("2026-01-01T12:01:00Z")
 
 
 def test_restart_after_a_restart() -> None:
@@ -420,7 +421,7 @@ def test_concurrency_queue_waits_for_a_slot() -> None:
     assert driver.state == State.QUEUED
     decision = driver.tick(active_others=0, queued_ahead=0)
     assert driver.state == State.RUNNING
-    assert driver.status.start_date == "2026-01-01T12:00:03Z"
+    assert driver.status.start_date == parse_time("2026-01-01T12:00:03Z")
     assert [j.task_id for j in decision.actions if isinstance(j, CreateJob)] == ["a"]
     assert [r for r, _ in driver.events()].count("Queued") == 1
     assert driver.run_to_end() == State.SUCCESS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from overture.api.times import parse_time
 from overture.engine import JobPhase
 from overture.kube.jobs import observe_job
 
@@ -45,4 +46,4 @@ def test_the_pods_final_status_brings_the_outputs() -> None:
 def test_a_complete_job_without_a_pod_is_taken_at_its_word() -> None:
     seen = observe_job(JOB_COMPLETE, None)  # the pod was deleted: nothing more will come
     assert seen.phase == JobPhase.SUCCEEDED
-    assert seen.end == "2026-01-31T12:00:05Z"
+    assert seen.end == parse_time("2026-01-31T12:00:05Z")

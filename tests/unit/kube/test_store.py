@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from overture.api.times import parse_time
 from overture.kube.store import Store
 
 
@@ -37,7 +38,7 @@ def test_a_finished_execution_is_packed_and_read_back_whole() -> None:
     assert store.executions[("ns", "done")] == body
     assert store.unfinished_executions_of("ns", "etl") == []
     assert [(name, packed.state, packed.end) for name, packed in store.finished_executions_of("ns", "etl")] == [
-        ("done", "FAILED", "2026-01-01T00:00:00+00:00")
+        ("done", "FAILED", parse_time("2026-01-01T00:00:00+00:00"))
     ]
     assert len(store.executions) == 1
     assert ("ns", "done") in store.executions

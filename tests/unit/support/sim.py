@@ -82,17 +82,17 @@ class Cluster:
         for name, (request, created) in self.jobs.items():
             duration = timedelta(seconds=self.durations.get(request.task_id, self.duration))
             if now - created < duration:
-                jobs[name] = JobObservation(name, JobPhase.RUNNING, pod=f"{name}-pod", start=_iso(created))
+                jobs[name] = JobObservation(name, JobPhase.RUNNING, pod=f"{name}-pod", start=_seconds(created))
                 continue
             ok, payload = self.script(request)
-            end = _iso(created + duration)
+            end = _seconds(created + duration)
             if ok:
                 message = payload if isinstance(payload, str) else json.dumps(payload)
                 jobs[name] = JobObservation(
                     name,
                     JobPhase.SUCCEEDED,
                     pod=f"{name}-pod",
-                    start=_iso(created),
+                    start=_seconds(created),
                     end=end,
                     exit_code=0,
                     termination_message=message,
@@ -102,7 +102,7 @@ class Cluster:
                     name,
                     JobPhase.FAILED,
                     pod=f"{name}-pod",
-                    start=_iso(created),
+                    start=_seconds(created),
                     end=end,
                     exit_code=1,
                     termination_message=str(payload),
@@ -110,8 +110,9 @@ class Cluster:
         return Observed(jobs=jobs, children=dict(self.children), **extra)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _seconds(moment: datetime) -> datetime:
+    """A Job's times, as the API server gives them: to the second."""
+    return moment.replace(microsecond=0)
 
 
 def run_to_end(
