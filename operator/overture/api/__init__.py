@@ -47,6 +47,7 @@ from overture.api.execution import (
     TaskRun,
     TriggerInfo,
     TriggerKind,
+    new_execution,
     paused_task,
 )
 from overture.api.flow import (
@@ -242,6 +243,7 @@ __all__ = [
     "find_condition",
     "format_duration",
     "is_terminal",
+    "new_execution",
     "parse_execution",
     "parse_flow",
     "paused_task",

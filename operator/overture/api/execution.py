@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field, JsonValue
 
-from overture.api.common import Condition, Model, ObjectRef
+from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta
 from overture.api.states import State
 from overture.api.tasks import PauseTask, walk_tasks
@@ -140,6 +140,23 @@ class Execution(Model):
 
     def to_wire(self) -> dict[str, Any]:
         return {"apiVersion": self.api_version, "kind": self.kind, **super().to_wire()}
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The object to create: ``to_wire()``, with ``spec.inputs`` and ``spec.trigger.type`` written
+        even at their defaults (``{}``, ``manual``): kubectl's TRIGGER column reads the type."""
+        wire = self.to_wire()
+        spec = wire["spec"]
+        spec["inputs"] = spec.get("inputs", {})
+        spec["trigger"] = {"type": self.spec.trigger.type.value, **spec.get("trigger", {})}
+        return wire
+
+
+def new_execution(
+    name: str, namespace: str | None, spec: ExecutionSpec, labels: Mapping[str, str] | None = None
+) -> Execution:
+    """An Execution to create, labelled with its flow (``overture.dev/flow``) and ``labels``."""
+    meta = ObjectMeta(name=name, namespace=namespace, labels={LABEL_FLOW: spec.flow_ref.name, **(labels or {})})
+    return Execution(metadata=meta, spec=spec)
 
 
 def paused_task(execution: Mapping[str, Any]) -> PauseTask | None:

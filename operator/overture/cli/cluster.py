@@ -34,7 +34,7 @@ from overture.cli.follow import follow
 from overture.cli.tables import object_table, task_run_table
 from overture.documents import YamlDocument
 from overture.kube.artifacts import ArtifactStore, StoreSettings, attempt_prefix, execution_prefix
-from overture.triggers.executions import execution_body, manual_name
+from overture.triggers.executions import manual_execution, manual_name, replay_execution
 
 PLURALS = {
     "flow": "flows",
@@ -72,8 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = manual_name(args.flow)
     given = _upload_files(flow, parse_inputs(args.input), cluster.namespace, name)
     inputs = typed_inputs(flow.inputs, given, what)
-    spec = {"inputs": inputs, "trigger": {"type": "manual"}}
-    cluster.create_execution(execution_body(name, cluster.namespace, args.flow, spec))
+    cluster.create_execution(manual_execution(name, cluster.namespace, args.flow, inputs))
     return _created(cluster, args, name, flow)
 
 
@@ -121,12 +120,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f"(replay starts at one of: {', '.join(top)})"
         )
     name = manual_name(flow_name)
-    spec = {
-        "inputs": source["spec"].get("inputs") or {},
-        "trigger": {"type": "replay"},
-        "replay": {"execution": args.execution, "fromTask": args.from_task},
-    }
-    cluster.create_execution(execution_body(name, cluster.namespace, flow_name, spec))
+    cluster.create_execution(replay_execution(name, source, args.from_task))
     return _created(cluster, args, name, None)
 
 

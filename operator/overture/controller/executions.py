@@ -26,14 +26,20 @@ from typing import Any
 
 from overture.api import (
     GROUP_VERSION,
-    LABEL_FLOW,
     Execution,
+    ExecutionSpec,
+    ExecutionStatus,
     FlowSpec,
+    ObjectRef,
+    ParentRef,
     SpecError,
     State,
+    TriggerInfo,
+    TriggerKind,
+    new_execution,
     parse_execution,
 )
-from overture.api.times import iso
+from overture.api.times import iso, millis
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
@@ -266,26 +272,18 @@ class ExecutionReconciler:
         if status.get("state") == State.FAILED.value:
             return
         new_body = dict(body)
-        new_body["status"] = {"state": State.FAILED.value, "message": message, "endDate": iso(now)}
+        new_body["status"] = ExecutionStatus(state=State.FAILED, message=message, end_date=millis(now)).to_wire()
         stored = await self.kube.replace_status("executions", new_body)
         self.store.put("execution", stored)
         await self.kube.emit_event(dict(body), "Warning", "Invalid", message)
 
 
 def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]:
-    namespace = parent.metadata.namespace or ""
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Execution",
-        "metadata": {
-            "name": action.name,
-            "namespace": namespace,
-            "labels": {LABEL_FLOW: action.flow},
-        },
-        "spec": {
-            "flowRef": {"name": action.flow},
-            "inputs": dict(action.inputs),
-            "trigger": {"type": "subflow", "id": action.task_run},
-            "parent": {"execution": parent.metadata.name, "taskRun": action.task_run},
-        },
-    }
+    """The child execution a subflow task starts."""
+    spec = ExecutionSpec(
+        flow_ref=ObjectRef(name=action.flow),
+        inputs=dict(action.inputs),
+        trigger=TriggerInfo(type=TriggerKind.SUBFLOW, id=action.task_run),
+        parent=ParentRef(execution=parent.metadata.name, task_run=action.task_run),
+    )
+    return new_execution(action.name, parent.metadata.namespace or "", spec).to_manifest()

@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from overture.api import (
-    GROUP_VERSION,
-    LABEL_FLOW,
     LABEL_TRIGGER,
     AnyTrigger,
     ExecutionSpec,
     Flow,
     ObjectRef,
+    ReplaySource,
     TriggerInfo,
     TriggerKind,
+    new_execution,
 )
 from overture.engine.context import trigger_context
 from overture.templating import render_value
@@ -87,30 +87,29 @@ def build_execution(
         "flow": {"name": flow.metadata.name, "namespace": flow.metadata.namespace},
     }
     inputs = render_value(dict(trigger.inputs), context)
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Execution",
-        "metadata": {
-            "name": name,
-            "namespace": flow.metadata.namespace,
-            "labels": {LABEL_FLOW: flow.metadata.name, LABEL_TRIGGER: trigger.id, **(labels or {})},
-        },
-        "spec": {
-            "flowRef": {"name": flow.metadata.name},
-            "inputs": inputs,
-            "trigger": info.to_wire() | {"type": kind.value},
-        },
-    }
+    spec = ExecutionSpec(flow_ref=ObjectRef(name=flow.metadata.name), inputs=inputs, trigger=info)
+    labels = {LABEL_TRIGGER: trigger.id, **(labels or {})}
+    return new_execution(name, flow.metadata.namespace, spec, labels).to_manifest()
 
 
-def execution_body(name: str, namespace: str, flow: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """An Execution a person starts (``overture run``, the UI): ``spec`` beside the flowRef."""
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Execution",
-        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_FLOW: flow}},
-        "spec": {"flowRef": {"name": flow}, **spec},
-    }
+def manual_execution(name: str, namespace: str, flow: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The Execution a person starts with typed ``inputs`` (``overture run``, the UI)."""
+    spec = ExecutionSpec(
+        flow_ref=ObjectRef(name=flow), inputs=dict(inputs), trigger=TriggerInfo(type=TriggerKind.MANUAL)
+    )
+    return new_execution(name, namespace, spec).to_manifest()
+
+
+def replay_execution(name: str, source: Mapping[str, Any], from_task: str) -> dict[str, Any]:
+    """A new Execution of ``source``'s flow and inputs that reuses its task runs before ``from_task``
+    (``overture replay``, the UI); ``source`` is the Execution object as read."""
+    meta, spec = source["metadata"], source.get("spec") or {}
+    replay = ReplaySource(execution=meta["name"], from_task=from_task)
+    flow_ref = ObjectRef(name=spec["flowRef"]["name"])
+    replayed = ExecutionSpec(
+        flow_ref=flow_ref, inputs=spec.get("inputs") or {}, trigger=TriggerInfo(type=TriggerKind.REPLAY), replay=replay
+    )
+    return new_execution(name, meta.get("namespace"), replayed).to_manifest()
 
 
 def manual_name(flow: str) -> str:

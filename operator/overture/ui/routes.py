@@ -19,7 +19,7 @@ from starlette.routing import Route
 from overture.api import GROUP_VERSION, Flow, SpecError, State, coerce_inputs, is_terminal, parse_flow, paused_task
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
-from overture.triggers.executions import execution_body, manual_name
+from overture.triggers.executions import manual_execution, manual_name, replay_execution
 from overture.ui import views
 from overture.ui.auth import Caller
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
@@ -235,7 +235,7 @@ async def run_flow(request: Request) -> JSONResponse:
     if problems:
         raise RefusedError(422, f"flow {name!r} cannot run with these inputs", views.problem_entries(problems))
     execution = manual_name(name)
-    manifest = execution_body(execution, namespace, name, {"inputs": inputs, "trigger": {"type": "manual"}})
+    manifest = manual_execution(execution, namespace, name, inputs)
     await api.request("POST", objects_path("executions", namespace), body=manifest)
     return JSONResponse({"name": execution}, 201)
 
@@ -402,14 +402,7 @@ async def _replay(api: UserApi, namespace: str, source: dict[str, Any], from_tas
             422, f"replay starts at a top-level task of flow {flow_name!r}: one of {', '.join(top) or 'none'}"
         )
     name = manual_name(flow_name)
-    spec = {
-        "inputs": source["spec"].get("inputs") or {},
-        "trigger": {"type": "replay"},
-        "replay": {"execution": source["metadata"]["name"], "fromTask": from_task},
-    }
-    await api.request(
-        "POST", objects_path("executions", namespace), body=execution_body(name, namespace, flow_name, spec)
-    )
+    await api.request("POST", objects_path("executions", namespace), body=replay_execution(name, source, from_task))
     return JSONResponse({"name": name}, 201)
 
 
