@@ -45,6 +45,7 @@ from overture.engine.work import Work
 from overture.templating import TemplateError, is_truthy, render
 
 F = TypeVar("F", ParallelTask, SequentialTask, EachTask, IfTask, SwitchTask)
+B = TypeVar("B", IfTask, SwitchTask)
 
 
 def run_scope(
@@ -186,40 +187,59 @@ class Parallel(Flowable[ParallelTask]):
         return run_scope(work, task.tasks, frame, gate, run.id, limit=task.concurrency)
 
 
-class If(Flowable[IfTask]):
-    """Renders ``condition`` once, as it starts (the run's ``outputs.value``: then or else)."""
+class Branch(Flowable[B]):
+    """Renders one field once, as it starts, into the run's ``outputs.value``, which says which of
+    its nested lists runs (none: the run succeeds)."""
 
-    def begin(
-        self, work: Work, task: IfTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
-    ) -> TaskRun:
+    field = ""
+
+    def begin(self, work: Work, task: B, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None) -> TaskRun:
         try:
-            chosen = render(task.condition, context)
+            rendered = render(self.template(task), context)
         except TemplateError as exc:
-            return fail(work, task, run, f"condition: {exc}")
-        return work.update(run, outputs={"value": "then" if is_truthy(chosen) else "else"})
+            return fail(work, task, run, f"{self.field}: {exc}")
+        return work.update(run, outputs={"value": self.choose(rendered)})
 
-    def children(self, work: Work, task: IfTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
-        branch = task.then if (run.outputs or {}).get("value") == "then" else task.else_
-        return run_scope(work, branch, frame, gate, run.id) if branch else Outcome.SUCCESS
-
-
-class Switch(Flowable[SwitchTask]):
-    """Renders ``value`` once, as it starts (the run's ``outputs.value``); runs that case, or ``defaults``."""
-
-    def begin(
-        self, work: Work, task: SwitchTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
-    ) -> TaskRun:
-        try:
-            chosen = render(task.value, context)
-        except TemplateError as exc:
-            return fail(work, task, run, f"value: {exc}")
-        return work.update(run, outputs={"value": chosen})
-
-    def children(self, work: Work, task: SwitchTask, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
-        chosen = (run.outputs or {}).get("value")
-        case = next((c for c in task.cases if c.value == chosen), None)
-        tasks = case.tasks if case is not None else task.defaults
+    def children(self, work: Work, task: B, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
+        tasks = self.branch(task, (run.outputs or {}).get("value"))
         return run_scope(work, tasks, frame, gate, run.id) if tasks else Outcome.SUCCESS
+
+    def template(self, task: B) -> str:
+        raise NotImplementedError
+
+    def choose(self, rendered: str) -> str:
+        return rendered
+
+    def branch(self, task: B, chosen: Any) -> tuple[AnyTask, ...]:
+        raise NotImplementedError
+
+
+class If(Branch[IfTask]):
+    """``then`` when ``condition`` renders true, else ``else``."""
+
+    field = "condition"
+
+    def template(self, task: IfTask) -> str:
+        return task.condition
+
+    def choose(self, rendered: str) -> str:
+        return "then" if is_truthy(rendered) else "else"
+
+    def branch(self, task: IfTask, chosen: Any) -> tuple[AnyTask, ...]:
+        return task.then if chosen == "then" else task.else_
+
+
+class Switch(Branch[SwitchTask]):
+    """The case whose ``value`` is what ``value`` rendered, else ``defaults``."""
+
+    field = "value"
+
+    def template(self, task: SwitchTask) -> str:
+        return task.value
+
+    def branch(self, task: SwitchTask, chosen: Any) -> tuple[AnyTask, ...]:
+        case = next((c for c in task.cases if c.value == chosen), None)
+        return case.tasks if case is not None else task.defaults
 
 
 class Each(Flowable[EachTask]):
