@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overture.api import ExecutionSpec, TaskRun, TriggerKind
+from overture.engine.naming import task_run_id
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,12 @@ class OutputsView(Mapping[str, Any]):
         run_ids = self._index.get(task_id)
         if not run_ids:
             raise KeyError(task_id)
+        iterations = self._frame.iterations
+        for depth in range(len(iterations) + 1):  # top level, or the same iteration as the reader
+            run = self._runs.get(task_run_id(task_id, iterations[:depth]))
+            if run is not None and (outputs := self._outputs(run)) is not None:
+                return outputs
         runs = [self._runs[r] for r in run_ids if r in self._runs]
-        for run in runs:
-            depth = len(_iterations(run.id))
-            outputs = self._outputs(run)
-            if outputs is not None and _iterations(run.id) == self._frame.iterations[:depth]:
-                return outputs  # top level, or the same iteration as the reader
         done = [(r, o) for r in runs if (o := self._outputs(r)) is not None]
         if not done:
             raise KeyError(task_id)

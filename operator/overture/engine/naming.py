@@ -29,6 +29,8 @@ def fit_name(*parts: str, limit: int = MAX_NAME, unique_key: str | None = None) 
 
 def task_run_id(task_id: str, iterations: tuple[int, ...]) -> str:
     """``process`` at the top level, ``process[2]`` in iteration 2 of an each, ``x[2][0]`` nested."""
+    if not iterations:
+        return task_id
     return task_id + "".join(f"[{i}]" for i in iterations)
 
 

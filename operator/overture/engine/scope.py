@@ -58,11 +58,12 @@ def run_scope(
     dag = any(t.depends_on for t in tasks)
     if dag:
         tasks = topological(tasks)
-    if any(task_run_id(t.id, frame.iterations) in work.failed for t in tasks):
+    if work.failed and any(task_run_id(t.id, frame.iterations) in work.failed for t in tasks):
         gate.halted = True  # a failure seen in an earlier step: no task of this list starts, whatever its order
     states: dict[str, State | None] = {}
     blocked = False
     active = 0
+    in_order = True  # every earlier task of the list ended in a way that lets the next one start
     for task in tasks:
         run = work.started(task_run_id(task.id, frame.iterations))
         if run is not None and not run.state.is_terminal:
@@ -75,18 +76,15 @@ def run_scope(
                     states[task.id] = None
                     continue
                 ready = all(s is not None and s.is_successful for s in deps)
+            elif limit == 1:
+                ready = in_order
             else:
-                earlier = list(states.values())
-                if limit == 1:
-                    ready = all(s is not None and s.is_successful for s in earlier)
-                    if any(s is not None and s.is_terminal and not s.is_successful for s in earlier):
-                        blocked = True
-                else:
-                    ready = limit == 0 or active < limit
+                ready = limit == 0 or active < limit
             if ready and gate.open:
                 run = start(work, task, frame, gate, parent)
         state = run.state if run is not None else None
         states[task.id] = state
+        in_order = in_order and state is not None and state.is_successful
         if state is not None and not state.is_terminal:
             active += 1
         if state == State.FAILED:
@@ -96,20 +94,22 @@ def run_scope(
 
 def topological(tasks: Sequence[AnyTask]) -> list[AnyTask]:
     """Dependencies first, otherwise list order (the flow was checked to be acyclic)."""
+    ids = {t.id for t in tasks}
     done: set[str] = set()
     ordered: list[AnyTask] = []
     pending = list(tasks)
-    while pending:
-        progressed = False
-        for task in list(pending):
-            if all(d in done or d not in {t.id for t in tasks} for d in task.depends_on):
+    while pending:  # one pass per level of dependencies listed after their dependants
+        waiting = []
+        for task in pending:
+            if all(d in done or d not in ids for d in task.depends_on):
                 ordered.append(task)
                 done.add(task.id)
-                pending.remove(task)
-                progressed = True
-        if not progressed:  # a cycle slipped through validation: keep list order, nothing will start
-            ordered.extend(pending)
+            else:
+                waiting.append(task)
+        if len(waiting) == len(pending):  # a cycle slipped through validation: keep list order, nothing will start
+            ordered.extend(waiting)
             break
+        pending = waiting
     return ordered
 
 
@@ -260,11 +260,16 @@ class Each(Flowable[EachTask]):
         outcomes: list[Outcome] = []
         running = 0
         for index, item in enumerate(items):
-            inner = frame.inside(index, item)
-            started = any(work.started(task_run_id(t.id, inner.iterations)) for t in task.tasks)
+            runs = work.iteration_runs(run.id, index)
+            settled = _settled_iteration(work, runs, len(task.tasks), gate) if runs else None
+            if settled is not None:
+                outcomes.append(settled)
+                continue
+            started = any(r.state != State.CREATED for r in runs)  # CREATED: a restart's placeholder
             if not started and (not gate.open or (task.concurrency_limit and running >= task.concurrency_limit)):
                 outcomes.append(Outcome.RUNNING)
                 continue
+            inner = frame.inside(index, item)
             outcome = run_scope(work, task.tasks, inner, gate, run.id)
             outcomes.append(outcome)
             if outcome == Outcome.RUNNING:
@@ -276,6 +281,19 @@ class Each(Flowable[EachTask]):
         if Outcome.FAILED in outcomes:
             return Outcome.FAILED
         return Outcome.WARNING if Outcome.WARNING in outcomes else Outcome.SUCCESS
+
+
+def _settled_iteration(work: Work, runs: list[TaskRun], tasks: int, gate: Gate) -> Outcome | None:
+    """The outcome of an iteration every task of which has ended, as ``run_scope`` would settle it
+    (a failure halting the gate too), without walking it; None while it has more to do. Most of a
+    big each's iterations have ended: a step costs what changed, not every iteration again."""
+    if len(runs) != tasks or not all(r.state.is_terminal for r in runs):
+        return None
+    if any(r.state == State.FAILED or r.id in work.failed for r in runs):
+        gate.halted = True
+    if any(not r.state.is_successful for r in runs):
+        return Outcome.FAILED
+    return Outcome.WARNING if any(r.state == State.WARNING for r in runs) else Outcome.SUCCESS
 
 
 def _each_items(task: EachTask, context: dict[str, Any]) -> list[Any]:

@@ -34,12 +34,14 @@ class Work:
     actions: list[Action] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
     index: dict[str, list[str]] = field(default_factory=dict)
+    # Runs directly inside an iteration of an each: (the each's run id, iteration) -> run ids.
+    in_iteration: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     tasks: dict[str, AnyTask] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)  # runs a failure seen at the start of the step reached
 
     def __post_init__(self) -> None:
         for run in self.runs.values():
-            self.index.setdefault(run.task_id, []).append(run.id)
+            self._add(run)
         self.tasks = {task.id: task for _, task in all_tasks(self.flow)}
         self.failed = self._failure_reach()
 
@@ -62,9 +64,18 @@ class Work:
 
     def set_run(self, run: TaskRun) -> TaskRun:
         if run.id not in self.runs:
-            self.index.setdefault(run.task_id, []).append(run.id)
+            self._add(run)
         self.runs[run.id] = run
         return run
+
+    def _add(self, run: TaskRun) -> None:
+        self.index.setdefault(run.task_id, []).append(run.id)
+        if run.parent is not None and run.iteration is not None:
+            self.in_iteration.setdefault((run.parent, run.iteration), []).append(run.id)
+
+    def iteration_runs(self, parent: str, iteration: int) -> list[TaskRun]:
+        """The runs directly inside iteration ``iteration`` of the each run ``parent``."""
+        return [self.runs[run_id] for run_id in self.in_iteration.get((parent, iteration), ())]
 
     def started(self, run_id: str) -> TaskRun | None:
         """The run if it started in this round: a CREATED run is a placeholder left by a restart."""
