@@ -10,6 +10,10 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   is primed and then every ``TRIM_SECONDS``: a burst of watch events leaves ~10-15 MiB free.
 - glibc gives each thread that allocates its own malloc arena; aiohttp's resolver and
   asyncio's default executor threads each kept one mostly empty: at most 2 arenas, ~26 MiB less.
+- ``kubernetes_asyncio.client`` imports its ~60 API classes and ~770 models up front (~30 MiB of
+  RSS, 860 modules); the operator uses four APIs and the few models its replies deserialise to.
+  Its three re-exporting packages are replaced by ``LazyPackage``s that import a name's module
+  when it is first read (benchmarks/README.md, the Argo peer: ~30 MiB less).
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ import asyncio
 import ctypes
 import ctypes.util
 import functools
+import importlib
+import importlib.util
+import re
 import sys
+import types
+from pathlib import Path
+from typing import Any
 
 UNUSED_CLIENTS = ("kubernetes", "pykube")
+LAZY_CLIENT = ("kubernetes_asyncio", ("client", "client.api", "client.models"))
 M_ARENA_MAX = -8  # from glibc's malloc.h
 MALLOC_ARENAS = 2
 TRIM_SECONDS = 60.0
@@ -30,7 +41,67 @@ def lean() -> None:
     for name in UNUSED_CLIENTS:
         if name not in sys.modules:  # the CLI may have imported one already: then it stays
             sys.modules[name] = None  # type: ignore[assignment]
+    lazy_reexports(*LAZY_CLIENT)
     limit_malloc_arenas(MALLOC_ARENAS)
+
+
+# ``from kubernetes_asyncio.client.models.v1_job import V1Job``: a generated package's __init__
+REEXPORT = re.compile(r"^from ([\w.]+) import (\w+)[ \t]*$", re.MULTILINE)
+
+
+class LazyPackage(types.ModuleType):
+    """A package whose names (``name -> module it comes from``) are imported when first read;
+    its submodules import as the real package's would (same ``__path__``)."""
+
+    def __init__(self, name: str, directory: Path, names: dict[str, str]) -> None:
+        super().__init__(name)
+        init = directory / "__init__.py"
+        self.__file__ = str(init)
+        self.__path__ = [str(directory)]
+        self.__package__ = name
+        self.__spec__ = importlib.util.spec_from_file_location(name, init, submodule_search_locations=self.__path__)
+        self.__all__ = list(names)
+        self._sources = names
+
+    def __getattr__(self, attr: str) -> Any:
+        source = self._sources.get(attr)
+        if source is None:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            try:  # a submodule not imported yet (``client.exceptions``)
+                return importlib.import_module(f"{self.__name__}.{attr}")
+            except ModuleNotFoundError:
+                raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}") from None
+        value = getattr(importlib.import_module(source), attr)
+        setattr(self, attr, value)
+        return value
+
+
+def lazy_reexports(top: str, packages: tuple[str, ...]) -> bool:
+    """Put a ``LazyPackage`` in ``sys.modules`` for each of ``top``'s ``packages`` (dotted, under
+    ``top``), read from its __init__'s re-export lines, before ``top`` is imported. Nothing is
+    done (False) if ``top`` is imported already or missing, or an __init__ has no such lines."""
+    spec = importlib.util.find_spec(top) if top not in sys.modules else None
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = Path(spec.submodule_search_locations[0])
+    lazy: dict[str, LazyPackage] = {}
+    for package in packages:
+        directory = root.joinpath(*package.split("."))
+        try:
+            text = (directory / "__init__.py").read_text()
+        except OSError:
+            return False
+        names = {name: source for source, name in REEXPORT.findall(text)}
+        if not names:
+            return False
+        lazy[f"{top}.{package}"] = LazyPackage(f"{top}.{package}", directory, names)
+    sys.modules.update(lazy)
+    for name, module in lazy.items():  # client.api, client.models as attributes, as an import sets them
+        parent, _, child = name.rpartition(".")
+        if parent in lazy:
+            setattr(lazy[parent], child, module)
+    return True
 
 
 def limit_malloc_arenas(arenas: int) -> bool:
