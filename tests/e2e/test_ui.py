@@ -7,7 +7,8 @@ own token; the UI holds no privileged credentials):
 - a form edit changes one YAML line, comments intact (and they survive a save and a reload);
 - the API server's dry-run rejection is shown inline, nothing is saved;
 - the execution page updates live, and a waiting ``pause`` task is resumed with typed inputs;
-- logs: live from the pod, and after the pod is deleted a note (no archive yet: ``ui/logs.py``);
+- logs: live from the pod, and after the pod is deleted from the artifact store's archive;
+- a task's files and outputs too big for the status previewed from the store, as text;
 - every /api route is 401 without a token, with ``Bearer nothing`` and with a forged token;
 - a tenant's token sees its namespace only;
 - HTML in inputs, outputs and logs is shown as text and never runs (and the CSP forbids it);
@@ -25,7 +26,7 @@ import uuid
 from typing import Any
 
 import pytest
-from harness import GROUP, VERSION, Cluster, poll
+from harness import GROUP, VERSION, Cluster, poll, store_env
 from kubernetes import client
 from ui_harness import (
     UiServer,
@@ -240,15 +241,20 @@ def test_logs_live_and_after_the_pod_is_deleted(cluster: Cluster, ui: UiServer, 
     page.reload()
     note = page.locator("[data-testid=log-note]")
     note.wait_for()
-    assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
+    if not store_env(cluster.kubeconfig):  # a cluster without an artifact store: said plainly
+        assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
+        return
+    assert "archived in the artifact store" in note.inner_text()
+    text = page.locator("[data-testid=log-text]").inner_text()
+    assert [f"line-{i}" for i in range(1, 6)] == [line for line in text.splitlines() if line.startswith("line-")]
 
 
 def test_every_api_route_is_401_without_a_valid_token(ui: UiServer, admin_token: str, browser: Any) -> None:
-    from overture.ui import routes, streams
+    from overture.ui import files, routes, streams
 
     paths = [
         r.path.replace("{namespace}", "default").replace("{name}", "x").replace("{action}", "pause")
-        for r in routes.ROUTES + streams.ROUTES
+        for r in routes.ROUTES + streams.ROUTES + files.ROUTES
     ]
     forged = "eyJhbGciOiJSUzI1NiJ9." + "eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ" + ".c2lnbmF0dXJl"
     for path in [*paths, "/api/no-such-route"]:
@@ -542,3 +548,64 @@ def test_the_editor_completes_fields_from_the_crd_schema(
     assert any(option.startswith("concurrency") for option in options.all_inner_texts()), options.all_inner_texts()
     page.keyboard.press("Enter")
     assert "  concurrency:" in editor_text(page)
+
+
+FILES_TASKS: list[dict[str, Any]] = [
+    {
+        "id": "make",
+        "type": "shell",
+        "outputFiles": ["out/**"],
+        "commands": [
+            "mkdir -p out",
+            r"""printf '%s\n' 'id,html' '1,<img src=x onerror="window.__xss=1">' > out/table.csv""",
+            r"head -c 100000 /dev/zero | tr '\000' a > out/big.txt",  # a preview shows its first 64 KiB
+            r"printf 'PK\000\001\002' > out/blob.bin",
+        ],
+    },
+    {  # outputs over the status's inline limit (2 KiB): kept in the store
+        "id": "talk",
+        "type": "shell",
+        "commands": [r"""echo "::{\"outputs\": {\"long\": \"$(head -c 3000 /dev/zero | tr '\000' x)\"}}::" """],
+    },
+]
+
+
+@pytest.mark.realnode
+def test_task_files_and_stored_outputs_are_previewed_as_text(
+    cluster: Cluster, ui: UiServer, admin_token: str, browser: Any, object_store: Any
+) -> None:
+    cluster.apply_flow(flow_doc("files", FILES_TASKS))
+    name = cluster.run("files")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}?tab=io")
+
+    def preview(row: str) -> Any:
+        page.click(f"{row} [data-testid=preview]")
+        page.locator(f"{row} [data-testid=preview-text], {row} [data-testid=preview-note]").first.wait_for()
+        return page.locator(row)
+
+    table = preview('[data-file-output="make:out/table.csv"]')
+    assert (
+        table.locator("[data-testid=preview-text]").text_content()
+        == 'id,html\n1,<img src=x onerror="window.__xss=1">\n'
+    )
+    big = preview('[data-file-output="make:out/big.txt"]')
+    assert len(big.locator("[data-testid=preview-text]").text_content() or "") == 64 * 1024
+    assert big.locator("[data-testid=preview-note]").inner_text() == "The first 64.0 KiB of 97.7 KiB."
+    blob = preview('[data-file-output="make:out/blob.bin"]')
+    assert blob.locator("[data-testid=preview-note]").inner_text().startswith("Binary, 5 B")
+    stored = page.locator("[data-stored-outputs=talk]")
+    stored.locator("[data-testid=load-outputs]").click()
+    assert json.loads(stored.locator("pre").text_content() or "") == {"long": "x" * 3000}
+    time.sleep(0.5)
+    assert page.evaluate("() => window.__xss") is None
+    assert page.locator("main img").count() == 0
+    # The server shows only what this execution refers to, in its namespace, from its store.
+    base = f"/api/namespaces/{cluster.namespace}/executions/{name}"
+    bucket = execution["status"]["taskRuns"][0]["outputs"]["files"]["out/table.csv"].split("/")[2]
+    bearer = f"Bearer {admin_token}"
+    assert ui.get(f"{base}/file?uri=s3://{bucket}/other-team/{name}/x/files/a.csv", bearer)[0] == 403
+    assert ui.get(f"{base}/file?uri=s3://{bucket}/{cluster.namespace}/another/x/files/a.csv", bearer)[0] == 403
+    assert ui.get(f"{base}/file?uri=https://example.invalid/a.csv", bearer)[0] == 422
+    assert ui.get(f"{base}/stored-outputs?job=not-a-job-of-it", bearer)[0] == 404

@@ -1,7 +1,8 @@
 """The UI server as a real process and Debian's chromium driven by Playwright, for tests/e2e/test_ui*.py.
 
 - ``UiServer``: ``overture ui`` in a subprocess (``--auth token`` by default: the chart's mode, so
-  every request carries a person's own token), with its URL and log.
+  every request carries a person's own token), with its URL and log; the ``ui`` fixture's reads
+  the local cluster's artifact store (archived logs, task files).
 - ``admin_token``: a ServiceAccount bound to ``cluster-admin``, and a token for it from the
   TokenRequest API: the "platform engineer" of these tests. Tenants use the local cluster's
   static token users (``hack/cluster``), who have no grant but what a test gives them.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import answers_200, free_port, poll
+from harness import answers_200, free_port, poll, store_env
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -110,7 +111,8 @@ def token_of(kubeconfig_path: str) -> str:
 
 @pytest.fixture(scope="session")
 def ui(kubeconfig: str, operator_process: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    server = UiServer(kubeconfig, tmp_path_factory.mktemp("ui") / "ui.log")
+    # With the local cluster's artifact store, as the chart gives it the operator's (artifacts.*).
+    server = UiServer(kubeconfig, tmp_path_factory.mktemp("ui") / "ui.log", env=store_env(kubeconfig))
     yield server
     server.stop()
     print(f"\nui log: {server.log_path}")

@@ -156,6 +156,16 @@ class ArtifactStore:
         result = await obstore.get_async(self.client(), key)
         return bytes(await result.bytes_async())
 
+    async def read_head(self, key: str, limit: int) -> tuple[bytes, int]:
+        """At most the first ``limit`` bytes of an object, and its whole size (the UI's previews)."""
+        import obstore
+
+        size = int((await obstore.head_async(self.client(), key))["size"])
+        if size == 0:  # a zero-length range is an error to S3
+            return b"", 0
+        head = await obstore.get_range_async(self.client(), key, start=0, end=min(size, limit))
+        return bytes(head), size
+
     async def read_json(self, key: str) -> Any:
         return json.loads(await self.read_bytes(key))
 

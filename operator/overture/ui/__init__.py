@@ -9,7 +9,7 @@ with the caller's own credentials, never with a privileged ServiceAccount of its
 - ``kubeapi``: one ``UserApi`` per caller: raw JSON requests, watches and log streams;
 - ``views``: pure functions from Kubernetes objects to what the pages show;
 - ``routes``: the ``/api`` endpoints; ``streams``: the live ones (Server-Sent Events);
-- ``logs``: where a task attempt's log comes from (the pod, then an archive: the seam for the
-  data-plane work);
+- ``logs``: where a task attempt's log comes from (the pod, then the artifact store's archive);
+- ``store``: what the UI reads from the artifact store; ``files``: the previews of task files;
 - ``app``: the ASGI application, its security headers and the static files.
 """

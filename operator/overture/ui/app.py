@@ -26,10 +26,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from overture.crd import flow_json_schema
-from overture.ui import routes, streams
+from overture.ui import files, routes, streams
 from overture.ui.auth import Authenticator
 from overture.ui.kubeapi import KubeError
-from overture.ui.logs import Archive, NoArchive
+from overture.ui.store import NoStore, UiStore
 
 log = logging.getLogger("overture.ui")
 STATIC = Path(__file__).parent / "static"
@@ -118,7 +118,7 @@ async def _api_not_found(request: Request) -> JSONResponse:
 
 
 def create_app(
-    authenticator: Authenticator, settings: Settings, static: Path = STATIC, archive: Archive | None = None
+    authenticator: Authenticator, settings: Settings, static: Path = STATIC, store: UiStore | None = None
 ) -> Starlette:
     from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware
@@ -133,6 +133,7 @@ def create_app(
         routes=[
             *routes.ROUTES,
             *streams.ROUTES,
+            *files.ROUTES,
             Route("/api/{rest:path}", _api_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", lambda _: PlainTextResponse("ok")),
             Mount("/assets", app=StaticFiles(directory=static / "assets", check_dir=False), name="assets"),
@@ -142,6 +143,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.archive = archive or NoArchive()
+    app.state.store = store or NoStore()
     app.state.flow_schema = flow_json_schema()
     return app

@@ -1,47 +1,33 @@
 """Where a task attempt's log comes from.
 
 First the pod, through the API server (live while the container runs, followed as it writes);
-when the pod is gone (its Job deleted by retention or by hand), an ``Archive``: ``StoreArchive``
-reads the log the in-pod wrapper archived in the artifact store (``OVERTURE_S3_*`` given to
-``overture ui``). It is read with the UI server's store keys, and only after the caller's own
-token listed the pods of that namespace (``pod_of_job``): the caller's RBAC decides, as for a
-live log. Without a store the UI says plainly that the pod is gone and no archive is configured.
+when the pod is gone (its Job deleted by retention or by hand), the log the in-pod wrapper
+archived in the artifact store (``store.UiStore``), read only after the caller's own token listed
+the pods of that namespace (``pod_of_job``): the caller's RBAC decides, as for a live log.
+Without a store, or without an archived log, the UI says plainly that the pod is gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
 
-from overture.kube.artifacts import ArtifactStore, attempt_prefix
+from overture.kube.artifacts import attempt_prefix
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
+from overture.ui.store import UiStore
 
 LOG_CONTAINER = "task"  # the container name the kube adapter gives every task pod
 
 
-class Archive(Protocol):
-    async def read(self, namespace: str, execution: str, job: str) -> str | None:
-        """The archived log of one task attempt (its Job), or None when it has none."""
+async def archived_log(store: UiStore, namespace: str, execution: str, job: str) -> str | None:
+    """The archived log of one task attempt (its Job), or None when there is none."""
+    data = await store.read(attempt_prefix(namespace, execution, job) + "log")
+    return None if data is None else data.decode("utf-8", "replace")
 
 
-class NoArchive:
-    async def read(self, namespace: str, execution: str, job: str) -> str | None:
-        return None
-
-
-class StoreArchive:
-    def __init__(self, store: ArtifactStore) -> None:
-        self.store = store
-
-    async def read(self, namespace: str, execution: str, job: str) -> str | None:
-        try:
-            data = await self.store.read_bytes(attempt_prefix(namespace, execution, job) + "log")
-        except Exception:  # none archived (an attempt from before the store), or the store is down
-            return None
-        return data.decode("utf-8", "replace")
-
-
-NO_ARCHIVE_NOTE = "the pod is gone and no log archive is configured, so this log is no longer available"
+def gone_note(store: UiStore) -> str:
+    if not store.configured:
+        return "the pod is gone and no log archive is configured, so this log is no longer available"
+    return "the pod is gone and the artifact store has no log of this attempt (or did not answer)"
 
 
 async def pod_of_job(api: UserApi, namespace: str, job: str) -> str | None:

@@ -66,15 +66,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from overture.kube.artifacts import ArtifactStore, StoreSettings
     from overture.ui.app import Settings, create_app
-    from overture.ui.logs import StoreArchive
+    from overture.ui.store import StoreReader
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def main() -> None:
         authenticator, token = await build_authenticator(args)
         store = StoreSettings.from_env(os.environ)
-        archive = StoreArchive(ArtifactStore(store)) if store is not None else None
-        app = create_app(authenticator, Settings(mode=args.auth, namespace=default_namespace(args)), archive=archive)
+        reader = StoreReader(ArtifactStore(store)) if store is not None else None
+        app = create_app(authenticator, Settings(mode=args.auth, namespace=default_namespace(args)), store=reader)
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.address, port=args.port, log_level="warning", access_log=False)
         )

@@ -4,7 +4,7 @@
   change the watch sees) and ``events`` (its Events and waiting reasons, polled every few seconds
   while it runs, sent when they change);
 - ``/executions/{name}/logs?job=J``: ``lines`` (batches of log lines), then ``end``; or ``note``
-  when the pod is gone and the archive has nothing.
+  when the pod is gone and the artifact store has no log of it.
 
 Each event is one ``event:`` and one ``data:`` line of JSON. A comment every 15 s keeps proxies
 from closing an idle stream.
@@ -27,6 +27,7 @@ from overture.api import is_terminal
 from overture.ui import logs
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
 from overture.ui.routes import execution_events
+from overture.ui.store import UiStore
 
 JOB_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 HEARTBEAT_SECONDS = 15.0
@@ -115,14 +116,14 @@ async def live(request: Request) -> StreamingResponse:
 
 
 async def _log_lines(
-    api: UserApi, archive: logs.Archive, namespace: str, execution: str, job: str, follow: bool
+    api: UserApi, store: UiStore, namespace: str, execution: str, job: str, follow: bool
 ) -> AsyncIterator[bytes]:
     try:
         pod = await logs.pod_of_job(api, namespace, job)
         if pod is None:
-            archived = await archive.read(namespace, execution, job)
+            archived = await logs.archived_log(store, namespace, execution, job)
             if archived is None:
-                yield sse("note", {"message": logs.NO_ARCHIVE_NOTE, "gone": True})
+                yield sse("note", {"message": logs.gone_note(store), "gone": True})
             else:
                 yield sse("lines", {"lines": archived.splitlines(), "archived": True})
             yield sse("end", {})
@@ -158,7 +159,7 @@ async def log_stream(request: Request) -> StreamingResponse:
         return _stream(_one(sse("failure", {"status": 400, "error": f"job: {job[:80]!r} is not a Job name"})))
     follow = request.query_params.get("follow", "1") != "0"
     api: UserApi = request.state.caller.api
-    return _stream(_log_lines(api, request.app.state.archive, namespace, name, job, follow))
+    return _stream(_log_lines(api, request.app.state.store, namespace, name, job, follow))
 
 
 ROUTES = [

@@ -5,7 +5,9 @@
 - ``gitops_owner``: whether a Flow is managed by Argo CD or Flux, and so read-only here;
 - ``flow_source``: the YAML shown in the editor: the text saved by the UI (with its comments)
   when it still describes the object, else the object rendered in the order people write it;
-- ``waiting_reasons``: why a task run is not running, from its pods and the Events about them.
+- ``waiting_reasons``: why a task run is not running, from its pods and the Events about them;
+- ``readable_file`` / ``stored_outputs_job`` / ``preview``: which of the artifact store's objects an
+  execution's page may show, and the first bytes of one as text.
 """
 
 from __future__ import annotations
@@ -239,3 +241,64 @@ def waiting_reasons(
         seen.add(key)
         reasons.append({"task": jobs[job], "reason": key[1], "message": str(event.get("message") or "")})
     return reasons
+
+
+# --- files in the artifact store ----------------------------------------------------------------
+
+PREVIEW_BYTES = 64 * 1024  # a file's preview: enough to see a CSV's shape or a report's start
+OUTPUTS_PREVIEW_BYTES = 1024 * 1024  # stored outputs are JSON a person reads whole, up to this
+
+
+def file_references(execution: Mapping[str, Any]) -> set[str]:
+    """Every ``s3://`` reference in an execution's inputs and its task runs' outputs (``files``)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value.startswith("s3://"):
+                found.add(value)
+        elif isinstance(value, Mapping):
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    status = execution.get("status") or {}
+    walk((execution.get("spec") or {}).get("inputs"))
+    walk(status.get("inputs"))
+    for run in status.get("taskRuns") or []:
+        walk(run.get("outputs"))
+    return found
+
+
+def readable_file(execution: Mapping[str, Any], uri: str, key: str) -> bool:
+    """Whether the page of ``execution`` may show the object ``key`` (``uri``): anything under the
+    execution's own prefix (its attempts' files, outputs and logs, its FILE inputs), and what it
+    refers to elsewhere in its namespace (a FILE input handed over from another execution).
+    Never another namespace's: the caller's token was checked on this namespace only."""
+    namespace, name = _meta(execution).get("namespace"), _meta(execution).get("name")
+    if not namespace or not name or ".." in key.split("/"):
+        return False
+    if key.startswith(f"{namespace}/{name}/"):
+        return True
+    return key.startswith(f"{namespace}/") and uri in file_references(execution)
+
+
+def stored_outputs_job(execution: Mapping[str, Any], job: str) -> bool:
+    """Whether a task run of ``execution`` has its outputs in the store under ``job``."""
+    runs = (execution.get("status") or {}).get("taskRuns") or []
+    return any((run.get("outputsStored") or {}).get("job") == job for run in runs)
+
+
+def preview(head: bytes, size: int) -> dict[str, Any]:
+    """The first bytes of an object as text, or ``binary`` (a NUL byte, or not UTF-8)."""
+    truncated = size > len(head)
+    text: str | None = None
+    if b"\0" not in head:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if truncated and exc.start >= len(head) - 3:  # a character cut by the end of the preview
+                text = head[: exc.start].decode("utf-8", "replace")
+    return {"size": size, "shown": len(head), "truncated": truncated, "binary": text is None, "text": text}

@@ -203,3 +203,57 @@ def test_why_a_task_is_not_running() -> None:
     )
     assert any(r["task"] == "b" and r["reason"] == "FailedCreate" and "quota" in r["message"] for r in reasons)
     assert not any(r["task"] == "c" for r in reasons)  # finished: nothing to explain
+
+
+# --- the artifact store's objects on an execution's page ----------------------------------------
+
+FILE_EXECUTION: dict[str, Any] = {
+    "metadata": {"namespace": "team", "name": "etl-1"},
+    "spec": {"inputs": {"data": "s3://b/team/etl-0/job-a/files/data.csv"}},
+    "status": {
+        "taskRuns": [
+            {
+                "id": "extract",
+                "outputs": {"rows": 3, "files": {"out/a.csv": "s3://b/team/etl-1/etl-1-x/files/out/a.csv"}},
+            },
+            {"id": "big", "outputsStored": {"job": "etl-1-big-1", "size": 5000}},
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "readable"),
+    [
+        ("team/etl-1/etl-1-x/files/out/a.csv", True),  # its own task's file
+        ("team/etl-1/etl-1-big-1/files/deep/b.bin", True),  # under its own prefix (stored outputs' files)
+        ("team/etl-0/job-a/files/data.csv", True),  # a FILE input from another execution of its namespace
+        ("team/etl-0/job-a/files/other.csv", False),  # another execution's file it does not refer to
+        ("other-team/etl-1/etl-1-x/files/out/a.csv", False),  # another namespace, even with the same names
+        ("team/etl-1/../etl-0/job-a/files/other.csv", False),
+        ("team/etl-10/x/files/a", False),  # a prefix of its name is not its prefix
+    ],
+)
+def test_an_execution_page_reads_its_own_objects_and_what_it_refers_to(key: str, readable: bool) -> None:
+    assert views.readable_file(FILE_EXECUTION, f"s3://b/{key}", key) is readable
+
+
+def test_stored_outputs_are_read_only_for_a_job_the_status_names() -> None:
+    assert views.stored_outputs_job(FILE_EXECUTION, "etl-1-big-1")
+    assert not views.stored_outputs_job(FILE_EXECUTION, "etl-1-x")
+
+
+def test_a_preview_is_text_binary_or_cut_inside_a_character() -> None:
+    csv = b"id,score\n1,<b>2</b>\n"
+    assert views.preview(csv, len(csv)) == {
+        "size": len(csv),
+        "shown": len(csv),
+        "truncated": False,
+        "binary": False,
+        "text": csv.decode(),
+    }
+    assert views.preview(b"\x89PNG\r\n\x1a\n\x00\x00", 4000)["binary"] is True
+    assert views.preview(b"\xff\xfeabc", 5)["binary"] is True  # not UTF-8, and not cut
+    cut = "é".encode()[:1]
+    shown = views.preview(b"caf" + cut, 1000)
+    assert (shown["text"], shown["truncated"], shown["binary"]) == ("caf", True, False)

@@ -5,6 +5,7 @@ import { Link, navigate, useLocation, withQuery } from "../router";
 import { Topology } from "../Topology";
 import type { GraphEdge, GraphNode } from "../graph";
 import { Gantt, type Run } from "./Gantt";
+import { FilePreview, filesOf, isStoreRef, StoredOutputs } from "./Files";
 import { collect, InputField, type DeclaredInput } from "./InputsForm";
 
 interface Execution {
@@ -167,40 +168,72 @@ export function ExecutionPage(props: { namespace: string; name: string }) {
         <Gantt runs={runs} start={status.startDate} end={ended ? status.endDate : null} onPick={(run) => navigate(withQuery({ tab: "logs", run: run.id }))} />
       ) : null}
       {tab === "topology" ? graph ? <Topology nodes={graph.nodes} edges={graph.edges} runs={runs} /> : <p class="muted">…</p> : null}
-      {tab === "io" ? <InputsOutputs execution={execution} /> : null}
+      {tab === "io" ? <InputsOutputs namespace={props.namespace} execution={execution} /> : null}
       {tab === "logs" ? <Logs namespace={props.namespace} execution={props.name} runs={runs} /> : null}
       {tab === "events" ? <Events events={events.events} /> : null}
     </div>
   );
 }
 
-function InputsOutputs(props: { execution: Execution }) {
-  const runs = (props.execution.status?.taskRuns ?? []).filter((r) => r.outputs && Object.keys(r.outputs).length);
+function InputsOutputs(props: { namespace: string; execution: Execution }) {
+  const name = props.execution.metadata.name;
+  const inputs = props.execution.status?.inputs ?? props.execution.spec.inputs ?? {};
+  const inputFiles = Object.entries(inputs).filter((e): e is [string, string] => isStoreRef(e[1]));
+  const runs = (props.execution.status?.taskRuns ?? []).filter((r) => (r.outputs && Object.keys(r.outputs).length) || r.outputsStored);
+  const file = (uri: string) => <FilePreview namespace={props.namespace} execution={name} uri={uri} />;
   return (
     <div class="io" data-testid="io">
       <h3>Inputs</h3>
-      <pre data-testid="inputs">{pretty(props.execution.status?.inputs ?? props.execution.spec.inputs ?? {})}</pre>
+      <pre data-testid="inputs">{pretty(inputs)}</pre>
+      {inputFiles.map(([id, uri]) => (
+        <div data-input-file={id}>
+          <strong>{id}</strong> {file(uri)}
+        </div>
+      ))}
       <h3>Outputs</h3>
       {runs.length === 0 ? <p class="muted">No outputs yet.</p> : null}
       <table class="list">
         <tbody>
-          {runs.slice(0, 500).map((r) =>
-            Object.entries(r.outputs ?? {}).map(([key, value]) => (
-              <tr data-output={`${r.id}.${key}`}>
+          {runs.slice(0, 500).map((r) => [
+            ...Object.entries(r.outputs ?? {}).map(([key, value]) => {
+              const files = key === "files" ? filesOf(r.outputs) : [];
+              if (files.length)
+                return files.map(([path, uri]) => (
+                  <tr data-file-output={`${r.id}:${path}`}>
+                    <td>
+                      <code>{r.id}</code>
+                    </td>
+                    <td>files['{path}']</td>
+                    <td>{file(uri)}</td>
+                  </tr>
+                ));
+              return (
+                <tr data-output={`${r.id}.${key}`}>
+                  <td>
+                    <code>{r.id}</code>
+                  </td>
+                  <td>{key}</td>
+                  <td>
+                    <pre class="value">{pretty(value)}</pre>
+                  </td>
+                </tr>
+              );
+            }),
+            r.outputsStored ? (
+              <tr data-stored-outputs={r.id}>
                 <td>
                   <code>{r.id}</code>
                 </td>
-                <td>{key}</td>
+                <td>all</td>
                 <td>
-                  <pre class="value">{pretty(value)}</pre>
+                  <StoredOutputs namespace={props.namespace} execution={name} job={r.outputsStored.job} size={r.outputsStored.size} />
                 </td>
               </tr>
-            )),
-          )}
+            ) : null,
+          ])}
         </tbody>
       </table>
       {runs.length > 500 ? <p class="muted">{runs.length - 500} more task runs with outputs; see `overture get execution`.</p> : null}
-      <p class="muted">Files and larger outputs appear here once the artifact store exists.</p>
     </div>
   );
 }
@@ -258,7 +291,10 @@ function Logs(props: { namespace: string; execution: string; runs: Run[] }) {
     stream(
       `${ns(props.namespace)}/executions/${props.execution}/logs?job=${encodeURIComponent(attempt.job)}&follow=${running ? 1 : 0}`,
       (event, data) => {
-        if (event === "lines") setLines((old) => [...old, ...data.lines]);
+        if (event === "lines") {
+          setLines((old) => [...old, ...data.lines]);
+          if (data.archived) setNote("The pod is gone: this is the log archived in the artifact store.");
+        }
         else if (event === "note") setNote(data.message);
         else if (event === "failure") setNote(data.status === 400 ? "The container has not started yet." : data.error);
       },

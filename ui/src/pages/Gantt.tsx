@@ -14,6 +14,7 @@ export interface Run {
   iteration?: number | null;
   attempts?: { attempt: number; job: string; state: string; pod?: string | null; message?: string | null }[];
   outputs?: Record<string, unknown> | null;
+  outputsStored?: { job: string; size: number } | null;
   message?: string | null;
 }
 
