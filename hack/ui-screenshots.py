@@ -1,10 +1,11 @@
 """Screenshots of the web UI's main pages into docs/screenshots/ (Debian's chromium, Playwright).
 
-    python hack/ui-screenshots.py URL TOKEN NAMESPACE FLOW EXECUTION PAUSED_EXECUTION
+    python hack/ui-screenshots.py URL TOKEN NAMESPACE FLOW EXECUTION PAUSED_EXECUTION [FILES_EXECUTION]
 
 URL is a running `overture ui` (e.g. http://127.0.0.1:8090), TOKEN its session token (or a
 bearer token in token mode); FLOW a flow of NAMESPACE, EXECUTION a finished run with logs and
-PAUSED_EXECUTION one waiting in a `pause` task with inputs.
+PAUSED_EXECUTION one waiting in a `pause` task with inputs; FILES_EXECUTION one whose task wrote
+`outputFiles` (its first file is previewed; needs the UI's artifact store).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def main() -> None:
             page.wait_for_timeout(1200)  # the lint, the live stream's first events
             page.screenshot(path=str(OUT / f"{name}.png"))
             print(f"wrote {OUT / name}.png")
+        if len(sys.argv) > 7:
+            page.goto(f"{url}/ns/{ns}/executions/{sys.argv[7]}?tab=io")
+            page.click("[data-file-output] [data-testid=preview]")
+            page.wait_for_selector("[data-testid=preview-text]")
+            page.screenshot(path=str(OUT / "execution-files.png"))
+            print(f"wrote {OUT / 'execution-files'}.png")
         browser.close()
 
 
