@@ -603,7 +603,8 @@ def test_task_files_and_stored_outputs_are_previewed_as_text(
     assert page.locator("main img").count() == 0
     # The server shows only what this execution refers to, in its namespace, from its store.
     base = f"/api/namespaces/{cluster.namespace}/executions/{name}"
-    bucket = execution["status"]["taskRuns"][0]["outputs"]["files"]["out/table.csv"].split("/")[2]
+    make = next(run for run in execution["status"]["taskRuns"] if run["id"] == "make")
+    bucket = make["outputs"]["files"]["out/table.csv"].split("/")[2]
     bearer = f"Bearer {admin_token}"
     assert ui.get(f"{base}/file?uri=s3://{bucket}/other-team/{name}/x/files/a.csv", bearer)[0] == 403
     assert ui.get(f"{base}/file?uri=s3://{bucket}/{cluster.namespace}/another/x/files/a.csv", bearer)[0] == 403
