@@ -217,7 +217,9 @@ def test_the_execution_page_updates_live_and_resumes_a_pause_with_inputs(
 
 
 @pytest.mark.realnode
-def test_logs_live_and_after_the_pod_is_deleted(cluster: Cluster, ui: UiServer, admin_token: str, browser: Any) -> None:
+def test_logs_live_and_after_the_pod_is_deleted(
+    cluster: Cluster, kubeconfig: str, ui: UiServer, admin_token: str, browser: Any
+) -> None:
     cluster.apply_flow(
         flow_doc(
             "talk",
@@ -241,7 +243,7 @@ def test_logs_live_and_after_the_pod_is_deleted(cluster: Cluster, ui: UiServer, 
     page.reload()
     note = page.locator("[data-testid=log-note]")
     note.wait_for()
-    if not store_env(cluster.kubeconfig):  # a cluster without an artifact store: said plainly
+    if not store_env(kubeconfig):  # a cluster without an artifact store: said plainly
         assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
         return
     assert "archived in the artifact store" in note.inner_text()
