@@ -490,7 +490,7 @@ def test_a_gitops_managed_flow_is_read_only_with_a_note(
     page.wait_for_selector(".cm-content[contenteditable=false]")
     assert page.locator("[data-testid=save]").is_disabled()
     # and the server refuses a save from anyone who bypasses the page
-    text = editor_text(page).replace("metadata:", "metadata:\n  labels: {x: y}", 1)
+    text = editor_text(page).replace("metadata:", "metadata:\n  labels: {team: data}", 1)
     body = json.dumps({"yaml": text}).encode()
     assert ui.get(f"/api/namespaces/{cluster.namespace}/flows/-/apply", f"Bearer {admin_token}", "POST", body)[0] == 409
 
