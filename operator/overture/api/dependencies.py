@@ -23,7 +23,7 @@ false skips it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -155,17 +155,16 @@ class _Parser:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
 
     def either(self) -> Expression:
-        left = self.both()
-        while self.peek() == "||":
-            self.position += 1
-            left = Either(left, self.both())
-        return left
+        return self._joined("||", Either, self.both)
 
     def both(self) -> Expression:
-        left = self.unary()
-        while self.peek() == "&&":
+        return self._joined("&&", Both, self.unary)
+
+    def _joined(self, operator: str, join: type[Both] | type[Either], operand: Callable[[], Expression]) -> Expression:
+        left = operand()
+        while self.peek() == operator:
             self.position += 1
-            left = Both(left, self.unary())
+            left = join(left, operand())
         return left
 
     def unary(self) -> Expression:
