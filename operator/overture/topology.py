@@ -62,13 +62,13 @@ def _add_list(
     graph: Graph, tasks: Sequence[AnyTask], section: str, depth: int, group: str | None, together: bool = False
 ) -> tuple[list[str], list[str]]:
     """Add ``tasks`` and their children; return the keys of the list's entry and exit nodes."""
-    dag = any(t.depends_on for t in tasks)
+    dag = any(t.needs for t in tasks)
     keys: dict[str, str] = {}
     previous: Node | None = None
     needed: set[str] = set()
     for task in tasks:
         if dag:
-            after = task.depends_on
+            after = task.needs
         elif together or previous is None:
             after = ()
         else:
@@ -86,7 +86,7 @@ def _add_list(
         previous = node
     ordered = [keys[t.id] for t in tasks]
     if dag:
-        return [keys[t.id] for t in tasks if not t.depends_on], [keys[t.id] for t in tasks if t.id not in needed]
+        return [keys[t.id] for t in tasks if not t.needs], [keys[t.id] for t in tasks if t.id not in needed]
     if together:
         return ordered, ordered
     return ordered[:1], ordered[-1:]

@@ -111,8 +111,8 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
 def _check_dependencies(path: str, tasks: tuple[AnyTask, ...], every_id: set[str]) -> Iterator[str]:
     siblings = {t.id for t in tasks}
     for index, task in enumerate(tasks):
-        for dep_index, dep in enumerate(task.depends_on):
-            where = f"{path}[{index}].dependsOn[{dep_index}]"
+        for dep_index, dep in enumerate(task.needs):
+            where = f"{path}[{index}]." + (f"dependsOn[{dep_index}]" if task.depends is None else "depends")
             if dep == task.id:
                 yield f"{where}: a task cannot depend on itself"
             elif dep not in siblings:
@@ -123,7 +123,7 @@ def _check_dependencies(path: str, tasks: tuple[AnyTask, ...], every_id: set[str
                     yield f"{where}: no task {dep!r} in this list (tasks here: {choices})"
         for field, group in child_groups(task):
             yield from _check_dependencies(f"{path}[{index}].{field}", group, every_id)
-    graph = {t.id: t.depends_on for t in tasks}
+    graph = {t.id: t.needs for t in tasks}
     cycle = _find_cycle(graph)
     if cycle:
         yield f"{path}: dependsOn forms a cycle {' -> '.join(cycle)}; remove one of these dependencies"

@@ -34,6 +34,7 @@ from overture.api.common import (
     to_timedelta,
     with_condition,
 )
+from overture.api.dependencies import RunWhen, Verdict
 from overture.api.errors import SpecError, problems_from
 from overture.api.execution import (
     CONDITION_SUCCEEDED,
@@ -216,6 +217,7 @@ __all__ = [
     "Resources",
     "Retention",
     "Retry",
+    "RunWhen",
     "RunnableAnyTask",
     "ScheduleTrigger",
     "SecretKeyRef",
@@ -237,6 +239,7 @@ __all__ = [
     "TriggerStatus",
     "TriggerType",
     "UpstreamFlow",
+    "Verdict",
     "WebhookTrigger",
     "child_groups",
     "coerce_inputs",

@@ -123,7 +123,7 @@ def parse_depends(text: str) -> Expression:
     parser = _Parser(tokens, text)
     expression = parser.either()
     if parser.position < len(tokens):
-        raise DependsError(f"unexpected {tokens[parser.position]!r}; join conditions with && or ||")
+        raise DependsError(f"has an unexpected {tokens[parser.position]!r}; join conditions with && or ||")
     return expression
 
 
@@ -136,7 +136,7 @@ def _tokens(text: str) -> list[str]:
         match = _TOKEN.match(text, position)
         if match is None:
             bad = text[position:].lstrip()[:1]
-            raise DependsError(f"{bad!r} is not allowed; use task ids, .Succeeded/.Failed/.Skipped/.Done, &&, ||, !")
+            raise DependsError(f"uses {bad!r}; use task ids, .Succeeded/.Failed/.Skipped/.Done, &&, ||, ! and ()")
         tokens.append(match.group("op") or match.group("name"))
         position = match.end()
     return tokens
@@ -183,15 +183,15 @@ class _Parser:
         if token == "(":
             inner = self.either()
             if self.peek() != ")":
-                raise DependsError("a '(' is not closed")
+                raise DependsError("leaves a '(' unclosed")
             self.position += 1
             self.depth -= 1
             return inner
         if token in ("&&", "||", ")"):
-            raise DependsError(f"{token!r} where a task id was expected")
+            raise DependsError(f"has {token!r} where a task id was expected")
         task, _, result = token.partition(".")
         if result and result not in RESULTS:
-            raise DependsError(f"{token!r}: {result!r} is not a result; use {', '.join(RESULTS)}")
+            raise DependsError(f"reads {token!r}; {result!r} is not a result, use {', '.join(RESULTS)}")
         return Name(task, result or "Succeeded")
 
 

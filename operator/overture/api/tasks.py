@@ -15,7 +15,7 @@ How the engine runs each kind is in ``engine/kinds.py``, one class per kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -23,7 +23,18 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from overture.api.common import ENV_NAME_PATTERN, Duration, Model, ObjectRef, ResourceId, SecretKeyRef, tag_of
+from overture.api.dependencies import (
+    DependsError,
+    RunWhen,
+    Verdict,
+    decide_depends,
+    decide_rule,
+    may_run_after_failure,
+    names,
+    parse_depends,
+)
 from overture.api.inputs import Input
+from overture.api.states import State
 
 
 class TaskType(StrEnum):
@@ -91,7 +102,21 @@ class TaskBase(Model):
     description: str | None = None
     depends_on: tuple[str, ...] = Field(
         default=(),
-        description="Ids of tasks that must end in SUCCESS or WARNING first; turns the list into a DAG",
+        description=(
+            "Ids of sibling tasks this one waits for; turns the list into a DAG. By default it runs when"
+            " they all succeeded (SUCCESS or WARNING) and is skipped when one was skipped (runWhen)"
+        ),
+    )
+    run_when: RunWhen = Field(
+        default=RunWhen.ALL_SUCCEEDED,
+        description="allSucceeded (default), allDone, anyFailed or noneFailed: when dependsOn lets it run",
+    )
+    depends: str | None = Field(
+        default=None,
+        description=(
+            "Instead of dependsOn, an Argo-style condition on siblings: a.Failed || (b && !c.Skipped);"
+            " results Succeeded (a bare id), Failed, Skipped, Done. True runs the task, false skips it"
+        ),
     )
     run_if: str | None = Field(default=None, description="Template; a false result gives SKIPPED")
     disabled: bool = Field(default=False, description="A disabled task is skipped as if it were not there")
@@ -105,6 +130,40 @@ class TaskBase(Model):
         ),
     )
     retry: Retry | None = None
+
+    @field_validator("depends")
+    @classmethod
+    def _depends_reads(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_depends(value)
+            except DependsError as exc:
+                raise ValueError(f"{value!r} {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_depend(self) -> TaskBase:
+        if self.depends is not None and self.depends_on:
+            raise ValueError("set dependsOn (with runWhen) or depends, not both")
+        if self.depends is not None and self.run_when != RunWhen.ALL_SUCCEEDED:
+            raise ValueError("runWhen applies to dependsOn; a depends expression says when by itself")
+        return self
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The sibling ids this task waits for: ``dependsOn``, or the ids its ``depends`` reads."""
+        return names(parse_depends(self.depends)) if self.depends is not None else self.depends_on
+
+    def decide(self, states: Mapping[str, State | None]) -> tuple[Verdict, str | None]:
+        """Whether it runs now, given the states of ``needs`` (None: not started)."""
+        if self.depends is not None:
+            return decide_depends(self.depends, states)
+        return decide_rule(self.run_when, states)
+
+    @property
+    def runs_after_failure(self) -> bool:
+        """Whether it may start after a failure in its list (that stops every other task)."""
+        return may_run_after_failure(self.run_when, self.depends)
 
     def groups(self) -> tuple[ChildGroup, ...]:
         """The nested task lists this task runs: none, unless it is a flowable."""

@@ -77,13 +77,13 @@ def copy_replayed_runs(flow: FlowSpec, source: ExecutionStatus, from_task: str) 
     top = [t.id for t in flow.tasks]
     if from_task not in top:
         return ()
-    if any(t.depends_on for t in flow.tasks):
+    if any(t.needs for t in flow.tasks):
         downstream = {from_task}
         changed = True
         while changed:
             changed = False
             for task in flow.tasks:
-                if task.id not in downstream and downstream.intersection(task.depends_on):
+                if task.id not in downstream and downstream.intersection(task.needs):
                     downstream.add(task.id)
                     changed = True
         keep = {t for t in top if t not in downstream}

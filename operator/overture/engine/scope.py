@@ -6,11 +6,13 @@ and advances each task through its kind (``KINDS``: one object per task model; t
 hold no nested list are in ``kinds.py``, the flowables below).
 
 Ordering rules:
-- a list runs in order, one task after the other, unless a task in it has ``dependsOn``; then it
-  is a DAG and a task starts once every dependency ended in SUCCESS, WARNING or SKIPPED;
+- a list runs in order, one task after the other, unless a task in it has ``dependsOn`` (or
+  ``depends``); then it is a DAG and a task starts when its dependencies let it
+  (``api.dependencies``: by default once they all succeeded; one skipped skips it too);
 - ``parallel`` starts every child at once (at most ``concurrency`` running);
 - once a task fails in a section (``Gate.halted``), no new task of that section starts, wherever
-  it sits in the list; running ones finish; the section then settles FAILED. Retries of a failed
+  it sits in the list, except a task whose rule waits for failures (``runWhen: allDone|anyFailed``,
+  ``depends``); running ones finish; the section then settles FAILED. Retries of a failed
   attempt are not new tasks. A flowable task with ``allowFailure`` halts only its own children
   and ends WARNING, as a runnable task with ``allowFailure`` does.
 """
@@ -36,6 +38,7 @@ from overture.api import (
     SubflowTask,
     SwitchTask,
     TaskRun,
+    Verdict,
 )
 from overture.engine.context import Frame
 from overture.engine.kinds import Fail, Pause, Runnable, Subflow, TaskKind
@@ -55,12 +58,13 @@ def run_scope(
 
     ``limit`` 1 with no ``dependsOn`` is sequential order; a DAG ignores ``limit``.
     """
-    dag = any(t.depends_on for t in tasks)
+    dag = any(t.needs for t in tasks)
     if dag:
         tasks = topological(tasks)
     if work.failed and any(task_run_id(t.id, frame.iterations) in work.failed for t in tasks):
         gate.halted = True  # a failure seen in an earlier step: no task of this list starts, whatever its order
     states: dict[str, State | None] = {}
+    disabled = {t.id for t in tasks if t.disabled}
     blocked = False
     active = 0
     in_order = True  # every earlier task of the list ended in a way that lets the next one start
@@ -69,18 +73,22 @@ def run_scope(
         if run is not None and not run.state.is_terminal:
             run = kind_of(task).advance(work, task, run, frame, gate)
         if run is None:
+            may_start = gate.open
             if dag:
-                deps = [states.get(d) for d in task.depends_on]
-                if any(s is not None and s.is_terminal and not s.is_successful for s in deps):
+                verdict, why = task.decide({d: _as_dependency(states.get(d), disabled, d) for d in task.needs})
+                if verdict == Verdict.NEVER:
                     blocked = True  # a dependency failed: this task will never run
                     states[task.id] = None
                     continue
-                ready = all(s is not None and s.is_successful for s in deps)
+                if verdict == Verdict.SKIP and not gate.suspended:
+                    run = skip(work, task, frame, parent, why or "skipped")
+                ready = verdict == Verdict.RUN
+                may_start = gate.open or (not gate.suspended and task.runs_after_failure)
             elif limit == 1:
                 ready = in_order
             else:
                 ready = limit == 0 or active < limit
-            if ready and gate.open:
+            if run is None and ready and may_start:
                 run = start(work, task, frame, gate, parent)
         state = run.state if run is not None else None
         states[task.id] = state
@@ -92,6 +100,11 @@ def run_scope(
     return _settle(states, blocked or gate.halted)
 
 
+def _as_dependency(state: State | None, disabled: set[str], task_id: str) -> State | None:
+    """A disabled task is as if it were not there: its dependants see it succeeded, not skipped."""
+    return State.SUCCESS if task_id in disabled and state == State.SKIPPED else state
+
+
 def topological(tasks: Sequence[AnyTask]) -> list[AnyTask]:
     """Dependencies first, otherwise list order (the flow was checked to be acyclic)."""
     ids = {t.id for t in tasks}
@@ -101,7 +114,7 @@ def topological(tasks: Sequence[AnyTask]) -> list[AnyTask]:
     while pending:  # one pass per level of dependencies listed after their dependants
         waiting = []
         for task in pending:
-            if all(d in done or d not in ids for d in task.depends_on):
+            if all(d in done or d not in ids for d in task.needs):
                 ordered.append(task)
                 done.add(task.id)
             else:
@@ -127,11 +140,11 @@ def _settle(states: dict[str, State | None], blocked: bool) -> Outcome:
     return Outcome.SUCCESS
 
 
-def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | None) -> TaskRun:
-    """A new run of ``task``: SKIPPED if disabled or ``runIf`` is false, else RUNNING and started by its kind."""
+def _new_run(work: Work, task: AnyTask, frame: Frame, parent: str | None) -> dict[str, Any]:
+    """The fields of a new run of ``task``; a placeholder left by a restart keeps its attempts."""
     run_id = task_run_id(task.id, frame.iterations)
-    earlier = work.runs.get(run_id)  # a placeholder left by a restart: its attempts stay, numbering goes on
-    base: dict[str, Any] = {
+    earlier = work.runs.get(run_id)
+    return {
         "attempts": earlier.attempts if earlier is not None else (),
         "id": run_id,
         "task_id": task.id,
@@ -140,6 +153,20 @@ def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | Non
         "value": frame.values[-1] if frame.values else None,
         "start_date": work.stamp,
     }
+
+
+def skip(work: Work, task: AnyTask, frame: Frame, parent: str | None, why: str) -> TaskRun:
+    """A run of ``task`` SKIPPED by its dependencies (``why``): its own dependants decide from that."""
+    return end(
+        work, TaskRun(state=State.SKIPPED, message=why, end_date=work.stamp, **_new_run(work, task, frame, parent))
+    )
+
+
+def start(work: Work, task: AnyTask, frame: Frame, gate: Gate, parent: str | None) -> TaskRun:
+    """A new run of ``task``: SKIPPED if disabled or ``runIf`` is false, else RUNNING and started by its kind."""
+    base = _new_run(work, task, frame, parent)
+    run_id = base["id"]
+    earlier = work.runs.get(run_id)  # a placeholder left by a restart: its attempts stay, numbering goes on
     if task.disabled:
         return end(work, TaskRun(state=State.SKIPPED, message="disabled", end_date=work.stamp, **base))
     context = work.template_context(frame, run_id)

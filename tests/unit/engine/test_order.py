@@ -331,11 +331,17 @@ def test_if_condition_with_an_undefined_variable_fails_naming_it() -> None:
     ("run_if", "state"), [("{{ 1 == 2 }}", State.SKIPPED), ("false", State.SKIPPED), ("yes", State.SUCCESS)]
 )
 def test_run_if(run_if: str, state: State) -> None:
-    flow = flow_of(shell("a"), shell("maybe", runIf=run_if, dependsOn=["a"]), shell("after", dependsOn=["maybe"]))
+    flow = flow_of(
+        shell("a"),
+        shell("maybe", runIf=run_if, dependsOn=["a"]),
+        shell("after", dependsOn=["maybe"]),  # allSucceeded: skipped with it
+        shell("join", dependsOn=["after"], runWhen="noneFailed"),
+    )
     driver = Driver(flow)
     assert driver.run_to_end() == State.SUCCESS
-    assert driver.states() == {"a": State.SUCCESS, "maybe": state, "after": State.SUCCESS}
+    assert driver.states() == {"a": State.SUCCESS, "maybe": state, "after": state, "join": State.SUCCESS}
     if state == State.SKIPPED:
+        assert driver.run("after").message == "dependency maybe was skipped"
         assert driver.run("maybe").message == "runIf was false"
         assert not [j for j in driver.actions(CreateJob) if j.task_id == "maybe"]
 
@@ -372,3 +378,53 @@ def test_outputs_in_status_are_json() -> None:
     driver.run_to_end()
     wire = driver.status.to_wire()
     assert json.loads(json.dumps(wire))["taskRuns"][0]["outputs"] == {"rows": 42, "files": ["x"]}
+
+
+# --- trigger rules: runWhen and depends (issue 17) --------------------------------------------
+
+
+def test_the_branch_pattern_runs_one_branch_and_the_join() -> None:
+    flow = flow_of(
+        shell("left", runIf="{{ 1 == 1 }}"),
+        shell("right", runIf="{{ 1 == 2 }}"),
+        shell("after-left", dependsOn=["left"]),
+        shell("after-right", dependsOn=["right"]),
+        shell("join", dependsOn=["after-left", "after-right"], runWhen="noneFailed"),
+        shell("on-failure", depends="left.Failed || right.Failed"),
+    )
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.states() == {
+        "left": State.SUCCESS,
+        "right": State.SKIPPED,
+        "after-left": State.SUCCESS,
+        "after-right": State.SKIPPED,
+        "join": State.SUCCESS,
+        "on-failure": State.SKIPPED,
+    }
+    assert driver.run("on-failure").message == "depends was false: left.Failed || right.Failed"
+    assert sorted(j.task_id for j in driver.actions(CreateJob)) == ["after-left", "join", "left"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "handler"),
+    [
+        ({"runWhen": "anyFailed"}, State.SUCCESS),
+        ({"runWhen": "allDone"}, State.SUCCESS),
+        ({"depends": "bad.Failed"}, State.SUCCESS),
+    ],
+)
+def test_a_failure_handler_runs_and_the_run_still_fails(rule: dict[str, str], handler: State) -> None:
+    needs = {} if "depends" in rule else {"dependsOn": ["bad"]}
+    flow = flow_of(shell("bad"), shell("other", dependsOn=["bad"]), shell("handler", **needs, **rule))
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"bad": (False, "boom")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {"bad": State.FAILED, "handler": handler}  # other never ran
+    assert "task bad failed" in (driver.status.message or "")
+
+
+def test_a_failure_stops_tasks_whose_rule_does_not_wait_for_it() -> None:
+    flow = flow_of(shell("bad"), shell("slow"), shell("late", dependsOn=["slow"], runWhen="allDone"))
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"bad": (False, "boom")}), durations={"slow": 3}))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states()["late"] == State.SUCCESS  # allDone: its dependency ended, it runs

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from support.flowdocs import complex_doc, parse_spec, shell
+from support.flowdocs import complex_doc, flow_doc, parse_spec, shell
 
 from overture.api import parse_flow
-from overture.validation import cron_problem_of, is_timezone, validate_flow
+from overture.validation import cron_problem_of, is_timezone, read_flow, validate_flow
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 
@@ -206,6 +206,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
             "spec.tasks[0].commands[0]: reads taskrun.startTime, which is not defined (taskrun has: attempt, id, "
             "iteration, value)",
         ],
+    ),
+    (
+        "depends names a task that is not a sibling (issue 17)",
+        {"tasks": [shell("a"), shell("b", depends="a.Failed || ghost")]},
+        {},
+        ["spec.tasks[1].depends: no task 'ghost' in this list (tasks here: a)"],
+    ),
+    (
+        "a cycle through depends",
+        {"tasks": [shell("a", depends="b.Done"), shell("b", dependsOn=["a"])]},
+        {},
+        ["spec.tasks: dependsOn forms a cycle a -> b -> a; remove one of these dependencies"],
     ),
     (
         "syntax error reported once, without reference checks",
@@ -479,3 +491,28 @@ def test_a_template_too_deep_to_parse_is_a_problem_of_its_field(template: str) -
     found = problems({"tasks": [shell("a", commands=[template])]})
     assert len(found) == 1
     assert found[0].startswith("spec.tasks[0].commands[0]: template nested too deeply"), found
+
+
+@pytest.mark.parametrize(
+    ("task", "problem"),
+    [
+        (
+            shell("b", depends="a.Failure"),
+            "spec.tasks[1].depends: 'a.Failure' reads 'a.Failure'; 'Failure' is not a result, use Succeeded, Failed, "
+            "Skipped, Done",
+        ),
+        (shell("b", depends="a &&"), "spec.tasks[1].depends: 'a &&' ends where a task id was expected"),
+        (shell("b", depends="a", dependsOn=["a"]), "spec.tasks[1]: set dependsOn (with runWhen) or depends, not both"),
+        (
+            shell("b", dependsOn=["a"], runWhen="oneFailed"),
+            "spec.tasks[1].runWhen: \"oneFailed\": input should be 'allSucceeded', 'allDone', 'anyFailed' or "
+            "'noneFailed'",
+        ),
+        (
+            shell("b", depends="a", runWhen="allDone"),
+            "spec.tasks[1]: runWhen applies to dependsOn; a depends expression says when by itself",
+        ),
+    ],
+)
+def test_trigger_rules_that_cannot_be_read_name_the_field(task: dict[str, Any], problem: str) -> None:
+    assert read_flow(flow_doc({"tasks": [shell("a"), task]})).problems == (problem,)
