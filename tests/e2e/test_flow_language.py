@@ -1,0 +1,58 @@
+"""The flow language of issue 17 on the real cluster: trigger rules (a skipped branch skips its
+follow-ups, the join runs, a failure handler runs and the run still fails)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from harness import ROOT, Cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
+
+
+def states(execution: dict[str, Any]) -> dict[str, str]:
+    return {run["id"]: run["state"] for run in execution["status"]["taskRuns"]}
+
+
+def test_the_branch_pattern_runs_the_chosen_branch_and_the_join(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "09-trigger-rules.yaml").read_text()))
+    name = cluster.run("trigger-rules", inputs={"mode": "incremental"})
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    assert states(execution) == {
+        "full": "SKIPPED",
+        "incremental": "SUCCESS",
+        "rebuild-index": "SKIPPED",
+        "publish": "SUCCESS",
+        "alert": "SKIPPED",
+    }
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    assert runs["rebuild-index"]["message"] == "dependency full was skipped"
+    assert sorted(job.metadata.labels["overture.dev/task"] for job in cluster.jobs(name)) == [
+        "incremental",
+        "publish",
+    ]
+
+
+def test_a_failure_handler_runs_and_the_run_fails(cluster: Cluster) -> None:
+    cluster.apply_flow(
+        {
+            "apiVersion": "overture.dev/v1alpha1",
+            "kind": "Flow",
+            "metadata": {"name": "failure-handler"},
+            "spec": {
+                "tasks": [
+                    {"id": "load", "type": "shell", "commands": ["exit 3"]},
+                    {"id": "publish", "type": "shell", "dependsOn": ["load"], "commands": ["echo never"]},
+                    {"id": "alert", "type": "shell", "depends": "load.Failed", "commands": ["echo alerting"]},
+                ]
+            },
+        }
+    )
+    name = cluster.run("failure-handler")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "FAILED"
+    assert states(execution) == {"load": "FAILED", "alert": "SUCCESS"}
+    assert execution["status"]["message"].startswith("task load failed")
