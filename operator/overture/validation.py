@@ -129,15 +129,24 @@ def _check_dependencies(path: str, tasks: tuple[AnyTask, ...], every_id: set[str
         yield f"{path}: dependsOn forms a cycle {' -> '.join(cycle)}; remove one of these dependencies"
 
 
+# retry.when also reads the attempt that failed (engine/kinds.py: Runnable).
+RETRY_ROOTS = frozenset({"attempt"})
+
+
 def _check_template(
-    where: str, template: str, task_ids: set[str], input_ids: set[str], var_names: set[str]
+    where: str,
+    template: str,
+    task_ids: set[str],
+    input_ids: set[str],
+    var_names: set[str],
+    extra: frozenset[str] = frozenset(),
 ) -> Iterator[str]:
     problem = syntax_problem(template)
     if problem:
         yield f"{where}: {problem}"
         return
     found = references(template)
-    for root in sorted({root for root, _ in found} - KNOWN_NAMES):
+    for root in sorted({root for root, _ in found} - KNOWN_NAMES - extra):
         # outputs.load-data.rows reads outputs.load minus data.rows: say how to write the id.
         dashed = re.search(rf"([\w-]+)-{root}\b", template)
         hint = f"; an id with '-' is read as outputs['{dashed.group(1)}-{root}']" if dashed else ""
@@ -287,7 +296,8 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
         problems.extend(_check_dependencies(path, group, task_ids))
     for path, task in tasks:
         for field, template in task.templates():
-            problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names))
+            extra = RETRY_ROOTS if field == "retry.when" else frozenset()
+            problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names, extra))
     problems.extend(_check_triggers(spec, allow_seconds_cron))
     for index, trigger in enumerate(spec.triggers):
         for name in trigger.inputs:

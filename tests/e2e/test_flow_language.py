@@ -1,5 +1,6 @@
 """The flow language of issue 17 on the real cluster: trigger rules (a skipped branch skips its
-follow-ups, the join runs, a failure handler runs and the run still fails)."""
+follow-ups, the join runs, a failure handler runs and the run still fails) and retry policies
+(exit codes, retry.when, warningOnRetry)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,16 @@ def test_a_failure_handler_runs_and_the_run_fails(cluster: Cluster) -> None:
     assert execution["status"]["state"] == "FAILED"
     assert states(execution) == {"load": "FAILED", "alert": "SUCCESS"}
     assert execution["status"]["message"].startswith("task load failed")
+
+
+def test_retry_policies_retry_only_what_they_name(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "10-retry-policies.yaml").read_text()))
+    name = cluster.run("retry-policies")
+    execution = cluster.wait_state(name, {"SUCCESS", "WARNING", "FAILED"}, timeout=240)
+    assert execution["status"]["state"] == "WARNING", execution["status"]
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    assert runs["fetch"]["state"] == "WARNING"
+    assert runs["fetch"]["message"] == "succeeded at attempt 2 (retry.warningOnRetry)"
+    assert [a["exitCode"] for a in runs["fetch"]["attempts"]] == [75, 0]
+    assert len(runs["parse"]["attempts"]) == 1
+    assert runs["parse"]["message"].endswith("(not retried: retry.when rendered 'False')")

@@ -67,6 +67,23 @@ class Retry(Model):
     min_interval: Duration | None = Field(default=None, description="Floor of random waits")
     multiplier: float = Field(default=2.0, ge=1.0, le=10.0, description="Growth factor of exponential")
     max_duration: Duration | None = Field(default=None, description="No new attempt after this since the first")
+    exit_codes: tuple[int, ...] = Field(
+        default=(),
+        description=(
+            "Retry only an attempt that exited with one of these codes (one that timed out or lost its pod"
+            " is then not retried); empty: every failure"
+        ),
+    )
+    when: str | None = Field(
+        default=None,
+        description=(
+            "Template; retry only when it renders true. Reads what the task reads, and attempt.number,"
+            " attempt.exitCode, attempt.message of the attempt that failed"
+        ),
+    )
+    warning_on_retry: bool = Field(
+        default=False, description="A run that succeeded only after a retry ends WARNING (Kestra's warningOnRetry)"
+    )
 
 
 class EnvVar(Model):
@@ -147,6 +164,13 @@ class TaskBase(Model):
             raise ValueError("set dependsOn (with runWhen) or depends, not both")
         if self.depends is not None and self.run_when != RunWhen.ALL_SUCCEEDED:
             raise ValueError("runWhen applies to dependsOn; a depends expression says when by itself")
+        task_type = getattr(self, "type", None)
+        if self.retry is not None and task_type not in RUNNABLE_TYPES:
+            inside = "on the child flow's tasks" if task_type == TaskType.SUBFLOW else "on the tasks inside it"
+            raise ValueError(
+                f"retry applies to shell, python and container tasks (each attempt a new pod); a {task_type} task "
+                f"is never retried: remove retry, or put it {inside}"
+            )
         return self
 
     @property
@@ -174,6 +198,8 @@ class TaskBase(Model):
         if self.run_if is not None:
             yield "runIf", self.run_if
         yield from self._templates()
+        if self.retry is not None and self.retry.when is not None:
+            yield "retry.when", self.retry.when
 
     def _templates(self) -> Iterator[tuple[str, str]]:
         yield from ()

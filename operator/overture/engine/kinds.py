@@ -37,7 +37,7 @@ from overture.engine.clock import after
 from overture.engine.context import Frame
 from overture.engine.model import CreateExecution, DeleteJob
 from overture.engine.naming import child_execution_name
-from overture.engine.retry import next_attempt_time
+from overture.engine.retry import attempt_context, next_attempt_time, retry_refusal
 from overture.engine.runs import Gate, end, fail, is_late, time_out
 from overture.engine.work import Work
 from overture.templating import TemplateError, render, render_value
@@ -120,7 +120,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
                 attempt = attempt.model_copy(
                     update={"state": State.FAILED, "end_date": work.stamp, "message": "the Job was deleted"}
                 )
-                return self._attempt_ended(work, task, run, attempt, None)
+                return self._attempt_ended(work, task, run, attempt, None, frame)
             if work.now - created >= UNSEEN_JOB_GRACE:
                 context = work.template_context(frame, run.id, attempt.attempt)
                 work.actions.append(job_request(task, work.execution, run.id, attempt.attempt, context))
@@ -137,7 +137,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
             else:
                 work.wake(deadline)
         if updated.state.is_terminal:
-            return self._attempt_ended(work, task, run, updated, outputs)
+            return self._attempt_ended(work, task, run, updated, outputs, frame)
         if updated != attempt:
             return work.update(run, attempts=(*run.attempts[:-1], updated))
         return run
@@ -163,25 +163,19 @@ class Runnable(TaskKind[RunnableAnyTask]):
         run: TaskRun,
         attempt: Attempt,
         outputs: dict[str, Any] | StoredOutputs | None,
+        frame: Frame,
     ) -> TaskRun:
         attempts = (*run.attempts[:-1], attempt)
         if attempt.state == State.SUCCESS:
             work.event("TaskSucceeded", f"Task {run.id} succeeded (attempt {attempt.attempt})")
-            if isinstance(outputs, StoredOutputs):  # too big for the status: a reference to the store
-                return work.update(
-                    run,
-                    state=State.SUCCESS,
-                    attempts=attempts,
-                    outputs=None,
-                    outputs_stored=outputs,
-                    end_date=work.stamp,
-                    message=None,
-                )
-            return work.update(
-                run, state=State.SUCCESS, attempts=attempts, outputs=outputs or {}, end_date=work.stamp, message=None
-            )
+            if attempt.attempt > 1 and task.retry is not None and task.retry.warning_on_retry:
+                warned = f"succeeded at attempt {attempt.attempt} (retry.warningOnRetry)"
+                return self._succeeded(work, run, attempts, outputs, State.WARNING, warned)
+            return self._succeeded(work, run, attempts, outputs, State.SUCCESS, None)
+        refusal = self._retry_refusal(work, task, run, attempt, frame)
         first_start = run.attempts[0].start_date or work.now
-        due = next_attempt_time(task.retry, attempt.attempt, first_start, work.now, f"{work.execution}/{run.id}")
+        seed = f"{work.execution}/{run.id}"
+        due = None if refusal else next_attempt_time(task.retry, attempt.attempt, first_start, work.now, seed)
         if due is not None:
             work.event(
                 "TaskRetrying",
@@ -193,7 +187,46 @@ class Runnable(TaskKind[RunnableAnyTask]):
                 run, state=State.RETRYING, attempts=attempts, next_attempt_at=millis(due), message=attempt.message
             )
         run = work.update(run, attempts=attempts)
-        return fail(work, task, run, attempt.message or "failed")
+        message = attempt.message or "failed"
+        return fail(work, task, run, f"{message} (not retried: {refusal})" if refusal else message)
+
+    def _retry_refusal(
+        self, work: Work, task: RunnableAnyTask, run: TaskRun, attempt: Attempt, frame: Frame
+    ) -> str | None:
+        """Why the retry policy does not retry ``attempt`` (None: it may, if attempts are left)."""
+        retry = task.retry
+        if retry is None or attempt.attempt >= retry.max_attempts:
+            return None
+        when = None
+        if retry.when is not None:
+            context = {**work.template_context(frame, run.id, attempt.attempt), "attempt": attempt_context(attempt)}
+            try:
+                when = render(retry.when, context)
+            except TemplateError as exc:
+                return f"retry.when: {exc}"
+        return retry_refusal(retry, attempt, when)
+
+    def _succeeded(
+        self,
+        work: Work,
+        run: TaskRun,
+        attempts: tuple[Attempt, ...],
+        outputs: dict[str, Any] | StoredOutputs | None,
+        state: State,
+        message: str | None,
+    ) -> TaskRun:
+        """End ``run`` with its attempt's outputs (or a reference to them in the store, when too big)."""
+        stored = outputs if isinstance(outputs, StoredOutputs) else None
+        inline = None if stored is not None else (outputs or {})
+        return work.update(
+            run,
+            state=state,
+            attempts=attempts,
+            outputs=inline,
+            outputs_stored=stored,
+            end_date=work.stamp,
+            message=message,
+        )
 
 
 class Fail(TaskKind[FailTask]):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from overture.api import Backoff, Retry, to_timedelta
+from overture.api import Attempt, Backoff, Retry, to_timedelta
+from overture.templating import is_truthy
 
 MAX_DELAY = timedelta(days=999_999_999)  # the largest whole-day timedelta; float seconds round up past timedelta.max
 
@@ -50,3 +51,20 @@ def next_attempt_time(
     if retry.max_duration is not None and due - first_start > to_timedelta(retry.max_duration):
         return None
     return due
+
+
+def retry_refusal(retry: Retry, attempt: Attempt, when: str | None) -> str | None:
+    """Why the failed ``attempt`` is not retried by its policy, or None when it may be.
+
+    ``when`` is ``retry.when`` as rendered for this attempt (None: the task has none)."""
+    if retry.exit_codes and attempt.exit_code not in retry.exit_codes:
+        found = "no exit code" if attempt.exit_code is None else f"exit code {attempt.exit_code}"
+        return f"{found}, not one of retry.exitCodes {list(retry.exit_codes)}"
+    if when is not None and not is_truthy(when):
+        return f"retry.when rendered {when.strip()[:80]!r}"
+    return None
+
+
+def attempt_context(attempt: Attempt) -> dict[str, object]:
+    """What ``retry.when`` reads as ``attempt``."""
+    return {"number": attempt.attempt, "exitCode": attempt.exit_code, "message": attempt.message or ""}

@@ -377,3 +377,57 @@ def test_durations_of_millennia_do_not_overflow(flow: dict[str, Any]) -> None:
     assert decision.requeue_after > 2e11  # about 8,000 years: the end of time, where the deadline saturates
     driver.tick()
     assert driver.state == (State.RUNNING if "pause" in str(flow) else State.SUCCESS)
+
+
+# --- retry policies (issue 17) -----------------------------------------------------------------
+
+
+def exits(*codes: int) -> Any:
+    """Attempt n exits with codes[n-1]; past the list, it succeeds."""
+    return lambda job: (True, {}) if job.attempt > len(codes) else (False, (codes[job.attempt - 1], "boom"))
+
+
+FAST = {"maxAttempts": 4, "interval": "1s"}
+
+
+def test_only_the_listed_exit_codes_are_retried() -> None:
+    flow = flow_of(shell("a", retry={**FAST, "exitCodes": [75]}))
+    driver = Driver(flow, cluster=Cluster(exits(75, 2)))
+    assert driver.run_to_end() == State.FAILED
+    run = driver.run("a")
+    assert [a.exit_code for a in run.attempts] == [75, 2]
+    assert run.message is not None
+    assert run.message.endswith("(not retried: exit code 2, not one of retry.exitCodes [75])")
+
+
+def test_retry_when_reads_the_failed_attempt() -> None:
+    when = "{{ attempt.exitCode != 3 and 'quota' not in attempt.message and attempt.number < 3 }}"
+    flow = flow_of(shell("a", retry={**FAST, "when": when}))
+    driver = Driver(flow, cluster=Cluster(exits(1, 1, 1, 1)))
+    assert driver.run_to_end() == State.FAILED
+    run = driver.run("a")
+    assert len(run.attempts) == 3  # attempt.number < 3 stopped the third retry
+    assert run.message is not None
+    assert "(not retried: retry.when rendered 'False')" in run.message
+
+
+def test_retry_when_that_does_not_render_stops_retrying_and_says_why() -> None:
+    flow = flow_of(shell("a", retry={**FAST, "when": "{{ attempt.exitCode > vars.limit }}"}), variables={"limit": 0})
+    driver = Driver(flow, cluster=Cluster(exits(1, 1)))
+    assert driver.run_to_end() == State.SUCCESS  # 1 > 0: retried until it succeeds
+    flow = flow_of(shell("a", retry={**FAST, "when": "{{ attempt.exitCode > 'x' }}"}))
+    driver = Driver(flow, cluster=Cluster(exits(1)))
+    assert driver.run_to_end() == State.FAILED
+    assert "not retried: retry.when: TypeError" in (driver.run("a").message or "")
+
+
+@pytest.mark.parametrize(("warn", "state"), [(True, State.WARNING), (False, State.SUCCESS)])
+def test_warning_on_retry(warn: bool, state: State) -> None:
+    flow = flow_of(
+        shell("a", retry={**FAST, "warningOnRetry": warn}), shell("b", retry={**FAST, "warningOnRetry": warn})
+    )
+    driver = Driver(flow, cluster=Cluster(lambda job: exits(1)(job) if job.task_id == "a" else (True, {})))
+    assert driver.run_to_end() == state
+    assert driver.states() == {"a": state, "b": State.SUCCESS}  # b needed no retry
+    if warn:
+        assert driver.run("a").message == "succeeded at attempt 2 (retry.warningOnRetry)"

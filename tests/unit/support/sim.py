@@ -97,15 +97,16 @@ class Cluster:
                     exit_code=0,
                     termination_message=message,
                 )
-            else:
+            else:  # a failure's payload is its message, or (exit code, message)
+                code, text = payload if isinstance(payload, tuple) else (1, payload)
                 jobs[name] = JobObservation(
                     name,
                     JobPhase.FAILED,
                     pod=f"{name}-pod",
                     start=_seconds(created),
                     end=end,
-                    exit_code=1,
-                    termination_message=str(payload),
+                    exit_code=code,
+                    termination_message=str(text),
                 )
         return Observed(jobs=jobs, children=dict(self.children), **extra)
 

@@ -516,3 +516,32 @@ def test_a_template_too_deep_to_parse_is_a_problem_of_its_field(template: str) -
 )
 def test_trigger_rules_that_cannot_be_read_name_the_field(task: dict[str, Any], problem: str) -> None:
     assert read_flow(flow_doc({"tasks": [shell("a"), task]})).problems == (problem,)
+
+
+@pytest.mark.parametrize(
+    ("task", "problem"),
+    [
+        (
+            {"id": "g", "type": "parallel", "tasks": [shell("x")], "retry": {"maxAttempts": 3}},
+            "spec.tasks[1]: retry applies to shell, python and container tasks (each attempt a new pod); a parallel "
+            "task is never retried: remove retry, or put it on the tasks inside it",
+        ),
+        (
+            {"id": "g", "type": "subflow", "flowRef": {"name": "child"}, "retry": {"maxAttempts": 3}},
+            "spec.tasks[1]: retry applies to shell, python and container tasks (each attempt a new pod); a subflow "
+            "task is never retried: remove retry, or put it on the child flow's tasks",
+        ),
+        (
+            shell("b", retry={"when": "{{ attempts.exitCode > 1 }}"}),
+            "spec.tasks[1].retry.when: reads 'attempts', which is not defined (names: error, execution, flow, inputs, "
+            "labels, outputs, parents, taskrun, trigger, vars)",
+        ),
+    ],
+)
+def test_retry_policies_that_cannot_apply_name_the_field(task: dict[str, Any], problem: str) -> None:
+    assert read_flow(flow_doc({"tasks": [shell("a"), task]})).problems == (problem,)
+
+
+def test_retry_when_reads_the_attempt() -> None:
+    task = shell("b", retry={"when": "{{ attempt.exitCode in [1, 2] }}", "exitCodes": [1, 2], "warningOnRetry": True})
+    assert read_flow(flow_doc({"tasks": [shell("a"), task]})).problems == ()
