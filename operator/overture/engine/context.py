@@ -65,6 +65,17 @@ class OutputsView(Mapping[str, Any]):
             raise KeyError(task_id)
         return [o for _, o in sorted(done, key=lambda pair: _iterations(pair[0].id))]
 
+    def describe_missing(self, task_id: str) -> str:
+        """Why ``outputs[task_id]`` has nothing (the sandbox's message for an undefined key)."""
+        runs = [self._runs[r] for r in self._index.get(task_id, ()) if r in self._runs]
+        if not runs:
+            return (
+                f"outputs.{task_id}: task {task_id!r} has not run yet; a task reads the outputs of tasks that "
+                "ran before it (earlier in a sequence, or in its dependsOn)"
+            )
+        states = sorted({run.state.value for run in runs})
+        return f"outputs.{task_id}: task {task_id!r} has no outputs: it is {' / '.join(states)}"
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 

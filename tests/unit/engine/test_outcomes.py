@@ -182,7 +182,7 @@ def test_the_same_secret_twice_is_one_env_var() -> None:
     [
         ("echo {{ inputs.nope }}", "commands[1]: undefined key 'nope'"),
         ("echo {{ nope }}", "commands[1]: undefined variable 'nope'"),
-        ("echo {{ outputs.later.x }}", "commands[1]: undefined key 'later'"),
+        ("echo {{ outputs.later.x }}", "commands[1]: outputs.later: task 'later' has not run yet"),
         ("echo {{ ''.__class__ }}", "commands[1]: "),
         ("echo {{ unclosed", "commands[1]: syntax error at line 1"),
     ],
@@ -378,3 +378,24 @@ def test_a_terminal_execution_does_nothing_more() -> None:
     assert decision.actions == ()
     assert decision.requeue_after is None
     assert decision.status == before
+
+
+@pytest.mark.parametrize(
+    ("flow_tasks", "message"),
+    [
+        (
+            [shell("a", "echo {{ outputs.b.x }}"), shell("b")],
+            "outputs.b: task 'b' has not run yet; a task reads the outputs of tasks that ran before it "
+            "(earlier in a sequence, or in its dependsOn)",
+        ),
+        (
+            [shell("b", runIf="false"), shell("a", "echo {{ outputs.b.x }}")],
+            "outputs.b: task 'b' has no outputs: it is SKIPPED",
+        ),
+    ],
+)
+def test_reading_outputs_of_a_task_that_did_not_run_says_so(flow_tasks: list[dict[str, Any]], message: str) -> None:
+    driver = Driver(flow_of(*flow_tasks))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.run("a").message == f"commands[0]: {message} in 'echo {{{{ outputs.b.x }}}}'"
+    assert "OutputsView" not in (driver.status.message or "")
