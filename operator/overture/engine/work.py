@@ -93,17 +93,24 @@ class Work:
 
     def template_context(self, frame: Frame, run_id: str, attempt: int = 1) -> dict[str, Any]:
         labels = {**self.flow.labels, **self.spec.labels}
+        started = iso(self.start_date) if self.start_date else None
+        run = self.runs.get(run_id)
+        trigger = trigger_context(self.spec)
+        # A manual run's logical date is its start, so a flow written for a schedule
+        # ({{ trigger.date | date('%Y-%m-%d') }}) also runs by hand.
+        trigger["date"] = trigger["date"] or started
         context: dict[str, Any] = {
             "inputs": dict(self.inputs),
             "vars": self.flow.variables,
             "outputs": OutputsView(self.runs, self.index, frame, self.observed.stored_outputs),
-            "trigger": trigger_context(self.spec),
+            "trigger": trigger,
             "execution": {
                 "id": self.execution,
                 "name": self.execution,
                 "namespace": self.namespace,
                 "flow": self.flow_name,
-                "startDate": iso(self.start_date) if self.start_date else None,
+                "startDate": started,
+                "logicalDate": trigger["date"],
                 "originalId": self.spec.replay.execution if self.spec.replay else self.execution,
             },
             "flow": {"name": self.flow_name, "namespace": self.namespace},
@@ -112,6 +119,7 @@ class Work:
                 "attempt": attempt,
                 "value": frame.values[-1] if frame.values else None,
                 "iteration": frame.iterations[-1] if frame.iterations else None,
+                "startDate": iso(run.start_date if run is not None and run.start_date else self.stamp),
             },
             "parents": [{"value": v, "iteration": i} for v, i in zip(frame.values, frame.iterations, strict=True)],
             "labels": labels,

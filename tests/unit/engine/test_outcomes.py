@@ -399,3 +399,26 @@ def test_reading_outputs_of_a_task_that_did_not_run_says_so(flow_tasks: list[dic
     assert driver.run_to_end() == State.FAILED
     assert driver.run("a").message == f"commands[0]: {message} in 'echo {{{{ outputs.b.x }}}}'"
     assert "OutputsView" not in (driver.status.message or "")
+
+
+def test_dates_of_a_manual_run() -> None:
+    flow = flow_of(
+        shell("a"),
+        shell(
+            "b",
+            "{{ trigger.type }} {{ trigger.date }} {{ execution.logicalDate }} {{ execution.startDate }}",
+            "{{ taskrun.startDate }} {{ trigger.date | date('%Y-%m-%d') }}",
+        ),
+    )
+    cluster = Cluster(duration=90)
+    driver = Driver(flow, cluster=cluster)
+    assert driver.run_to_end() == State.SUCCESS
+    job = next(j for j in driver.actions(CreateJob) if j.task_id == "b")
+    start = "2026-01-01T12:00:00Z"
+    b_start = driver.run("b").start_date
+    assert b_start is not None
+    assert job.command[-1].split("\n") == [
+        f"manual {start} {start} {start}",
+        f"{b_start:%Y-%m-%dT%H:%M:%S}Z 2026-01-01",
+    ]
+    assert b_start.isoformat() > "2026-01-01T12:01"  # b started after a ran 90 s: its own date
