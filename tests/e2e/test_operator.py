@@ -112,6 +112,7 @@ def test_failing_task_is_retried_then_errors_and_finally_run(cluster: Cluster) -
     assert runs["alert"]["state"] == "SUCCESS" and runs["cleanup"]["state"] == "SUCCESS"
     log = cluster.pod_log(runs["alert"]["attempts"][0]["job"])
     assert "task always-fails failed" in log
+    assert "tasks ended FAILED after " in cluster.pod_log(runs["cleanup"]["attempts"][0]["job"])
     assert len(cluster.jobs(name)) == 6  # 3 flaky attempts, always-fails, alert, cleanup
 
 

@@ -10,7 +10,8 @@ The life of an execution: CREATED -> (QUEUED) -> RUNNING <-> PAUSED -> SUCCESS |
 FAILED, or KILLING -> KILLED when killed (KILLING while any of its Jobs is still seen running;
 KILLED at once if it had not started or was QUEUED), or CANCELLED/FAILED at once when the
 flow's concurrency says so. The flow's ``tasks`` run first; once they settle FAILED the ``errors``
-tasks run (with ``{{ error.taskId }}`` and ``{{ error.message }}``); ``finally`` tasks run last
+tasks run (with ``{{ error.taskId }}`` and ``{{ error.message }}``; both sections read how the
+tasks ended as ``{{ execution.state }}``, ``execution.failures``, ``execution.duration``); ``finally`` tasks run last
 in every case but a kill. The run ends FAILED if any of the three failed, WARNING if a task
 ended WARNING (``allowFailure``), SUCCESS otherwise.
 """
@@ -163,6 +164,7 @@ def _run_sections(work: Work, flow: FlowSpec, suspended: bool) -> Outcome:
     if main == Outcome.RUNNING:
         return main
     outcomes = [main]
+    work.tasks_outcome = main.value
     if main == Outcome.FAILED and flow.errors:
         failure = work.first_failure()
         error = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun
+from overture.api import AnyTask, ExecutionSpec, FlowSpec, State, TaskRun, format_duration
 from overture.api.times import iso, millis
 from overture.engine.context import Frame, OutputsView, trigger_context
 from overture.engine.model import Action, DeleteJob, EmitEvent, EventType, JobPhase, KillExecution, Observed
@@ -38,6 +38,7 @@ class Work:
     in_iteration: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     tasks: dict[str, AnyTask] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)  # runs a failure seen at the start of the step reached
+    tasks_outcome: str = "RUNNING"  # how the flow's tasks ended, once they did: errors and finally read it
 
     def __post_init__(self) -> None:
         for run in self.runs.values():
@@ -111,6 +112,10 @@ class Work:
                 "flow": self.flow_name,
                 "startDate": started,
                 "logicalDate": trigger["date"],
+                # Argo's workflow.status/failures/duration, for errors and finally tasks.
+                "state": self.tasks_outcome,
+                "failures": [{"taskId": r.task_id, "taskRunId": r.id, "message": r.message} for r in self.failures()],
+                "duration": format_duration(self.now - self.start_date) if self.start_date else "0s",
                 "originalId": self.spec.replay.execution if self.spec.replay else self.execution,
             },
             "flow": {"name": self.flow_name, "namespace": self.namespace},
@@ -166,12 +171,16 @@ class Work:
         return still_running
 
     def first_failure(self) -> TaskRun | None:
-        """The first failed task run whose failure is its own: a task that ran, or a flowable that
+        """The first of ``failures``."""
+        return next(iter(self.failures()), None)
+
+    def failures(self) -> list[TaskRun]:
+        """The failed task runs whose failure is their own: a task that ran, or a flowable that
         could not (its items, condition or value did not render), not a flowable failing because a
         child did; leaving out failures inside a task that allows failure: they did not fail the run."""
         failed = [r for r in self.runs.values() if r.state == State.FAILED and r.task_id in self.tasks]
         passed_on = {r.parent for r in failed if r.parent}
-        return next((r for r in failed if r.id not in passed_on and not self._failure_allowed_above(r)), None)
+        return [r for r in failed if r.id not in passed_on and not self._failure_allowed_above(r)]
 
     def _failure_allowed_above(self, run: TaskRun) -> bool:
         return any((task := self.tasks.get(a.task_id)) is not None and task.allow_failure for a in self._ancestors(run))

@@ -422,3 +422,28 @@ def test_dates_of_a_manual_run() -> None:
         f"{b_start:%Y-%m-%dT%H:%M:%S}Z 2026-01-01",
     ]
     assert b_start.isoformat() > "2026-01-01T12:01"  # b started after a ran 90 s: its own date
+
+
+def test_errors_and_finally_read_how_the_tasks_ended() -> None:
+    report = (
+        "{{ execution.state }} {{ execution.failures | map(attribute='taskId') | join(',') }} {{ execution.duration }}"
+    )
+    flow = flow_of(
+        shell("ok"),
+        {"id": "group", "type": "parallel", "tasks": [shell("bad1"), shell("bad2")]},
+        errors=[shell("on-error", report)],
+        **{"finally": [shell("always", report)]},
+    )
+    cluster = Cluster(outcome_by_task({"bad1": (False, "no disk"), "bad2": (False, "no net")}), duration=30)
+    driver = Driver(flow, cluster=cluster)
+    assert driver.run_to_end() == State.FAILED
+    commands = {j.task_id: j.command[-1] for j in driver.actions(CreateJob)}
+    assert commands["on-error"] == "FAILED bad1,bad2 1m"
+    assert commands["always"] == "FAILED bad1,bad2 1m30s"
+
+
+def test_a_task_of_the_flow_sees_the_run_still_running() -> None:
+    driver = Driver(flow_of(shell("a", "{{ execution.state }} {{ execution.failures | length }}")))
+    driver.step()
+    (job,) = driver.actions(CreateJob)
+    assert job.command[-1] == "RUNNING 0"
