@@ -245,11 +245,12 @@ def _check_names(flow: Flow) -> Iterator[str]:
 
 
 def _check_inputs(spec: FlowSpec) -> Iterator[str]:
-    seen: set[str] = set()
-    for index, spec_input in enumerate(spec.inputs):
-        if spec_input.id in seen:
-            yield f"spec.inputs[{index}].id: {spec_input.id!r} is declared twice"
-        seen.add(spec_input.id)
+    for field, declared in (("inputs", spec.inputs), ("outputs", spec.outputs)):
+        seen: set[str] = set()
+        for index, item in enumerate(declared):
+            if item.id in seen:
+                yield f"spec.{field}[{index}].id: {item.id!r} is declared twice"
+            seen.add(item.id)
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,9 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
         for field, template in task.templates():
             extra = RETRY_ROOTS if field == "retry.when" else frozenset()
             problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names, extra))
+    for index, output in enumerate(spec.outputs):
+        for field, template in value_templates("value", output.value):
+            problems.extend(_check_template(f"spec.outputs[{index}].{field}", template, task_ids, input_ids, var_names))
     problems.extend(_check_triggers(spec, allow_seconds_cron))
     for index, trigger in enumerate(spec.triggers):
         for name in trigger.inputs:

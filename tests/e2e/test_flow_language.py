@@ -70,3 +70,17 @@ def test_retry_policies_retry_only_what_they_name(cluster: Cluster) -> None:
     assert [a["exitCode"] for a in runs["fetch"]["attempts"]] == [75, 0]
     assert len(runs["parse"]["attempts"]) == 1
     assert runs["parse"]["message"].endswith("(not retried: retry.when rendered 'False')")
+
+
+def test_a_parent_reads_its_childs_flow_outputs(cluster: Cluster) -> None:
+    for example in ("11-flow-outputs.yaml", "12-subflow-outputs.yaml"):
+        cluster.apply_flow(yaml.safe_load((ROOT / "examples" / example).read_text()))
+    name = cluster.run("report-day")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=240)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    child = cluster.get("executions", runs["counted"]["childExecution"])
+    assert child["status"]["outputs"]["rows"] == "42"
+    assert child["status"]["outputs"]["source"]["table"] == "moves"
+    assert runs["counted"]["outputs"]["outputs"] == child["status"]["outputs"]
+    assert "42 rows in moves" in cluster.pod_log(runs["report"]["attempts"][0]["job"])

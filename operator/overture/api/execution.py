@@ -127,6 +127,9 @@ class ExecutionStatus(Model):
     task_runs: tuple[TaskRun, ...] = ()
     restarts: int = Field(default=0, description="spec.restarts already acted upon")
     message: str | None = None
+    outputs: dict[str, JsonValue] | None = Field(
+        default=None, description="The flow's outputs (spec.outputs), set when its tasks succeeded"
+    )
 
 
 class Execution(Model):
@@ -169,3 +172,17 @@ def paused_task(execution: Mapping[str, Any]) -> PauseTask | None:
     tasks = {t.id: t for _, t in walk_tasks((*flow.tasks, *flow.errors, *flow.finally_), "")}
     task = tasks.get(paused[0])
     return task if isinstance(task, PauseTask) else None
+
+
+def published_outputs(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run (its status as found in the object) gives a parent's subflow task and a flow
+    trigger: the flow's ``outputs`` when it declares them, else its top-level task runs' outputs
+    by task id."""
+    flow_outputs = status.get("outputs")
+    if isinstance(flow_outputs, dict):
+        return dict(flow_outputs)
+    return {
+        run["taskId"]: run.get("outputs")
+        for run in status.get("taskRuns") or []
+        if isinstance(run, dict) and run.get("outputs") is not None and "[" not in str(run.get("id"))
+    }

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, JsonValue, model_validator
 
-from overture.api.common import Condition, Duration, Model, ResourceId
+from overture.api.common import INPUT_ID_PATTERN, Condition, Duration, Model, ResourceId
 from overture.api.inputs import Input
 from overture.api.states import State
 from overture.api.tasks import CHILD_LIST_FIELDS, RUNNABLE_TYPES, Task, TaskType
@@ -87,6 +87,16 @@ def _apply_task_defaults(tasks: Any, defaults: list[dict[str, Any]]) -> Any:
     return out
 
 
+class FlowOutput(Model):
+    """A value the flow returns (Kestra's flow ``outputs``), rendered once its tasks succeeded."""
+
+    id: str = Field(
+        pattern=INPUT_ID_PATTERN, max_length=63, description="Read as {{ outputs.<subflow task>.outputs.<id> }}"
+    )
+    value: JsonValue = Field(description="Strings inside are templates, e.g. {{ outputs.load.rows }}")
+    description: str | None = None
+
+
 class FlowSpec(Model):
     description: str | None = None
     inputs: tuple[Input, ...] = ()
@@ -102,6 +112,13 @@ class FlowSpec(Model):
     timeout: Duration | None = Field(default=None, description="Whole execution; running tasks are killed")
     suspend: bool = Field(default=False, description="A suspended flow's triggers fire nothing")
     retention: Retention | None = None
+    outputs: tuple[FlowOutput, ...] = Field(
+        default=(),
+        description=(
+            "Values the run returns once its tasks succeeded (status.outputs): what a parent's subflow task"
+            " and a flow trigger read instead of the tasks' outputs"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

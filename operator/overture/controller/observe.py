@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from overture.api import Execution, State, parse_execution
+from overture.api import Execution, State, parse_execution, published_outputs
 from overture.api.times import iso
 from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
 from overture.kube.jobs import observe_job
@@ -55,11 +55,7 @@ def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]
 
 def _child(body: Body) -> ChildObservation:
     status = body.get("status") or {}
-    outputs = {
-        run["taskId"]: run.get("outputs")
-        for run in status.get("taskRuns") or []
-        if run.get("outputs") is not None and "[" not in run["id"]
-    }
+    outputs = published_outputs(status)
     return ChildObservation(
         name=body["metadata"]["name"],
         state=State(status.get("state") or "CREATED"),

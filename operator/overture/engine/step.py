@@ -19,6 +19,7 @@ ended WARNING (``allowFailure``), SUCCESS otherwise.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from overture.api import (
     CONDITION_SUCCEEDED,
@@ -41,6 +42,7 @@ from overture.engine.overrides import copy_replayed_runs, restart_runs
 from overture.engine.runs import Gate, Outcome
 from overture.engine.scope import run_scope
 from overture.engine.work import Work
+from overture.templating import TemplateError, render_value
 
 QUEUE_RECHECK_SECONDS = 15.0
 KILL_RECHECK_SECONDS = 2.0
@@ -155,8 +157,25 @@ def _advance(execution: Execution, status: ExecutionStatus, observed: Observed, 
     failure = work.first_failure()
     message = f"task {failure.id} failed: {failure.message}" if failure else None
     final = State(outcome.value)
+    if final in (State.SUCCESS, State.WARNING) and flow.outputs:
+        outputs, problem = _flow_outputs(work, flow)
+        if problem is not None:
+            final, message = State.FAILED, problem
+        status = status.model_copy(update={"outputs": outputs})
     decision = _finish(status, final, now, message, [])
     return Decision(decision.status, (*work.actions, *decision.actions), None)
+
+
+def _flow_outputs(work: Work, flow: FlowSpec) -> tuple[dict[str, Any] | None, str | None]:
+    """The flow's rendered ``outputs``, or the first that does not render (which fails the run)."""
+    context = work.template_context(Frame(), "")
+    outputs: dict[str, Any] = {}
+    for index, output in enumerate(flow.outputs):
+        try:
+            outputs[output.id] = render_value(output.value, context)
+        except TemplateError as exc:
+            return None, f"spec.outputs[{index}].value: {exc}"
+    return outputs, None
 
 
 def _run_sections(work: Work, flow: FlowSpec, suspended: bool) -> Outcome:

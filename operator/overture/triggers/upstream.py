@@ -22,18 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from overture.api import Flow, FlowTrigger, State, TriggerKind, is_terminal
+from overture.api import Flow, FlowTrigger, State, TriggerKind, is_terminal, published_outputs
 from overture.kube.store import Body
 from overture.triggers.executions import build_execution, execution_name
 
 
 def upstream_outputs(body: Body) -> dict[str, Any]:
-    status = body.get("status") or {}
-    return {
-        run["taskId"]: run.get("outputs")
-        for run in status.get("taskRuns") or []
-        if isinstance(run, dict) and run.get("outputs") is not None and "[" not in str(run.get("id"))
-    }
+    return published_outputs(body.get("status") or {})
 
 
 def _labels(body: Body) -> dict[str, str]:

@@ -30,6 +30,7 @@ from overture.api import (
     with_condition,
 )
 from overture.api.common import DURATION_HINT
+from overture.api.execution import published_outputs
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 
@@ -658,3 +659,9 @@ def test_kestra_habits_get_the_overture_spelling(doc: dict[str, Any], expected: 
     with pytest.raises(SpecError) as caught:
         parse_flow(doc)
     assert caught.value.problems == [expected]
+
+
+def test_published_outputs_are_the_flow_outputs_when_declared() -> None:
+    runs = [{"id": "a", "taskId": "a", "outputs": {"x": 1}}, {"id": "e[0]", "taskId": "e", "outputs": {"y": 2}}]
+    assert published_outputs({"taskRuns": runs}) == {"a": {"x": 1}}
+    assert published_outputs({"taskRuns": runs, "outputs": {"rows": 3}}) == {"rows": 3}

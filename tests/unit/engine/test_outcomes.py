@@ -447,3 +447,32 @@ def test_a_task_of_the_flow_sees_the_run_still_running() -> None:
     driver.step()
     (job,) = driver.actions(CreateJob)
     assert job.command[-1] == "RUNNING 0"
+
+
+FLOW_OUTPUTS = [
+    {"id": "rows", "value": "{{ outputs.load.rows }}"},
+    {"id": "summary", "value": {"day": "{{ inputs.day }}", "tables": ["a", "{{ outputs.load.table }}"]}},
+]
+
+
+def test_flow_outputs_are_rendered_when_the_tasks_succeeded() -> None:
+    flow = flow_of(shell("load"), inputs=[{"id": "day", "type": "STRING"}], outputs=FLOW_OUTPUTS)
+    cluster = Cluster(outcome_by_task({"load": (True, {"rows": 42, "table": "games"})}))
+    driver = Driver(flow, inputs={"day": "d1"}, cluster=cluster)
+    assert driver.run_to_end() == State.SUCCESS
+    assert driver.status.outputs == {"rows": "42", "summary": {"day": "d1", "tables": ["a", "games"]}}
+
+
+def test_a_flow_output_that_does_not_render_fails_the_run() -> None:
+    flow = flow_of(shell("load"), outputs=[{"id": "rows", "value": "{{ outputs.load.rows }}"}])
+    driver = Driver(flow)
+    assert driver.run_to_end() == State.FAILED
+    assert driver.status.outputs is None
+    assert (driver.status.message or "").startswith("spec.outputs[0].value: undefined key 'rows'")
+
+
+def test_a_failed_run_has_no_outputs() -> None:
+    flow = flow_of(shell("load"), outputs=[{"id": "rows", "value": "x"}])
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"load": (False, "no")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.status.outputs is None

@@ -545,3 +545,16 @@ def test_retry_policies_that_cannot_apply_name_the_field(task: dict[str, Any], p
 def test_retry_when_reads_the_attempt() -> None:
     task = shell("b", retry={"when": "{{ attempt.exitCode in [1, 2] }}", "exitCodes": [1, 2], "warningOnRetry": True})
     assert read_flow(flow_doc({"tasks": [shell("a"), task]})).problems == ()
+
+
+def test_flow_outputs_are_checked_like_any_template() -> None:
+    outputs = [
+        {"id": "rows", "value": "{{ outputs.lod.rows }}"},
+        {"id": "rows", "value": {"nested": ["{{ inputs.nope }}"]}},
+    ]
+    assert read_flow(flow_doc({"tasks": [shell("load")], "outputs": outputs})).problems == (
+        "spec.outputs[1].id: 'rows' is declared twice",
+        "spec.outputs[0].value: reads outputs of 'lod', but no task has that id (tasks: load)",
+        "spec.outputs[1].value.nested[0]: reads input 'nope', which is not declared in spec.inputs "
+        "(inputs: none are declared)",
+    )
