@@ -245,12 +245,10 @@ def _check_names(flow: Flow) -> Iterator[str]:
 
 
 def _check_inputs(spec: FlowSpec) -> Iterator[str]:
-    for field, declared in (("inputs", spec.inputs), ("outputs", spec.outputs)):
-        seen: set[str] = set()
-        for index, item in enumerate(declared):
-            if item.id in seen:
-                yield f"spec.{field}[{index}].id: {item.id!r} is declared twice"
-            seen.add(item.id)
+    for field, ids in (("inputs", [i.id for i in spec.inputs]), ("outputs", [o.id for o in spec.outputs])):
+        for index, declared in enumerate(ids):
+            if declared in ids[:index]:
+                yield f"spec.{field}[{index}].id: {declared!r} is declared twice"
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,12 @@ def test_a_parent_reads_its_childs_flow_outputs(cluster: Cluster) -> None:
     assert child["status"]["outputs"]["source"]["table"] == "moves"
     assert runs["counted"]["outputs"]["outputs"] == child["status"]["outputs"]
     assert "42 rows in moves" in cluster.pod_log(runs["report"]["attempts"][0]["job"])
+
+
+def test_each_outputs_are_read_by_item(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "04-fan-out-each.yaml").read_text()))
+    name = cluster.run("fan-out-each")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=300)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    assert "b.csv has 100 bytes, of 4 files" in cluster.pod_log(runs["summary"]["attempts"][0]["job"])

@@ -10,6 +10,7 @@ operator and passed in as an observation).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,8 @@ class OutputsView(Mapping[str, Any]):
         done = [(r, o) for r in runs if (o := self._outputs(r)) is not None]
         if not done:
             raise KeyError(task_id)
-        return [o for _, o in sorted(done, key=lambda pair: _iterations(pair[0].id))]
+        ordered = sorted(done, key=lambda pair: _iterations(pair[0].id))
+        return IterationOutputs([o for _, o in ordered], {value_key(r.value): o for r, o in ordered})
 
     def describe_missing(self, task_id: str) -> str:
         """Why ``outputs[task_id]`` has nothing (the sandbox's message for an undefined key)."""
@@ -81,6 +83,26 @@ class OutputsView(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+class IterationOutputs(list[Any]):
+    """The outputs of every iteration, in order (``outputs.load[0]``), also read by the iteration's
+    value (``outputs.load['2026-01-31']``, Kestra's ``outputs.load[taskrun.value]``): a text key is
+    a value (a number or object value as its JSON text), a number a position."""
+
+    def __init__(self, items: list[Any], by_value: dict[str, Any]) -> None:
+        super().__init__(items)
+        self._by_value = by_value
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._by_value[key]
+        return super().__getitem__(key)
+
+
+def value_key(value: Any) -> str:
+    """How ``IterationOutputs`` names an iteration's value."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _iterations(run_id: str) -> tuple[int, ...]:

@@ -428,3 +428,23 @@ def test_a_failure_stops_tasks_whose_rule_does_not_wait_for_it() -> None:
     driver = Driver(flow, cluster=Cluster(outcome_by_task({"bad": (False, "boom")}), durations={"slow": 3}))
     assert driver.run_to_end() == State.FAILED
     assert driver.states()["late"] == State.SUCCESS  # allDone: its dependency ended, it runs
+
+
+def test_each_outputs_are_read_by_iteration_value() -> None:
+    def by_value(job: Any) -> tuple[bool, Any]:
+        return True, {"day": job.command[-1].split()[-1]}
+
+    flow = flow_of(
+        each(["2026-01-30", "2026-01-31"], shell("load", "echo {{ taskrun.value }}")),
+        each([{"k": 1}, 7], shell("obj", "echo x"), task_id="loop2"),
+        shell(
+            "report",
+            "{{ outputs.load['2026-01-31'].day }} {{ outputs.load[0].day }} {{ outputs.load | length }}",
+            "{{ outputs.obj['{\"k\":1}'] is defined }} {{ outputs.obj['7'] is defined }}"
+            " {{ outputs.load['x'] is defined }}",
+        ),
+    )
+    driver = Driver(flow, cluster=Cluster(by_value))
+    assert driver.run_to_end() == State.SUCCESS
+    report = next(j for j in driver.actions(CreateJob) if j.task_id == "report")
+    assert report.command[-1].split("\n") == ["2026-01-31 2026-01-30 2", "True True False"]
