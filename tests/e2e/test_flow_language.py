@@ -93,3 +93,15 @@ def test_each_outputs_are_read_by_item(cluster: Cluster) -> None:
     assert execution["status"]["state"] == "SUCCESS", execution["status"]
     runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
     assert "b.csv has 100 bytes, of 4 files" in cluster.pod_log(runs["summary"]["attempts"][0]["job"])
+
+
+def test_log_and_return_need_no_pod(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "13-steps-without-pods.yaml").read_text()))
+    name = cluster.run("steps-without-pods")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    assert [job.metadata.labels["overture.dev/task"] for job in cluster.jobs(name)] == ["list"]
+    assert runs["target[1]"]["outputs"]["value"]["table"] == "moves"
+    assert runs["done"]["outputs"]["message"].startswith("3 tables planned; moves to raw/moves/")
+    assert any(e.reason == "TaskLog" and e.message.startswith("say[0]: games goes to") for e in cluster.events(name))

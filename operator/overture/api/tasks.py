@@ -49,6 +49,8 @@ class TaskType(StrEnum):
     PAUSE = "pause"
     SUBFLOW = "subflow"
     FAIL = "fail"
+    LOG = "log"
+    RETURN = "return"
 
 
 class Backoff(StrEnum):
@@ -418,6 +420,33 @@ class FailTask(TaskBase):
         yield "message", self.message
 
 
+class LogLevel(StrEnum):
+    INFO = "INFO"
+    WARN = "WARN"
+
+
+class LogTask(TaskBase):
+    """Says something in the operator, without a pod (Kestra's Log): the rendered message is the
+    run's ``outputs.message`` and an Event on the execution (a Warning for ``WARN``)."""
+
+    type: Literal["log"]
+    message: str = Field(description="Template")
+    level: LogLevel = LogLevel.INFO
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield "message", self.message
+
+
+class ReturnTask(TaskBase):
+    """Computes a value in the operator, without a pod (Kestra's Return): ``outputs.value``."""
+
+    type: Literal["return"]
+    value: JsonValue = Field(description="Strings inside are templates, e.g. {{ outputs.count.rows * 2 }}")
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield from value_templates("value", self.value)
+
+
 AnyTask = (
     ShellTask
     | PythonTask
@@ -430,6 +459,8 @@ AnyTask = (
     | PauseTask
     | SubflowTask
     | FailTask
+    | LogTask
+    | ReturnTask
 )
 Task = Annotated[AnyTask, Field(discriminator="type")]
 RunnableAnyTask = ShellTask | PythonTask | ContainerTask

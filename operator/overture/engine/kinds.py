@@ -23,7 +23,10 @@ from overture.api import (
     AnyTask,
     Attempt,
     FailTask,
+    LogLevel,
+    LogTask,
     PauseTask,
+    ReturnTask,
     RunnableAnyTask,
     State,
     StoredOutputs,
@@ -242,6 +245,39 @@ class Fail(TaskKind[FailTask]):
         return fail(work, task, run, message)
 
     def advance(self, work: Work, task: FailTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        return run
+
+
+class Log(TaskKind[LogTask]):
+    """Renders its message into ``outputs.message`` and an Event (``TaskLog``), then succeeds: no pod."""
+
+    def begin(
+        self, work: Work, task: LogTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            message = render(task.message, context)
+        except TemplateError as exc:
+            return fail(work, task, run, f"message: {exc}")
+        work.event("TaskLog", f"{run.id}: {message[:1000]}", warning=task.level == LogLevel.WARN)
+        return end(work, work.update(run, state=State.SUCCESS, outputs={"message": message}, end_date=work.stamp))
+
+    def advance(self, work: Work, task: LogTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        return run
+
+
+class Return(TaskKind[ReturnTask]):
+    """Renders its value into ``outputs.value``, then succeeds: no pod."""
+
+    def begin(
+        self, work: Work, task: ReturnTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        try:
+            value = render_value(task.value, context)
+        except TemplateError as exc:
+            return fail(work, task, run, f"value: {exc}")
+        return end(work, work.update(run, state=State.SUCCESS, outputs={"value": value}, end_date=work.stamp))
+
+    def advance(self, work: Work, task: ReturnTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
         return run
 
 

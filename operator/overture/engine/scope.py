@@ -29,9 +29,11 @@ from overture.api import (
     EachTask,
     FailTask,
     IfTask,
+    LogTask,
     ParallelTask,
     PauseTask,
     PythonTask,
+    ReturnTask,
     SequentialTask,
     ShellTask,
     State,
@@ -41,7 +43,7 @@ from overture.api import (
     Verdict,
 )
 from overture.engine.context import Frame
-from overture.engine.kinds import Fail, Pause, Runnable, Subflow, TaskKind
+from overture.engine.kinds import Fail, Log, Pause, Return, Runnable, Subflow, TaskKind
 from overture.engine.naming import task_run_id
 from overture.engine.runs import Gate, Outcome, end, fail
 from overture.engine.work import Work
@@ -351,6 +353,8 @@ KINDS: dict[type[AnyTask], TaskKind[Any]] = {
     PauseTask: Pause(),
     SubflowTask: Subflow(),
     FailTask: Fail(),
+    LogTask: Log(),
+    ReturnTask: Return(),
 }
 """How the engine runs each task model (``api.TASK_MODELS``; tests/unit/engine/test_kinds.py checks none is missing)."""
 

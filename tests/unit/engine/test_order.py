@@ -10,7 +10,7 @@ from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
 
 from overture.api import State
 from overture.api.times import parse_time
-from overture.engine import CreateJob
+from overture.engine import CreateJob, EmitEvent
 
 
 def starts_by_step(driver: Driver) -> list[list[str]]:
@@ -448,3 +448,36 @@ def test_each_outputs_are_read_by_iteration_value() -> None:
     assert driver.run_to_end() == State.SUCCESS
     report = next(j for j in driver.actions(CreateJob) if j.task_id == "report")
     assert report.command[-1].split("\n") == ["2026-01-31 2026-01-30 2", "True True False"]
+
+
+# --- steps without a pod: log, return (issue 17) ----------------------------------------------
+
+
+def test_log_and_return_run_in_the_operator() -> None:
+    flow = flow_of(
+        shell("count"),
+        each(
+            ["a", "b", "c"],
+            {
+                "id": "double",
+                "type": "return",
+                "value": {"item": "{{ taskrun.value }}", "n": "{{ outputs.count.n * 2 }}"},
+            },
+            {"id": "say", "type": "log", "message": "{{ outputs.double.value.item }} -> {{ outputs.double.value.n }}"},
+        ),
+        {"id": "done", "type": "log", "level": "WARN", "message": "{{ outputs.double['b'].value.item }}"},
+    )
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"count": (True, {"n": 21})})))
+    assert driver.run_to_end() == State.SUCCESS
+    assert [j.task_id for j in driver.actions(CreateJob)] == ["count"]  # one pod, not eight
+    assert driver.run("double[1]").outputs == {"value": {"item": "b", "n": "42"}}
+    assert driver.run("say[2]").outputs == {"message": "c -> 42"}
+    events = [(e.type.value, e.reason, e.message) for e in driver.actions(EmitEvent) if e.reason == "TaskLog"]
+    assert events[-1] == ("Warning", "TaskLog", "done: b")
+    assert ("Normal", "TaskLog", "say[0]: a -> 42") in events
+
+
+def test_a_log_that_does_not_render_fails_naming_the_field() -> None:
+    driver = Driver(flow_of({"id": "say", "type": "log", "message": "{{ vars.nope }}"}))
+    assert driver.run_to_end() == State.FAILED
+    assert (driver.run("say").message or "").startswith("message: undefined key 'nope'")
