@@ -18,9 +18,11 @@ CONTEXT_ROOTS = frozenset(
 # The keys of the roots whose shape is fixed (the engine's template context; a unit test holds
 # the two together), and what a habit from elsewhere (Kestra's flow.id) means here.
 CONTEXT_KEYS: dict[str, frozenset[str]] = {
-    "execution": frozenset({"id", "name", "namespace", "flow", "startDate", "originalId"}),
+    "execution": frozenset(
+        {"id", "name", "namespace", "flow", "startDate", "originalId", "logicalDate", "state", "failures", "duration"}
+    ),
     "flow": frozenset({"name", "namespace"}),
-    "taskrun": frozenset({"id", "attempt", "value", "iteration"}),
+    "taskrun": frozenset({"id", "attempt", "value", "iteration", "startDate"}),
 }
 KEY_HINTS = {("flow", "id"): "flow.name"}
 # Names Jinja itself binds: loop state inside {% for %}, and the arguments of a macro.

@@ -200,11 +200,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
         {"tasks": [shell("a", "echo {{ taskrun.startTime }} {{ flow.id }} {{ execution['nme'] }} {{ flow.name }}")]},
         {},
         [
-            "spec.tasks[0].commands[0]: reads execution.nme, which is not defined (execution has: flow, id, name, "
-            "namespace, originalId, startDate)",
+            "spec.tasks[0].commands[0]: reads execution.nme, which is not defined (execution has: duration, "
+            "failures, flow, id, logicalDate, name, namespace, originalId, startDate, state)",
             "spec.tasks[0].commands[0]: reads flow.id, which is not defined (flow has: name, namespace); use flow.name",
             "spec.tasks[0].commands[0]: reads taskrun.startTime, which is not defined (taskrun has: attempt, id, "
-            "iteration, value)",
+            "iteration, startDate, value)",
         ],
     ),
     (
