@@ -67,7 +67,9 @@ def test_errors_and_finally_run_after_a_failure_and_the_run_fails(capsys: pytest
     }
     assert sum(1 for line in lines if re.match(r"  flaky\s+RETRYING", line)) == 2  # attempts 1 and 2 failed
     assert "  alert            | task always-fails failed: Error, exit code 3: the source is unreachable" in lines
-    assert any(re.match(r"  cleanup +\| tasks ended FAILED after \d+s; failed: always-fails$", line) for line in lines)
+    assert any(
+        re.match(r"  cleanup +\| tasks ended FAILED after [0-9hms]+; failed: always-fails$", line) for line in lines
+    )
     assert lines[-1].endswith("task always-fails failed: Error, exit code 3: the source is unreachable")
     assert ": FAILED after " in lines[-1]
 
