@@ -46,6 +46,7 @@ from overture.engine.work import Work
 from overture.templating import TemplateError, render, render_value
 
 T = TypeVar("T", bound=AnyTask)
+N = TypeVar("N", LogTask, ReturnTask)
 
 # A Job created but not seen after this long is created again (same name: AlreadyExists if it was).
 UNSEEN_JOB_GRACE = timedelta(seconds=15)
@@ -248,37 +249,44 @@ class Fail(TaskKind[FailTask]):
         return run
 
 
-class Log(TaskKind[LogTask]):
-    """Renders its message into ``outputs.message`` and an Event (``TaskLog``), then succeeds: no pod."""
+class Instant(TaskKind[N]):
+    """Renders its one field at once, in the operator, and succeeds with the result as its
+    outputs: no pod. A field that does not render fails the run, naming it."""
 
-    def begin(
-        self, work: Work, task: LogTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
-    ) -> TaskRun:
+    field = ""
+
+    def begin(self, work: Work, task: N, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None) -> TaskRun:
         try:
-            message = render(task.message, context)
+            outputs = self.outputs(work, task, run, context)
         except TemplateError as exc:
-            return fail(work, task, run, f"message: {exc}")
+            return fail(work, task, run, f"{self.field}: {exc}")
+        return end(work, work.update(run, state=State.SUCCESS, outputs=outputs, end_date=work.stamp))
+
+    def advance(self, work: Work, task: N, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        return run
+
+    def outputs(self, work: Work, task: N, run: TaskRun, context: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Log(Instant[LogTask]):
+    """``outputs.message`` and an Event (``TaskLog``; a Warning for ``WARN``)."""
+
+    field = "message"
+
+    def outputs(self, work: Work, task: LogTask, run: TaskRun, context: dict[str, Any]) -> dict[str, Any]:
+        message = render(task.message, context)
         work.event("TaskLog", f"{run.id}: {message[:1000]}", warning=task.level == LogLevel.WARN)
-        return end(work, work.update(run, state=State.SUCCESS, outputs={"message": message}, end_date=work.stamp))
-
-    def advance(self, work: Work, task: LogTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
-        return run
+        return {"message": message}
 
 
-class Return(TaskKind[ReturnTask]):
-    """Renders its value into ``outputs.value``, then succeeds: no pod."""
+class Return(Instant[ReturnTask]):
+    """``outputs.value``: its ``value`` rendered."""
 
-    def begin(
-        self, work: Work, task: ReturnTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
-    ) -> TaskRun:
-        try:
-            value = render_value(task.value, context)
-        except TemplateError as exc:
-            return fail(work, task, run, f"value: {exc}")
-        return end(work, work.update(run, state=State.SUCCESS, outputs={"value": value}, end_date=work.stamp))
+    field = "value"
 
-    def advance(self, work: Work, task: ReturnTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
-        return run
+    def outputs(self, work: Work, task: ReturnTask, run: TaskRun, context: dict[str, Any]) -> dict[str, Any]:
+        return {"value": render_value(task.value, context)}
 
 
 class Pause(TaskKind[PauseTask]):
