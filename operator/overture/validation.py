@@ -307,7 +307,10 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
                 choices = ", ".join(sorted(input_ids)) or "none are declared"
                 where = f"spec.triggers[{index}].inputs.{name}"
                 problems.append(f"{where}: the flow declares no such input (inputs: {choices})")
-        for field, template in value_templates("inputs", trigger.inputs):
+        templates = list(value_templates("inputs", trigger.inputs))
+        if trigger.condition is not None:
+            templates.append(("condition", trigger.condition))
+        for field, template in templates:
             where = f"spec.triggers[{index}].{field}"
             problems.extend(_check_template(where, template, task_ids, input_ids, var_names))
     return _unique(problems)

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
+import yaml
+from harness import GROUP, ROOT, VERSION, Cluster, OperatorProcess, poll
 from kubernetes import client, watch
 
 pytestmark = pytest.mark.e2e
@@ -392,3 +393,26 @@ def test_backfill_creates_one_execution_per_tick_once(cluster: Cluster, operator
     assert {e["spec"]["trigger"]["type"] for e in found} == {"backfill"}
     for execution in found:
         cluster.wait_state(execution["metadata"]["name"], {"SUCCESS"}, timeout=30)
+
+
+def test_a_webhook_condition_filters_calls(cluster: Cluster, operator_process: OperatorProcess) -> None:
+    cluster.core.create_namespaced_secret(
+        cluster.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="hooks"), string_data={"deploy": "s3cret"}),
+    )
+    example = ROOT / "examples" / "14-trigger-conditions.yaml"
+    cluster.apply_flow(yaml.safe_load(example.read_text()))
+    path = f"/webhooks/{cluster.namespace}/trigger-conditions/on-push"
+    key = {"X-Overture-Key": "s3cret"}
+
+    def answered() -> tuple[int, dict[str, Any]] | None:
+        status, reply = post(operator_process.port, path, b'{"event": "push", "ref": "refs/heads/dev"}', key)
+        return (status, reply) if status != 401 else None  # 401 until the operator has seen the flow
+
+    status, reply = poll(answered, 30, "the webhook answers")
+    assert (status, reply) == (200, {"skipped": "trigger 'on-push': condition rendered 'False'"})
+    status, reply = post(operator_process.port, path, b'{"event": "push", "ref": "refs/heads/main"}', key)
+    assert status == 201
+    execution = cluster.wait_state(reply["execution"], {"SUCCESS", "FAILED"}, timeout=120)
+    assert execution["status"]["inputs"] == {"ref": "refs/heads/main"}
+    assert len(executions(cluster, "overture.dev/trigger=on-push")) == 1

@@ -39,6 +39,13 @@ class TriggerBase(Model):
     inputs: dict[str, JsonValue] = Field(
         default_factory=dict, description="Inputs of the execution; string values are templates"
     )
+    condition: str | None = Field(
+        default=None,
+        description=(
+            "Template read with what fired it ({{ trigger.body.action == 'push' }}, {{ trigger.date | date('%a')"
+            " not in ['Sat', 'Sun'] }}); false: this event or tick starts nothing"
+        ),
+    )
 
 
 class ScheduleTrigger(TriggerBase):

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from overture.api import LABEL_BACKFILL, Flow, ScheduleTrigger, TriggerKind
-from overture.triggers.executions import build_execution, local_date, schedule_name, stamp
+from overture.templating import TemplateError
+from overture.triggers.executions import ConditionFalse, build_execution, local_date, schedule_name, stamp
 from overture.triggers.ticks import ticks_between, zone
 
 MAX_TICKS = 10000
@@ -60,7 +61,18 @@ def plan(flow: Flow, trigger_id: str | None, start_text: str, end_text: str) -> 
         raise BackfillError(
             f"more than {MAX_TICKS} ticks between {start_text} and {end_text}; backfill a shorter range"
         )
-    return trigger, ticks
+    return trigger, [tick for tick in ticks if _fires(flow, trigger, tick)]
+
+
+def _fires(flow: Flow, trigger: ScheduleTrigger, tick: datetime) -> bool:
+    """Whether the trigger's ``condition`` lets ``tick`` run (a backfill skips what the schedule skips)."""
+    try:
+        build_backfill(flow, trigger, tick, "")
+    except ConditionFalse:
+        return False
+    except TemplateError:
+        return True  # said when the tick's Execution is built
+    return True
 
 
 def backfill_label(ticks: list[datetime]) -> str:

@@ -27,11 +27,15 @@ from overture.api import (
     new_execution,
 )
 from overture.engine.context import trigger_context
-from overture.templating import render_value
+from overture.templating import TemplateError, is_truthy, render, render_value
 from overture.triggers.ticks import zone
 
 MAX_NAME = 63
 _HASH = 8
+
+
+class ConditionFalse(Exception):  # noqa: N818 - a verdict, not a failure
+    """A trigger's ``condition`` rendered false: this event or tick starts nothing, on purpose."""
 
 
 def stamp(tick: datetime) -> str:
@@ -78,7 +82,8 @@ def build_execution(
 ) -> dict[str, Any]:
     """The Execution manifest; ``trigger.inputs`` rendered with ``{{ trigger.* }}``.
 
-    Raises ``templating.TemplateError`` when an input template cannot be rendered.
+    Raises ``ConditionFalse`` when the trigger's ``condition`` renders false (nothing to start),
+    ``templating.TemplateError`` when it or an input template cannot be rendered.
     """
     info = TriggerInfo(type=kind, id=trigger.id, date=date, data=data)
     context = {
@@ -86,7 +91,17 @@ def build_execution(
         "vars": dict(flow.spec.variables),
         "flow": {"name": flow.metadata.name, "namespace": flow.metadata.namespace},
     }
-    inputs = render_value(dict(trigger.inputs), context)
+    if trigger.condition is not None:
+        try:
+            rendered = render(trigger.condition, context)
+        except TemplateError as exc:
+            raise TemplateError(f"condition: {exc}") from None
+        if not is_truthy(rendered):
+            raise ConditionFalse(f"trigger {trigger.id!r}: condition rendered {rendered.strip()[:80]!r}")
+    try:
+        inputs = render_value(dict(trigger.inputs), context)
+    except TemplateError as exc:
+        raise TemplateError(f"inputs: {exc}") from None
     spec = ExecutionSpec(flow_ref=ObjectRef(name=flow.metadata.name), inputs=inputs, trigger=info)
     labels = {LABEL_TRIGGER: trigger.id, **(labels or {})}
     return new_execution(name, flow.metadata.namespace, spec, labels).to_manifest()

@@ -39,7 +39,7 @@ from overture.kube.errors import ApiError, RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, key_of
 from overture.templating import TemplateError
-from overture.triggers.executions import build_execution, local_date, schedule_name
+from overture.triggers.executions import ConditionFalse, build_execution, local_date, schedule_name
 from overture.triggers.ticks import due_ticks, next_tick
 
 log = logging.getLogger("overture.triggers")
@@ -205,8 +205,11 @@ class Scheduler:
                 kind=TriggerKind.SCHEDULE,
                 date=local_date(tick, trigger.timezone),
             )
+        except ConditionFalse as exc:
+            log.info("Skipped a tick: flow=%s/%s tick=%s %s", namespace, name, iso(tick), exc)
+            return None, False
         except TemplateError as exc:
-            problem = f"tick {iso(tick)}: spec.triggers[{index}].inputs: {exc}"
+            problem = f"tick {iso(tick)}: spec.triggers[{index}].{exc}"
             await self.kube.emit_event(dict(body), "Warning", "TriggerFailed", problem)
             return problem, False
         try:

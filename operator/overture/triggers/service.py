@@ -33,6 +33,7 @@ from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, Store
 from overture.templating import TemplateError
+from overture.triggers.executions import ConditionFalse
 from overture.triggers.resource import (
     LOOKBACK,
     ResourceWatches,
@@ -118,6 +119,8 @@ class Triggers:
         for flow, trigger in flow_triggers(flows, body, self.settings.allow_cross_namespace_flow_triggers):
             try:
                 manifest = build_downstream(flow, trigger, body)
+            except ConditionFalse:
+                continue
             except TemplateError as exc:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue
@@ -144,6 +147,8 @@ class Triggers:
                 continue
             try:
                 manifest = build_resource_execution(flow, trigger, key, event, obj, iso(now))
+            except ConditionFalse:
+                continue
             except TemplateError as exc:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue

@@ -41,7 +41,7 @@ from overture.api.times import iso
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.templating import TemplateError
-from overture.triggers.executions import build_execution, execution_name
+from overture.triggers.executions import ConditionFalse, build_execution, execution_name
 
 log = logging.getLogger("overture.triggers")
 
@@ -199,8 +199,10 @@ class Webhooks:
             manifest = build_execution(
                 flow, trigger, name=execution, kind=TriggerKind.WEBHOOK, date=iso(now), data=data
             )
+        except ConditionFalse as exc:
+            return _reply(200, skipped=str(exc))
         except TemplateError as exc:
-            return _reply(422, error=f"spec.triggers[{index}].inputs: {exc}")
+            return _reply(422, error=f"spec.triggers[{index}].{exc}")
         except ValueError as exc:  # pydantic: a body nested deeper than an Execution may hold
             return _reply(400, error=f"the body cannot start an execution: {exc}"[:500])
         _, problems = coerce_inputs(flow.spec.inputs, manifest["spec"]["inputs"])

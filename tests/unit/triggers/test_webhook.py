@@ -33,8 +33,10 @@ class Ticker:
         return self.now
 
 
-def serve(test: Callable[[TestClient[Any, Any], FakeKube, Ticker], Awaitable[None]], **spec: Any) -> None:
-    store = store_with(flow_body("ingest", [HOOK], inputs=INPUTS, **spec))
+def serve(
+    test: Callable[[TestClient[Any, Any], FakeKube, Ticker], Awaitable[None]], hook: dict[str, Any] = HOOK, **spec: Any
+) -> None:
+    store = store_with(flow_body("ingest", [hook], inputs=INPUTS, **spec))
     kube = FakeKube(secrets={("ns", "hooks", "ingest"): "s3cret"})
     ticker = Ticker()
     hooks = Webhooks(
@@ -174,3 +176,24 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert bucket.take(0.0) == 1.0
     assert bucket.take(1.0) == 0.0
     assert bucket.take(1.5) == 0.5
+
+
+def test_a_condition_filters_calls_by_their_body() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        reply = await http.post(PATH, json={"files": 3, "action": "closed"}, headers=KEY)
+        assert reply.status == 200
+        assert (await reply.json()) == {"skipped": "trigger 'on-upload': condition rendered 'False'"}
+        assert kube.created == {}
+        reply = await http.post(PATH, json={"files": 3, "action": "opened"}, headers=KEY)
+        assert reply.status == 201
+
+    serve(test, hook={**HOOK, "condition": "{{ trigger.body.action == 'opened' }}"})
+
+
+def test_a_condition_that_does_not_render_is_a_422_naming_it() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        reply = await http.post(PATH, json={"files": 3}, headers=KEY)
+        assert reply.status == 422
+        assert (await reply.json())["error"].startswith("spec.triggers[0].condition: undefined key 'action'")
+
+    serve(test, hook={**HOOK, "condition": "{{ trigger.body.action == 'opened' }}"})
