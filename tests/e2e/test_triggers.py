@@ -416,3 +416,23 @@ def test_a_webhook_condition_filters_calls(cluster: Cluster, operator_process: O
     execution = cluster.wait_state(reply["execution"], {"SUCCESS", "FAILED"}, timeout=120)
     assert execution["status"]["inputs"] == {"ref": "refs/heads/main"}
     assert len(executions(cluster, "overture.dev/trigger=on-push")) == 1
+
+
+def test_a_flow_trigger_on_all_of_its_flows_waits_for_each(cluster: Cluster) -> None:
+    cluster.apply_flow(flow("orders-load", []))
+    cluster.apply_flow(flow("customers-load", []))
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "15-flow-trigger-all.yaml").read_text()))
+    poll(lambda: cluster.get("flows", "daily-report").get("status", {}).get("conditions"), 30, "report read")
+    orders = cluster.run("orders-load")
+    cluster.wait_state(orders, {"SUCCESS"}, timeout=60)
+    time.sleep(3)  # not a race: asserting that nothing happens needs a moment in which it could have
+    assert executions(cluster, "overture.dev/flow=daily-report") == []
+    customers = cluster.run("customers-load")
+    cluster.wait_state(customers, {"SUCCESS"}, timeout=60)
+    started = poll(lambda: executions(cluster, "overture.dev/flow=daily-report"), 30, "daily-report started")
+    assert len(started) == 1
+    assert started[0]["spec"]["inputs"] == {"runs": f"{orders} {customers}"}
+    again = cluster.run("customers-load")  # orders has not succeeded again since: nothing new
+    cluster.wait_state(again, {"SUCCESS"}, timeout=60)
+    time.sleep(3)
+    assert len(executions(cluster, "overture.dev/flow=daily-report")) == 1

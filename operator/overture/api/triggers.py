@@ -13,7 +13,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, JsonValue
 
-from overture.api.common import Model, ResourceId, SecretKeyRef
+from overture.api.common import Duration, Model, ResourceId, SecretKeyRef
 from overture.api.states import State
 
 
@@ -67,11 +67,24 @@ class UpstreamFlow(Model):
     namespace: str | None = Field(default=None, description="Defaults to this flow's namespace")
 
 
+class Require(StrEnum):
+    ANY = "any"  # each listed flow's ending fires on its own
+    ALL = "all"  # fires once every listed flow ended in states within `within`
+
+
 class FlowTrigger(TriggerBase):
     type: Literal["flow"]
     flows: tuple[UpstreamFlow, ...] = Field(min_length=1)
     states: tuple[State, ...] = Field(default=(State.SUCCESS,), min_length=1)
     labels: dict[str, str] = Field(default_factory=dict, description="Upstream execution must carry these")
+    require: Require = Field(
+        default=Require.ANY,
+        description=(
+            "any: each listed flow's ending fires; all: fires when every listed flow has ended in states within"
+            " `within`, each since this trigger last fired (Kestra's preconditions, Airflow's assets)"
+        ),
+    )
+    within: Duration = Field(default="24h", description="With require: all, how recent every ending must be")
 
 
 class ResourceEvent(StrEnum):

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from overture.api import AnyTrigger, Flow, ResourceEvent, is_terminal
+from overture.api import AnyTrigger, Flow, Require, ResourceEvent, is_terminal
 from overture.api.times import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
@@ -46,7 +46,7 @@ from overture.triggers.resource import (
     matching_triggers as resource_triggers,
 )
 from overture.triggers.scheduler import Scheduler
-from overture.triggers.upstream import build_downstream
+from overture.triggers.upstream import all_ended, build_downstream
 from overture.triggers.upstream import matching_triggers as flow_triggers
 from overture.triggers.webhook import SecretCache, Webhooks
 
@@ -117,8 +117,14 @@ class Triggers:
     async def execution_finished(self, body: Body) -> None:
         flows = [f for _, f in self.flows.items()]
         for flow, trigger in flow_triggers(flows, body, self.settings.allow_cross_namespace_flow_triggers):
+            group: list[Body] = []
+            if trigger.require == Require.ALL:
+                ended = [*self.store.executions.values(), body]  # its own ending, even if the cache lags
+                group = all_ended(flow, trigger, ended, self.clock()) or []
+                if not group:
+                    continue  # another listed flow has not ended (in the window) yet
             try:
-                manifest = build_downstream(flow, trigger, body)
+                manifest = build_downstream(flow, trigger, body, group)
             except ConditionFalse:
                 continue
             except TemplateError as exc:

@@ -19,16 +19,73 @@ more when U is restarted and ends again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from overture.api import Flow, FlowTrigger, State, TriggerKind, is_terminal, published_outputs
+from overture.api import (
+    LABEL_TRIGGER,
+    Flow,
+    FlowTrigger,
+    State,
+    TriggerKind,
+    is_terminal,
+    published_outputs,
+    to_timedelta,
+)
+from overture.api.times import parse_time
 from overture.kube.store import Body
 from overture.triggers.executions import build_execution, execution_name
 
 
 def upstream_outputs(body: Body) -> dict[str, Any]:
     return published_outputs(body.get("status") or {})
+
+
+def _flow_of(body: Body) -> str | None:
+    name = ((body.get("spec") or {}).get("flowRef") or {}).get("name")
+    return name if isinstance(name, str) else None
+
+
+def _identity(body: Body) -> str:
+    """An upstream ending: namespace, name, uid and ``spec.restarts`` (a restarted run that ends
+    again is a new ending)."""
+    meta = body["metadata"]
+    restarts = (body.get("spec") or {}).get("restarts") or 0
+    return f"{meta.get('namespace') or ''}/{meta['name']}/{meta.get('uid')}/{restarts}"
+
+
+def all_ended(flow: Flow, trigger: FlowTrigger, executions: Iterable[Body], now: datetime) -> list[Body] | None:
+    """With ``require: all``: the newest ending of each listed flow, if every one ended in
+    ``states`` (with ``labels``) within ``within`` and after this trigger last fired (so each
+    firing waits for all of them to end again); None while one is missing."""
+    own = flow.metadata.namespace or ""
+    since = now - to_timedelta(trigger.within)
+    fired = [
+        parse_time((b.get("metadata") or {}).get("creationTimestamp"))
+        for b in executions
+        if (b.get("metadata") or {}).get("namespace", "") == own
+        and ((b.get("metadata") or {}).get("labels") or {}).get(LABEL_TRIGGER) == trigger.id
+        and _flow_of(b) == flow.metadata.name
+    ]
+    last_fired = max((t for t in fired if t is not None), default=None)
+    if last_fired is not None:
+        since = max(since, last_fired)
+    newest: dict[tuple[str, str], tuple[datetime, Body]] = {}
+    wanted = {((u.namespace or own), u.name) for u in trigger.flows}
+    for body in executions:
+        status = body.get("status") or {}
+        ended = parse_time(status.get("endDate"))
+        where = ((body.get("metadata") or {}).get("namespace") or "", _flow_of(body) or "")
+        if where not in wanted or ended is None or ended < since or status.get("state") not in trigger.states:
+            continue
+        if not all(_labels(body).get(k) == v for k, v in trigger.labels.items()):
+            continue
+        if where not in newest or ended > newest[where][0]:
+            newest[where] = (ended, body)
+    if set(newest) != wanted:
+        return None
+    return [newest[key][1] for key in sorted(newest)]
 
 
 def _labels(body: Body) -> dict[str, str]:
@@ -62,20 +119,32 @@ def matching_triggers(
     return sorted(found, key=lambda p: (p[0].metadata.namespace or "", p[0].metadata.name, p[1].id))
 
 
-def build_downstream(flow: Flow, trigger: FlowTrigger, upstream: Body) -> dict[str, Any]:
-    """The downstream Execution; raises ``TemplateError`` if the trigger's inputs do not render."""
+def build_downstream(flow: Flow, trigger: FlowTrigger, upstream: Body, group: Sequence[Body] = ()) -> dict[str, Any]:
+    """The downstream Execution; raises ``TemplateError`` if the trigger's inputs do not render.
+
+    ``group``: with ``require: all``, the ending of every listed flow (``upstream`` among them);
+    the name then comes from all of them, and ``trigger.flows`` holds each one's state and outputs."""
     meta = upstream["metadata"]
     namespace, name = meta.get("namespace") or "", meta["name"]
     status = upstream.get("status") or {}
-    data = {
+    data: dict[str, Any] = {
         "outputs": upstream_outputs(upstream),
         "execution": name,
-        "flow": ((upstream.get("spec") or {}).get("flowRef") or {}).get("name"),
+        "flow": _flow_of(upstream),
         "namespace": namespace,
         "state": status.get("state"),
     }
-    restarts = (upstream.get("spec") or {}).get("restarts") or 0  # a restarted upstream that ends again fires again
-    key = f"flow/{flow.metadata.name}/{trigger.id}/{namespace}/{name}/{meta.get('uid')}/{restarts}"
+    key = f"flow/{flow.metadata.name}/{trigger.id}/{_identity(upstream)}"
+    if group:
+        data["flows"] = {
+            _flow_of(body): {
+                "execution": body["metadata"]["name"],
+                "state": (body.get("status") or {}).get("state"),
+                "outputs": upstream_outputs(body),
+            }
+            for body in group
+        }
+        key = f"flow-all/{flow.metadata.name}/{trigger.id}/" + "|".join(sorted(_identity(b) for b in group))
     return build_execution(
         flow,
         trigger,

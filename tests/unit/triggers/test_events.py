@@ -19,7 +19,7 @@ from overture.triggers.resource import (
 from overture.triggers.resource import (
     matching_triggers as resource_matches,
 )
-from overture.triggers.upstream import build_downstream, matching_triggers, upstream_outputs
+from overture.triggers.upstream import all_ended, build_downstream, matching_triggers, upstream_outputs
 
 
 def flow(name: str, triggers: list[dict[str, Any]], namespace: str = "ns", **spec: Any) -> Flow:
@@ -93,14 +93,14 @@ def test_downstream_gets_outputs_by_task_id_and_a_name_that_fires_once() -> None
         "report", [after(inputs={"rows": "{{ trigger.outputs.extract.rows }}"})], inputs=[{"id": "rows", "type": "INT"}]
     )
     trigger = listener.spec.triggers[0]
-    manifest = build_downstream(listener, trigger, ended())  # type: ignore[arg-type]
+    manifest = build_downstream(listener, trigger, ended())
     assert manifest["spec"]["inputs"] == {"rows": "42"}
     data = manifest["spec"]["trigger"]["data"]
     assert data["outputs"] == {"extract": {"rows": 42}}
     assert (data["execution"], data["flow"], data["state"]) == ("raw-1", "raw", "SUCCESS")
-    again = build_downstream(listener, trigger, ended())  # type: ignore[arg-type]
+    again = build_downstream(listener, trigger, ended())
     assert again["metadata"]["name"] == manifest["metadata"]["name"]
-    restarted = build_downstream(listener, trigger, ended(restarts=1))  # type: ignore[arg-type]
+    restarted = build_downstream(listener, trigger, ended(restarts=1))
     assert restarted["metadata"]["name"] != manifest["metadata"]["name"]
     assert upstream_outputs(ended()) == {"extract": {"rows": 42}}
 
@@ -197,7 +197,7 @@ def test_resource_execution_names_once_per_creation_and_per_update() -> None:
     def name(event: ResourceEvent, version: str) -> str:
         manifest = build_resource_execution(
             listener, trigger, KEY, event, configmap({}, version), "2026-01-01T12:00:00Z"
-        )  # type: ignore[arg-type]
+        )
         return str(manifest["metadata"]["name"])
 
     assert name(ResourceEvent.CREATED, "10") == name(ResourceEvent.CREATED, "11")  # a creation fires once
@@ -214,3 +214,70 @@ def test_a_listed_object_fires_only_if_created_after_the_flow_and_recently() -> 
     assert not is_new_enough(
         listener, configmap({}, created="2025-12-31T23:59:00Z"), datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
     )
+
+
+# --- require: all (issue 17) -------------------------------------------------------------------
+
+
+def ending(flow_name: str, run: str, end: str, state: str = "SUCCESS") -> dict[str, Any]:
+    body = ended(flow_name, state)
+    body["metadata"].update(name=f"{flow_name}-{run}", uid=f"uid-{flow_name}-{run}")
+    body["status"]["endDate"] = end
+    return body
+
+
+def fired(at: str) -> dict[str, Any]:
+    labels = {"overture.dev/flow": "report", "overture.dev/trigger": "both"}
+    return {
+        "metadata": {"name": "report-x", "namespace": "ns", "labels": labels, "creationTimestamp": at},
+        "spec": {"flowRef": {"name": "report"}},
+    }
+
+
+BOTH = {"id": "both", "type": "flow", "flows": [{"name": "raw"}, {"name": "ref"}], "require": "all", "within": "6h"}
+NOW = datetime(2026, 1, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("executions", "chosen"),
+    [
+        ([ending("raw", "1", "2026-01-01T12:00:00Z")], None),  # ref has not ended
+        ([ending("raw", "1", "2026-01-01T12:00:00Z"), ending("ref", "1", "2026-01-01T07:00:00Z")], None),  # too old
+        (
+            [ending("raw", "1", "2026-01-01T12:00:00Z"), ending("ref", "1", "2026-01-01T13:00:00Z", "FAILED")],
+            None,
+        ),
+        (
+            [
+                ending("raw", "1", "2026-01-01T12:00:00Z"),
+                ending("raw", "2", "2026-01-01T13:00:00Z"),
+                ending("ref", "1", "2026-01-01T13:30:00Z"),
+            ],
+            ["raw-2", "ref-1"],  # the newest of each
+        ),
+        (
+            [
+                ending("raw", "1", "2026-01-01T12:00:00Z"),
+                ending("ref", "1", "2026-01-01T13:30:00Z"),
+                fired("2026-01-01T12:30:00Z"),
+            ],
+            None,  # raw-1 ended before the trigger last fired: wait for raw to end again
+        ),
+    ],
+)
+def test_require_all_waits_for_every_listed_flow(executions: list[dict[str, Any]], chosen: list[str] | None) -> None:
+    listener = flow("report", [BOTH])
+    group = all_ended(listener, listener.spec.triggers[0], executions, NOW)
+    assert (None if group is None else [b["metadata"]["name"] for b in group]) == chosen
+
+
+def test_require_all_names_the_run_after_the_whole_group() -> None:
+    listener = flow("report", [BOTH])
+    trigger = listener.spec.triggers[0]
+    raw, ref = ending("raw", "1", "2026-01-01T12:00:00Z"), ending("ref", "1", "2026-01-01T13:00:00Z")
+    first = build_downstream(listener, trigger, ref, [raw, ref])
+    again = build_downstream(listener, trigger, raw, [raw, ref])
+    assert first["metadata"]["name"] == again["metadata"]["name"]
+    flows = first["spec"]["trigger"]["data"]["flows"]
+    assert flows["raw"] == {"execution": "raw-1", "state": "SUCCESS", "outputs": {"extract": {"rows": 42}}}
+    assert set(flows) == {"raw", "ref"}
