@@ -114,6 +114,9 @@ def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dic
     return (attempt.model_copy(update=changes) if changes else attempt), outputs
 
 
+NO_REASON = "the pod gave no reason, exit code or message"
+
+
 def failure_message(job: JobObservation) -> str:
     """What a person needs first: the reason, the exit code, and the task's own last words."""
     parts: list[str] = []
@@ -123,10 +126,12 @@ def failure_message(job: JobObservation) -> str:
         parts.append(job.reason)
     if job.exit_code is not None:
         parts.append(f"exit code {job.exit_code}")
-    head = ", ".join(parts) or "failed"
+    head = ", ".join(parts)  # not "failed": every reader already says it failed ("Task a failed: ...")
     manifest = read_manifest(job.termination_message)
     said = manifest.failure_text() if manifest is not None else job.termination_message
     tail = (said or job.message or "").strip()
     if len(tail) > 1000:
         tail = "..." + tail[-1000:]
-    return f"{head}: {tail}" if tail else head
+    if head and tail:
+        return f"{head}: {tail}"
+    return head or tail or NO_REASON

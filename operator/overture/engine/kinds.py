@@ -35,7 +35,7 @@ from overture.api import (
     coerce_inputs,
 )
 from overture.api.times import millis
-from overture.engine.attempts import job_request, observe_attempt
+from overture.engine.attempts import NO_REASON, job_request, observe_attempt
 from overture.engine.clock import after
 from overture.engine.context import Frame
 from overture.engine.model import CreateExecution, DeleteJob
@@ -191,7 +191,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
                 run, state=State.RETRYING, attempts=attempts, next_attempt_at=millis(due), message=attempt.message
             )
         run = work.update(run, attempts=attempts)
-        message = attempt.message or "failed"
+        message = attempt.message or NO_REASON
         return fail(work, task, run, f"{message} (not retried: {refusal})" if refusal else message)
 
     def _retry_refusal(

@@ -114,7 +114,7 @@ def test_container_tasks_fail_with_a_clear_message(tmp_path: Path, capsys: pytes
     code, lines, _ = run_cli(capsys, flow)
     assert code == 1
     assert final_lines(lines)["c"] == (
-        "FAILED: failed: container tasks do not run locally (image alpine:3); run this flow on a cluster"
+        "FAILED: container tasks do not run locally (image alpine:3); run this flow on a cluster"
     )
 
 

@@ -351,7 +351,9 @@ def test_job_deleted_under_a_running_attempt_fails_it() -> None:
     [
         (JobObservation("j", JobPhase.FAILED, exit_code=137, reason="OOMKilled"), "OOMKilled, exit code 137"),
         (JobObservation("j", JobPhase.FAILED, exit_code=2, termination_message="boom\n"), "exit code 2: boom"),
-        (JobObservation("j", JobPhase.FAILED, message="BackoffLimitExceeded"), "failed: BackoffLimitExceeded"),
+        # Not "failed: ...": every reader says it failed already ("Task t failed: failed: ..." in issue 17).
+        (JobObservation("j", JobPhase.FAILED, message="BackoffLimitExceeded"), "BackoffLimitExceeded"),
+        (JobObservation("j", JobPhase.FAILED), "the pod gave no reason, exit code or message"),
         (
             JobObservation("j", JobPhase.FAILED, exit_code=1, termination_message="x" * 3000),
             "exit code 1: ..." + "x" * 1000,
