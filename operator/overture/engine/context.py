@@ -118,7 +118,7 @@ def trigger_context(spec: ExecutionSpec) -> dict[str, Any]:
     if trigger.type == TriggerKind.WEBHOOK:
         context["body"] = data
     elif trigger.type == TriggerKind.FLOW and isinstance(data, dict):
-        context.update({k: data.get(k) for k in ("outputs", "execution", "flow", "state", "namespace")})
+        context.update({k: data.get(k) for k in ("outputs", "execution", "flow", "state", "namespace", "flows")})
     elif trigger.type == TriggerKind.RESOURCE:
         context["object"] = data
     return context

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from overture.api import AnyTrigger, Flow, Require, ResourceEvent, is_terminal
+from overture.api import AnyTrigger, Flow, FlowTrigger, Require, ResourceEvent, is_terminal
 from overture.api.times import iso, parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
@@ -119,8 +119,7 @@ class Triggers:
         for flow, trigger in flow_triggers(flows, body, self.settings.allow_cross_namespace_flow_triggers):
             group: list[Body] = []
             if trigger.require == Require.ALL:
-                ended = [*self.store.executions.values(), body]  # its own ending, even if the cache lags
-                group = all_ended(flow, trigger, ended, self.clock()) or []
+                group = all_ended(flow, trigger, [*self._runs_around(flow, trigger), body], self.clock()) or []
                 if not group:
                     continue  # another listed flow has not ended (in the window) yet
             try:
@@ -131,6 +130,19 @@ class Triggers:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue
             self._create_soon(flow, trigger, manifest)
+
+    def _runs_around(self, flow: Flow, trigger: FlowTrigger) -> list[Body]:
+        """The executions of the trigger's upstream flows and of ``flow`` itself (by the cache's index,
+        so only those are decoded); the ending just seen is added by the caller, if the cache lags."""
+        own = flow.metadata.namespace or ""
+        keys = {((u.namespace or own), u.name) for u in trigger.flows} | {(own, flow.metadata.name)}
+        found = []
+        for namespace, name in sorted(keys):
+            for execution in sorted(self.store.executions_by_flow.get((namespace, name), ())):
+                body = self.store.executions.get((namespace, execution))
+                if body is not None:
+                    found.append(body)
+        return found
 
     async def _replay_recent_endings(self) -> None:
         now = self.clock()

@@ -281,3 +281,11 @@ def test_require_all_names_the_run_after_the_whole_group() -> None:
     flows = first["spec"]["trigger"]["data"]["flows"]
     assert flows["raw"] == {"execution": "raw-1", "state": "SUCCESS", "outputs": {"extract": {"rows": 42}}}
     assert set(flows) == {"raw", "ref"}
+
+
+def test_require_all_inputs_read_every_flow() -> None:
+    trigger = {**BOTH, "inputs": {"runs": "{{ trigger.flows.raw.execution }} {{ trigger.flows['ref'].state }}"}}
+    listener = flow("report", [trigger], inputs=[{"id": "runs", "type": "STRING"}])
+    raw, ref = ending("raw", "1", "2026-01-01T12:00:00Z"), ending("ref", "1", "2026-01-01T13:00:00Z")
+    manifest = build_downstream(listener, listener.spec.triggers[0], ref, [raw, ref])
+    assert manifest["spec"]["inputs"] == {"runs": "raw-1 SUCCESS"}
