@@ -67,7 +67,8 @@ from overture.api.flow import (
     TriggerStatus,
 )
 from overture.api.inputs import Input, InputType, coerce_inputs
-from overture.api.states import TERMINAL, State, is_terminal
+from overture.api.states import RESTARTABLE, TERMINAL, State, is_terminal
+from overture.api.steering import STEERING_ACTIONS, SteeringError, steering_patch
 from overture.api.tasks import (
     RUNNABLE_TYPES,
     TASK_MODELS,
@@ -180,7 +181,9 @@ __all__ = [
     "LABEL_ITERATION",
     "LABEL_TASK",
     "LABEL_TRIGGER",
+    "RESTARTABLE",
     "RUNNABLE_TYPES",
+    "STEERING_ACTIONS",
     "TASK_MODELS",
     "TERMINAL",
     "TRIGGER_MODELS",
@@ -236,6 +239,7 @@ __all__ = [
     "ShellTask",
     "SpecError",
     "State",
+    "SteeringError",
     "StoredOutputs",
     "SubflowTask",
     "SwitchCase",
@@ -263,6 +267,7 @@ __all__ = [
     "paused_task",
     "problems_from",
     "published_outputs",
+    "steering_patch",
     "tag_of",
     "to_timedelta",
     "value_templates",

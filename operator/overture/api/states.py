@@ -36,6 +36,7 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED})
+RESTARTABLE = frozenset({State.FAILED, State.KILLED})  # what a restart reruns (executions and task runs)
 
 
 def is_terminal(state: object) -> TypeGuard[str]:

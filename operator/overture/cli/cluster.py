@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from overture.api import FlowSpec, InputType, State, is_terminal, paused_task
+from overture.api import FlowSpec, InputType, SteeringError, steering_patch
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import (
     EXIT_USAGE,
@@ -28,6 +28,7 @@ from overture.cli.common import (
     name_width,
     parse_flow_document,
     parse_inputs,
+    problems_error,
     typed_inputs,
 )
 from overture.cli.follow import follow
@@ -46,7 +47,6 @@ PLURALS = {
     "exec": "executions",
 }
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
-RESTARTABLE = (State.FAILED.value, State.KILLED.value)
 
 
 def _flow_spec(cluster: ClusterClient, name: str) -> FlowSpec:
@@ -221,69 +221,38 @@ def _pod_of(cluster: ClusterClient, job: str) -> str | None:
 # --- steering -------------------------------------------------------------------------------
 
 
-def _unless_ended(execution: dict[str, Any], verb: str) -> None:
-    state = (execution.get("status") or {}).get("state")
-    if is_terminal(state):
-        raise CliError(f"execution {execution['metadata']['name']!r} already ended {state}; nothing to {verb}")
-
-
-def _set_unless_ended(args: argparse.Namespace, verb: str, spec: dict[str, Any], done: str) -> int:
-    """Merge ``spec`` into the execution's spec unless it already ended; print ``done``."""
-    cluster = connect_from(args)
+def _steer(cluster: ClusterClient, name: str, action: str, given: dict[str, str], done: str) -> dict[str, Any]:
+    """Write ``action``'s spec change (``api.steering_patch``) into execution ``name``; print ``done``."""
 
     def change(execution: dict[str, Any]) -> dict[str, Any]:
-        _unless_ended(execution, verb)
-        return spec
+        try:
+            return steering_patch(action, execution, given)
+        except SteeringError as exc:
+            raise problems_error(exc.message, exc.problems) from None
 
-    cluster.update_execution_spec(args.execution, change)
-    print(f"execution.overture.dev/{args.execution} {done}")
-    return 0
+    updated = cluster.update_execution_spec(name, change)
+    print(f"execution.overture.dev/{name} {done}")
+    return updated
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    return _set_unless_ended(args, "pause", {"suspend": True}, "paused: no new task starts; running tasks finish")
+    _steer(connect_from(args), args.execution, "pause", {}, "paused: no new task starts; running tasks finish")
+    return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    cluster = connect_from(args)
-    given = parse_inputs(args.input)
-
-    def change(execution: dict[str, Any]) -> dict[str, Any]:
-        _unless_ended(execution, "resume")
-        spec = execution.get("spec") or {}
-        patch: dict[str, Any] = {"suspend": False, "resumes": int(spec.get("resumes") or 0) + 1}
-        waiting = paused_task(execution)
-        if given and waiting is None:
-            raise CliError(f"--input: no pause task of execution {args.execution!r} waits for inputs")
-        if waiting is not None:
-            values = typed_inputs(waiting.on_resume, given, f"task {waiting.id!r} cannot resume with these inputs")
-            old = spec.get("resumeInputs") or {}
-            patch["resumeInputs"] = {**dict.fromkeys(old), **values}  # null removes what an earlier resume gave
-        return patch
-
-    cluster.update_execution_spec(args.execution, change)
-    print(f"execution.overture.dev/{args.execution} resumed")
+    _steer(connect_from(args), args.execution, "resume", parse_inputs(args.input), "resumed")
     return 0
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    return _set_unless_ended(args, "kill", {"kill": True}, "killed: its running tasks are being stopped")
+    _steer(connect_from(args), args.execution, "kill", {}, "killed: its running tasks are being stopped")
+    return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
     cluster = connect_from(args)
-
-    def change(execution: dict[str, Any]) -> dict[str, Any]:
-        state = (execution.get("status") or {}).get("state")
-        if state not in RESTARTABLE:
-            raise CliError(
-                f"execution {args.execution!r} is {state or 'not started'}; only FAILED or KILLED executions restart"
-            )
-        # kill: false too, or a killed execution would be killed again as soon as it restarts
-        return {"restarts": int((execution.get("spec") or {}).get("restarts") or 0) + 1, "kill": False}
-
-    updated = cluster.update_execution_spec(args.execution, change)
-    print(f"execution.overture.dev/{args.execution} restarted: its failed task runs run again")
+    updated = _steer(cluster, args.execution, "restart", {}, "restarted: its failed task runs run again")
     if not (args.wait or args.follow):
         return 0
     restarts = int(updated["spec"]["restarts"])

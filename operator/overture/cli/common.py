@@ -90,8 +90,13 @@ def typed_inputs(declared: tuple[Input, ...], given: Mapping[str, str], what: st
     naming every input that is wrong (``inputs.files: expected an integer, e.g. 42 (INT input)``)."""
     values, problems = coerce_inputs(declared, dict(given), "inputs")
     if problems:
-        raise CliError(f"{what}:\n" + "\n".join(f"  {p}" for p in problems))
+        raise problems_error(what, problems)
     return {name: values[name] for name in given}
+
+
+def problems_error(what: str, problems: Sequence[str]) -> CliError:
+    """``what``, then each problem on a line of its own."""
+    return CliError("\n".join([f"{what}:" if problems else what, *(f"  {p}" for p in problems)]))
 
 
 # --- progress of an execution -----------------------------------------------------------------

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from overture.api import ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun, child_groups
+from overture.api import RESTARTABLE, ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun, child_groups
 from overture.validation import all_tasks
-
-RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 
 
 def restart_runs(status: ExecutionStatus, restarts: int, now: datetime) -> ExecutionStatus:

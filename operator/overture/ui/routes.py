@@ -16,7 +16,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from overture.api import GROUP_VERSION, Flow, SpecError, State, coerce_inputs, is_terminal, parse_flow, paused_task
+from overture.api import (
+    GROUP_VERSION,
+    STEERING_ACTIONS,
+    Flow,
+    SpecError,
+    SteeringError,
+    coerce_inputs,
+    parse_flow,
+    steering_patch,
+)
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import manual_execution, manual_name, replay_execution
@@ -29,7 +38,6 @@ ALL = "_all"
 FIELD_MANAGER = "overture-ui"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
-STEERABLE = {"pause", "resume", "kill", "restart"}
 MAX_BODY = 1024 * 1024
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
@@ -330,42 +338,6 @@ async def execution(request: Request) -> JSONResponse:
     return JSONResponse(obj)
 
 
-def _unless_ended(obj: dict[str, Any], verb: str) -> None:
-    state = (obj.get("status") or {}).get("state")
-    if is_terminal(state):
-        raise RefusedError(409, f"execution {obj['metadata']['name']!r} already ended {state}; nothing to {verb}")
-
-
-def steering_patch(action: str, obj: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
-    """The spec change of a pause/resume/kill/restart, as ``overture <action>`` writes it."""
-    spec = obj.get("spec") or {}
-    if action == "pause":
-        _unless_ended(obj, "pause")
-        return {"suspend": True}
-    if action == "kill":
-        _unless_ended(obj, "kill")
-        return {"kill": True}
-    if action == "restart":
-        state = (obj.get("status") or {}).get("state")
-        if state not in (State.FAILED.value, State.KILLED.value):
-            raise RefusedError(409, f"execution is {state or 'not started'}; only FAILED or KILLED executions restart")
-        return {"restarts": int(spec.get("restarts") or 0) + 1, "kill": False}
-    _unless_ended(obj, "resume")
-    patch: dict[str, Any] = {"suspend": False, "resumes": int(spec.get("resumes") or 0) + 1}
-    waiting = paused_task(obj)
-    if inputs and waiting is None:
-        raise RefusedError(422, "no pause task of this execution waits for inputs")
-    if waiting is not None:
-        values, problems = coerce_inputs(waiting.on_resume, inputs, "resumeInputs")
-        if problems:
-            raise RefusedError(
-                422, f"task {waiting.id!r} cannot resume with these inputs", views.problem_entries(problems)
-            )
-        old = spec.get("resumeInputs") or {}
-        patch["resumeInputs"] = {**dict.fromkeys(old), **values}
-    return patch
-
-
 @endpoint
 async def steer(request: Request) -> JSONResponse:
     namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
@@ -375,14 +347,18 @@ async def steer(request: Request) -> JSONResponse:
     path = objects_path("executions", namespace, name)
     if action == "replay":
         return await _replay(api, namespace, await api.request("GET", path), str(body.get("fromTask") or ""))
-    if action not in STEERABLE:
-        raise RefusedError(404, f"unknown action {action!r}; one of pause, resume, kill, restart, replay")
+    if action not in STEERING_ACTIONS:
+        raise RefusedError(404, f"unknown action {action!r}; one of {', '.join(STEERING_ACTIONS)}, replay")
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise RefusedError(400, "inputs must be an object")
     for _ in range(5):  # guarded by the resourceVersion read, as the CLI does: 409 = read again
         obj = await api.request("GET", path)
-        patch = {
-            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-            "spec": steering_patch(action, obj, dict(body.get("inputs") or {})),
-        }
+        try:
+            spec = steering_patch(action, obj, inputs)
+        except SteeringError as exc:
+            raise RefusedError(409 if exc.conflict else 422, exc.message, views.problem_entries(exc.problems)) from None
+        patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": spec}
         try:
             await api.request("PATCH", path, body=patch, content_type=MERGE)
         except KubeError as exc:

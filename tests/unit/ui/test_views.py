@@ -1,5 +1,5 @@
 """The UI server's pure parts: tokens, rows and filters, GitOps ownership, the editor's YAML,
-validation paths, steering patches and why a task is not running."""
+validation paths and why a task is not running."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import yaml
 from overture.crd import flow_json_schema
 from overture.ui import views
 from overture.ui.auth import bearer_token
-from overture.ui.routes import RefusedError, steering_patch
 
 
 @pytest.mark.parametrize(
@@ -133,23 +132,6 @@ def test_the_editor_schema_is_closed_where_the_crd_lists_every_field() -> None:
     assert task["additionalProperties"] is False
     assert "id" in task["properties"]
     assert "status" not in schema["properties"]
-
-
-def _execution(state: str, **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "e"}, "spec": spec, "status": {"state": state}}
-
-
-def test_steering_patches_are_the_clis() -> None:
-    assert steering_patch("pause", _execution("RUNNING"), {}) == {"suspend": True}
-    assert steering_patch("kill", _execution("RUNNING"), {}) == {"kill": True}
-    assert steering_patch("restart", _execution("FAILED", restarts=2), {}) == {"restarts": 3, "kill": False}
-    assert steering_patch("resume", _execution("PAUSED", resumes=1), {}) == {"suspend": False, "resumes": 2}
-    with pytest.raises(RefusedError, match="already ended SUCCESS"):
-        steering_patch("kill", _execution("SUCCESS"), {})
-    with pytest.raises(RefusedError, match="only FAILED or KILLED"):
-        steering_patch("restart", _execution("RUNNING"), {})
-    with pytest.raises(RefusedError, match="no pause task"):
-        steering_patch("resume", _execution("RUNNING"), {"approved": True})
 
 
 def test_why_a_task_is_not_running() -> None:
