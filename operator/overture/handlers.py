@@ -89,7 +89,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         elector = LeaderElector(
             kube,
             namespace=config.lease_namespace,
-            identity=default_identity(config.http_port),
+            identity=config.identity or default_identity(config.http_port),
             name=lease_name(config.namespaces),
         )
     flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below

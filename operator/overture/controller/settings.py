@@ -14,7 +14,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
   store (``kube.artifacts.StoreSettings``);
 - ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,
   ``OVERTURE_HTTP_PORT``, ``OVERTURE_LEADER_ELECTION``, ``OVERTURE_LEASE_NAMESPACE`` (else
-  ``POD_NAMESPACE``, else ``default``), ``KUBECONFIG``: the process.
+  ``POD_NAMESPACE``, else ``default``), ``OVERTURE_IDENTITY`` (else ``POD_NAME``, else host and
+  HTTP port), ``KUBECONFIG``: the process.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class OperatorSettings:
     http_port: int = 8080
     leader_election: bool = True
     lease_namespace: str = "default"
+    identity: str | None = None  # this replica's name in the Lease; None: kube.lease.default_identity
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
@@ -88,4 +90,5 @@ class OperatorSettings:
             http_port=int(env.get("OVERTURE_HTTP_PORT", "8080")),
             leader_election=env.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false",
             lease_namespace=env.get("OVERTURE_LEASE_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
+            identity=env.get("OVERTURE_IDENTITY") or env.get("POD_NAME") or None,
         )

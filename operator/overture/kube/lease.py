@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,9 +53,9 @@ def decide(lease: LeaseView | None, me: str, now: datetime) -> Move:
 
 
 def default_identity(port: int) -> str:
-    """The pod's name in a cluster; out of it, host and HTTP port: a process restarted on the same
+    """Out of a cluster (no pod name): host and HTTP port, so that a process restarted on the same
     port is the same replica and renews its own Lease at once instead of waiting for it to expire."""
-    return os.environ.get("OVERTURE_IDENTITY") or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{port}"
+    return f"{socket.gethostname()}-{port}"
 
 
 def _micro(moment: datetime) -> str:

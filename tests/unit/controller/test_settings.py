@@ -1,0 +1,45 @@
+"""The operator's settings, read from the environment once (the chart's interface)."""
+
+from __future__ import annotations
+
+from overture.controller.settings import ControllerSettings, OperatorSettings
+
+
+def test_an_empty_environment_gives_the_defaults() -> None:
+    settings = OperatorSettings.from_env({})
+    assert settings == OperatorSettings(controller=ControllerSettings.from_env({}))
+    assert settings.controller.workers == 64
+    assert settings.controller.job_ttl_seconds == 86400
+    assert settings.controller.artifacts is None
+    assert (settings.namespaces, settings.lease_namespace, settings.identity) == ((None,), "default", None)
+    assert settings.leader_election
+
+
+def test_each_variable_reaches_its_setting() -> None:
+    settings = OperatorSettings.from_env(
+        {
+            "OVERTURE_WORKERS": "8",
+            "OVERTURE_JOB_TTL_SECONDS": "",
+            "OVERTURE_TASK_EVENTS": "Yes",
+            "OVERTURE_ALLOW_SECONDS_CRON": "1",
+            "OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS": "true",
+            "OVERTURE_NAMESPACES": "a,b",
+            "OVERTURE_LEADER_ELECTION": "FALSE",
+            "POD_NAMESPACE": "overture",
+            "POD_NAME": "overture-7d9-x",
+        }
+    )
+    assert settings.controller.workers == 8
+    assert settings.controller.job_ttl_seconds is None  # "" keeps Jobs
+    assert settings.controller.task_events
+    assert settings.allow_seconds_cron
+    assert settings.triggers.allow_cross_namespace_flow_triggers
+    assert settings.namespaces == ("a", "b")
+    assert not settings.leader_election
+    assert (settings.lease_namespace, settings.identity) == ("overture", "overture-7d9-x")
+
+
+def test_explicit_lease_settings_win_over_the_pods_own() -> None:
+    env = {"POD_NAMESPACE": "p", "POD_NAME": "pod", "OVERTURE_LEASE_NAMESPACE": "l", "OVERTURE_IDENTITY": "me"}
+    settings = OperatorSettings.from_env(env)
+    assert (settings.lease_namespace, settings.identity) == ("l", "me")
