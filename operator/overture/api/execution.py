@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef
-from overture.api.flow import FlowSpec, ObjectMeta
+from overture.api.flow import FlowSpec, ObjectMeta, Resource
 from overture.api.states import State
 from overture.api.tasks import PauseTask, walk_tasks
 from overture.api.times import Time
@@ -132,17 +132,12 @@ class ExecutionStatus(Model):
     )
 
 
-class Execution(Model):
+class Execution(Resource):
     """One run of a flow, with its inputs, trigger and the state of every task run."""
 
-    api_version: str = "overture.dev/v1alpha1"
     kind: str = "Execution"
-    metadata: ObjectMeta
     spec: ExecutionSpec
     status: ExecutionStatus | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"apiVersion": self.api_version, "kind": self.kind, **super().to_wire()}
 
     def to_manifest(self) -> dict[str, Any]:
         """The object to create: ``to_wire()``, with ``spec.inputs`` and ``spec.trigger.type`` written

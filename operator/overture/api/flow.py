@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, JsonValue, model_validator
 
-from overture.api.common import INPUT_ID_PATTERN, Condition, Duration, Model, ResourceId
+from overture.api.common import GROUP_VERSION, INPUT_ID_PATTERN, Condition, Duration, Model, ResourceId
 from overture.api.inputs import Input
 from overture.api.states import State
 from overture.api.tasks import CHILD_LIST_FIELDS, RUNNABLE_TYPES, Task, TaskType
@@ -175,14 +175,20 @@ class ObjectMeta(Model):
     resource_version: str | None = None
 
 
-class Flow(Model):
-    """A declared pipeline: tasks, inputs, triggers, retries and error handlers."""
+class Resource(Model):
+    """An object of the API server: its ``apiVersion`` and ``kind`` are written even at their defaults."""
 
-    api_version: str = "overture.dev/v1alpha1"
-    kind: str = "Flow"
+    api_version: str = GROUP_VERSION
+    kind: str
     metadata: ObjectMeta
-    spec: FlowSpec
-    status: FlowStatus | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {"apiVersion": self.api_version, "kind": self.kind, **super().to_wire()}
+
+
+class Flow(Resource):
+    """A declared pipeline: tasks, inputs, triggers, retries and error handlers."""
+
+    kind: str = "Flow"
+    spec: FlowSpec
+    status: FlowStatus | None = None
