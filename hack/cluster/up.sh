@@ -316,6 +316,8 @@ import_images() {
   for t in $IMAGE_TARS; do
     ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$t" >>"$LOGS_DIR/images.log" 2>&1 ||
       fail images "ctr import of $t failed"
+    # what load-wrapper.sh compares with when wrapper/ changes while the cluster stays up
+    if [[ "$t" == */overture-wrapper-* ]]; then echo "$t" >"$CONTAINERD_DIR/wrapper-image.loaded"; fi
   done
   log "images: $(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 }

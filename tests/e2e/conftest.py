@@ -146,6 +146,8 @@ def kubeconfig(request: pytest.FixtureRequest) -> Iterator[str]:
     state = _read_state()
     if state and _apiserver_ready(admin):
         print(f"\n[e2e] reusing the local cluster in {CLUSTER_DIR} (OVERTURE_NODE={state.get('OVERTURE_NODE')})")
+        # wrapper/ may have changed since the cluster started: its pods must run the current one
+        subprocess.run(["bash", str(HACK / "load-wrapper.sh")], check=False, stdout=subprocess.DEVNULL)
         yield admin  # somebody else's: leave it up
         return
 

@@ -380,6 +380,8 @@ def declare(**fields: Any) -> Input:
         ({"type": "ARRAY", "itemType": "STRING"}, ["a", 1], ["a", "1"]),
         ({"type": "ARRAY", "itemType": "DATE"}, ["2026-01-31"], ["2026-01-31"]),
         ({"type": "ARRAY", "itemType": "BOOLEAN"}, [], []),
+        ({"type": "FILE"}, "s3://overture/ns/ex/inputs/data/a.csv", "s3://overture/ns/ex/inputs/data/a.csv"),
+        ({"type": "FILE"}, "https://example.com/a.csv", "https://example.com/a.csv"),  # a webhook's URL
     ],
 )
 def test_coerce_accepts(decl: dict[str, Any], given: Any, expected: Any) -> None:
@@ -417,6 +419,8 @@ def test_coerce_accepts(decl: dict[str, Any], given: Any, expected: Any) -> None
         ({"type": "ARRAY", "itemType": "INT"}, "1,2", "expected a list, e.g. [1, 2] or a JSON array"),
         ({"type": "ARRAY", "itemType": "INT"}, {"a": 1}, "expected a list, e.g. [1, 2] or a JSON array"),
         ({"type": "ARRAY", "itemType": "INT"}, [1, "two"], "item [1]: expected an integer, e.g. 42"),
+        ({"type": "FILE"}, "@local.csv", "expected a file: s3://<bucket>/<key> or an http(s) URL"),
+        ({"type": "FILE"}, "/etc/passwd", "expected a file: s3://<bucket>/<key> or an http(s) URL"),
     ],
 )
 def test_coerce_rejects_naming_the_input(decl: dict[str, Any], given: Any, reason: str) -> None:
