@@ -31,12 +31,18 @@ def test_the_store_keeps_its_data_over_a_restart(kubeconfig: str, object_store: 
 
 
 def test_a_post_form_admits_only_keys_under_its_prefix(object_store: StoreAccess) -> None:
-    prefix = f"e2e/{uuid.uuid4().hex}/ns-a/"
+    base = f"e2e/{uuid.uuid4().hex}/"
+    prefix = base + "ns-a/"
     form = object_store.post_form(prefix, max_bytes=100)
     assert _post(form, prefix + "files/ok.txt", b"fine") in (200, 204)
-    assert _post(form, f"e2e/{uuid.uuid4().hex}/ns-b/files/stolen.txt", b"nope") == 403
+    assert _post(form, base + "ns-b/files/stolen.txt", b"nope") == 403
     assert _post(form, prefix + "files/big.txt", b"x" * 101) in (400, 403)  # content-length-range
-    assert list(object_store.keys(prefix)) == [prefix + "files/ok.txt"]
+    # the policy checks the key as text: a server that resolved ".." on its disk would let a pod
+    # write into another namespace's prefix; whatever it answers, nothing may land outside ns-a/
+    _post(form, prefix + "files/../../ns-b/files/stolen.txt", b"nope")
+    _post(form, prefix + "files/%2e%2e/%2e%2e/ns-b/files/stolen.txt", b"nope")
+    assert [k for k in object_store.keys(base) if not k.startswith(prefix)] == []
+    assert prefix + "files/ok.txt" in object_store.keys(prefix)
 
 
 def _post(form: dict[str, Any], key: str, data: bytes) -> int:

@@ -70,7 +70,7 @@ def main() -> None:
         h = hashlib.sha256()
         for chunk in iter(lambda: layer.read(1 << 20), b""):
             h.update(chunk)
-        env = ["PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"] + a.env
+        env = ["PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin", *a.env]
         cfg = {
             "architecture": "amd64",
             "os": "linux",

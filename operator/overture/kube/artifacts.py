@@ -78,6 +78,12 @@ class StoreSettings:
         return uri[len(prefix) :] if uri.startswith(prefix) else None
 
 
+def is_plain_key(key: str) -> bool:
+    """No empty, ``.`` or ``..`` segment: a store on a file system (versitygw's posix backend)
+    could resolve ``<namespace>/../<other>/...`` to another namespace's object."""
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
 def execution_prefix(namespace: str, execution: str) -> str:
     return f"{namespace}/{execution}/"
 
@@ -246,6 +252,8 @@ def wrapper_spec(
             if value.startswith("s3://"):
                 raise ArtifactError(f"inputFiles.{path}: {value!r} is not in this store's bucket {settings.bucket!r}")
             inputs.append({"path": path, "text": value})
+        elif not is_plain_key(key):
+            raise ArtifactError(f"inputFiles.{path}: {value!r} has an empty, '.' or '..' segment; name the object")
         elif not key.startswith(f"{namespace}/"):
             raise ArtifactError(f"inputFiles.{path}: {value!r} belongs to another namespace than {namespace!r}")
         else:

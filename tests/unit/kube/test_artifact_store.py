@@ -101,6 +101,9 @@ def test_the_wrapper_plan() -> None:
     ("value", "message"),
     [
         ("s3://overture/team-b/ex/j/files/secret.csv", "belongs to another namespace than 'ns'"),
+        ("s3://overture/ns/../team-b/ex/j/files/secret.csv", "has an empty, '.' or '..' segment"),
+        ("s3://overture/ns/./../team-b/x", "has an empty, '.' or '..' segment"),
+        ("s3://overture/ns//x", "has an empty, '.' or '..' segment"),
         ("s3://elsewhere/ns/x.csv", "is not in this store's bucket 'overture'"),
     ],
 )
