@@ -7,12 +7,14 @@ when a test needs a crash.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +56,16 @@ def answers_200(url: str, timeout: float = 1) -> bool:
             return bool(reply.status == 200)
     except OSError:
         return False
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` to the operator's HTTP server (webhooks): the status and the JSON reply."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 class OperatorProcess:

@@ -4,13 +4,15 @@ wrapper, the local cluster's S3 server, the operator as a process with the store
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faults import restart_store
-from harness import Cluster, poll
+from harness import Cluster, OperatorProcess, poll, post
+from kubernetes import client
 from store import StoreAccess
 
 from overture.cli import main
@@ -266,3 +268,49 @@ spec:
     out = capsys.readouterr().out
     assert f"counting {reference}" in out, out
     assert "[overture] fetched 1 input file(s)" in out, out
+
+
+def test_a_webhook_passes_a_file_as_a_url(
+    cluster: Cluster, operator_process: OperatorProcess, object_store: StoreAccess
+) -> None:
+    """A caller hands a file it holds elsewhere as an http(s) URL (here a presigned GET of its own
+    object in the same S3 server): the pod fetches it; the operator never carries the bytes."""
+    key = f"e2e/webhook-caller/{cluster.namespace}/upload.csv"
+    object_store.write(key, b"id,name\n1,a\n2,b\n3,c\n")
+    url = object_store.get_url(key)
+    cluster.core.create_namespaced_secret(
+        cluster.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="hooks"), string_data={"upload": "s3cret"}),
+    )
+    cluster.apply_flow(
+        FLOW
+        + """
+metadata: {name: on-upload}
+spec:
+  inputs:
+    - {id: data, type: FILE}
+  triggers:
+    - {id: landed, type: webhook, keySecretRef: {name: hooks, key: upload}, inputs: {data: "{{ trigger.body.url }}"}}
+  tasks:
+    - id: count
+      type: shell
+      inputFiles: {data.csv: "{{ inputs.data }}"}
+      commands:
+        - |
+          echo "::{\\"outputs\\": {\\"lines\\": $(wc -l < data.csv)}}::"
+"""
+    )
+    path = f"/webhooks/{cluster.namespace}/on-upload/landed"
+    headers = {"X-Overture-Key": "s3cret", "Content-Type": "application/json"}
+
+    def accepted() -> tuple[int, dict[str, Any]] | None:
+        status, reply = post(operator_process.port, path, json.dumps({"url": url}).encode(), headers)
+        return (status, reply) if status != 401 else None  # 401 until the operator has seen the flow
+
+    status, reply = poll(accepted, 30, "the webhook accepts the call")
+    assert status == 201, reply
+    bad = post(operator_process.port, path, b'{"url": "/etc/passwd"}', headers)
+    assert bad[0] == 422 and "spec.inputs.data" in bad[1]["error"], bad
+    execution = cluster.wait_state(reply["execution"], {"SUCCESS", "FAILED"}, timeout=120)
+    assert execution["status"]["state"] == "SUCCESS", failures(execution)
+    assert runs(execution)["count"]["outputs"] == {"lines": 4}

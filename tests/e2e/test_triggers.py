@@ -14,14 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
-from harness import GROUP, ROOT, VERSION, Cluster, OperatorProcess, poll
+from harness import GROUP, ROOT, VERSION, Cluster, OperatorProcess, poll, post
 from kubernetes import client, watch
 
 pytestmark = pytest.mark.e2e
@@ -160,15 +158,6 @@ def test_schedule_fires_once_per_tick_with_two_operators_and_across_sigkill(
 
 
 # --- webhooks --------------------------------------------------------------------------------
-
-
-def post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST", headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_webhook_right_and_wrong_keys(cluster: Cluster, operator_process: OperatorProcess) -> None:
