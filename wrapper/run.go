@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -218,6 +220,13 @@ func (r *Runner) storeOutputs() error {
 			merged[k] = v
 		}
 	}
+	for _, key := range slices.Sorted(maps.Keys(spec.FromFiles)) {
+		value, err := readOutputText(spec.FromFiles[key], spec.MaxBytes)
+		if err != nil {
+			return fmt.Errorf("%s: %v", key, err)
+		}
+		merged[key] = value
+	}
 	if f := r.Spec.OutputFiles; f != nil && f.URIPrefix != "" && r.manifest.Files != nil {
 		if _, taken := merged["files"]; taken {
 			return fmt.Errorf("the output \"files\" is taken by outputFiles (the stored files' references)")
@@ -265,6 +274,34 @@ func readOutputsFile(name string) (map[string]json.RawMessage, error) {
 		return nil, fmt.Errorf("%s is not valid JSON (%v)", name, err)
 	}
 	return value, nil
+}
+
+// readOutputText is one output read from a file: its text as a JSON string, one trailing
+// newline dropped (what `echo` adds). Read up to maxBytes+1 (0: no limit) so a huge file fails
+// the task instead of filling the wrapper's memory.
+func readOutputText(name string, maxBytes int64) (json.RawMessage, error) {
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s was not written by the command", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var reader io.Reader = f
+	if maxBytes > 0 {
+		reader = io.LimitReader(f, maxBytes+1)
+	}
+	data, err := io.ReadAll(reader)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %v", name, err)
+	}
+	if maxBytes > 0 && int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%s is over the limit of %s for outputs", name, bytesText(maxBytes))
+	}
+	text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	encoded, _ := json.Marshal(text) // invalid UTF-8 becomes U+FFFD
+	return encoded, nil
 }
 
 func (r *Runner) spillOutputs() error {

@@ -143,6 +143,39 @@ func TestManyFilesPutTheListingInTheStore(t *testing.T) {
 	}
 }
 
+func TestOutputsFromFilesAreTextAndWin(t *testing.T) {
+	store := newFakeStore(t)
+	fixed := filepath.Join(t.TempDir(), "result.txt")
+	res := runTask(t, store, func(s *Spec) {
+		s.OutputFiles = nil
+		s.Outputs.FromFiles = map[string]string{"rows": "rows.txt", "where": fixed, "n": "n.txt"}
+	}, sh(`echo 42 > rows.txt; printf 'a "quoted"\nline' > `+fixed+`; printf '7' > n.txt; echo '{"n": 1, "kept": true}' > "$OUTPUTS"`)...)
+	want := `{"kept":true,"n":"7","rows":"42","where":"a \"quoted\"\nline"}`
+	got, _ := json.Marshal(res.manifest.Outputs)
+	if res.code != 0 || string(got) != want {
+		t.Fatalf("exit %d, outputs %s, want %s", res.code, got, want)
+	}
+}
+
+func TestAnOutputFileThatIsMissingOrTooBigFailsTheTask(t *testing.T) {
+	store := newFakeStore(t)
+	res := runTask(t, store, func(s *Spec) {
+		s.OutputFiles = nil
+		s.Outputs.FromFiles = map[string]string{"rows": "rows.txt"}
+	}, sh(`true`)...)
+	if res.code != ExitWrapperFailed || !strings.Contains(res.manifest.Error, "outputs: rows: rows.txt was not written by the command") {
+		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+	res = runTask(t, store, func(s *Spec) {
+		s.OutputFiles = nil
+		s.Outputs.MaxBytes = 100
+		s.Outputs.FromFiles = map[string]string{"rows": "rows.txt"}
+	}, sh(`head -c 5000 /dev/zero > rows.txt`)...)
+	if res.code != ExitWrapperFailed || !strings.Contains(res.manifest.Error, "outputs: rows: rows.txt is over the limit of 100 B for outputs") {
+		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+}
+
 func TestAGlobThatMatchesNothing(t *testing.T) {
 	store := newFakeStore(t)
 	res := runTask(t, store, nil, sh(`true`)...)

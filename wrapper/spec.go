@@ -41,6 +41,11 @@ type OutputsSpec struct {
 	// File is read after the command (a JSON object); "" when the task has none. Outputs printed
 	// on stdout as ::{"outputs": {...}}:: lines are merged first, the file's keys win.
 	File string `json:"file,omitempty"`
+	// FromFiles maps an output key to a file (relative to WorkDir, or absolute) whose text is that
+	// output, a string without its trailing newline (Argo's valueFrom.path): for a command that
+	// cannot write JSON, or an image that writes its result to a fixed place. Read last, so its
+	// keys win; a file that is not there fails the task.
+	FromFiles map[string]string `json:"fromFiles,omitempty"`
 	// InlineLimit: outputs whose JSON is larger are uploaded to PutURL (outputs.json) and the
 	// manifest carries their size instead.
 	InlineLimit int `json:"inlineLimit,omitempty"`
@@ -149,6 +154,11 @@ func (s *Spec) validate() error {
 		}
 		if (in.URL == "") == (in.Text == nil) {
 			return fmt.Errorf("%s: give exactly one of url and text", field)
+		}
+	}
+	for key, p := range s.Outputs.FromFiles {
+		if key == "" || p == "" {
+			return fmt.Errorf("outputs.fromFiles: %q: %q: give an output key and a file", key, p)
 		}
 	}
 	if f := s.OutputFiles; f != nil {
