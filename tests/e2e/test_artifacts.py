@@ -134,6 +134,27 @@ spec:
     assert len(str(execution["status"])) < 8000
 
 
+def test_outputs_over_the_maximum_fail_the_task_in_its_pod(cluster: Cluster) -> None:
+    cluster.apply_flow(
+        FLOW
+        + """
+metadata: {name: huge-outputs}
+spec:
+  tasks:
+    - id: huge
+      type: python
+      script: |
+        import json
+        json.dump({"blob": "x" * 1_500_000}, open("/overture/outputs.json", "w"))
+"""
+    )
+    name = cluster.run("huge-outputs")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+    assert execution["status"]["state"] == "FAILED"
+    message = runs(execution)["huge"]["attempts"][-1]["message"]
+    assert "outputs: 1.4 MiB of outputs, over the limit of 1.0 MiB" in message, message
+
+
 def test_the_store_restarted_during_a_run_fails_the_attempt_clearly_and_the_retry_succeeds(
     cluster: Cluster,
 ) -> None:

@@ -170,7 +170,7 @@ def _archived_log(namespace: str, execution: str, job: str) -> str | None:
     if settings is None:
         return None
     try:
-        return ArtifactStore(settings).read_text(attempt_prefix(namespace, execution, job) + "log")
+        return ArtifactStore(settings).read_log(attempt_prefix(namespace, execution, job) + "log")
     except Exception:  # none archived (an old attempt, the store down): say the pod is gone
         return None
 

@@ -17,7 +17,7 @@ from typing import Any
 from overture.api import ExecutionStatus
 from overture.engine import JobPhase, Observed
 from overture.engine.outputs import read_manifest
-from overture.kube.artifacts import ArtifactStore, attempt_prefix
+from overture.kube.artifacts import ArtifactStore, ObjectTooBigError, attempt_prefix
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ class StoredOutputs:
             if value is None:
                 key = attempt_prefix(namespace, execution, job_name) + "outputs.json"
                 try:
-                    value = await self.store.read_json(key)
+                    value = await self.store.read_json(key, self.store.settings.max_outputs_bytes)
+                except ObjectTooBigError as exc:  # put there by hand: the wrapper stops honest ones in the pod
+                    log.warning("Ignored stored outputs over the limit: %s", exc)
+                    value = {}
                 except Exception as exc:  # the store's errors are many (network, 404, 5xx): all mean "not now"
                     log.warning("Could not read stored outputs: key=%s error=%s", key, exc)
                     return None

@@ -31,10 +31,18 @@ from typing import Any, Protocol
 MAX_PRESIGN = timedelta(days=7)  # the longest a SigV4 presigned request may be valid
 DEFAULT_MAX_FILE_BYTES = 5 << 30  # S3's limit for one PUT or POST
 INLINE_OUTPUTS_BYTES = 2048  # larger outputs go to outputs.json, status keeps their size
+# Outputs are values for templates (files are for data): the operator reads them into memory,
+# and a template may put them in a Job (etcd takes 1.5 MiB an object).
+DEFAULT_MAX_OUTPUTS_BYTES = 1 << 20
+LOG_TAIL_BYTES = 10 << 20  # what `overture logs` and the UI show of an archived log at most
 
 
 class ArtifactError(ValueError):
     """A task's files cannot be set up (no store, a reference outside the namespace): fails the task."""
+
+
+class ObjectTooBigError(ValueError):
+    """An object over what its reader accepts (a pod can PUT anything its presigned URL allows)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class StoreSettings:
     access_key_id: str
     secret_access_key: str
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_outputs_bytes: int = DEFAULT_MAX_OUTPUTS_BYTES
     wrapper_image: str = "overture-wrapper:dev"
     if_no_match: str = "fail"  # an outputFiles glob that matches nothing: fail or warn
 
@@ -65,6 +74,7 @@ class StoreSettings:
             access_key_id=env["OVERTURE_S3_ACCESS_KEY_ID"],
             secret_access_key=env["OVERTURE_S3_SECRET_ACCESS_KEY"],
             max_file_bytes=int(env.get("OVERTURE_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
+            max_outputs_bytes=int(env.get("OVERTURE_MAX_OUTPUTS_BYTES") or DEFAULT_MAX_OUTPUTS_BYTES),
             wrapper_image=env.get("OVERTURE_WRAPPER_IMAGE") or cls.wrapper_image,
             if_no_match=env.get("OVERTURE_OUTPUT_FILES_IF_NO_MATCH") or "fail",
         )
@@ -142,11 +152,24 @@ class ArtifactStore:
     def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]:
         return post_form(self.settings, prefix, max_bytes, dt.datetime.now(dt.UTC), self.expires)
 
-    def read_text(self, key: str) -> str:
-        """An object as text, synchronously (the CLI); raises FileNotFoundError when there is none."""
+    def read_log(self, key: str, max_bytes: int = LOG_TAIL_BYTES) -> str:
+        """An archived log as text, its last ``max_bytes`` at most, synchronously (the CLI); raises
+        FileNotFoundError when there is none."""
         import obstore
 
-        return bytes(obstore.get(self.client(), key).bytes()).decode("utf-8", "replace")
+        size = int(obstore.head(self.client(), key)["size"])
+        options = tail_options(size, max_bytes)
+        data = bytes(obstore.get(self.client(), key, options=options).bytes())
+        return log_text(data, size)
+
+    async def read_log_async(self, key: str, max_bytes: int = LOG_TAIL_BYTES) -> str:
+        """``read_log`` for an asyncio caller (the UI)."""
+        import obstore
+
+        size = int((await obstore.head_async(self.client(), key))["size"])
+        options = tail_options(size, max_bytes)
+        result = await obstore.get_async(self.client(), key, options=options)
+        return log_text(bytes(await result.bytes_async()), size)
 
     def write_file(self, key: str, path: str) -> None:
         """Upload a local file, synchronously (the CLI: ``overture run -i data=@local.csv``)."""
@@ -156,11 +179,15 @@ class ArtifactStore:
 
         obstore.put(self.client(), key, Path(path))
 
-    async def read_bytes(self, key: str) -> bytes:
+    async def read_json(self, key: str, max_bytes: int) -> Any:
+        """An object as JSON; raises ObjectTooBigError past ``max_bytes`` without reading it."""
         import obstore
 
+        size = int((await obstore.head_async(self.client(), key))["size"])
+        if size > max_bytes:
+            raise ObjectTooBigError(f"{key} is {size} bytes, over the {max_bytes} this reader accepts")
         result = await obstore.get_async(self.client(), key)
-        return bytes(await result.bytes_async())
+        return json.loads(bytes(await result.bytes_async()))
 
     async def read_head(self, key: str, limit: int) -> tuple[bytes, int]:
         """At most the first ``limit`` bytes of an object, and its whole size (the UI's previews)."""
@@ -172,9 +199,6 @@ class ArtifactStore:
         head = await obstore.get_range_async(self.client(), key, start=0, end=min(size, limit))
         return bytes(head), size
 
-    async def read_json(self, key: str) -> Any:
-        return json.loads(await self.read_bytes(key))
-
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (an execution's); how many there were."""
         import obstore
@@ -183,6 +207,19 @@ class ArtifactStore:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
             await obstore.delete_async(self.client(), keys[start : start + 1000])
         return len(keys)
+
+
+def tail_options(size: int, max_bytes: int) -> Any:
+    """obstore's GetOptions for the last ``max_bytes`` of an object of ``size`` bytes."""
+    return {"range": {"offset": size - max_bytes}} if size > max_bytes else {}
+
+
+def log_text(tail: bytes, size: int) -> str:
+    """A log's (last) bytes as text, saying so when the start was left out."""
+    text = tail.decode("utf-8", "replace")
+    if len(tail) >= size:
+        return text
+    return f"[overture] the archived log is {size} bytes; its last {len(tail)} follow\n" + text.partition("\n")[2]
 
 
 def post_form(
@@ -264,6 +301,7 @@ def wrapper_spec(
         "outputs": {
             "file": OUTPUTS_FILE,
             "inlineLimit": INLINE_OUTPUTS_BYTES,
+            "maxBytes": settings.max_outputs_bytes,
             "putURL": signer.put_url(prefix + "outputs.json"),
         },
         "log": {"putURL": signer.put_url(prefix + "log")},

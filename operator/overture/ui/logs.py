@@ -20,8 +20,7 @@ LOG_CONTAINER = "task"  # the container name the kube adapter gives every task p
 
 async def archived_log(store: UiStore, namespace: str, execution: str, job: str) -> str | None:
     """The archived log of one task attempt (its Job), or None when there is none."""
-    data = await store.read(attempt_prefix(namespace, execution, job) + "log")
-    return None if data is None else data.decode("utf-8", "replace")
+    return await store.read_log(attempt_prefix(namespace, execution, job) + "log")
 
 
 def gone_note(store: UiStore) -> str:

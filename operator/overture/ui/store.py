@@ -19,8 +19,9 @@ class UiStore(Protocol):
     def key_of(self, uri: str) -> str | None:
         """The key of an ``s3://`` reference into this store's bucket; None for anything else."""
 
-    async def read(self, key: str) -> bytes | None:
-        """A whole object; None when there is none or the store did not answer."""
+    async def read_log(self, key: str) -> str | None:
+        """An archived log as text, its last 10 MiB at most; None when there is none or the store
+        did not answer."""
 
     async def read_head(self, key: str, limit: int) -> tuple[bytes, int] | None:
         """The first ``limit`` bytes of an object and its size; None as for ``read``."""
@@ -32,7 +33,7 @@ class NoStore:
     def key_of(self, uri: str) -> str | None:
         return None
 
-    async def read(self, key: str) -> bytes | None:
+    async def read_log(self, key: str) -> str | None:
         return None
 
     async def read_head(self, key: str, limit: int) -> tuple[bytes, int] | None:
@@ -48,9 +49,9 @@ class StoreReader:
     def key_of(self, uri: str) -> str | None:
         return self.store.settings.key_of(uri)
 
-    async def read(self, key: str) -> bytes | None:
+    async def read_log(self, key: str) -> str | None:
         try:
-            return await self.store.read_bytes(key)
+            return await self.store.read_log_async(key)
         except Exception:  # the store's errors are many (404, network, 5xx): all mean "not here now"
             return None
 

@@ -16,7 +16,9 @@ from overture.kube.artifacts import (
     ArtifactError,
     StoreSettings,
     attempt_prefix,
+    log_text,
     post_form,
+    tail_options,
     wrapper_spec,
 )
 from overture.kube.jobs import build_job
@@ -50,8 +52,19 @@ def test_settings_from_the_environment() -> None:
     assert s.endpoint == "http://s3:9000"
     assert s.region == "us-east-1"
     assert s.if_no_match == "fail"
+    assert s.max_outputs_bytes == 1 << 20
+    limited = StoreSettings.from_env({**ENV, "OVERTURE_MAX_OUTPUTS_BYTES": "4096"})
+    assert limited is not None
+    assert limited.max_outputs_bytes == 4096
     with pytest.raises(ValueError, match="OVERTURE_S3_BUCKET, OVERTURE_S3_SECRET_ACCESS_KEY"):
         StoreSettings.from_env({"OVERTURE_S3_ENDPOINT": "x", "OVERTURE_S3_ACCESS_KEY_ID": "a"})
+
+
+def test_a_log_is_read_from_its_tail_and_says_so() -> None:
+    assert tail_options(100, 1000) == {}
+    assert tail_options(5000, 1000) == {"range": {"offset": 4000}}
+    assert log_text(b"one\ntwo\n", 8) == "one\ntwo\n"
+    assert log_text(b"ne\ntwo\n", 1000) == "[overture] the archived log is 1000 bytes; its last 7 follow\ntwo\n"
 
 
 def test_references() -> None:
@@ -89,6 +102,7 @@ def test_the_wrapper_plan() -> None:
         {"path": "note.txt", "text": "just text"},
     ]
     assert spec["outputs"]["putURL"] == "PUT ns/ex/ex-b-1/outputs.json"
+    assert spec["outputs"]["maxBytes"] == 1 << 20  # the wrapper fails the task past what the operator reads
     assert spec["log"] == {"putURL": "PUT ns/ex/ex-b-1/log"}
     files = spec["outputFiles"]
     assert files["upload"]["keyPrefix"] == "ns/ex/ex-b-1/files/"
