@@ -267,9 +267,10 @@ class LocalRun:
                 attempt, f"container tasks do not run locally (image {request.image}); run this flow on a cluster"
             )
             return
-        if request.input_files or request.output_files:
+        if request.uses_store:
             self._not_started(
-                attempt, "inputFiles and outputFiles need the artifact store of a cluster; run this flow on a cluster"
+                attempt,
+                "inputFiles, outputFiles and outputsFrom need the artifact store of a cluster; run this flow on one",
             )
             return
         env, missing = self._env(request, attempt.outputs_file)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from faults import restart_store
-from harness import Cluster, OperatorProcess, poll, post
+from harness import ROOT, Cluster, OperatorProcess, poll, post
 from kubernetes import client
 from store import StoreAccess
 
@@ -85,14 +86,16 @@ spec:
     - id: make
       type: shell
       outputFiles: ["report/**"]
+      outputsFrom: {parts: count.txt}
       commands:
         - mkdir -p report/parts && echo one > report/parts/a.txt && echo two > report/b.txt
+        - ls report | wc -l | tr -d ' ' > count.txt
     - id: read
       type: python
       inputFiles:
         a.txt: "{{ outputs.make.files['report/parts/a.txt'] }}"
         b.txt: "{{ outputs.make.files['report/b.txt'] }}"
-        note.txt: "inline {{ execution.flow }}"
+        note.txt: "inline {{ execution.flow }} {{ outputs.make.parts }}"
       script: |
         import json
         text = open("a.txt").read() + open("b.txt").read() + open("note.txt").read()
@@ -102,7 +105,8 @@ spec:
     name = cluster.run("busybox-to-python")
     execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
     assert execution["status"]["state"] == "SUCCESS", failures(execution)
-    assert runs(execution)["read"]["outputs"] == {"text": "one\ntwo\ninline busybox-to-python"}
+    assert runs(execution)["make"]["outputs"]["parts"] == "2"  # outputsFrom: the file's text
+    assert runs(execution)["read"]["outputs"] == {"text": "one\ntwo\ninline busybox-to-python 2"}
 
 
 def test_20_kb_of_outputs_reach_a_later_template_and_the_status_stays_small(cluster: Cluster) -> None:
@@ -335,3 +339,14 @@ spec:
     execution = cluster.wait_state(reply["execution"], {"SUCCESS", "FAILED"}, timeout=120)
     assert execution["status"]["state"] == "SUCCESS", failures(execution)
     assert runs(execution)["count"]["outputs"] == {"lines": 4}
+
+
+def test_the_etl_files_example_runs(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "08-etl-files.yaml").read_text()))
+    name = cluster.run("etl-files")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "SUCCESS", failures(execution)
+    task_runs = runs(execution)
+    assert task_runs["extract"]["outputs"]["rows"] == 42
+    assert task_runs["transform"]["outputs"]["kept"] == "22"  # scores 200..410
+    assert task_runs["load"]["outputs"] == {"loaded": 22, "top": 410}

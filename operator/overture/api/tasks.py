@@ -247,6 +247,14 @@ class RunnableTask(TaskBase):
             " and reachable as outputs.<task>.files['<path>']"
         ),
     )
+    outputs_from: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Outputs read from files after the command, key -> path (relative to the work dir, or"
+            " absolute): the output is the file's text without its trailing newline, as Argo's"
+            " valueFrom.path; a file the command did not write fails the task"
+        ),
+    )
 
     @field_validator("input_files")
     @classmethod
@@ -261,6 +269,21 @@ class RunnableTask(TaskBase):
         for glob in value:
             _check_relative(glob)
         return value
+
+    @field_validator("outputs_from")
+    @classmethod
+    def _output_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, path in value.items():
+            if key == "files":
+                raise ValueError("'files' is the output outputFiles fill; name this output differently")
+            if not path or ".." in path.split("/"):
+                raise ValueError(f"{key}: {path!r} must be a path to a file (no ..)")
+        return value
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether the task runs under the wrapper with the artifact store (files, outputs from files)."""
+        return bool(self.input_files or self.output_files or self.outputs_from)
 
     def _templates(self) -> Iterator[tuple[str, str]]:
         yield from self._command_templates()
@@ -308,8 +331,10 @@ class ContainerTask(RunnableTask):
     @model_validator(mode="after")
     def _files_need_a_command(self) -> ContainerTask:
         # The wrapper runs the command it is given: an image's own entrypoint is not known here.
-        if (self.input_files or self.output_files) and not self.command:
-            raise ValueError("inputFiles and outputFiles need 'command' (the image's entrypoint is not known)")
+        if self.uses_store and not self.command:
+            raise ValueError(
+                "inputFiles, outputFiles and outputsFrom need 'command' (the image's entrypoint is not known)"
+            )
         return self
 
     def _command_templates(self) -> Iterator[tuple[str, str]]:

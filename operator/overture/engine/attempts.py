@@ -73,6 +73,7 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
         iteration=iteration,
         input_files=input_files,
         output_files=tuple(task.output_files),
+        outputs_from=dict(task.outputs_from),
     )
 
 

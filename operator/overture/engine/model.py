@@ -87,6 +87,11 @@ class CreateJob:
     iteration: str | None = None
     input_files: Mapping[str, str] = field(default_factory=dict)  # path -> rendered value
     output_files: tuple[str, ...] = ()  # globs
+    outputs_from: Mapping[str, str] = field(default_factory=dict)  # output key -> file path
+
+    @property
+    def uses_store(self) -> bool:
+        return bool(self.input_files or self.output_files or self.outputs_from)
 
 
 @dataclass(frozen=True)

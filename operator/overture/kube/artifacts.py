@@ -271,11 +271,12 @@ def wrapper_spec(
     prefix: str,
     input_files: Mapping[str, str],
     output_files: tuple[str, ...],
+    outputs_from: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What one attempt's wrapper does (wrapper/spec.go): its inputs as presigned GETs (a value
     that is an ``s3://`` reference into this namespace), plain GETs (an http(s) URL) or inline
     text; its files by one POST form under ``<prefix>files/``; outputs.json, files.json and the
-    log by presigned PUTs.
+    log by presigned PUTs; ``outputsFrom`` (output key -> file) as it is.
 
     Raises ArtifactError for a reference outside the namespace: a tenant's task cannot read
     another namespace's artifacts by naming them."""
@@ -307,6 +308,8 @@ def wrapper_spec(
         "log": {"putURL": signer.put_url(prefix + "log")},
         "transfers": {},
     }
+    if outputs_from:
+        spec["outputs"]["fromFiles"] = dict(outputs_from)
     if output_files:
         spec["outputFiles"] = {
             "globs": list(output_files),

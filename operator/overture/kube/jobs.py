@@ -80,9 +80,9 @@ def build_job(
         "containers": [container],
         "volumes": [{"name": "overture", "emptyDir": {}}],
     }
-    if (request.input_files or request.output_files) and signer is None:
+    if request.uses_store and signer is None:
         raise ArtifactError(
-            "inputFiles and outputFiles need an artifact store: the operator has no OVERTURE_S3_ENDPOINT"
+            "inputFiles, outputFiles and outputsFrom need an artifact store: the operator has no OVERTURE_S3_ENDPOINT"
         )
     if signer is not None and request.command:
         plan = wrapper_spec(
@@ -91,6 +91,7 @@ def build_job(
             attempt_prefix(namespace, execution, request.name),
             request.input_files,
             request.output_files,
+            request.outputs_from,
         )
         pod_spec["initContainers"] = [
             {

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pytest
+from support.flowdocs import parse_spec, shell
 from support.sim import Cluster, make_execution, run_to_end
 
-from overture.api import State
+from overture.api import SpecError, State
 from overture.engine import CreateJob, Observed
 from overture.engine.outputs import read_manifest
 
@@ -91,3 +93,38 @@ def test_a_wrapper_failure_is_the_attempts_message() -> None:
     message = execution.status.task_runs[0].message or ""
     assert 'outputFiles: "*.csv" matched no file' in message, message
     assert message.endswith("done"), message
+
+
+def test_outputs_from_files_reach_the_job_request() -> None:
+    flow, execution = make_execution(
+        {"tasks": [{"id": "count", "type": "shell", "commands": ["wc -l < a > n"], "outputsFrom": {"lines": "n"}}]}
+    )
+    _, cluster = run_to_end(flow, execution, StoreCluster(script=by_task))
+    (request,) = [request for request, _ in cluster.jobs.values()]
+    assert dict(request.outputs_from) == {"lines": "n"}
+    assert request.uses_store
+
+
+@pytest.mark.parametrize(
+    ("task", "problem"),
+    [
+        (
+            {"outputsFrom": {"files": "f.txt"}, "outputFiles": ["*.csv"]},
+            "'files' is the output outputFiles fill; name this output differently",
+        ),
+        ({"outputsFrom": {"n": "../n"}}, "n: '../n' must be a path to a file (no ..)"),
+        ({"outputsFrom": {"n": ""}}, "n: '' must be a path to a file (no ..)"),
+    ],
+)
+def test_outputs_from_files_are_checked(task: dict[str, Any], problem: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"tasks": [shell("count", **task)]})
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_container_task_needs_a_command_for_outputs_from_files() -> None:
+    task = {"id": "c", "type": "container", "image": "busybox", "outputsFrom": {"n": "/tmp/n"}}
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"tasks": [task]})
+    assert any("outputsFrom need 'command'" in p for p in caught.value.problems), caught.value.problems
+    assert parse_spec({"tasks": [{**task, "command": ["sh", "-c", "echo 1 > /tmp/n"]}]})

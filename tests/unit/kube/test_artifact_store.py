@@ -109,6 +109,8 @@ def test_the_wrapper_plan() -> None:
     assert files["uriPrefix"] == "s3://overture/ns/ex/ex-b-1/files/"
     assert files["listPutURL"] == "PUT ns/ex/ex-b-1/files.json"
     assert "outputFiles" not in wrapper_spec(FakeSigner(), "ns", "p/", {}, ())
+    assert "fromFiles" not in spec["outputs"]
+    assert wrapper_spec(FakeSigner(), "ns", "p/", {}, (), {"n": "n.txt"})["outputs"]["fromFiles"] == {"n": "n.txt"}
 
 
 @pytest.mark.parametrize(
