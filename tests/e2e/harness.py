@@ -217,7 +217,10 @@ def store_env(kubeconfig: str) -> dict[str, str]:
     if not state.exists():
         return {}
     pairs = (line.split("=", 1) for line in state.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs if k.startswith("OVERTURE_S3_") or k == "OVERTURE_WRAPPER_IMAGE"}
+    env = {k: v for k, v in pairs if k.startswith("OVERTURE_S3_") or k == "OVERTURE_WRAPPER_IMAGE"}
+    if env:
+        env["OVERTURE_ARTIFACT_ORPHAN_SECONDS"] = "15"  # the orphan sweep within a test's time
+    return env
 
 
 _SESSION_OPERATORS = 0

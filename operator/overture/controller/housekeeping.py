@@ -1,5 +1,5 @@
 """Housekeeping off the reconcile path: retention, the Flows' LAST RUN column, deleted executions'
-artifacts, and resyncs.
+artifacts (and a sweep for those deleted while no operator ran), and resyncs.
 
 Written in batches every ``HOUSEKEEPING_SECONDS``: after a burst of finished executions each flow
 is checked and written once per pass instead of once per execution (a full scan of the flow's
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from overture.api import Retention
@@ -41,6 +41,7 @@ class Housekeeping:
         self.gate: asyncio.Event | None = None  # set while this replica leads; None: always act
         self.retention_due: set[Key] = set()  # flows whose finished executions to check
         self.last_runs: dict[Key, dict[str, Any]] = {}  # flow -> its newest finished execution, to write
+        self.swept_at: datetime | None = None  # the last orphan sweep (None: not yet while leading)
 
     def execution_deleted(self, namespace: str, name: str) -> None:
         """An execution is gone (retention, a person): its artifacts and logs are deleted next pass."""
@@ -63,6 +64,7 @@ class Housekeeping:
                 await self._retention()
                 await self._write_last_runs()
                 await self._delete_artifacts()
+                await self._sweep_orphans()
         finally:
             resync.cancel()
 
@@ -117,6 +119,35 @@ class Housekeeping:
                 return
             if count:
                 log.info("Deleted artifacts: execution=%s/%s objects=%d", namespace, name, count)
+
+    async def _sweep_orphans(self) -> None:
+        """Delete the objects of executions that are gone and were deleted unseen (no operator ran):
+        in the namespaces that have flows, under an execution this cache does not know, with
+        nothing written for ``orphan_seconds`` (``overture run -i x=@file`` uploads before its
+        Execution exists). The first sweep waits one period after startup, so the cache is full."""
+        if self.artifacts is None:
+            return
+        now, period = self.clock(), timedelta(seconds=self.artifacts.settings.orphan_seconds)
+        if self.swept_at is None:
+            self.swept_at = now
+        if now - self.swept_at < period:
+            return
+        self.swept_at = now
+        for namespace in sorted({ns for ns, _ in self.store.flows}):
+            try:
+                for name in await self.artifacts.executions_with_objects(namespace):
+                    if (namespace, name) in self.store.executions:
+                        continue
+                    prefix = execution_prefix(namespace, name)
+                    newest = await self.artifacts.newest_object(prefix)
+                    if newest is None or now - newest < period or (namespace, name) in self.store.executions:
+                        continue
+                    count = await self.artifacts.delete_prefix(prefix)
+                    log.info(
+                        "Deleted the artifacts of a gone execution: execution=%s/%s objects=%d", namespace, name, count
+                    )
+            except Exception as exc:  # the store is down: at the next sweep
+                log.warning("Could not sweep artifacts: namespace=%s error=%s", namespace, exc)
 
     async def _write_last_runs(self) -> None:
         while self.last_runs:

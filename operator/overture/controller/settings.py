@@ -10,7 +10,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
 - ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: triggers (``TriggerSettings``);
 - ``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``, ``OVERTURE_WRAPPER_IMAGE``,
-  ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_MAX_OUTPUTS_BYTES``, ``OVERTURE_OUTPUT_FILES_IF_NO_MATCH``
+  ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_MAX_OUTPUTS_BYTES``, ``OVERTURE_ARTIFACT_ORPHAN_SECONDS``,
+  ``OVERTURE_OUTPUT_FILES_IF_NO_MATCH``
   (fail or warn): the artifact store (``kube.artifacts.StoreSettings``);
 - ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,
   ``OVERTURE_HTTP_PORT``, ``OVERTURE_LEADER_ELECTION``, ``OVERTURE_LEASE_NAMESPACE`` (else

@@ -56,6 +56,9 @@ class StoreSettings:
     max_outputs_bytes: int = DEFAULT_MAX_OUTPUTS_BYTES
     wrapper_image: str = "overture-wrapper:dev"
     if_no_match: str = "fail"  # an outputFiles glob that matches nothing: fail or warn
+    # Objects of an execution that no longer exists and that nobody wrote for this long are
+    # deleted (an execution deleted while no operator ran); the sweep runs this often too.
+    orphan_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StoreSettings | None:
@@ -77,6 +80,7 @@ class StoreSettings:
             max_outputs_bytes=int(env.get("OVERTURE_MAX_OUTPUTS_BYTES") or DEFAULT_MAX_OUTPUTS_BYTES),
             wrapper_image=env.get("OVERTURE_WRAPPER_IMAGE") or cls.wrapper_image,
             if_no_match=env.get("OVERTURE_OUTPUT_FILES_IF_NO_MATCH") or "fail",
+            orphan_seconds=float(env.get("OVERTURE_ARTIFACT_ORPHAN_SECONDS") or 3600),
         )
 
     def uri(self, key: str) -> str:
@@ -198,6 +202,20 @@ class ArtifactStore:
             return b"", 0
         head = await obstore.get_range_async(self.client(), key, start=0, end=min(size, limit))
         return bytes(head), size
+
+    async def executions_with_objects(self, namespace: str) -> list[str]:
+        """The executions of ``namespace`` that have objects (the prefixes under it)."""
+        import obstore
+
+        listing = await obstore.list_with_delimiter_async(self.client(), f"{namespace}/")
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listing["common_prefixes"])
+
+    async def newest_object(self, prefix: str) -> dt.datetime | None:
+        """When the newest object under ``prefix`` was written; None when there is none."""
+        import obstore
+
+        times = [o["last_modified"] async for batch in obstore.list(self.client(), prefix) for o in batch]
+        return max(times, default=None)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (an execution's); how many there were."""
