@@ -329,9 +329,8 @@ spec:
     - id: count
       type: shell
       inputFiles: {data.csv: "{{ inputs.data }}"}
-      commands:
-        - |
-          echo "::{\\"outputs\\": {\\"lines\\": $(wc -l < data.csv)}}::"
+      outputsFrom: {lines: lines.txt}
+      commands: ["wc -l < data.csv | tr -d ' ' > lines.txt"]
 """
     )
     path = f"/webhooks/{cluster.namespace}/on-upload/landed"
@@ -347,7 +346,7 @@ spec:
     assert bad[0] == 422 and "spec.inputs.data" in bad[1]["error"], bad
     execution = cluster.wait_state(reply["execution"], {"SUCCESS", "FAILED"}, timeout=120)
     assert execution["status"]["state"] == "SUCCESS", failures(execution)
-    assert runs(execution)["count"]["outputs"] == {"lines": 4}
+    assert runs(execution)["count"]["outputs"] == {"lines": "4"}
 
 
 def test_the_etl_files_example_runs(cluster: Cluster) -> None:
