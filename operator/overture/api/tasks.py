@@ -290,6 +290,8 @@ class RunnableTask(TaskBase):
         for i, var in enumerate(self.env):
             if var.value is not None:
                 yield f"env[{i}].value", var.value
+        for path, value in self.input_files.items():
+            yield f"inputFiles.{path}", value
 
     def _command_templates(self) -> Iterator[tuple[str, str]]:
         yield from ()
