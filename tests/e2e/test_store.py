@@ -37,12 +37,23 @@ def test_a_post_form_admits_only_keys_under_its_prefix(object_store: StoreAccess
     assert _post(form, prefix + "files/ok.txt", b"fine") in (200, 204)
     assert _post(form, base + "ns-b/files/stolen.txt", b"nope") == 403
     assert _post(form, prefix + "files/big.txt", b"x" * 101) in (400, 403)  # content-length-range
-    # the policy checks the key as text: a server that resolved ".." on its disk would let a pod
-    # write into another namespace's prefix; whatever it answers, nothing may land outside ns-a/
-    _post(form, prefix + "files/../../ns-b/files/stolen.txt", b"nope")
-    _post(form, prefix + "files/%2e%2e/%2e%2e/ns-b/files/stolen.txt", b"nope")
+    _post(form, prefix + "files/%2e%2e/%2e%2e/ns-b/files/stolen.txt", b"nope")  # literal: stays in ns-a/
     assert [k for k in object_store.keys(base) if not k.startswith(prefix)] == []
     assert prefix + "files/ok.txt" in object_store.keys(prefix)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="versitygw 1.8.0's posix backend resolves '..' in a POST key inside the bucket "
+    "(docs/DECISIONS.md, 'Known gap: ..'); S3 services keep keys literal",
+)
+def test_a_post_form_key_cannot_climb_out_of_its_prefix(object_store: StoreAccess) -> None:
+    """The policy checks the key as text; a server that resolves '..' on its disk lets whoever
+    holds the form (the pod, a person who can read the pod) write into another prefix."""
+    base = f"e2e/{uuid.uuid4().hex}/"
+    form = object_store.post_form(base + "ns-a/", max_bytes=100)
+    _post(form, base + "ns-a/files/../../ns-b/files/stolen.txt", b"nope")
+    assert list(object_store.keys(base + "ns-b/")) == []
 
 
 def _post(form: dict[str, Any], key: str, data: bytes) -> int:
