@@ -245,7 +245,7 @@ spec:
 def test_objects_of_an_execution_deleted_unseen_are_swept(cluster: Cluster, object_store: StoreAccess) -> None:
     """An Execution deleted while no operator ran leaves objects nobody was told to delete: the
     sweep (every OVERTURE_ARTIFACT_ORPHAN_SECONDS, 15 s in the harness) finds them."""
-    cluster.apply_flow(FLOW + "metadata: {name: any-flow}\nspec: {tasks: [{id: a, type: shell, commands: [true]}]}\n")
+    cluster.apply_flow(FLOW + "metadata: {name: any-flow}\nspec: {tasks: [{id: a, type: shell, commands: [echo]}]}\n")
     ghost = f"{cluster.namespace}/ghost-execution/"
     object_store.write(ghost + "ghost-execution-a-1/log", b"from a run deleted while the operator was down")
     poll(lambda: not object_store.keys(ghost), 90, f"the sweep to delete {ghost}")
