@@ -6,6 +6,7 @@ pod through the store with presigned requests only, and archives each pod's log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -17,6 +18,8 @@ import pytest
 from faults import is_local_cluster, restart_store
 from kubernetes import client
 from store import StoreAccess
+
+from overture.kube.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +176,18 @@ def test_a_busybox_file_reaches_a_python_pod_through_the_store(
         produce + "log",
         consume + "log",
     }
+
+
+def test_an_archived_log_is_read_from_its_tail(object_store: StoreAccess) -> None:
+    """`overture logs` and the UI read at most the last 10 MiB of a log (here 1,000 bytes): a pod
+    that wrote gigabytes to its log URL cannot fill their memory."""
+    key = f"e2e/{uuid.uuid4().hex}/job/log"
+    lines = b"".join(b"line %04d\n" % i for i in range(300))  # 3,000 bytes
+    object_store.write(key, lines)
+    store = ArtifactStore(object_store.settings())
+    assert store.read_log(key) == lines.decode()
+    tail = asyncio.run(store.read_log_async(key, max_bytes=1000))
+    assert tail.startswith("[overture] the archived log is 3000 bytes; its last 1000 follow\nline 0200\n"), tail[:120]
+    assert tail.endswith("line 0299\n")
+    with pytest.raises(FileNotFoundError):
+        store.read_log(key + "-none")

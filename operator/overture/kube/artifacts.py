@@ -228,16 +228,18 @@ class ArtifactStore:
 
 
 def tail_options(size: int, max_bytes: int) -> Any:
-    """obstore's GetOptions for the last ``max_bytes`` of an object of ``size`` bytes."""
-    return {"range": {"offset": size - max_bytes}} if size > max_bytes else {}
+    """obstore's GetOptions for the last ``max_bytes`` of an object of ``size`` bytes, and the
+    byte before them (``log_text`` starts at a whole line)."""
+    return {"range": {"offset": size - max_bytes - 1}} if size > max_bytes else {}
 
 
 def log_text(tail: bytes, size: int) -> str:
-    """A log's (last) bytes as text, saying so when the start was left out."""
-    text = tail.decode("utf-8", "replace")
+    """A log's (last) bytes as text from its first whole line, saying so when the start was left out."""
     if len(tail) >= size:
-        return text
-    return f"[overture] the archived log is {size} bytes; its last {len(tail)} follow\n" + text.partition("\n")[2]
+        return tail.decode("utf-8", "replace")
+    rest = tail.partition(b"\n")[2]
+    head = f"[overture] the archived log is {size} bytes; its last {len(rest)} follow\n"
+    return head + rest.decode("utf-8", "replace")
 
 
 def post_form(

@@ -62,9 +62,10 @@ def test_settings_from_the_environment() -> None:
 
 def test_a_log_is_read_from_its_tail_and_says_so() -> None:
     assert tail_options(100, 1000) == {}
-    assert tail_options(5000, 1000) == {"range": {"offset": 4000}}
+    assert tail_options(5000, 1000) == {"range": {"offset": 3999}}  # and the byte before
     assert log_text(b"one\ntwo\n", 8) == "one\ntwo\n"
-    assert log_text(b"ne\ntwo\n", 1000) == "[overture] the archived log is 1000 bytes; its last 7 follow\ntwo\n"
+    assert log_text(b"ne\ntwo\n", 1000) == "[overture] the archived log is 1000 bytes; its last 4 follow\ntwo\n"
+    assert log_text(b"\ntwo\n", 1000) == "[overture] the archived log is 1000 bytes; its last 4 follow\ntwo\n"
 
 
 def test_references() -> None:
