@@ -55,7 +55,13 @@ def flow_of(shape: str, n: int) -> dict[str, Any]:
     if shape == "dag":
         return {"tasks": [{"id": f"t{i}", **task, **({"dependsOn": [f"t{i - 1}"]} if i else {})} for i in range(n)]}
     items = list(range(n))
-    each = {"id": "fan", "type": "each", "items": items, "concurrencyLimit": EACH_LIMIT, "tasks": [{"id": "work", **task}]}
+    each = {
+        "id": "fan",
+        "type": "each",
+        "items": items,
+        "concurrencyLimit": EACH_LIMIT,
+        "tasks": [{"id": "work", **task}],
+    }
     return {"tasks": [each]}
 
 
@@ -78,9 +84,7 @@ def half_done(shape: str, n: int) -> tuple[dict[str, Any], list[str]]:
         running = range(half, min(n, half + EACH_LIMIT))
         runs = [_run("fan", "fan", False, value=list(range(n)))]
         runs[0]["attempts"] = []
-        runs += [
-            _run(f"work[{i}]", "work", i < half, parent="fan", iteration=i, value=i) for i in range(running.stop)
-        ]
+        runs += [_run(f"work[{i}]", "work", i < half, parent="fan", iteration=i, value=i) for i in range(running.stop)]
         jobs = [job_name(EXECUTION, f"work[{i}]", 1) for i in running]
     else:
         runs = [_run(f"t{i}", f"t{i}", i < half) for i in range(half + 1)]
@@ -302,7 +306,10 @@ def main(argv: list[str] | None = None, report: Callable[[str, dict[str, Any]], 
     if args.local:
         local = local_run(args.local, args.budget_e2e)
         result["local_run"] = local
-        print(f"\noverture local run, {args.local:,} sequential `true` tasks: {local['wall_seconds']:.1f} s ({local['ended']})")
+        print(
+            f"\noverture local run, {args.local:,} sequential `true` tasks:"
+            f" {local['wall_seconds']:.1f} s ({local['ended']})"
+        )
     report("engine", result)
     return result
 
