@@ -105,3 +105,21 @@ def test_log_and_return_need_no_pod(cluster: Cluster) -> None:
     assert runs["target[1]"]["outputs"]["value"]["table"] == "moves"
     assert runs["done"]["outputs"]["message"].startswith("3 tables planned; moves to raw/moves/")
     assert any(e.reason == "TaskLog" and e.message.startswith("say[0]: games goes to") for e in cluster.events(name))
+
+
+def test_errors_of_a_flowable_run_before_the_flows(cluster: Cluster) -> None:
+    cluster.apply_flow(yaml.safe_load((ROOT / "examples" / "16-flowable-errors.yaml").read_text()))
+    name = cluster.run("flowable-errors")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "FAILED"
+    assert states(execution) == {
+        "load": "FAILED",
+        "extract": "SUCCESS",
+        "write": "FAILED",
+        "clean-partial": "SUCCESS",
+        "alert": "SUCCESS",
+    }
+    runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+    assert runs["clean-partial"]["outputs"]["message"].startswith("removing what write left behind (")
+    assert "the disk is full" in runs["clean-partial"]["outputs"]["message"]
+    assert runs["alert"]["outputs"]["message"] == "the load failed at write"

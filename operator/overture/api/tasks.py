@@ -214,7 +214,7 @@ class TaskBase(Model):
 # The wire names of the fields that hold a flowable's nested task lists (``groups()``), for reading
 # a document before it is parsed (taskDefaults are merged into raw tasks); ``cases`` holds them one
 # level down, in each case's ``tasks``.
-CHILD_LIST_FIELDS = ("tasks", "then", "else", "defaults")
+CHILD_LIST_FIELDS = ("tasks", "then", "else", "defaults", "errors")
 
 
 @dataclass(frozen=True)
@@ -345,27 +345,43 @@ class ContainerTask(RunnableTask):
                 yield f"{name}[{i}]", arg
 
 
-class ParallelTask(TaskBase):
+class FlowableBase(TaskBase):
+    """A task that runs nested lists; ``errors`` run when a task inside fails (Kestra's errors on
+    any flowable), before the flowable itself ends FAILED."""
+
+    errors: tuple[Task, ...] = Field(
+        default=(), description="Run when a task inside fails, with {{ error.taskId }} and {{ error.message }}"
+    )
+
+    def groups(self) -> tuple[ChildGroup, ...]:
+        errors = (ChildGroup("errors", "on failure", self.errors),) if self.errors else ()
+        return (*self.own_groups(), *errors)
+
+    def own_groups(self) -> tuple[ChildGroup, ...]:
+        return ()
+
+
+class ParallelTask(FlowableBase):
     type: Literal["parallel"]
     tasks: tuple[Task, ...] = Field(min_length=1)
     concurrency: int = Field(default=0, ge=0, description="Children running at once; 0 means all")
 
-    def groups(self) -> tuple[ChildGroup, ...]:
+    def own_groups(self) -> tuple[ChildGroup, ...]:
         return (ChildGroup("tasks", "", self.tasks),)
 
     def detail(self) -> str:
         return f" ({self.concurrency} at a time)" if self.concurrency else " (all at once)"
 
 
-class SequentialTask(TaskBase):
+class SequentialTask(FlowableBase):
     type: Literal["sequential"]
     tasks: tuple[Task, ...] = Field(min_length=1)
 
-    def groups(self) -> tuple[ChildGroup, ...]:
+    def own_groups(self) -> tuple[ChildGroup, ...]:
         return (ChildGroup("tasks", "", self.tasks),)
 
 
-class EachTask(TaskBase):
+class EachTask(FlowableBase):
     type: Literal["each"]
     items: str | tuple[JsonValue, ...] = Field(
         description="A list, or a template rendering to a JSON array (e.g. {{ outputs.list.files }})"
@@ -373,7 +389,7 @@ class EachTask(TaskBase):
     tasks: tuple[Task, ...] = Field(min_length=1)
     concurrency_limit: int = Field(default=1, ge=0, description="Iterations running at once; 0 means all")
 
-    def groups(self) -> tuple[ChildGroup, ...]:
+    def own_groups(self) -> tuple[ChildGroup, ...]:
         return (ChildGroup("tasks", "each item", self.tasks),)
 
     def _templates(self) -> Iterator[tuple[str, str]]:
@@ -384,13 +400,13 @@ class EachTask(TaskBase):
         return f" ({self.concurrency_limit} at a time)" if self.concurrency_limit else " (all at once)"
 
 
-class IfTask(TaskBase):
+class IfTask(FlowableBase):
     type: Literal["if"]
     condition: str = Field(description="Template; true unless it renders to '', false, 0, no, off, none")
     then: tuple[Task, ...] = Field(min_length=1)
     else_: tuple[Task, ...] = Field(default=(), alias="else")
 
-    def groups(self) -> tuple[ChildGroup, ...]:
+    def own_groups(self) -> tuple[ChildGroup, ...]:
         return (ChildGroup("then", "then", self.then), ChildGroup("else", "else", self.else_))
 
     def _templates(self) -> Iterator[tuple[str, str]]:
@@ -402,13 +418,13 @@ class SwitchCase(Model):
     tasks: tuple[Task, ...] = Field(min_length=1)
 
 
-class SwitchTask(TaskBase):
+class SwitchTask(FlowableBase):
     type: Literal["switch"]
     value: str = Field(description="Template whose rendered value selects a case")
     cases: tuple[SwitchCase, ...] = Field(min_length=1)
     defaults: tuple[Task, ...] = ()
 
-    def groups(self) -> tuple[ChildGroup, ...]:
+    def own_groups(self) -> tuple[ChildGroup, ...]:
         cases = (ChildGroup(f"cases[{i}].tasks", f"case {c.value}", c.tasks) for i, c in enumerate(self.cases))
         return (*cases, ChildGroup("defaults", "default", self.defaults))
 
@@ -495,7 +511,7 @@ RunnableAnyTask = ShellTask | PythonTask | ContainerTask
 TASK_MODELS: tuple[type[TaskBase], ...] = get_args(AnyTask)
 RUNNABLE_TYPES = frozenset(tag_of(model) for model in get_args(RunnableAnyTask))
 
-for _model in (ParallelTask, SequentialTask, EachTask, IfTask, SwitchCase, SwitchTask):
+for _model in (FlowableBase, ParallelTask, SequentialTask, EachTask, IfTask, SwitchCase, SwitchTask):
     _model.model_rebuild()
 
 

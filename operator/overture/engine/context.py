@@ -30,6 +30,9 @@ class Frame:
     def inside(self, iteration: int, value: Any) -> Frame:
         return Frame((*self.iterations, iteration), (*self.values, value), self.error)
 
+    def with_error(self, error: Mapping[str, Any]) -> Frame:
+        return Frame(self.iterations, self.values, error)
+
 
 class OutputsView(Mapping[str, Any]):
     """``outputs`` as a template sees it from ``frame``."""

@@ -28,6 +28,7 @@ from overture.api import (
     ContainerTask,
     EachTask,
     FailTask,
+    FlowableBase,
     IfTask,
     LogTask,
     ParallelTask,
@@ -41,6 +42,7 @@ from overture.api import (
     SwitchTask,
     TaskRun,
     Verdict,
+    walk_tasks,
 )
 from overture.engine.context import Frame
 from overture.engine.kinds import Fail, Log, Pause, Return, Runnable, Subflow, TaskKind
@@ -193,6 +195,12 @@ class Flowable(TaskKind[F]):
     def progress(self, work: Work, task: F, run: TaskRun, frame: Frame, gate: Gate, late: bool) -> TaskRun:
         inner = Gate(suspended=True) if late else Gate(gate.suspended) if task.allow_failure else gate
         outcome = self.children(work, task, run, frame, inner)
+        if outcome == Outcome.FAILED and task.errors and not late:
+            # Its errors run once a task inside failed, whatever stopped the rest of the section.
+            error = _inner_failure(work, task, run)
+            handling = run_scope(work, task.errors, frame.with_error(error), Gate(gate.suspended), run.id)
+            if handling == Outcome.RUNNING:
+                return run
         if outcome == Outcome.RUNNING:
             return run
         state, message = State(outcome.value), None
@@ -204,6 +212,20 @@ class Flowable(TaskKind[F]):
 
     def children(self, work: Work, task: F, run: TaskRun, frame: Frame, gate: Gate) -> Outcome:
         raise NotImplementedError
+
+
+def _inner_failure(work: Work, task: FlowableBase, run: TaskRun) -> dict[str, Any]:
+    """``{{ error }}`` for a flowable's ``errors``: the first failed run inside it whose failure is
+    its own (not a flowable failing because a child did, nor one of the errors tasks)."""
+    handlers = {t.id for _, t in walk_tasks(task.errors, "")}
+    inside = [r for r in work.descendants(run.id) if r.state == State.FAILED and r.task_id not in handlers]
+    passed_on = {r.parent for r in inside}
+    failure = next((r for r in inside if r.id not in passed_on), None)
+    return {
+        "taskId": failure.task_id if failure else None,
+        "taskRunId": failure.id if failure else None,
+        "message": failure.message if failure else None,
+    }
 
 
 class Sequential(Flowable[SequentialTask]):

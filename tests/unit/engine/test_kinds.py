@@ -17,7 +17,12 @@ FLOWABLES = {
     "metadata": {"name": "kinds"},
     "spec": {
         "tasks": [
-            {"id": "p", "type": "parallel", "tasks": [{"id": "p1", "type": "shell", "commands": ["true"]}]},
+            {
+                "id": "p",
+                "type": "parallel",
+                "tasks": [{"id": "p1", "type": "shell", "commands": ["true"]}],
+                "errors": [{"id": "p2", "type": "log", "message": "failed"}],
+            },
             {"id": "s", "type": "sequential", "tasks": [{"id": "s1", "type": "python", "script": "pass"}]},
             {"id": "e", "type": "each", "items": [1], "tasks": [{"id": "e1", "type": "fail"}]},
             {"id": "i", "type": "if", "condition": "x", "then": [{"id": "i1", "type": "pause"}], "else": []},

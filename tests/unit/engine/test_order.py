@@ -481,3 +481,37 @@ def test_a_log_that_does_not_render_fails_naming_the_field() -> None:
     driver = Driver(flow_of({"id": "say", "type": "log", "message": "{{ vars.nope }}"}))
     assert driver.run_to_end() == State.FAILED
     assert (driver.run("say").message or "").startswith("message: undefined key 'nope'")
+
+
+# --- errors on a flowable (issue 17) ----------------------------------------------------------
+
+
+def test_errors_of_a_flowable_run_when_a_task_inside_fails() -> None:
+    group = {
+        "id": "load",
+        "type": "sequential",
+        "tasks": [shell("a"), shell("bad"), shell("never")],
+        "errors": [shell("cleanup-load", "echo {{ error.taskId }}: {{ error.message }}")],
+    }
+    flow = flow_of(group, shell("after"), errors=[shell("alert", "echo {{ error.taskId }}")])
+    driver = Driver(flow, cluster=Cluster(outcome_by_task({"bad": (False, "disk full")})))
+    assert driver.run_to_end() == State.FAILED
+    assert driver.states() == {
+        "load": State.FAILED,
+        "a": State.SUCCESS,
+        "bad": State.FAILED,
+        "cleanup-load": State.SUCCESS,
+        "alert": State.SUCCESS,
+    }
+    commands = {j.task_id: j.command[-1] for j in driver.actions(CreateJob)}
+    assert commands["cleanup-load"] == "echo bad: exit code 1: disk full"
+    assert commands["alert"] == "echo bad"  # the flow's errors name the task that failed, not its group
+    order = [j.task_id for j in driver.actions(CreateJob)]
+    assert order.index("cleanup-load") < order.index("alert")
+
+
+def test_errors_of_a_flowable_do_not_run_when_nothing_failed() -> None:
+    group = {"id": "g", "type": "parallel", "tasks": [shell("a")], "errors": [shell("on-error")]}
+    driver = Driver(flow_of(group))
+    assert driver.run_to_end() == State.SUCCESS
+    assert "on-error" not in driver.states()
