@@ -6,8 +6,9 @@ and a reconcile says what it wants next by returning a ``Result``: to be called 
 ``requeue_after`` seconds, and other keys to reconcile now (``wake``). Workers take keys one at
 a time, so a key is never reconciled twice at once: a key queued while it is being reconciled is
 taken again right after. Errors decide the next call here: a conflict (409: the status changed
-under us) at once, from the fresh copy; a transient API error in 2 s; anything else (a bug) in
-10 s, with its traceback logged.
+under us) at once, from the fresh copy; a transient API error in 2 s; a 404 (the object was
+deleted while it was being reconciled, e.g. by a person or retention) not again: its deletion
+is seen by the watch; anything else (a bug) in 10 s, with its traceback logged.
 
 While this replica does not lead (``gate`` clear), workers wait before taking a key.
 """
@@ -20,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from overture.kube.errors import ConflictError, TransientError
+from overture.kube.errors import ConflictError, RejectedError, TransientError
 from overture.kube.store import Key
 
 log = logging.getLogger("overture.controller")
@@ -106,6 +107,12 @@ class WorkQueue:
             except TransientError as exc:
                 log.warning("TransientError API error, retrying: execution=%s/%s error=%s", *key, exc)
                 self.enqueue(key, delay=TRANSIENT_RETRY_SECONDS)
+            except RejectedError as exc:
+                if exc.status != 404:
+                    log.exception("Reconcile failed: execution=%s/%s", *key)
+                    self.enqueue(key, delay=FAILED_RETRY_SECONDS)
+                else:
+                    log.info("Execution deleted while reconciled: execution=%s/%s", *key)
             except Exception:
                 log.exception("Reconcile failed: execution=%s/%s", *key)
                 self.enqueue(key, delay=FAILED_RETRY_SECONDS)
