@@ -16,8 +16,9 @@ Where a local process differs from a pod, and how:
   a ``secretKeyRef`` variable takes its value from the same variable in this process's
   environment (``{{ secret('db', 'password') }}`` needs ``OVERTURE_SECRET_DB_PASSWORD_...``).
 - Each attempt runs in its own empty working directory, with this environment plus the task's.
-- ``container`` tasks, ``subflow`` tasks and tasks with ``inputFiles`` or ``outputFiles`` need a
-  cluster (its artifact store): they fail with a message saying so.
+- ``container``, ``subflow``, ``http``, ``sql`` and ``notify`` tasks and tasks with ``inputFiles``
+  or ``outputFiles`` need a cluster (the operator, its artifact store): they fail with a message
+  saying so.
   A ``pause`` task without ``delay`` cannot be resumed: the run stops there, PAUSED.
 
 No Kubernetes client here (import-linter: ``overture.processes`` may not import ``overture.kube``).
@@ -56,6 +57,7 @@ from overture.api.times import millis
 from overture.engine import (
     OUTPUTS_ENV,
     OUTPUTS_PATH,
+    CallObservation,
     ChildObservation,
     CreateExecution,
     CreateJob,
@@ -64,6 +66,7 @@ from overture.engine import (
     JobObservation,
     JobPhase,
     Observed,
+    StartCall,
     step,
 )
 
@@ -177,6 +180,7 @@ class LocalRun:
         self.types = {task.id: TaskType(task.type) for _, task in walk_tasks(all_tasks, "")}
         self.attempts: dict[str, LocalJob] = {}
         self.children: dict[str, ChildObservation] = {}
+        self.calls: dict[str, CallObservation] = {}
         self.changed = threading.Event()
         now = self.clock.now()
         self.execution = Execution(
@@ -212,7 +216,11 @@ class LocalRun:
 
     def _step(self) -> float | None:
         now = self.clock.now()
-        observed = Observed(jobs={n: a.observe() for n, a in self.attempts.items()}, children=dict(self.children))
+        observed = Observed(
+            jobs={n: a.observe() for n, a in self.attempts.items()},
+            children=dict(self.children),
+            calls=dict(self.calls),
+        )
         decision = step(self.flow, self.execution, observed, now)
         changed = decision.status != self.execution.status
         self.execution = self.execution.model_copy(update={"status": decision.status})
@@ -227,6 +235,10 @@ class LocalRun:
                 message = f"subflow tasks do not run locally (flow {action.flow!r}); run this flow on a cluster"
                 self.children[action.name] = ChildObservation(action.name, State.FAILED, message=message)
                 self.changed.set()  # its state is there to observe at once
+            elif isinstance(action, StartCall):
+                message = f"{action.kind} tasks are made by the operator; run this flow on a cluster"
+                self.calls[action.key] = CallObservation(action.key, ok=False, message=message)
+                self.changed.set()
             elif isinstance(action, EmitEvent):
                 self.on_event(action)
         return decision.requeue_after

@@ -83,6 +83,8 @@ class OperatorProcess:
             "KUBECONFIG": self.kubeconfig,
             "OVERTURE_RESYNC_SECONDS": "20",
             "OVERTURE_ALLOW_SECONDS_CRON": "true",  # 6-field crons: schedule tests tick every second
+            # http, sql and notify tasks reach the test's servers on this machine (integrations.py)
+            "OVERTURE_CALLS_ALLOWED_NETWORKS": "127.0.0.1/32",
             **self.env,
         }
         log = self.log_path.open("ab")
@@ -123,6 +125,15 @@ class OperatorProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
             return str(reply.read().decode())
+
+    def api_requests(self) -> dict[str, float]:
+        """The operator's own Kubernetes API requests so far, by verb (its client-side counter)."""
+        counts = {}
+        for line in self.metrics().splitlines():
+            if line.startswith("overture_api_requests_total{"):
+                verb = line.split('verb="', 1)[1].split('"', 1)[0]
+                counts[verb] = float(line.rsplit(" ", 1)[1])
+        return counts
 
 
 class Cluster:

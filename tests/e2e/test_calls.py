@@ -37,7 +37,9 @@ def connection(pg: PostgresServer, **override: Any) -> dict[str, Any]:
 
 
 def test_sql_rows_become_outputs_and_parameters_stay_data(postgres: PostgresServer) -> None:
-    postgres.psql("DROP TABLE IF EXISTS games; CREATE TABLE games (id int, player text, played date, score numeric)")
+    postgres.psql(
+        "DROP TABLE IF EXISTS games CASCADE; CREATE TABLE games (id int, player text, played date, score numeric)"
+    )
     postgres.psql(
         "INSERT INTO games VALUES (1, 'ann', '2026-01-30', 12.5), (2, 'bob', '2026-01-31', 7),"
         " (3, 'cy', '2026-01-31', 9)"

@@ -197,7 +197,7 @@ OPERATOR_NEEDS = [
     ("list", "", "pods", ""),
     ("get", "", "pods", "log"),
     ("create", "", "events", ""),
-    ("get", "", "secrets", ""),  # webhook keys (webhooks.enabled)
+    ("get", "", "secrets", ""),  # webhook keys (webhooks.enabled), secrets named by calls (calls.readSecrets)
     ("watch", "", "configmaps", ""),  # resource triggers
 ]
 # Never allowed, not even in the served namespace.

@@ -212,26 +212,17 @@ spec:
     poll(lambda: cluster.jobs(names[0]) == [], 60, "the deleted execution's Job garbage-collected")
 
 
-def api_requests(process: OperatorProcess) -> dict[str, float]:
-    counts = {}
-    for line in process.metrics().splitlines():
-        if line.startswith("overture_api_requests_total{"):
-            verb = line.split('verb="', 1)[1].split('"', 1)[0]
-            counts[verb] = float(line.rsplit(" ", 1)[1])
-    return counts
-
-
 @pytest.mark.realnode
 def test_api_writes_per_task_run(cluster: Cluster, operator_process: OperatorProcess) -> None:
     """Counts the operator's own API requests (client-side counter; Lease renewals apart) for a 3-task run."""
     poll(lambda: "overture_leader 1.0" in operator_process.metrics(), 40, "the session operator leads")
     cluster.apply_flow(ETL)
     poll(lambda: (cluster.get("flows", "etl-outputs").get("status") or {}).get("conditions"), 30, "flow status")
-    before = api_requests(operator_process)
+    before = operator_process.api_requests()
     name = cluster.run("etl-outputs")
     cluster.wait_state(name, {"SUCCESS"}, timeout=120)
     time.sleep(2)  # let the last Events go out before reading the counter
-    after = api_requests(operator_process)
+    after = operator_process.api_requests()
     delta = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in after}
     writes = sum(v for k, v in delta.items() if k in ("create", "update", "patch", "delete"))
     events = len(cluster.events(name))

@@ -78,7 +78,7 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["list", "watch"]
-{{- if .Values.webhooks.enabled }}
+{{- if or .Values.webhooks.enabled .Values.calls.readSecrets }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]

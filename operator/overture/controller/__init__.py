@@ -8,6 +8,7 @@ The loop, in the order a change travels (``handlers`` feeds it from kopf's watch
    deletes what the decision asks, writes the status once (or holds a routine change, ``held``),
    and returns when it wants to be called again (``Result``);
 3. ``events``: Events go out in the background, in order per execution;
+   ``calls``: the http, sql and notify attempts the engine asks for, made in the background;
 4. ``housekeeping``: retention, the Flows' LAST RUN, and resyncs, batched off the reconcile path;
 5. ``flows``: a Flow's own status (Ready or Invalid, with every problem named).
 
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from overture.controller.calls import CallRunner
 from overture.controller.events import EventPoster
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.housekeeping import Housekeeping
@@ -52,10 +54,12 @@ class Controller:
         artifacts = ArtifactStore(settings.artifacts) if settings.artifacts else None
         self.housekeeping = Housekeeping(kube, store, clock, artifacts)
         self.housekeeping.gate = gate
+        self.calls = CallRunner(kube, settings.calls)
         self.executions = ExecutionReconciler(
-            kube, store, settings, clock, self.events, self.housekeeping, flows, artifacts=artifacts
+            kube, store, settings, clock, self.events, self.housekeeping, flows, artifacts=artifacts, calls=self.calls
         )
         self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate)
+        self.calls.wake = self.queue.enqueue
 
     def enqueue(self, key: Key) -> None:
         self.queue.enqueue(key)

@@ -3,7 +3,8 @@
 ``ExecutionReconciler.reconcile(key)`` reads everything from the ``Store``, calls ``step`` and
 applies the ``Decision`` in a fixed order:
 
-1. creations and deletions (Jobs, child executions): idempotent, deterministic names;
+1. creations and deletions (Jobs, child executions): idempotent, deterministic names; calls
+   (http, sql, notify attempts) handed to ``calls.CallRunner``, which makes them in the background;
 2. one status write (PUT with the resourceVersion we read: a stale copy gets 409 and is
    reconciled again from the fresh one, so two operators can never both advance a run), unless
    the change is routine and may be held (``held.py``);
@@ -40,6 +41,7 @@ from overture.api import (
     parse_execution,
 )
 from overture.api.times import iso, millis
+from overture.controller.calls import CallRunner
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
@@ -54,6 +56,7 @@ from overture.engine import (
     DeleteJob,
     EmitEvent,
     KillExecution,
+    StartCall,
     start_failure,
     step,
 )
@@ -84,6 +87,7 @@ class ExecutionReconciler:
         housekeeping: Housekeeping | None = None,
         flows: FlowCache | None = None,
         artifacts: ArtifactStore | None = None,
+        calls: CallRunner | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -100,11 +104,13 @@ class ExecutionReconciler:
         self.rejected_jobs: dict[Key, dict[str, str]] = {}
         self.artifacts = artifacts or (ArtifactStore(settings.artifacts) if settings.artifacts else None)
         self.stored = StoredOutputs(self.artifacts) if self.artifacts else None
+        self.calls = calls or CallRunner(kube, settings.calls)
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.rejected_jobs.pop(key, None)
+            self.calls.forget(key)
             if body is None and self.stored is not None:  # gone: its files, outputs and logs go too
                 self.stored.forget(*key)
                 self.housekeeping.execution_deleted(*key)
@@ -129,6 +135,7 @@ class ExecutionReconciler:
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow = flow_or_problem
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}))
+        observed = replace(observed, calls=self.calls.answers(key))
         if self.stored is not None:
             stored = await self.stored.read(key[0], key[1], execution.status, observed)
             if stored is None:
@@ -179,6 +186,7 @@ class ExecutionReconciler:
         was_terminal = before is not None and before.state.is_terminal
         if decision.status.state.is_terminal:
             self.rejected_jobs.pop(key, None)
+            self.calls.forget(key)
         if decision.status.state.is_terminal and not was_terminal:
             log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
             result = Result(result.requeue_after, self._ended(execution, decision))
@@ -235,6 +243,8 @@ class ExecutionReconciler:
                 await self.kube.create_execution(namespace, child_manifest(execution, action))
             elif isinstance(action, KillExecution):
                 await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
+            elif isinstance(action, StartCall):
+                self.calls.start((namespace, name), action)
         return refused
 
     async def _write_status(self, body: Body, decision: Decision) -> None:

@@ -7,6 +7,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
   ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
   ``OVERTURE_RESYNC_SECONDS``: the controller (``ControllerSettings``);
+- ``OVERTURE_CALLS_ALLOWED_NETWORKS`` (CIDRs, comma-separated), ``OVERTURE_CALLS_ALLOW_PRIVATE``:
+  where http, sql and notify tasks may connect (``calls.guard``);
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
 - ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: triggers (``TriggerSettings``);
 - ``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``, ``OVERTURE_WRAPPER_IMAGE``,
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from overture.calls.guard import AddressGuard, parse_networks
 from overture.kube.artifacts import StoreSettings
 from overture.triggers.service import TriggerSettings
 
@@ -50,6 +53,9 @@ class ControllerSettings:
     # The artifact store (task files, big outputs, archived logs); None: tasks run without the
     # wrapper, and inputFiles/outputFiles fail with a message saying so.
     artifacts: StoreSettings | None = None
+    # Where http, sql and notify tasks may connect from the operator: public addresses, plus
+    # these networks (OVERTURE_CALLS_ALLOWED_NETWORKS) or every address (OVERTURE_CALLS_ALLOW_PRIVATE).
+    calls: AddressGuard = field(default_factory=AddressGuard)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
@@ -62,6 +68,10 @@ class ControllerSettings:
             status_debounce=float(env.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
             observed_debounce=float(env.get("OVERTURE_OBSERVED_DEBOUNCE_SECONDS", "5")),
             artifacts=StoreSettings.from_env(env),
+            calls=AddressGuard(
+                allowed=parse_networks(env.get("OVERTURE_CALLS_ALLOWED_NETWORKS", "")),
+                allow_private=is_true(env.get("OVERTURE_CALLS_ALLOW_PRIVATE", "false")),
+            ),
         )
 
 

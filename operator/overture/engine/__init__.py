@@ -6,6 +6,7 @@ the cluster shows and the time, and returns a ``Decision``. The operator applies
 
 from overture.engine.model import (
     Action,
+    CallObservation,
     ChildObservation,
     CreateExecution,
     CreateJob,
@@ -18,6 +19,7 @@ from overture.engine.model import (
     JobPhase,
     KillExecution,
     Observed,
+    StartCall,
 )
 from overture.engine.naming import child_execution_name, fit_name, job_name, task_run_id
 from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, TERMINATION_MESSAGE_LIMIT, parse_outputs
@@ -28,6 +30,7 @@ __all__ = [
     "OUTPUTS_PATH",
     "TERMINATION_MESSAGE_LIMIT",
     "Action",
+    "CallObservation",
     "ChildObservation",
     "CreateExecution",
     "CreateJob",
@@ -40,6 +43,7 @@ __all__ = [
     "JobPhase",
     "KillExecution",
     "Observed",
+    "StartCall",
     "child_execution_name",
     "fit_name",
     "job_name",

@@ -6,6 +6,8 @@ then advances it; a run past its task's ``timeout`` is stopped and failed (``run
 
 - ``Runnable`` (shell, python, container): one Job per attempt, retried as ``retry`` says; the
   Job's own deadline is the attempt's ``timeout``;
+- ``Call`` (http, sql, notify): one request per attempt made by the operator (``StartCall``,
+  asked again at each step until its answer is observed), retried as ``retry`` says;
 - ``Pause``: waits for its ``delay``, or for a resume (``spec.resumes``) with valid inputs;
 - ``Subflow``: starts a child execution and, with ``wait``, ends as it ends;
 - ``Fail``: fails at once with its rendered message.
@@ -22,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from overture.api import (
     AnyTask,
     Attempt,
+    CallAnyTask,
     FailTask,
     LogLevel,
     LogTask,
@@ -36,9 +39,10 @@ from overture.api import (
 )
 from overture.api.times import millis
 from overture.engine.attempts import NO_REASON, job_request, observe_attempt
+from overture.engine.calls import call_request, call_timeout, observe_call
 from overture.engine.clock import after
 from overture.engine.context import Frame
-from overture.engine.model import CreateExecution, DeleteJob
+from overture.engine.model import CreateExecution, CreateJob, DeleteJob, StartCall
 from overture.engine.naming import child_execution_name
 from overture.engine.retry import attempt_context, next_attempt_time, retry_refusal
 from overture.engine.runs import Gate, end, fail, is_late, time_out
@@ -50,6 +54,8 @@ N = TypeVar("N", LogTask, ReturnTask)
 
 # A Job created but not seen after this long is created again (same name: AlreadyExists if it was).
 UNSEEN_JOB_GRACE = timedelta(seconds=15)
+# A call's answer not seen this long after its timeout was lost (the operator enforces the timeout).
+CALL_ANSWER_GRACE = timedelta(seconds=30)
 
 
 class TaskKind(Generic[T]):
@@ -88,13 +94,18 @@ class TaskKind(Generic[T]):
         raise NotImplementedError
 
 
-class Runnable(TaskKind[RunnableAnyTask]):
-    """One Job per attempt. ``retry`` applies to failed attempts; ``timeout`` to each attempt."""
+A = TypeVar("A", bound=RunnableAnyTask | CallAnyTask)
+
+
+class Attempts(TaskKind[A]):
+    """What the kinds run in attempts share: starting attempts, retrying when due, and how an
+    attempt's end ends the run or retries it. A kind says what starts an attempt (``_request``)
+    and how one in progress is followed (``_follow``)."""
 
     def start(
         self,
         work: Work,
-        task: RunnableAnyTask,
+        task: A,
         run: TaskRun,
         frame: Frame,
         gate: Gate,
@@ -103,7 +114,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
     ) -> TaskRun:
         return self._start_attempt(work, task, run, frame, len(run.attempts) + 1)
 
-    def advance(self, work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+    def advance(self, work: Work, task: A, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
         if run.state == State.RETRYING:
             due = run.next_attempt_at
             if due is not None and due > work.now:
@@ -117,53 +128,34 @@ class Runnable(TaskKind[RunnableAnyTask]):
         attempt = run.attempts[-1]
         if attempt.state.is_terminal:
             return run
-        job = work.observed.jobs.get(attempt.job)
-        created = attempt.start_date or work.now
-        if job is None:
-            if attempt.pod is not None:
-                attempt = attempt.model_copy(
-                    update={"state": State.FAILED, "end_date": work.stamp, "message": "the Job was deleted"}
-                )
-                return self._attempt_ended(work, task, run, attempt, None, frame)
-            if work.now - created >= UNSEEN_JOB_GRACE:
-                context = work.template_context(frame, run.id, attempt.attempt)
-                work.actions.append(job_request(task, work.execution, run.id, attempt.attempt, context))
-            work.wake(created + UNSEEN_JOB_GRACE)
-            return run
-        updated, outputs = observe_attempt(attempt, job)
-        if not updated.state.is_terminal and task.timeout:
-            deadline = after(created, task.timeout)
-            if work.now >= deadline:
-                work.actions.append(DeleteJob(attempt.job, f"timed out after {task.timeout}"))
-                updated = updated.model_copy(
-                    update={"state": State.FAILED, "end_date": work.stamp, "message": f"timed out after {task.timeout}"}
-                )
-            else:
-                work.wake(deadline)
-        if updated.state.is_terminal:
-            return self._attempt_ended(work, task, run, updated, outputs, frame)
-        if updated != attempt:
-            return work.update(run, attempts=(*run.attempts[:-1], updated))
-        return run
+        return self._follow(work, task, run, attempt, frame)
 
-    def _start_attempt(self, work: Work, task: RunnableAnyTask, run: TaskRun, frame: Frame, number: int) -> TaskRun:
+    def _start_attempt(self, work: Work, task: A, run: TaskRun, frame: Frame, number: int) -> TaskRun:
         context = work.template_context(frame, run.id, number)
         try:
-            request = job_request(task, work.execution, run.id, number, context)
+            request, attempt, how = self._request(work, task, run.id, number, context)
         except TemplateError as exc:
             return fail(work, task, run, str(exc))
         work.actions.append(request)
-        attempt = Attempt(attempt=number, job=request.name, state=State.CREATED, start_date=work.stamp)
         verb = "Started" if number == 1 else "Retried"
-        work.event(f"Task{verb}", f"{verb} task {run.id} (attempt {number}) as Job {request.name}")
-        if task.timeout:
-            work.wake(after(work.now, task.timeout))
+        work.event(f"Task{verb}", f"{verb} task {run.id} (attempt {number}) {how}")
         return work.update(run, state=State.RUNNING, attempts=(*run.attempts, attempt), next_attempt_at=None)
+
+    def _request(
+        self, work: Work, task: A, run_id: str, number: int, context: dict[str, Any]
+    ) -> tuple[CreateJob | StartCall, Attempt, str]:
+        """The action that starts attempt ``number``, its record, and how the Event says it started;
+        raises TemplateError naming the field that does not render."""
+        raise NotImplementedError
+
+    def _follow(self, work: Work, task: A, run: TaskRun, attempt: Attempt, frame: Frame) -> TaskRun:
+        """An attempt that has not ended: what is observed of it now."""
+        raise NotImplementedError
 
     def _attempt_ended(
         self,
         work: Work,
-        task: RunnableAnyTask,
+        task: A,
         run: TaskRun,
         attempt: Attempt,
         outputs: dict[str, Any] | StoredOutputs | None,
@@ -194,9 +186,7 @@ class Runnable(TaskKind[RunnableAnyTask]):
         message = attempt.message or NO_REASON
         return fail(work, task, run, f"{message} (not retried: {refusal})" if refusal else message)
 
-    def _retry_refusal(
-        self, work: Work, task: RunnableAnyTask, run: TaskRun, attempt: Attempt, frame: Frame
-    ) -> str | None:
+    def _retry_refusal(self, work: Work, task: A, run: TaskRun, attempt: Attempt, frame: Frame) -> str | None:
         """Why the retry policy does not retry ``attempt`` (None: it may, if attempts are left)."""
         retry = task.retry
         if retry is None or attempt.attempt >= retry.max_attempts:
@@ -231,6 +221,84 @@ class Runnable(TaskKind[RunnableAnyTask]):
             end_date=work.stamp,
             message=message,
         )
+
+
+class Runnable(Attempts[RunnableAnyTask]):
+    """One Job per attempt. ``retry`` applies to failed attempts; ``timeout`` to each attempt."""
+
+    def _follow(self, work: Work, task: RunnableAnyTask, run: TaskRun, attempt: Attempt, frame: Frame) -> TaskRun:
+        job = work.observed.jobs.get(attempt.job)
+        created = attempt.start_date or work.now
+        if job is None:
+            if attempt.pod is not None:
+                attempt = attempt.model_copy(
+                    update={"state": State.FAILED, "end_date": work.stamp, "message": "the Job was deleted"}
+                )
+                return self._attempt_ended(work, task, run, attempt, None, frame)
+            if work.now - created >= UNSEEN_JOB_GRACE:
+                context = work.template_context(frame, run.id, attempt.attempt)
+                work.actions.append(job_request(task, work.execution, run.id, attempt.attempt, context))
+            work.wake(created + UNSEEN_JOB_GRACE)
+            return run
+        updated, outputs = observe_attempt(attempt, job)
+        if not updated.state.is_terminal and task.timeout:
+            deadline = after(created, task.timeout)
+            if work.now >= deadline:
+                work.actions.append(DeleteJob(attempt.job, f"timed out after {task.timeout}"))
+                updated = updated.model_copy(
+                    update={"state": State.FAILED, "end_date": work.stamp, "message": f"timed out after {task.timeout}"}
+                )
+            else:
+                work.wake(deadline)
+        if updated.state.is_terminal:
+            return self._attempt_ended(work, task, run, updated, outputs, frame)
+        if updated != attempt:
+            return work.update(run, attempts=(*run.attempts[:-1], updated))
+        return run
+
+    def _request(
+        self, work: Work, task: RunnableAnyTask, run_id: str, number: int, context: dict[str, Any]
+    ) -> tuple[CreateJob, Attempt, str]:
+        request = job_request(task, work.execution, run_id, number, context)
+        if task.timeout:
+            work.wake(after(work.now, task.timeout))
+        attempt = Attempt(attempt=number, job=request.name, state=State.CREATED, start_date=work.stamp)
+        return request, attempt, f"as Job {request.name}"
+
+
+class Call(Attempts[CallAnyTask]):
+    """One request per attempt, made by the operator: no Job, no pod. ``retry`` applies to failed
+    attempts; ``timeout`` (else the kind's default) bounds each attempt, enforced by the operator."""
+
+    def _follow(self, work: Work, task: CallAnyTask, run: TaskRun, attempt: Attempt, frame: Frame) -> TaskRun:
+        answer = work.observed.calls.get(attempt.job)
+        if answer is not None:
+            updated, outputs = observe_call(attempt, answer, work.stamp)
+            return self._attempt_ended(work, task, run, updated, outputs, frame)
+        seconds = call_timeout(task)
+        # The operator bounds the call by the timeout: past it and a grace, the answer was lost.
+        deadline = (attempt.start_date or work.now) + timedelta(seconds=seconds) + CALL_ANSWER_GRACE
+        if work.now >= deadline:
+            message = f"no answer within {seconds:g}s"
+            ended = attempt.model_copy(update={"state": State.FAILED, "end_date": work.stamp, "message": message})
+            return self._attempt_ended(work, task, run, ended, None, frame)
+        # Asked again until answered: the operator makes a call once while it is in flight, and
+        # again after a restart lost it. It rendered when the attempt started, and renders the same.
+        context = work.template_context(frame, run.id, attempt.attempt)
+        try:
+            work.actions.append(call_request(task, work.execution, run.id, attempt.attempt, context))
+        except TemplateError as exc:
+            return fail(work, task, work.update(run, attempts=(*run.attempts[:-1], attempt)), str(exc))
+        work.wake(deadline)
+        return run
+
+    def _request(
+        self, work: Work, task: CallAnyTask, run_id: str, number: int, context: dict[str, Any]
+    ) -> tuple[StartCall, Attempt, str]:
+        request = call_request(task, work.execution, run_id, number, context)
+        work.wake(work.now + timedelta(seconds=call_timeout(task)) + CALL_ANSWER_GRACE)
+        attempt = Attempt(attempt=number, job=request.key, state=State.RUNNING, start_date=work.stamp)
+        return request, attempt, "as a call by the operator"
 
 
 class Fail(TaskKind[FailTask]):

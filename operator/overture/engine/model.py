@@ -1,8 +1,9 @@
 """The engine's inputs and outputs, as plain immutable values.
 
 ``Observed`` is what the cluster shows for one execution (its Jobs by name, its child
-executions by name, how busy its flow is); ``Decision`` is what ``step`` wants done. The operator
-translates between these values and the Kubernetes API; the engine never sees a client.
+executions by name, how busy its flow is, the answers to the calls the operator made for it);
+``Decision`` is what ``step`` wants done. The operator translates between these values and the
+Kubernetes API; the engine never sees a client.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ class ChildObservation:
 
 
 @dataclass(frozen=True)
+class CallObservation:
+    """The answer to one call (``StartCall``), as the operator got it."""
+
+    key: str
+    ok: bool
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     jobs: Mapping[str, JobObservation] = field(default_factory=dict)
     children: Mapping[str, ChildObservation] = field(default_factory=dict)
@@ -59,6 +70,8 @@ class Observed:
     # Outputs too big for the status (a task run's outputsStored), read from the artifact store by the
     # operator before the step: attempt's Job name -> outputs. One missing is not yet available.
     stored_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The answers to the calls (http, sql, notify attempts) the operator made: call key -> answer.
+    calls: Mapping[str, CallObservation] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,25 @@ class EmitEvent:
     message: str
 
 
-Action = CreateJob | DeleteJob | CreateExecution | KillExecution | EmitEvent
+@dataclass(frozen=True)
+class StartCall:
+    """Make one attempt of an ``http``, ``sql`` or ``notify`` task, in the operator.
+
+    Asked at every step until its answer is observed: the operator makes it once while it is in
+    flight and again only if the answer was lost (a restart). ``request`` holds the rendered
+    fields; a secret is still ``$(VAR)`` in it, ``secrets`` says which Secret key each VAR is.
+    """
+
+    key: str
+    task_run: str
+    attempt: int
+    kind: str
+    request: Mapping[str, Any]
+    secrets: Mapping[str, tuple[str, str]]
+    timeout_seconds: float
+
+
+Action = CreateJob | DeleteJob | CreateExecution | KillExecution | EmitEvent | StartCall
 
 
 @dataclass(frozen=True)

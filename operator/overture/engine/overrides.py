@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from overture.api import RESTARTABLE, ExecutionStatus, FlowSpec, RunnableAnyTask, State, TaskRun, child_groups
+from overture.api import (
+    RESTARTABLE,
+    CallAnyTask,
+    ExecutionStatus,
+    FlowSpec,
+    RunnableAnyTask,
+    State,
+    TaskRun,
+    child_groups,
+)
 from overture.validation import all_tasks
 
 
@@ -37,7 +46,7 @@ def restart_runs(status: ExecutionStatus, restarts: int, now: datetime) -> Execu
         if run.id in handler_runs:
             run = _placeholder(run)
         elif run.state in RESTARTABLE and (run.parent is None or run.parent in reopened):
-            if isinstance(task, RunnableAnyTask):
+            if isinstance(task, RunnableAnyTask | CallAnyTask):
                 run = run.model_copy(update={"state": State.RETRYING, "next_attempt_at": now, "end_date": None})
             elif task is not None and child_groups(task):
                 run = run.model_copy(update={"state": State.RUNNING, "end_date": None, "message": None})

@@ -29,14 +29,17 @@ from overture.api import (
     EachTask,
     FailTask,
     FlowableBase,
+    HttpTask,
     IfTask,
     LogTask,
+    NotifyTask,
     ParallelTask,
     PauseTask,
     PythonTask,
     ReturnTask,
     SequentialTask,
     ShellTask,
+    SqlTask,
     State,
     SubflowTask,
     SwitchTask,
@@ -45,7 +48,7 @@ from overture.api import (
     walk_tasks,
 )
 from overture.engine.context import Frame
-from overture.engine.kinds import Fail, Log, Pause, Return, Runnable, Subflow, TaskKind
+from overture.engine.kinds import Call, Fail, Log, Pause, Return, Runnable, Subflow, TaskKind
 from overture.engine.naming import task_run_id
 from overture.engine.runs import Gate, Outcome, end, fail
 from overture.engine.work import Work
@@ -363,6 +366,7 @@ def _each_items(task: EachTask, context: dict[str, Any]) -> list[Any]:
 # --- every kind, once ------------------------------------------------------------------------
 
 _RUNNABLE = Runnable()
+_CALL = Call()
 KINDS: dict[type[AnyTask], TaskKind[Any]] = {
     ShellTask: _RUNNABLE,
     PythonTask: _RUNNABLE,
@@ -377,6 +381,9 @@ KINDS: dict[type[AnyTask], TaskKind[Any]] = {
     FailTask: Fail(),
     LogTask: Log(),
     ReturnTask: Return(),
+    HttpTask: _CALL,
+    SqlTask: _CALL,
+    NotifyTask: _CALL,
 }
 """How the engine runs each task model (``api.TASK_MODELS``; tests/unit/engine/test_kinds.py checks none is missing)."""
 
