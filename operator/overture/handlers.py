@@ -10,7 +10,9 @@ kopf settings, chosen on purpose:
 - kopf's per-object workers are unbounded (they only fill the cache and the queue) and exit
   after 0.2 s idle; our own reconcile workers are bounded by ``OVERTURE_WORKERS`` (default 64);
 - kopf's peering is off (``standalone``): replicas elect a leader with a coordination.k8s.io
-  Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles.
+  Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles. With
+  ``OVERTURE_SHARDS`` > 1 executions are split into shards, one Lease each, held by the replicas
+  side by side (controller/shard_leases.py); schedules and housekeeping stay with shard 0's holder.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.controller import Controller
 from overture.controller.flows import reconcile_flow
 from overture.controller.settings import OperatorSettings
+from overture.controller.shard_leases import ShardElector
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
 from overture.kube.flow_cache import FlowCache
@@ -53,7 +56,7 @@ class Runtime:
         self.flows = FlowCache(self.store)  # replaced at startup by one with the settings
         self.tasks: list[asyncio.Task[Any]] = []
         self.runner: Any = None
-        self.elector: LeaderElector | None = None
+        self.elector: LeaderElector | ShardElector | None = None
         self.triggers: Triggers | None = None
         self.ready = False
 
@@ -84,16 +87,40 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = "overture.dev/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
     kube = await Kube.connect(config.kubeconfig)
-    elector = None
-    if config.leader_election:
-        elector = LeaderElector(
+    elector: LeaderElector | ShardElector | None = None
+    flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below
+    if config.leader_election and config.shards > 1:
+        elector = ShardElector(
             kube,
             namespace=config.lease_namespace,
             identity=config.identity or default_identity(config.http_port),
-            name=lease_name(config.namespaces),
+            base=lease_name(config.namespaces),
+            count=config.shards,
         )
-    flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below
-    controller = Controller(kube, runtime.store, config.controller, flows, gate=elector.elected if elector else None)
+        controller = Controller(
+            kube,
+            runtime.store,
+            config.controller,
+            flows,
+            gate=elector.active,
+            owns=elector.owns,
+            leading=elector.leading,
+        )
+        elector.busy = lambda: controller.queue.busy
+        elector.on_taken.append(controller.resync)
+    else:
+        leader = None
+        if config.leader_election:
+            leader = LeaderElector(
+                kube,
+                namespace=config.lease_namespace,
+                identity=config.identity or default_identity(config.http_port),
+                name=lease_name(config.namespaces),
+            )
+        controller = Controller(kube, runtime.store, config.controller, flows, gate=leader.elected if leader else None)
+        if leader is not None:
+            leader.on_elected.append(controller.resync)
+        elector = leader
     metrics = Metrics(
         runtime.store, lambda: controller.queue.depth, lambda: runtime.elector is None or runtime.elector.is_leader
     )
@@ -103,11 +130,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     process_memory.trim()
     runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
     if elector is not None:
-        elector.on_elected.append(controller.resync)
         runtime.elector = elector
         runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
     runtime.tasks.append(asyncio.create_task(controller.run(), name="overture-controller"))
-    triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.queue.gate)
+    triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.housekeeping.gate)
     controller.on_finished(triggers.execution_finished)
     runtime.triggers = triggers
     runtime.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))

@@ -47,18 +47,22 @@ class Controller:
         flows: FlowCache,
         gate: asyncio.Event | None = None,
         clock: Callable[[], datetime] | None = None,
+        owns: Callable[[Key], bool] | None = None,
+        leading: asyncio.Event | None = None,
     ) -> None:
+        """``gate``: set while the queue may run; ``owns``: the keys it may reconcile (sharding);
+        ``leading``: set while housekeeping (and the triggers) may act, ``gate`` if not given."""
         self.settings = settings
         clock = clock or (lambda: datetime.now(UTC))
         self.events = EventPoster(kube)
         artifacts = ArtifactStore(settings.artifacts) if settings.artifacts else None
         self.housekeeping = Housekeeping(kube, store, clock, artifacts)
-        self.housekeeping.gate = gate
+        self.housekeeping.gate = leading or gate
         self.calls = CallRunner(kube, settings.calls)
         self.executions = ExecutionReconciler(
             kube, store, settings, clock, self.events, self.housekeeping, flows, artifacts=artifacts, calls=self.calls
         )
-        self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate)
+        self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate, owns)
         self.calls.wake = self.queue.enqueue
 
     def enqueue(self, key: Key) -> None:

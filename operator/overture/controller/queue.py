@@ -48,10 +48,17 @@ Reconcile = Callable[[Key], Awaitable[Result]]
 
 
 class WorkQueue:
-    def __init__(self, reconcile: Reconcile, workers: int, gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        reconcile: Reconcile,
+        workers: int,
+        gate: asyncio.Event | None = None,
+        owns: Callable[[Key], bool] | None = None,
+    ) -> None:
         self.reconcile = reconcile
         self.workers = workers
-        self.gate = gate  # set while this replica leads; None: always act
+        self.gate = gate  # set while this replica leads (holds a shard); None: always act
+        self.owns = owns  # with shards: whether this replica holds the key's shard; None: every key is ours
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.queued: set[Key] = set()
         self.busy: set[Key] = set()
@@ -98,6 +105,8 @@ class WorkQueue:
             if self.gate is not None and not self.gate.is_set():
                 await self.gate.wait()
             self.queued.discard(key)
+            if self.owns is not None and not self.owns(key):
+                continue  # another replica's shard: its holder reconciles it (and resyncs when it takes it)
             self.busy.add(key)
             started = time.perf_counter()
             try:

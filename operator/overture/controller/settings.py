@@ -87,6 +87,7 @@ class OperatorSettings:
     leader_election: bool = True
     lease_namespace: str = "default"
     identity: str | None = None  # this replica's name in the Lease; None: kube.lease.default_identity
+    shards: int = 1  # > 1: active-active, executions split over the replicas by shard (controller/shards.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
@@ -102,4 +103,15 @@ class OperatorSettings:
             leader_election=env.get("OVERTURE_LEADER_ELECTION", "true").lower() != "false",
             lease_namespace=env.get("OVERTURE_LEASE_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
             identity=env.get("OVERTURE_IDENTITY") or env.get("POD_NAME") or None,
+            shards=_shard_count(env.get("OVERTURE_SHARDS", "1")),
         )
+
+
+def _shard_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise ValueError(f"OVERTURE_SHARDS={text!r}: set a whole number from 1 (one leader, the default) to 64")
+    return count

@@ -72,8 +72,10 @@ class LeaderElector:
         duration_seconds: int = 15,
         renew_seconds: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.api = client.CoordinationV1Api(kube.api)
+        self.labels = labels or {}  # on the Lease when this replica creates it (shard members are listed by label)
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -89,13 +91,18 @@ class LeaderElector:
 
     async def run(self) -> None:
         while True:
-            try:
-                leading = await self._attempt()
-            except (TimeoutError, ApiException, OSError) as exc:
-                log.warning("Could not reach the Lease: lease=%s/%s error=%s", self.namespace, self.name, exc)
-                leading = False
-            self._set(leading)
+            await self.poll()
             await asyncio.sleep(self.renew_seconds)
+
+    async def poll(self) -> bool:
+        """One attempt to take or renew the Lease; whether this replica holds it now."""
+        try:
+            leading = await self._attempt()
+        except (TimeoutError, ApiException, OSError) as exc:
+            log.warning("Could not reach the Lease: lease=%s/%s error=%s", self.namespace, self.name, exc)
+            leading = False
+        self._set(leading)
+        return leading
 
     def _set(self, leading: bool) -> None:
         if leading and not self.elected.is_set():
@@ -157,7 +164,7 @@ class LeaderElector:
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
+            "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
             "spec": {
                 "holderIdentity": self.identity,
                 "leaseDurationSeconds": self.duration_seconds,

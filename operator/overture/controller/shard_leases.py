@@ -1,0 +1,158 @@
+"""Active-active sharding, the I/O part: one Lease per shard and one membership Lease per replica.
+
+Every ``renew_seconds`` a replica renews its membership Lease, lists the live members (their
+membership Leases, by label, renewed within the Lease duration), computes the shards it should
+hold (``shards.wanted``), takes or renews those Leases, and hands back the ones it holds but no
+longer wants. It stops reconciling a shard before it hands the shard's Lease back, and waits for
+that shard's reconciles in flight to finish, so two replicas never reconcile one execution at once
+on a hand-over; on a crash, the Lease expires before anyone else takes it, and a deposed holder
+still mid-reconcile is refused by the resourceVersion of its status write (409), as with leader
+election (``kube/lease.py``, whose ``LeaderElector`` holds each Lease here).
+
+``leading`` (shard 0 held) gates schedules, triggers and housekeeping; ``active`` (any shard held)
+gates the work queue, which skips keys of shards not held (``owns``). Whenever a shard is taken,
+``on_taken`` callbacks run (the controller's resync: every unfinished execution queued again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from overture.controller.shards import shard_of, wanted
+from overture.kube.client import REQUESTS, Kube
+from overture.kube.lease import LeaderElector
+from overture.kube.store import Key
+
+log = logging.getLogger("overture.shards")
+
+LABEL_SET = "overture.dev/lease-set"
+LABEL_ROLE = "overture.dev/lease-role"
+HANDOVER_WAIT_SECONDS = 30.0  # a reconcile in flight longer than this is cut off by the 409 anyway
+
+
+class ShardElector:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        identity: str,
+        base: str,
+        count: int,
+        duration_seconds: int = 8,  # + a poll or two: a dead replica's shards are taken within ~12 s
+        renew_seconds: float = 2.0,
+        busy: Callable[[], set[Key]] | None = None,
+    ) -> None:
+        self.api = client.CoordinationV1Api(kube.api)
+        self.namespace = namespace
+        self.identity = identity
+        self.base = base
+        self.count = count
+        self.duration_seconds = duration_seconds
+        self.renew_seconds = renew_seconds
+        self.busy = busy or set
+        member_name = f"{base}-member-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
+        self.member = self._lease(kube, member_name, {LABEL_SET: base, LABEL_ROLE: "member"})
+        self.shards = [
+            self._lease(kube, f"{base}-shard-{i}", {LABEL_SET: base, LABEL_ROLE: "shard"}) for i in range(count)
+        ]
+        self.held: set[int] = set()
+        self.leading = asyncio.Event()  # shard 0 held: schedules, triggers, housekeeping
+        self.active = asyncio.Event()  # some shard held: the work queue runs
+        self.on_taken: list[Callable[[], Any]] = []
+
+    def _lease(self, kube: Kube, name: str, labels: dict[str, str]) -> LeaderElector:
+        return LeaderElector(
+            kube,
+            namespace=self.namespace,
+            identity=self.identity,
+            name=name,
+            duration_seconds=self.duration_seconds,
+            renew_seconds=self.renew_seconds,
+            labels=labels,
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leading.is_set()
+
+    def owns(self, key: Key) -> bool:
+        return shard_of(key, self.count) in self.held
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except (TimeoutError, ApiException, OSError) as exc:
+                log.warning("Could not reach the shard Leases: set=%s/%s error=%s", self.namespace, self.base, exc)
+            await asyncio.sleep(self.renew_seconds)
+
+    async def poll(self) -> None:
+        if not await self.member.poll():
+            return  # our own membership Lease is unreachable: the shards' own polls will fail as well
+        want = wanted(self.count, await self._members(), self.identity)
+        taken = False
+        for shard in range(self.count):
+            if shard in want:
+                holding = await self.shards[shard].poll()
+                if holding and shard not in self.held:
+                    log.info("Took a shard: shard=%d/%d identity=%s", shard, self.count, self.identity)
+                    self.held.add(shard)
+                    taken = True
+                elif not holding:
+                    self.held.discard(shard)
+            elif shard in self.held:
+                await self._hand_over(shard)
+        self._signal()
+        if taken:
+            for callback in self.on_taken:
+                callback()
+
+    async def _hand_over(self, shard: int) -> None:
+        """Stop reconciling ``shard``, let its reconciles in flight end, then give its Lease back."""
+        self.held.discard(shard)
+        self._signal()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HANDOVER_WAIT_SECONDS
+        while any(shard_of(key, self.count) == shard for key in self.busy()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await self.shards[shard].release()
+        log.info("Handed a shard over: shard=%d/%d identity=%s", shard, self.count, self.identity)
+
+    def _signal(self) -> None:
+        for event, on in ((self.leading, 0 in self.held), (self.active, bool(self.held))):
+            if on:
+                event.set()
+            else:
+                event.clear()
+
+    async def _members(self) -> set[str]:
+        REQUESTS["lease-list"] += 1
+        leases = await self.api.list_namespaced_lease(
+            self.namespace, label_selector=f"{LABEL_SET}={self.base},{LABEL_ROLE}=member"
+        )
+        now = datetime.now(UTC)
+        live = {self.identity}
+        for lease in leases.items:
+            spec = lease.spec
+            renewed = spec.renew_time or spec.acquire_time
+            if not spec.holder_identity or renewed is None:
+                continue
+            if renewed.tzinfo is None:
+                renewed = renewed.replace(tzinfo=UTC)
+            if now - renewed <= timedelta(seconds=spec.lease_duration_seconds or self.duration_seconds):
+                live.add(spec.holder_identity)
+        return live
+
+    async def release(self) -> None:
+        """On a clean stop: stop reconciling, hand every shard and the membership back."""
+        for shard in sorted(self.held):
+            await self._hand_over(shard)
+        await self.member.release()

@@ -1,0 +1,74 @@
+"""Sharding decisions, without a cluster: the stable hash and which replica wants which shard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from overture.controller.shards import owner, shard_of, wanted
+
+KEYS = [("team-a", f"run-{i}") for i in range(2000)] + [("team-b", f"run-{i}") for i in range(2000)]
+
+
+def test_one_shard_is_everything() -> None:
+    assert {shard_of(key, 1) for key in KEYS} == {0}
+    assert wanted(1, ["a", "b"], "a") | wanted(1, ["a", "b"], "b") == frozenset({0})
+
+
+def test_the_hash_is_the_same_in_another_process() -> None:
+    """Python's hash() of a str changes per process; every replica must compute the same shard."""
+    here = [shard_of(key, 16) for key in KEYS[:50]]
+    code = (
+        "from overture.controller.shards import shard_of;"
+        "print([shard_of(('team-a', f'run-{i}'), 16) for i in range(50)])"
+    )
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert there.strip() == str(here)
+
+
+def test_executions_spread_over_the_shards() -> None:
+    counts = Counter(shard_of(key, 8) for key in KEYS)
+    assert set(counts) == set(range(8))
+    assert max(counts.values()) < 1.25 * len(KEYS) / 8
+
+
+def test_the_namespace_is_part_of_the_key() -> None:
+    moved = sum(shard_of(("team-a", f"run-{i}"), 8) != shard_of(("team-b", f"run-{i}"), 8) for i in range(2000))
+    assert moved > 1500
+
+
+@pytest.mark.parametrize("members", [["a"], ["a", "b"], ["a", "b", "c"], ["r0", "r1", "r2", "r3", "r4"]])
+def test_every_shard_is_wanted_by_exactly_one_member(members: list[str]) -> None:
+    count = 16
+    claims = Counter(shard for me in members for shard in wanted(count, members, me))
+    assert set(claims) == set(range(count))
+    assert set(claims.values()) == {1}
+
+
+def test_a_replica_counts_itself_even_before_its_membership_shows() -> None:
+    assert wanted(4, [], "a") == frozenset(range(4))
+    assert wanted(4, ["b"], "a") | wanted(4, ["a", "b"], "b") == frozenset(range(4))
+
+
+def test_a_dead_replica_moves_only_its_own_shards() -> None:
+    count = 32
+    before = {shard: owner(shard, ["a", "b", "c"]) for shard in range(count)}
+    after = {shard: owner(shard, ["a", "c"]) for shard in range(count)}
+    moved = {shard for shard in range(count) if before[shard] != after[shard]}
+    assert moved == {shard for shard in range(count) if before[shard] == "b"}
+    assert moved  # b held some shards, and they went to the live replicas
+    assert all(after[shard] in ("a", "c") for shard in moved)
+
+
+def test_a_joining_replica_takes_a_share() -> None:
+    count = 32
+    share = wanted(count, ["a", "b", "c"], "c")
+    assert 4 <= len(share) <= 18
+    assert share.isdisjoint(wanted(count, ["a", "b", "c"], "a"))
+
+
+def test_no_members_no_owner() -> None:
+    assert owner(0, []) is None
