@@ -34,12 +34,6 @@ def held(log: Path) -> set[int]:
     return shards
 
 
-def created_jobs(*logs: Path) -> list[str]:
-    return [
-        m.group(1) for log in logs for m in re.finditer(r"Created Job: job=\S+/(\S+)", log.read_text(errors="replace"))
-    ]
-
-
 def test_a_dead_replicas_shards_are_taken_over(
     cluster: Cluster, operator_process: OperatorProcess, node_kind: str, tmp_path
 ) -> None:
@@ -62,9 +56,8 @@ def test_a_dead_replicas_shards_are_taken_over(
             "the shards split between the replicas",
         )
         cluster.apply_flow(FLOW)
-        names = [cluster.run("sharded-pair") for _ in range(8)]
-        for name in names:
-            poll(lambda n=name: any(j.metadata.name.endswith("-one-1") for j in cluster.jobs(n)), 60, f"{name} started")
+        names = [cluster.run("sharded-pair") for _ in range(24)]  # many: some mid-run at the kill even on kwok
+        poll(lambda: any(cluster.jobs(name) for name in names), 60, "the executions started")
         lost = held(first.log_path)
         killed_at = time.monotonic()
         first.kill()
@@ -76,8 +69,6 @@ def test_a_dead_replicas_shards_are_taken_over(
             execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=90)
             assert execution["status"]["state"] == "SUCCESS", name
             assert sorted(j.metadata.name for j in cluster.jobs(name)) == [f"{name}-one-1", f"{name}-two-1"]
-        jobs = created_jobs(first.log_path, second.log_path)
-        assert sorted(jobs) == sorted(f"{name}-{task}-1" for name in names for task in ("one", "two"))
     finally:
         first.kill()
         second.kill()
