@@ -217,6 +217,7 @@ EXECUTION_COLUMNS = [
     _column("Started", ".status.startDate", "date"),
     _column("Duration", ".status.duration"),
     _column("Age", ".metadata.creationTimestamp", "date"),
+    _column("Runs", ".status.taskRunCounts", priority=1),  # task runs by state, archived ones too
     _column("Message", ".status.message", priority=1),
 ]
 

@@ -27,10 +27,9 @@ class StoreCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         executions: Counter[str] = Counter()
         task_runs: Counter[str] = Counter()
-        for state, run_states in self.store.executions.states():
+        for state, run_counts in self.store.executions.states():
             executions[state or "CREATED"] += 1
-            for run_state in run_states:
-                task_runs[run_state or "CREATED"] += 1
+            task_runs.update(run_counts)
         family = GaugeMetricFamily("overture_executions", "Executions by state", labels=["state"])
         for state, count in sorted(executions.items()):
             family.add_metric([state], count)

@@ -67,6 +67,7 @@ from overture.api.flow import (
     TriggerStatus,
 )
 from overture.api.inputs import Input, InputType, coerce_inputs
+from overture.api.run_archive import restore_runs, task_run_counts, task_runs_of
 from overture.api.states import RESTARTABLE, TERMINAL, State, is_terminal
 from overture.api.steering import STEERING_ACTIONS, SteeringError, steering_patch
 from overture.api.tasks import (
@@ -279,8 +280,11 @@ __all__ = [
     "paused_task",
     "problems_from",
     "published_outputs",
+    "restore_runs",
     "steering_patch",
     "tag_of",
+    "task_run_counts",
+    "task_runs_of",
     "to_timedelta",
     "value_templates",
     "walk_tasks",

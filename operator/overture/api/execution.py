@@ -11,14 +11,16 @@ counter, so the operator reacts exactly once to each request, even after a resta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, ValidatorFunctionWrapHandler, field_validator, model_validator
 
 from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta, Resource
+from overture.api.run_archive import ChunkCache, count_states, shown_in_full, task_runs_of
 from overture.api.states import State
 from overture.api.tasks import PauseTask, walk_tasks
 from overture.api.times import Time
@@ -110,6 +112,16 @@ class TaskRun(Model):
     message: str | None = None
 
 
+class ArchivedRuns(Model):
+    """Finished task runs not written in full in ``taskRuns`` (api/run_archive.py)."""
+
+    encoding: str = Field(description="zlib+base64: each chunk is base64 of zlib-compressed JSON")
+    runs: int = Field(ge=0, description="How many task runs are archived")
+    chunks: tuple[str, ...] = Field(
+        default=(), description="Every task run in order: an archived run's JSON, or the id of one in taskRuns"
+    )
+
+
 class ExecutionStatus(Model):
     observed_generation: int | None = None
     state: State = State.CREATED
@@ -130,6 +142,68 @@ class ExecutionStatus(Model):
     outputs: dict[str, JsonValue] | None = Field(
         default=None, description="The flow's outputs (spec.outputs), set when its tasks succeeded"
     )
+    task_run_counts: dict[str, int] | None = Field(
+        default=None, description="Task runs by state, archived ones included; written with the status, not read"
+    )
+    archived_runs: ArchivedRuns | None = Field(
+        default=None, description="Finished task runs past the first 200, compressed; read back into taskRuns"
+    )
+
+    @field_validator("flow_spec", mode="wrap")
+    @classmethod
+    def _snapshot_once(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """The same snapshot (by its JSON) is parsed once: a reconcile of a 5,000-task flow would
+        otherwise spend most of its time parsing a spec that never changes during the run."""
+        if not isinstance(value, dict):
+            return handler(value)
+        key = json.dumps(value, separators=(",", ":"))
+        spec = _SNAPSHOTS.get(key)
+        if spec is None:
+            spec = handler(value)
+            _SNAPSHOTS[key] = spec
+            if len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
+                del _SNAPSHOTS[next(iter(_SNAPSHOTS))]  # the oldest
+        return spec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_archived_runs(cls, data: Any) -> Any:
+        """Archived runs back in ``taskRuns``; the counts are written, never read (they could be stale)."""
+        if not isinstance(data, dict) or not _DERIVED.intersection(data):
+            return data
+        restored = {key: value for key, value in data.items() if key not in _DERIVED}
+        if data.get("archivedRuns"):
+            restored["taskRuns"] = _ARCHIVE.read(data["archivedRuns"], list(data.get("taskRuns") or []), _run_id)
+        return restored
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire form; past 200 task runs, the finished ones (but the first failures) archived."""
+        wire = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True, exclude={"task_runs"}
+        )
+        if not self.task_runs:
+            return wire
+        states = [run.state.value for run in self.task_runs]
+        shown = shown_in_full(states)
+        wire["taskRunCounts"] = count_states(states)
+        wire["taskRuns"] = [run.to_wire() for run, keep in zip(self.task_runs, shown, strict=True) if keep]
+        if not all(shown):
+            wire["archivedRuns"] = _ARCHIVE.write(self.task_runs, shown, _run_id)
+        return wire
+
+
+_DERIVED = frozenset({"archivedRuns", "taskRunCounts"})
+SNAPSHOTS_KEPT = 64
+_SNAPSHOTS: dict[str, FlowSpec] = {}  # flowSpec JSON -> the parsed snapshot (frozen: shared)
+
+
+def _run_id(run: Any) -> str:
+    return run.id if isinstance(run, TaskRun) else str(run.get("id")) if isinstance(run, dict) else ""
+
+
+# Chunks of archived runs lately read and written, parsed and encoded: a reconcile of a big
+# execution costs the chunks that changed, not every run (api/run_archive.py).
+_ARCHIVE: ChunkCache[TaskRun] = ChunkCache(TaskRun.model_validate, TaskRun.to_wire)
 
 
 class Execution(Resource):
@@ -138,6 +212,13 @@ class Execution(Resource):
     kind: str = "Execution"
     spec: ExecutionSpec
     status: ExecutionStatus | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """``Resource.to_wire``, with the status as ``ExecutionStatus.to_wire`` writes it (runs archived)."""
+        wire = super().to_wire()
+        if self.status is not None:
+            wire["status"] = self.status.to_wire()
+        return wire
 
     def to_manifest(self) -> dict[str, Any]:
         """The object to create: ``to_wire()``, with ``spec.inputs`` and ``spec.trigger.type`` written
@@ -178,6 +259,6 @@ def published_outputs(status: Mapping[str, Any]) -> dict[str, Any]:
         return dict(flow_outputs)
     return {
         run["taskId"]: run.get("outputs")
-        for run in status.get("taskRuns") or []
-        if isinstance(run, dict) and run.get("outputs") is not None and "[" not in str(run.get("id"))
+        for run in task_runs_of(status)
+        if run.get("outputs") is not None and "[" not in str(run.get("id"))
     }

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from overture.api import FlowSpec, InputType, SteeringError, steering_patch
+from overture.api import FlowSpec, InputType, SteeringError, steering_patch, task_runs_of
 from overture.cli.client import ClusterClient, add_target_options, connect_from
 from overture.cli.common import (
     EXIT_USAGE,
@@ -111,7 +111,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     status = source.get("status") or {}
     flow_name = source["spec"]["flowRef"]["name"]
     snapshot = status.get("flowSpec")
-    if not status.get("taskRuns") or snapshot is None:
+    if not task_runs_of(status) or snapshot is None:
         raise CliError(f"execution {args.execution!r} ran no task yet; there is nothing to replay from")
     top = [t["id"] for t in snapshot.get("tasks") or []]
     if args.from_task not in top:
@@ -155,7 +155,8 @@ def render_objects(plural: str, objects: list[dict[str, Any]], output: str, name
     if not objects:
         return f"No {plural} found."
     text = object_table(plural, objects, now, wide=output == "wide", namespaces=namespaces)
-    if plural == "executions" and len(objects) == 1 and (objects[0].get("status") or {}).get("taskRuns"):
+    status = objects[0].get("status") or {} if plural == "executions" and len(objects) == 1 else {}
+    if status.get("taskRuns") or status.get("archivedRuns"):
         text += "\n\n" + task_run_table(objects[0]["status"], now)
     return text
 
@@ -179,7 +180,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     """Every task attempt's pod log, in order, each under a header."""
     cluster = connect_from(args)
     execution = cluster.get("executions", args.execution)
-    runs = (execution.get("status") or {}).get("taskRuns") or []
+    runs = task_runs_of(execution.get("status") or {})
     if args.task:
         chosen = [r for r in runs if args.task in (r["id"], r["taskId"])]
         if not chosen:

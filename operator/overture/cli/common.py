@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, walk_tasks
+from overture.api import FlowSpec, Input, SpecError, State, coerce_inputs, task_runs_of, walk_tasks
 from overture.documents import MAX_FILE_BYTES, YamlDocument, read_yaml
 from overture.validation import read_flow
 
@@ -146,7 +146,7 @@ class Progress:
         """The task runs of ``status`` whose state or attempt count changed since the last call;
         a flowable run that changed with its children comes after them (they ended first)."""
         changed = []
-        for run in status.get("taskRuns") or []:
+        for run in task_runs_of(status):
             key = (str(run.get("state")), len(run.get("attempts") or []))
             if self.seen.get(run["id"]) != key:
                 self.seen[run["id"]] = key

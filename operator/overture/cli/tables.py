@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from overture.api import task_run_counts
 from overture.api.times import parse_time
 from overture.crd import EXECUTION_COLUMNS, FLOW_COLUMNS
 
@@ -102,7 +103,7 @@ def object_table(
 def task_run_table(status: Mapping[str, Any], now: datetime) -> str:
     """One line per task run: its state, attempts, duration, and outputs or message."""
     rows = [["TASK RUN", "STATE", "ATTEMPTS", "DURATION", "OUTPUTS / MESSAGE"]]
-    for run in status.get("taskRuns") or []:
+    for run in status.get("taskRuns") or []:  # past 200 runs, the unfinished ones and the first failures
         start, end = parse_time(run.get("startDate")), parse_time(run.get("endDate"))
         duration = human_age(((end or now) - start).total_seconds()) if start else NONE
         detail = json.dumps(run["outputs"]) if run.get("outputs") else (run.get("message") or "")
@@ -116,4 +117,11 @@ def task_run_table(status: Mapping[str, Any], now: datetime) -> str:
                 detail[:120] + ("..." if len(detail) > 120 else ""),
             ]
         )
-    return table(rows)
+    text = table(rows)
+    archive = status.get("archivedRuns")
+    if isinstance(archive, dict):  # past 200 runs, the unfinished ones and the first failures are listed
+        counts = ", ".join(f"{state} {count:,}" for state, count in task_run_counts(status).items())
+        text += (
+            f"\n... and {archive.get('runs', 0):,} finished task runs more, archived in the status; by state: {counts}"
+        )
+    return text

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from overture.api import LABEL_EXECUTION, is_terminal
+from overture.api import LABEL_EXECUTION, is_terminal, task_run_counts
 from overture.api.times import parse_time
 
 Key = tuple[str, str]  # (namespace, name)
@@ -43,7 +43,7 @@ def key_of(body: Body) -> Key:
 class Packed:
     state: str
     end: datetime | None  # status.endDate
-    task_states: tuple[str, ...]
+    task_counts: tuple[tuple[str, int], ...]  # task runs by state
     blob: bytes  # zlib-compressed JSON of the body
 
 
@@ -94,13 +94,13 @@ class ExecutionTable(MutableMapping[Key, Body]):
     def packed(self, key: Key) -> Packed | None:
         return self._packed.get(key)
 
-    def states(self) -> Iterator[tuple[str | None, tuple[str | None, ...]]]:
-        """(state, task run states) of every execution, without decoding the finished ones."""
+    def states(self) -> Iterator[tuple[str | None, Mapping[str, int]]]:
+        """(state, task runs by state) of every execution, without decoding the finished ones."""
         for body in list(self._live.values()):
             status = body.get("status") or {}
-            yield status.get("state"), tuple(run.get("state") for run in status.get("taskRuns") or [])
+            yield status.get("state"), task_run_counts(status)
         for packed in list(self._packed.values()):
-            yield packed.state, packed.task_states
+            yield packed.state, dict(packed.task_counts)
 
 
 def _pack(body: Body) -> Packed | None:
@@ -111,10 +111,10 @@ def _pack(body: Body) -> Packed | None:
         return None
     if int((body.get("spec") or {}).get("restarts") or 0) > int(status.get("restarts") or 0):
         return None
-    runs = tuple(sys.intern(str(run.get("state"))) for run in status.get("taskRuns") or [] if isinstance(run, Mapping))
+    counts = tuple((sys.intern(state), count) for state, count in task_run_counts(status).items())
     blob = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
     end = status.get("endDate")
-    return Packed(sys.intern(state), parse_time(end) if isinstance(end, str) else None, runs, blob)
+    return Packed(sys.intern(state), parse_time(end) if isinstance(end, str) else None, counts, blob)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from overture.api import (
     SteeringError,
     coerce_inputs,
     parse_flow,
+    restore_runs,
     steering_patch,
 )
 from overture.topology import build_graph, describe
@@ -335,6 +336,8 @@ async def execution(request: Request) -> JSONResponse:
     namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
     obj = await _api(request).request("GET", objects_path("executions", namespace, name))
     (obj.get("metadata") or {}).pop("managedFields", None)
+    if obj.get("status"):  # every task run for the page, archived ones too
+        obj["status"] = restore_runs(obj["status"])
     return JSONResponse(obj)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from overture.api import Input, InputType
+from overture.api import Input, InputType, parse_execution
 from overture.cli import main
 from overture.cli.common import CliError, Progress, parse_inputs, task_line, typed_inputs
 from overture.cli.tables import human_age, jsonpath, object_table, task_run_table
@@ -107,6 +107,30 @@ def test_task_run_table() -> None:
     lines = task_run_table(status, NOW).splitlines()
     assert lines[1].split() == ["a", "SUCCESS", "1", "3s", '{"rows":', "42}"]
     assert lines[2].split() == ["b", "FAILED", "2", "<none>", "exit", "code", "3"]
+
+
+def test_task_run_table_of_a_big_execution_lists_the_runs_kept_in_full_and_counts_the_rest() -> None:
+    runs = [
+        {
+            "id": f"w[{i}]",
+            "taskId": "w",
+            "state": "SUCCESS",
+            "attempts": [{"attempt": 1, "job": f"j{i}", "state": "SUCCESS"}],
+        }
+        for i in range(300)
+    ]
+    runs[7] = {**runs[7], "state": "FAILED", "message": "exit code 1"}
+    runs[-1] = {**runs[-1], "state": "RUNNING"}
+    execution = {"metadata": {"name": "big"}, "spec": {"flowRef": {"name": "f"}}, "status": {"taskRuns": runs}}
+    status = parse_execution(execution).to_wire()["status"]
+
+    lines = task_run_table(status, NOW).splitlines()
+
+    assert [line.split()[:2] for line in lines[1:3]] == [["w[7]", "FAILED"], ["w[299]", "RUNNING"]]
+    assert (
+        lines[3]
+        == "... and 298 finished task runs more, archived in the status; by state: FAILED 1, RUNNING 1, SUCCESS 298"
+    )
 
 
 def test_progress_prints_changes_once_and_children_before_their_parent() -> None:

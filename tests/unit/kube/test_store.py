@@ -55,10 +55,10 @@ def test_unfinished_and_restarted_executions_stay_live() -> None:
     assert sorted(name for _, name in store.executions.unfinished()) == ["again", "new", "running"]
     assert sorted(store.executions.states(), key=str) == sorted(
         [
-            (None, ()),
-            ("RUNNING", ("SUCCESS", "RUNNING")),
-            ("FAILED", ("SUCCESS", "FAILED")),
-            ("SUCCESS", ("SUCCESS",) * 2),
+            (None, {}),
+            ("RUNNING", {"RUNNING": 1, "SUCCESS": 1}),
+            ("FAILED", {"FAILED": 1, "SUCCESS": 1}),
+            ("SUCCESS", {"SUCCESS": 2}),
         ],
         key=str,
     )
