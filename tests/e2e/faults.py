@@ -26,6 +26,8 @@ from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from overture.api import task_runs_of
+
 SOAK = os.environ.get("OVERTURE_SOAK", "").lower() in {"1", "true", "yes"}
 
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
@@ -220,7 +222,7 @@ def audit_jobs(helper: Cluster) -> JobAudit:
     audit.jobs, audit.pods = len(jobs), len(pods)
     recorded: dict[str, str] = {}  # job name -> execution
     for name, execution in executions.items():
-        for run in (execution.get("status") or {}).get("taskRuns") or []:
+        for run in task_runs_of(execution.get("status") or {}):
             for attempt in run.get("attempts") or []:
                 audit.attempts += 1
                 recorded[attempt["job"]] = name
