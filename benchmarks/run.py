@@ -1,9 +1,9 @@
-"""All six benchmarks (and the optional peer), one after the other, then one table of the figures against the targets.
+"""All seven benchmarks (and the optional peer), one after the other, then one table of the figures against the targets.
 
-    python -m benchmarks.run [--quick] [--argo] [--only overhead,throughput,api_cost,memory,schedule,ui,peer]
+    python -m benchmarks.run [--quick] [--argo] [--only overhead,throughput,api_cost,memory,schedule,ui,engine,peer]
 
-``--argo`` adds the seventh, ``peer``: Overture and Argo Workflows side by side (it builds Argo
-once, ~4 min, and takes ~40 min; not part of CI).
+``--argo`` adds ``peer``: Overture and Argo Workflows side by side (it builds Argo
+once, ~4 min, and takes ~40 min; not part of CI). ``engine`` needs no cluster.
 
 Against the cluster of KUBECONFIG, or of OVERTURE_CLUSTER_INSTANCE (hack/cluster; ``both``
 mode gives every scenario: the real node for real pods, the kwok node for kwok pods).
@@ -17,10 +17,10 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks import api_cost, memory, overhead, peer, schedule, throughput, ui
+from benchmarks import api_cost, engine, memory, overhead, peer, schedule, throughput, ui
 from benchmarks.common import kubeconfig_path, machine, print_table, terminate_gracefully, write_result
 
-ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui")
+ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui", "engine")
 OPTIONAL = ("peer",)  # only with --argo or --only
 
 
@@ -116,6 +116,19 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
                     "ahead of Argo" if r["engine"] == "Overture" else "",
                 ]
             )
+    for case in (results.get("engine") or {}).get("per_call", []):
+        if case["task_runs"] == max(c["task_runs"] for c in results["engine"]["per_call"]):
+            step, whole = case["step"], case["reconcile"]
+            rows.append(
+                [
+                    f"8. engine, {case['shape']} of {case['task_runs']:,} runs: step / reconcile p50",
+                    f"{_f(step['p50'])} / {_f(whole['p50'])}",
+                    "",
+                ]
+            )
+    e2e = (results.get("engine") or {}).get("end_to_end")
+    if e2e:
+        rows.append([f"8. engine, flat flow of {e2e['tasks']:,} tasks end to end", _f(e2e["wall_seconds"], "s"), ""])
     return rows
 
 
@@ -143,6 +156,8 @@ async def main_async(quick: bool, only: list[str]) -> None:
                 results[name] = await ui.bench(quick, None, None, None, 5)
             elif name == "peer":
                 results[name] = await peer.bench(quick)
+            elif name == "engine":  # no cluster: the engine alone
+                results[name] = engine.main(["--quick"] if quick else [], report=lambda *_: None)
         except Exception as exc:  # one broken scenario must not hide the others' figures
             print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
