@@ -182,6 +182,7 @@ class LocalRun:
         self.children: dict[str, ChildObservation] = {}
         self.calls: dict[str, CallObservation] = {}
         self.changed = threading.Event()
+        self.observed_ended: set[str] = set()  # attempts the last step saw ended
         now = self.clock.now()
         self.execution = Execution(
             metadata=ObjectMeta(
@@ -221,6 +222,9 @@ class LocalRun:
             children=dict(self.children),
             calls=dict(self.calls),
         )
+        self.observed_ended = {
+            n for n, job in observed.jobs.items() if job.phase not in (JobPhase.PENDING, JobPhase.RUNNING)
+        }
         decision = step(self.flow, self.execution, observed, now)
         changed = decision.status != self.execution.status
         self.execution = self.execution.model_copy(update={"status": decision.status})
@@ -244,10 +248,12 @@ class LocalRun:
         return decision.requeue_after
 
     def _stuck(self, requeue: float | None) -> bool:
-        """Nothing runs and nothing is due: only a resume could move it, and none can come here."""
-        if self.changed.is_set():
+        """Nothing runs, nothing is due and no attempt ended since the last step saw them: only a
+        resume could move it, and none can come here. (An attempt that ended while the step ran is
+        not running and may not have set ``changed`` yet: it must be seen by one more step.)"""
+        if self.changed.is_set() or requeue is not None:
             return False
-        return requeue is None and not any(a.running for a in self.attempts.values())
+        return all(name in self.observed_ended for name in self.attempts)
 
     def _wait(self, requeue: float | None) -> None:
         running = [a for a in self.attempts.values() if a.running]
