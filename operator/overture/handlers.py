@@ -33,6 +33,7 @@ from overture.controller import Controller
 from overture.controller.flows import reconcile_flow
 from overture.controller.settings import OperatorSettings
 from overture.controller.shard_leases import ShardElector
+from overture.isolation import TenantWork
 from overture.kube.client import Kube
 from overture.kube.errors import TransientError
 from overture.kube.flow_cache import FlowCache
@@ -89,6 +90,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = await Kube.connect(config.kubeconfig)
     elector: LeaderElector | ShardElector | None = None
     flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below
+    work = TenantWork(config.controller.tenant_threads, config.controller.template_cpu_seconds)
     if config.leader_election and config.shards > 1:
         elector = ShardElector(
             kube,
@@ -105,6 +107,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             gate=elector.active,
             owns=elector.owns,
             leading=elector.leading,
+            work=work,
         )
         elector.busy = lambda: controller.queue.busy
         elector.on_taken.append(controller.resync)
@@ -117,7 +120,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 identity=config.identity or default_identity(config.http_port),
                 name=lease_name(config.namespaces),
             )
-        controller = Controller(kube, runtime.store, config.controller, flows, gate=leader.elected if leader else None)
+        controller = Controller(
+            kube, runtime.store, config.controller, flows, gate=leader.elected if leader else None, work=work
+        )
         if leader is not None:
             leader.on_elected.append(controller.resync)
         elector = leader
@@ -133,7 +138,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         runtime.elector = elector
         runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
     runtime.tasks.append(asyncio.create_task(controller.run(), name="overture-controller"))
-    triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.housekeeping.gate)
+    triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.housekeeping.gate, work=work)
     controller.on_finished(triggers.execution_finished)
     runtime.triggers = triggers
     runtime.tasks.append(asyncio.create_task(triggers.run(), name="overture-triggers"))

@@ -10,8 +10,8 @@ Where a local process differs from a pod, and how:
 - Outputs: the task's ``$OVERTURE_OUTPUTS_FILE`` is a private temp file (in a pod it is
   /overture/outputs.json, the termination message path); the literal path /overture/outputs.json
   in a command is rewritten to it, so flows written for the cluster run unchanged. Its content
-  is read back as the termination message would be; a failed task that wrote none gets the tail
-  of its log instead (2048 bytes or 80 lines, as the kubelet's ``FallbackToLogsOnError``).
+  is read back as the termination message would be; a failed task's message is its exit code and
+  where its log is, never the log (as in a cluster: engine.jobs.failure_message).
 - ``$(VAR)`` references in the command expand from the task's env, as the kubelet expands them;
   a ``secretKeyRef`` variable takes its value from the same variable in this process's
   environment (``{{ secret('db', 'password') }}`` needs ``OVERTURE_SECRET_DB_PASSWORD_...``).
@@ -34,9 +34,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -70,8 +69,6 @@ from overture.engine import (
     step,
 )
 
-LOG_TAIL_LINES = 80
-LOG_TAIL_BYTES = 2048
 RUNNING_RECHECK_SECONDS = 1.0
 _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -103,13 +100,6 @@ def expand_references(text: str, env: Mapping[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
-def log_tail(lines: list[str]) -> str:
-    """The kubelet's fallback termination message: the last 80 lines or 2048 bytes, whichever is less."""
-    text = "\n".join(lines[-LOG_TAIL_LINES:])
-    data = text.encode()
-    return data[-LOG_TAIL_BYTES:].decode("utf-8", "replace") if len(data) > LOG_TAIL_BYTES else text
-
-
 @dataclass
 class LocalJob:
     """One task attempt as a local process (the local counterpart of a Job and its pod)."""
@@ -120,7 +110,6 @@ class LocalJob:
     process: subprocess.Popen[bytes] | None = None
     end: datetime | None = None
     exit_code: int | None = None
-    lines: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     reason: str | None = None
     error: str | None = None  # why it could not start
     deadline: float | None = None  # time.monotonic() past which it is killed (activeDeadlineSeconds)
@@ -137,7 +126,7 @@ class LocalJob:
             return JobObservation(name, JobPhase.RUNNING, start=self.start)
         written = self.outputs_file.read_text(errors="replace") if self.outputs_file.exists() else ""
         ok = self.exit_code == 0 and self.reason is None
-        message = written if written.strip() or ok else log_tail(list(self.lines))
+        message = written if ok else None  # a failure's message never carries its output (engine.jobs)
         return JobObservation(
             name,
             JobPhase.SUCCEEDED if ok else JobPhase.FAILED,
@@ -333,14 +322,13 @@ class LocalRun:
                         f"to run this task locally, set {var.name} in your environment"
                     )
                 env[var.name] = self.environ[var.name]
-            elif var.name != OUTPUTS_ENV:
-                env[var.name] = (var.value or "").replace(OUTPUTS_PATH, str(outputs_file))
+            elif var.name != OUTPUTS_ENV:  # expanded as the kubelet does, with the names defined before
+                env[var.name] = expand_references((var.value or "").replace(OUTPUTS_PATH, str(outputs_file)), env)
         return env, None
 
     def _read(self, attempt: LocalJob, stream: IO[bytes]) -> None:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            attempt.lines.append(line)
             self.on_log(attempt.request.task_run, line)
         assert attempt.process is not None
         attempt.exit_code = attempt.process.wait()

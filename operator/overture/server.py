@@ -18,6 +18,8 @@ from prometheus_client.registry import Collector
 from overture.kube.client import REQUESTS
 from overture.kube.store import Store
 
+HEADER_SECONDS = 10.0
+
 
 class StoreCollector(Collector):
     def __init__(self, store: Store, depth: Callable[[], int]) -> None:
@@ -77,7 +79,9 @@ def build_app(metrics: Metrics, ready: Callable[[], bool], routes: list[web.Rout
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
+    # keepalive_timeout also closes a connection that has not sent a whole request in that time
+    # (aiohttp arms it when the connection opens): half-sent headers do not hold a socket forever
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=HEADER_SECONDS)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -108,7 +108,9 @@ def test_failing_task_is_retried_then_errors_and_finally_run(cluster: Cluster) -
     assert status["state"] == "FAILED"
     assert runs["flaky"]["state"] == "SUCCESS" and len(runs["flaky"]["attempts"]) == 3
     assert runs["always-fails"]["state"] == "FAILED"
-    assert "the source is unreachable" in runs["always-fails"]["message"]
+    failed = runs["always-fails"]
+    assert failed["message"] == f"Error, exit code 3; its log: kubectl logs job/{failed['attempts'][0]['job']}"
+    assert "the source is unreachable" in cluster.pod_log(failed["attempts"][0]["job"])  # the log, not the status
     assert runs["alert"]["state"] == "SUCCESS" and runs["cleanup"]["state"] == "SUCCESS"
     log = cluster.pod_log(runs["alert"]["attempts"][0]["job"])
     assert "task always-fails failed" in log

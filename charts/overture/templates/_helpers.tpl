@@ -74,7 +74,7 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "patch", "list"]  # list: a Job's FailedCreate, the reason a task pod was refused
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["list", "watch"]
@@ -85,14 +85,14 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
 {{- end }}
 {{- end }}
 
-{{/* kopf's cluster-wide observers (rbac.clusterObservation): read-only. */}}
+{{/* kopf's cluster-wide observers, and each namespace's task policy (rbac.clusterObservation): read-only. */}}
 {{- define "overture.observationRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["namespaces"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]  # get: a namespace's task policy (its overture.dev/* annotations)
 {{- end }}
 
 {{/*

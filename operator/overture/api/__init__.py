@@ -35,6 +35,7 @@ from overture.api.common import (
     with_condition,
 )
 from overture.api.dependencies import RunWhen, Verdict
+from overture.api.depth import MAX_DEPTH, too_deep
 from overture.api.errors import SpecError, problems_from
 from overture.api.execution import (
     CONDITION_SUCCEEDED,
@@ -152,6 +153,7 @@ def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) ->
         problems.append(f"kind: {doc.get('kind')!r} is not {kind!r}")
     if doc.get("apiVersion") not in (None, GROUP_VERSION):
         problems.append(f"apiVersion: {doc.get('apiVersion')!r} is not supported; use {GROUP_VERSION}")
+    problems.extend(_depth_problems(doc, kind))
     if problems:
         raise SpecError(problems)
     spec_model = FlowSpec if model is Flow else ExecutionSpec
@@ -160,6 +162,26 @@ def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) ->
     except ValidationError as exc:
         hints: dict[str, type[BaseModel]] = {**_HINTS, "": model, "spec": spec_model, "metadata": ObjectMeta}
         raise SpecError(problems_from(exc, "", _TAGS, hints)) from None
+
+
+def _depth_problems(doc: dict[str, Any], kind: str) -> list[str]:
+    """Values nested deeper than MAX_DEPTH (inputs and trigger data first, by name), then the whole spec."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    values: list[tuple[Any, str]] = []
+    if kind == "Execution":
+        trigger = spec.get("trigger")
+        data = trigger.get("data") if isinstance(trigger, dict) else None
+        values = [(spec.get("inputs"), "spec.inputs"), (spec.get("resumeInputs"), "spec.resumeInputs")]
+        values.append((data, "spec.trigger.data"))
+    else:
+        values = [(spec.get("variables"), "spec.variables")]
+    for value, path in values:
+        if (problem := too_deep(value, path)) is not None:
+            return [problem]
+    problem = too_deep(spec, "spec", 2 * MAX_DEPTH)
+    return [problem] if problem is not None else []
 
 
 def parse_flow(doc: Any) -> Flow:
@@ -188,6 +210,7 @@ __all__ = [
     "LABEL_ITERATION",
     "LABEL_TASK",
     "LABEL_TRIGGER",
+    "MAX_DEPTH",
     "RESTARTABLE",
     "RUNNABLE_TYPES",
     "STEERING_ACTIONS",
@@ -286,6 +309,7 @@ __all__ = [
     "task_run_counts",
     "task_runs_of",
     "to_timedelta",
+    "too_deep",
     "value_templates",
     "walk_tasks",
     "with_condition",

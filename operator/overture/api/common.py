@@ -134,6 +134,12 @@ ID_HINT = "use lowercase letters, digits, '-' or '_', starting and ending with a
 # Input ids are read in templates as {{ inputs.name }}, so they must be identifiers.
 INPUT_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# group/version as Kubernetes writes them (a DNS subdomain, then v1, v1beta2...), and a kind: nothing
+# else may reach the URL a resource trigger's watch is made of ("../api/v1" read Secrets in full)
+API_VERSION_PATTERN = (
+    r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+(?:(?:alpha|beta)[0-9]+)?$"
+)
+KIND_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
 
 ResourceId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=ID_MAX_LENGTH)]
 

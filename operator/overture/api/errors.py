@@ -15,12 +15,21 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from overture.api.common import ENV_NAME_PATTERN, ID_HINT, ID_PATTERN, INPUT_ID_PATTERN
+from overture.api.common import (
+    API_VERSION_PATTERN,
+    ENV_NAME_PATTERN,
+    ID_HINT,
+    ID_PATTERN,
+    INPUT_ID_PATTERN,
+    KIND_PATTERN,
+)
 
 PATTERN_HINTS = {
     ID_PATTERN: ID_HINT + " (ids become part of Job and Execution names)",
     INPUT_ID_PATTERN: "use letters, digits and '_', not starting with a digit (read as {{ inputs.id }})",
     ENV_NAME_PATTERN: "use letters, digits and '_', not starting with a digit",
+    API_VERSION_PATTERN: "use a group/version as kubectl api-resources shows it, e.g. v1 or batch/v1",
+    KIND_PATTERN: "use a kind as kubectl api-resources shows it, e.g. ConfigMap",
 }
 
 

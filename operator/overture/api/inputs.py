@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field, JsonValue, model_validator
 
 from overture.api.common import INPUT_ID_PATTERN, Model, to_timedelta
+from overture.api.patterns import PatternError, compile_pattern, full_match
 
 
 class InputType(StrEnum):
@@ -56,8 +57,8 @@ class Input(Model):
             raise ValueError("itemType cannot be ARRAY or SELECT; use JSON for nested values")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except (re.error, OverflowError) as exc:  # OverflowError: a repeat count like a{99999999999}
+                compile_pattern(self.pattern)
+            except PatternError as exc:
                 raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {exc}") from None
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
@@ -173,7 +174,7 @@ def coerce_value(spec: Input, value: Any) -> tuple[Any, str | None]:
                     return None, f"item [{index}]: {exc}"
             return typed_items, None
         typed = _coerce_scalar(spec.type, value)
-        if spec.type == InputType.STRING and spec.pattern and not re.fullmatch(spec.pattern, typed):
+        if spec.type == InputType.STRING and spec.pattern and not full_match(spec.pattern, typed):
             return None, f"{typed!r} does not match the pattern {spec.pattern!r}"
         _check_bounds(spec, typed)
         return typed, None

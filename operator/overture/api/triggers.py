@@ -13,7 +13,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, JsonValue
 
-from overture.api.common import Duration, Model, ResourceId, SecretKeyRef
+from overture.api.common import API_VERSION_PATTERN, KIND_PATTERN, Duration, Model, ResourceId, SecretKeyRef
 from overture.api.states import State
 
 
@@ -95,8 +95,10 @@ class ResourceEvent(StrEnum):
 
 class ResourceTrigger(TriggerBase):
     type: Literal["resource"]
-    api_version: str = Field(min_length=1, description="e.g. v1 or batch/v1")
-    kind: str = Field(min_length=1, description="e.g. ConfigMap")
+    api_version: str = Field(
+        pattern=API_VERSION_PATTERN, max_length=253, description="e.g. v1 or batch/v1 (group/version)"
+    )
+    kind: str = Field(pattern=KIND_PATTERN, max_length=63, description="e.g. ConfigMap")
     match_labels: dict[str, str] = Field(default_factory=dict)
     events: tuple[ResourceEvent, ...] = Field(default=(ResourceEvent.CREATED,), min_length=1)
 

@@ -14,10 +14,17 @@ def cmd_operator(args: argparse.Namespace) -> int:
     """Run the operator in this process until interrupted."""
     import logging
     import os
+    import sys
 
+    from overture.kube.store import APISERVER_DEPTH
     from overture.process_memory import lean
 
     lean()  # before kopf is imported
+    # kopf's watches and our lists decode with Python's json, whose C decoder stops at the
+    # recursion limit (1,000): one object nested deeper, which the apiserver accepts up to
+    # 10,000 levels, stopped kopf's watcher and the operator with it, at every start. Decoding
+    # 50,000 levels fits the 8 MiB stack of a thread here; the store cuts what it keeps.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 2 * APISERVER_DEPTH))
     import kopf
 
     from overture.controller.settings import OperatorSettings

@@ -28,6 +28,7 @@ from overture.controller.executions import ExecutionReconciler
 from overture.controller.housekeeping import Housekeeping
 from overture.controller.queue import WorkQueue
 from overture.controller.settings import ControllerSettings
+from overture.isolation import TenantWork
 from overture.kube.artifacts import ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.flow_cache import FlowCache
@@ -49,6 +50,7 @@ class Controller:
         clock: Callable[[], datetime] | None = None,
         owns: Callable[[Key], bool] | None = None,
         leading: asyncio.Event | None = None,
+        work: TenantWork | None = None,
     ) -> None:
         """``gate``: set while the queue may run; ``owns``: the keys it may reconcile (sharding);
         ``leading``: set while housekeeping (and the triggers) may act, ``gate`` if not given."""
@@ -60,7 +62,16 @@ class Controller:
         self.housekeeping.gate = leading or gate
         self.calls = CallRunner(kube, settings.calls)
         self.executions = ExecutionReconciler(
-            kube, store, settings, clock, self.events, self.housekeeping, flows, artifacts=artifacts, calls=self.calls
+            kube,
+            store,
+            settings,
+            clock,
+            self.events,
+            self.housekeeping,
+            flows,
+            work,
+            artifacts=artifacts,
+            calls=self.calls,
         )
         self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate, owns)
         self.calls.wake = self.queue.enqueue

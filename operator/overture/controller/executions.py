@@ -49,6 +49,7 @@ from overture.controller.observe import observe
 from overture.controller.queue import Result
 from overture.controller.settings import ControllerSettings
 from overture.controller.stored import StoredOutputs
+from overture.controller.unstarted import CreationFailures
 from overture.engine import (
     CreateExecution,
     CreateJob,
@@ -60,11 +61,14 @@ from overture.engine import (
     start_failure,
     step,
 )
+from overture.isolation import TenantWork
 from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.jobs import build_job
+from overture.kube.namespaces import NamespacePolicies
+from overture.kube.policy import PolicyError
 from overture.kube.store import Body, Key, Store
 
 log = logging.getLogger("overture.controller")
@@ -86,6 +90,7 @@ class ExecutionReconciler:
         events: EventPoster | None = None,
         housekeeping: Housekeeping | None = None,
         flows: FlowCache | None = None,
+        work: TenantWork | None = None,
         artifacts: ArtifactStore | None = None,
         calls: CallRunner | None = None,
     ) -> None:
@@ -97,6 +102,7 @@ class ExecutionReconciler:
         self.events = events or EventPoster(kube)
         self.housekeeping = housekeeping or Housekeeping(kube, store, self.clock)
         self.held = HeldStatuses(settings.status_debounce, settings.observed_debounce)
+        self.work = work or TenantWork(settings.tenant_threads, settings.template_cpu_seconds)
         self.on_finished: list[Callable[[Body], Awaitable[Any]]] = []
         # Jobs the API server refused as invalid (400/413/422), by execution: seen as failed attempts,
         # so the task fails (or retries) with the reason instead of the run hanging. Lost on a restart:
@@ -105,6 +111,8 @@ class ExecutionReconciler:
         self.artifacts = artifacts or (ArtifactStore(settings.artifacts) if settings.artifacts else None)
         self.stored = StoredOutputs(self.artifacts) if self.artifacts else None
         self.calls = calls or CallRunner(kube, settings.calls)
+        self.policies = NamespacePolicies(kube)
+        self.unstarted = CreationFailures(kube, store)
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
@@ -136,12 +144,13 @@ class ExecutionReconciler:
             flow = flow_or_problem
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}))
         observed = replace(observed, calls=self.calls.answers(key))
+        observed = await self.unstarted.observed(key[0], observed, now)
         if self.stored is not None:
             stored = await self.stored.read(key[0], key[1], execution.status, observed)
             if stored is None:
                 return Result(requeue_after=STORE_RETRY_SECONDS)  # outputs a template may need: not now
             observed = replace(observed, stored_outputs=stored)
-        decision = step(flow, execution, observed, now)
+        decision = await self.work.run(step, flow, execution, observed, now)  # templates: tenant code
         return await self._apply(body, execution, decision)
 
     def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
@@ -200,8 +209,10 @@ class ExecutionReconciler:
         name = execution.metadata.name
         flow_spec = decision.status.flow_spec
         refused = False
+        account = flow_spec.service_account_name if flow_spec else None
         for action in decision.actions:
             if isinstance(action, CreateJob):
+                policy = await self.policies.get(namespace)
                 try:
                     manifest = build_job(
                         action,
@@ -209,11 +220,12 @@ class ExecutionReconciler:
                         flow=execution.spec.flow_ref.name,
                         execution=name,
                         execution_uid=execution.metadata.uid or "",
-                        service_account=flow_spec.service_account_name if flow_spec else None,
+                        service_account=account,
                         ttl_seconds=self.settings.job_ttl_seconds,
                         signer=self.artifacts,
+                        policy=policy,
                     )
-                except ArtifactError as exc:  # seen as a failed attempt, as a Job the API server refused
+                except (ArtifactError, PolicyError) as exc:  # a failed attempt, as a Job the API server refused
                     self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
                     refused = True
                     continue
@@ -296,4 +308,9 @@ def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]
         trigger=TriggerInfo(type=TriggerKind.SUBFLOW, id=action.task_run),
         parent=ParentRef(execution=parent.metadata.name, task_run=action.task_run),
     )
-    return new_execution(action.name, parent.metadata.namespace or "", spec).to_manifest()
+    manifest = new_execution(action.name, parent.metadata.namespace or "", spec).to_manifest()
+    # a parent adopts only a child that names it as its controller (controller/observe.py)
+    owner = {"apiVersion": GROUP_VERSION, "kind": "Execution", "controller": True}
+    owner |= {"name": parent.metadata.name, "uid": parent.metadata.uid or ""}
+    manifest["metadata"]["ownerReferences"] = [owner]
+    return manifest

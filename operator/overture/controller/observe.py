@@ -1,7 +1,8 @@
 """What the cluster shows for one execution, read from the cache as the engine's ``Observed``.
 
 Its Jobs (with their pods), the Jobs the API server refused (seen as failed attempts), its child
-executions, how busy its flow is (for ``concurrency``) and the execution a replay copies from.
+executions (only those it created: one that someone else made under a child's name is a
+failure), how busy its flow is (for ``concurrency``) and the execution a replay copies from.
 Pure reads of the ``Store``: no API call.
 """
 
@@ -32,7 +33,12 @@ def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]
         jobs.setdefault(job_name, JobObservation(job_name, JobPhase.FAILED, reason="JobRejected", message=message))
     children = {}
     for child in store.children_of(namespace, name):
-        children[child["metadata"]["name"]] = _child(child)
+        if is_owned_by(child, execution):
+            children[child["metadata"]["name"]] = _child(child)
+    for run in execution.status.task_runs if execution.status else ():
+        found = store.executions.get((namespace, run.child_execution)) if run.child_execution else None
+        if found is not None and not is_owned_by(found, execution):
+            children[found["metadata"]["name"]] = _not_adopted(found, execution)
     active, ahead = 0, 0
     state = execution.status.state if execution.status else State.CREATED
     if state in (State.CREATED, State.QUEUED):
@@ -65,6 +71,25 @@ def readable_jobs(execution: Execution) -> set[str]:
         for run in runs
         if run.attempts and (not run.attempts[-1].state.is_terminal or run.attempts[-1].state == State.KILLED)
     }
+
+
+def is_owned_by(child: Body, parent: Execution) -> bool:
+    """Whether ``parent`` created ``child``: its controller owner reference names the parent's uid.
+    Anyone who may create Executions can pre-create one under the name a subflow will use (the
+    shape of Tekton's CVE-2023-37264); a parent never adopts it."""
+    return any(
+        ref.get("controller") and ref.get("kind") == "Execution" and ref.get("uid") == parent.metadata.uid
+        for ref in child["metadata"].get("ownerReferences") or []
+    )
+
+
+def _not_adopted(child: Body, parent: Execution) -> ChildObservation:
+    name = child["metadata"]["name"]
+    message = (
+        f"Execution {name} exists but was not created by execution {parent.metadata.name} (no owner reference "
+        "to it), so it is not adopted; delete it and restart this execution"
+    )
+    return ChildObservation(name=name, state=State.FAILED, message=message)
 
 
 def _child(body: Body) -> ChildObservation:

@@ -6,7 +6,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 
 - ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
   ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
-  ``OVERTURE_RESYNC_SECONDS``: the controller (``ControllerSettings``);
+  ``OVERTURE_RESYNC_SECONDS``, ``OVERTURE_TENANT_THREADS``, ``OVERTURE_TEMPLATE_CPU_SECONDS``: the
+  controller (``ControllerSettings``; the last two also serve the triggers);
 - ``OVERTURE_CALLS_ALLOWED_NETWORKS`` (CIDRs, comma-separated), ``OVERTURE_CALLS_ALLOW_PRIVATE``:
   where http, sql and notify tasks may connect (``calls.guard``);
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
@@ -27,7 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from overture.calls.guard import AddressGuard, parse_networks
+from overture.isolation import THREADS
 from overture.kube.artifacts import StoreSettings
+from overture.templating import DEFAULT_SECONDS
 from overture.triggers.service import TriggerSettings
 
 
@@ -56,6 +59,9 @@ class ControllerSettings:
     # Where http, sql and notify tasks may connect from the operator: public addresses, plus
     # these networks (OVERTURE_CALLS_ALLOWED_NETWORKS) or every address (OVERTURE_CALLS_ALLOW_PRIVATE).
     calls: AddressGuard = field(default_factory=AddressGuard)
+    # tenant code (templates, input checks) runs in these threads, each step on this CPU budget
+    tenant_threads: int = THREADS
+    template_cpu_seconds: float = DEFAULT_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
@@ -72,6 +78,8 @@ class ControllerSettings:
                 allowed=parse_networks(env.get("OVERTURE_CALLS_ALLOWED_NETWORKS", "")),
                 allow_private=is_true(env.get("OVERTURE_CALLS_ALLOW_PRIVATE", "false")),
             ),
+            tenant_threads=int(env.get("OVERTURE_TENANT_THREADS", str(THREADS))),
+            template_cpu_seconds=float(env.get("OVERTURE_TEMPLATE_CPU_SECONDS", str(DEFAULT_SECONDS))),
         )
 
 
@@ -94,7 +102,10 @@ class OperatorSettings:
         listed = tuple(n for n in env.get("OVERTURE_NAMESPACES", "").split(",") if n)
         return cls(
             controller=ControllerSettings.from_env(env),
-            triggers=TriggerSettings(allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, ""))),
+            triggers=TriggerSettings(
+                allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, "")),
+                resource_rate=int(env.get("OVERTURE_RESOURCE_TRIGGER_RATE", "60")),
+            ),
             allow_seconds_cron=is_true(env.get("OVERTURE_ALLOW_SECONDS_CRON", "")),
             namespaces=listed or (None,),
             kubeconfig=env.get("KUBECONFIG") or None,

@@ -21,7 +21,29 @@ from overture.api import (
 from overture.engine.model import CreateJob, EnvValue, JobObservation, JobPhase
 from overture.engine.naming import job_name
 from overture.engine.outputs import OUTPUTS_ENV, OUTPUTS_PATH, OutputsError, parse_outputs, read_manifest
-from overture.templating import SecretRefs, TemplateError, render
+from overture.templating import (
+    KubeletText,
+    Placement,
+    SecretRefs,
+    ShellScript,
+    TemplateError,
+    kubelet_escaped,
+    placing,
+    render,
+)
+
+# Why a pod does not start that a person should see at once (a pod on its way, ContainerCreating, is not).
+NOT_STARTING = frozenset(
+    {
+        "FailedCreate",  # the Job's pod was refused: quota, Pod Security, a missing ServiceAccount
+        "Unschedulable",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",  # e.g. a Secret or key that env names does not exist
+        "CreateContainerError",
+    }
+)
 
 
 def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int, context: dict[str, Any]) -> CreateJob:
@@ -29,25 +51,30 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
     secrets = SecretRefs()
     args: tuple[str, ...] = ()
     command: tuple[str, ...]
+    values: dict[str, str] = {}
     if isinstance(task, ShellTask):
-        script = "\n".join(_field(f"commands[{i}]", c, context, secrets) for i, c in enumerate(task.commands))
-        command = ("/bin/sh", "-ec", script)
+        shell = ShellScript()
+        lines = [_field(f"commands[{i}]", c, context, secrets, shell) for i, c in enumerate(task.commands)]
+        command = ("/bin/sh", "-ec", shell.finish("\n".join(lines)))
+        values = shell.env
     elif isinstance(task, PythonTask):
-        command = ("python3", "-c", _field("script", task.script, context, secrets))
+        command = ("python3", "-c", _text("script", task.script, context, secrets))
     else:
         assert isinstance(task, ContainerTask)
-        command = tuple(_field(f"command[{i}]", c, context, secrets) for i, c in enumerate(task.command or ()))
-        args = tuple(_field(f"args[{i}]", a, context, secrets) for i, a in enumerate(task.args or ()))
+        command = tuple(_text(f"command[{i}]", c, context, secrets) for i, c in enumerate(task.command or ()))
+        args = tuple(_text(f"args[{i}]", a, context, secrets) for i, a in enumerate(task.args or ()))
     own: list[EnvValue] = []
     for i, var in enumerate(task.env):
         if var.secret_key_ref is not None:
             own.append(EnvValue(var.name, secret_name=var.secret_key_ref.name, secret_key=var.secret_key_ref.key))
         else:
-            own.append(EnvValue(var.name, value=_field(f"env[{i}].value", var.value or "", context, secrets)))
+            own.append(EnvValue(var.name, value=_text(f"env[{i}].value", var.value or "", context, secrets)))
     referenced = [EnvValue(name, secret_name=s, secret_key=k) for name, (s, k) in sorted(secrets.refs.items())]
     # The outputs path first, so a task's own env may override it; then the secrets that templates
-    # referenced, as Kubernetes expands $(VAR) in an env value only when VAR is defined earlier.
-    env = (EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH), *referenced, *own)
+    # referenced, as Kubernetes expands $(VAR) in an env value only when VAR is defined earlier;
+    # last the values a shell script reads from env, escaped so that the kubelet expands nothing.
+    placed = [EnvValue(name, value=kubelet_escaped(value)) for name, value in values.items()]
+    env = (EnvValue(OUTPUTS_ENV, value=OUTPUTS_PATH), *referenced, *own, *placed)
     image = task.image or task.default_image or ""
     resources = {}
     if task.resources is not None:
@@ -77,9 +104,18 @@ def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int
     )
 
 
-def _field(name: str, template: str, context: dict[str, Any], secrets: SecretRefs) -> str:
+def _text(name: str, template: str, context: dict[str, Any], secrets: SecretRefs) -> str:
+    """A field the kubelet reads (a command, an arg, an env value): its values escaped for it."""
+    kubelet = KubeletText()
+    return kubelet.finish(_field(name, template, context, secrets, kubelet))
+
+
+def _field(
+    name: str, template: str, context: dict[str, Any], secrets: SecretRefs, placement: Placement | None = None
+) -> str:
     try:
-        return render(template, context, secrets)
+        with placing(placement):
+            return render(template, context, secrets)
     except TemplateError as exc:
         raise TemplateError(f"{name}: {exc}") from None
 
@@ -96,6 +132,9 @@ def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dic
     if job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
         if attempt.state != State.RUNNING and job.phase == JobPhase.RUNNING:
             changes["state"] = State.RUNNING
+        stuck = f"not started: {job.reason}: {job.message or ''}".strip(": ") if job.reason in NOT_STARTING else None
+        if stuck != attempt.message and (stuck is not None or job.phase == JobPhase.RUNNING):
+            changes["message"] = stuck
     elif job.phase == JobPhase.SUCCEEDED and manifest is not None:
         if manifest.outputs_size is not None:
             outputs = StoredOutputs(job=job.name, size=manifest.outputs_size)
@@ -119,7 +158,12 @@ NO_REASON = "the pod gave no reason, exit code or message"
 
 
 def failure_message(job: JobObservation) -> str:
-    """What a person needs first: the reason, the exit code, and the task's own last words."""
+    """What a person needs first: the reason, the exit code, and where the task's log is.
+
+    Never the log itself, nor the termination message a failed task left: the status and Events
+    are read by people who may not read the pod's log (a task prints its secrets as it likes), so
+    the log is read with the reader's own rights (``kubectl logs``, ``overture logs``). The Job's
+    own message (a deadline, a pod that could not be made) is the Job controller's words: kept."""
     parts: list[str] = []
     if job.reason == "DeadlineExceeded":
         parts.append("timed out (the Job's activeDeadlineSeconds passed)")
@@ -128,11 +172,14 @@ def failure_message(job: JobObservation) -> str:
     if job.exit_code is not None:
         parts.append(f"exit code {job.exit_code}")
     head = ", ".join(parts)  # not "failed": every reader already says it failed ("Task a failed: ...")
-    manifest = read_manifest(job.termination_message)
-    said = manifest.failure_text() if manifest is not None else job.termination_message
-    tail = (said or job.message or "").strip()
+    if job.exit_code is not None:
+        manifest = read_manifest(job.termination_message)
+        wrapper = manifest.error if manifest is not None else None  # the wrapper's own words, not the log
+        pointer = f"its log: kubectl logs job/{job.name}"
+        return f"{head}: {wrapper}; {pointer}" if wrapper else f"{head}; {pointer}"
+    tail = (job.message or "").strip()
     if len(tail) > 1000:
-        tail = "..." + tail[-1000:]
+        tail = tail[:1000] + "..."
     if head and tail:
         return f"{head}: {tail}"
     return head or tail or NO_REASON

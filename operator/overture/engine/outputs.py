@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from overture.api import too_deep
+
 OUTPUTS_PATH = "/overture/outputs.json"
 OUTPUTS_ENV = "OVERTURE_OUTPUTS_FILE"
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -35,12 +37,16 @@ def parse_outputs(message: str | None) -> dict[str, Any]:
         )
     try:
         value = json.loads(message)
+    except RecursionError:
+        raise OutputsError(f"outputs in {OUTPUTS_PATH} are nested deeper than JSON can be read here") from None
     except json.JSONDecodeError as exc:
         raise OutputsError(
             f"outputs in {OUTPUTS_PATH} are not valid JSON ({exc.msg} at position {exc.pos}): {message[:200]!r}"
         ) from None
     if not isinstance(value, dict):
         raise OutputsError(f"outputs in {OUTPUTS_PATH} must be a JSON object, not {type(value).__name__}")
+    if (problem := too_deep(value, "outputs")) is not None:
+        raise OutputsError(problem)
     return value
 
 
@@ -56,11 +62,6 @@ class Manifest:
     outputs_size: int | None = None
     log_size: int | None = None
     warnings: tuple[str, ...] = ()
-    log_tail: str | None = None
-
-    def failure_text(self) -> str:
-        """The wrapper's error and the log's last lines, for a failed attempt's message."""
-        return "\n".join(p for p in (self.error, (self.log_tail or "").strip()) if p)
 
 
 MANIFEST_VERSION = 1
@@ -84,5 +85,4 @@ def read_manifest(message: str | None) -> Manifest | None:
         outputs_size=value.get("outputsSize"),
         log_size=value.get("logSize"),
         warnings=tuple(value.get("warnings") or ()),
-        log_tail=value.get("logTail"),
     )

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from kubernetes_asyncio import client, config
@@ -231,6 +232,13 @@ class Kube:
             raise
         encoded = (secret.data or {}).get(key)
         return base64.b64decode(encoded).decode("utf-8", "replace") if encoded is not None else None
+
+    async def list_events(self, namespace: str, field_selector: str) -> list[dict[str, Any]]:
+        listing = await self._get_json(f"/api/v1/namespaces/{namespace}/events?fieldSelector={quote(field_selector)}")
+        return list(listing.get("items") or [])
+
+    async def read_namespace(self, name: str) -> dict[str, Any]:
+        return await self._get_json(f"/api/v1/namespaces/{name}")
 
     async def get_flow(self, namespace: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(

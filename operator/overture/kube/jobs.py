@@ -2,9 +2,10 @@
 
 ``build_job`` and ``observe_job`` are pure (dicts in, dicts out) and golden-tested; the client
 module does the talking. Outputs travel in the container's termination message: the task writes
-/overture/outputs.json, which is ``terminationMessagePath``; ``FallbackToLogsOnError`` makes the
-kubelet put the last log lines there when the task failed without writing it, so a failure's
-message is the task's own last words. With an artifact store, an init container copies the
+/overture/outputs.json, which is ``terminationMessagePath``. The policy is ``File``, never
+``FallbackToLogsOnError``: the last log lines of a failed task (its secrets as it printed them)
+would otherwise land in the pod's status, then in the Execution's, where people who may not
+read the log read them (issue 14). With an artifact store, an init container copies the
 in-pod wrapper (wrapper/) into the pod and the command runs under it (kube/artifacts.py).
 """
 
@@ -26,6 +27,8 @@ from overture.api.common import object_name_part
 from overture.api.times import parse_time
 from overture.engine import OUTPUTS_PATH, CreateJob, JobObservation, JobPhase
 from overture.kube.artifacts import SPEC_ENV, WRAPPER_PATH, ArtifactError, Signer, attempt_prefix, wrapper_spec
+from overture.kube.policy import STRICTEST, PolicyError, TaskPolicy, pod_security, problem
+from overture.templating import kubelet_escaped
 
 ANNOTATION_TASK_RUN = "overture.dev/task-run"
 CONTAINER = "task"
@@ -54,18 +57,26 @@ def build_job(
     service_account: str | None = None,
     ttl_seconds: int | None = DEFAULT_TTL_SECONDS,
     signer: Signer | None = None,
+    policy: TaskPolicy = STRICTEST,
 ) -> dict[str, Any]:
     """The Job of one attempt. With an artifact store (``signer``) its command runs under the
     wrapper (a task without a command runs as it is: its image's entrypoint is not known); raises
-    ArtifactError when the task's files cannot be set up."""
+    ArtifactError when the task's files cannot be set up. Its pod is as restricted as ``policy``
+    lets it be, and gets a ServiceAccount token only when the flow names an account, one the
+    policy allows (else PolicyError)."""
+    not_allowed = problem(policy, namespace, service_account)
+    if not_allowed is not None:
+        raise PolicyError(not_allowed)
     labels = job_labels(flow, execution, request)
     mount = {"name": "overture", "mountPath": "/overture"}
+    pod_context, container_context = pod_security(policy)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": request.image,
         "imagePullPolicy": request.image_pull_policy or "IfNotPresent",
         "terminationMessagePath": OUTPUTS_PATH,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "terminationMessagePolicy": "File",
+        "securityContext": container_context,
         "volumeMounts": [mount],
     }
     if request.command:
@@ -77,6 +88,7 @@ def build_job(
         container["resources"] = {k: dict(v) for k, v in request.resources.items()}
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        "securityContext": pod_context,
         "containers": [container],
         "volumes": [{"name": "overture", "emptyDir": {}}],
     }
@@ -99,17 +111,21 @@ def build_job(
                 "image": signer.settings.wrapper_image,
                 "imagePullPolicy": "IfNotPresent",
                 "args": ["install", WRAPPER_PATH],
+                "securityContext": container_context,
                 "volumeMounts": [mount],
             }
         ]
         container["command"] = [WRAPPER_PATH, "run", "--", *request.command]
         # the wrapper's manifest goes to the default path; the task still writes /overture/outputs.json
         container["terminationMessagePath"] = "/dev/termination-log"
-        env.append({"name": SPEC_ENV, "value": json.dumps(plan, separators=(",", ":"))})
+        # an env value: the kubelet would expand $(VAR) in a file's text or a URL
+        env.append({"name": SPEC_ENV, "value": kubelet_escaped(json.dumps(plan, separators=(",", ":")))})
     if env:
         container["env"] = env
     if service_account:
         pod_spec["serviceAccountName"] = service_account
+    else:  # the namespace's default account: tasks have no use for its token
+        pod_spec["automountServiceAccountToken"] = False
     spec: dict[str, Any] = {
         "backoffLimit": 0,  # retries are the engine's: every attempt is its own, visible Job
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
@@ -189,14 +205,18 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
         )
     if pod_phase == "Running":
         return JobObservation(name, JobPhase.RUNNING, pod=pod_name, start=start)
+    why = waiting or _unscheduled(pod) or {}
     return JobObservation(
-        name,
-        JobPhase.PENDING,
-        pod=pod_name,
-        start=start,
-        reason=(waiting or {}).get("reason"),
-        message=(waiting or {}).get("message"),
+        name, JobPhase.PENDING, pod=pod_name, start=start, reason=why.get("reason"), message=why.get("message")
     )
+
+
+def _unscheduled(pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The scheduler's reason a pod has no node yet (Unschedulable: resources, taints, quota of nodes)."""
+    for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return {"reason": condition.get("reason"), "message": condition.get("message")}
+    return None
 
 
 def _container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -12,6 +12,12 @@ Finished executions (``ExecutionTable``) are kept packed: their JSON, compressed
 state, end and task runs' states beside it (for /metrics, resyncs and retention). Nothing
 reconciles them; replays, flow triggers and a parent's view of its children read a fresh copy,
 decoded on demand. About 0.6 KiB instead of 4.8 KiB each.
+
+Values nested deeper than ``KEPT_DEPTH`` are cut (the rest replaced by ``CUT``): the apiserver
+takes JSON up to ``APISERVER_DEPTH`` levels, and a tenant's Execution with inputs 1,200 deep once
+crashed the operator in every recursive walk. The API models refuse anything deeper than
+``api.MAX_DEPTH`` (less than ``KEPT_DEPTH``), so a cut object fails with its field named and
+never runs on what is left of it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ Key = tuple[str, str]  # (namespace, name)
 Body = Mapping[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _SHORT = 64  # strings up to this length are interned (states, types, keys, names, timestamps)
+APISERVER_DEPTH = 10_000  # the deepest JSON kube-apiserver accepts ("exceeded max depth" beyond)
+KEPT_DEPTH = 100
+CUT = f"(nested deeper than {KEPT_DEPTH} levels: cut)"
 
 
 def key_of(body: Body) -> Key:
@@ -197,15 +206,17 @@ def slim(body: Body) -> dict[str, Any]:
         if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
             meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
         body = {**body, "metadata": meta}
-    compact: dict[str, Any] = _compact(body)
+    compact: dict[str, Any] = _compact(body, 0)
     return compact
 
 
-def _compact(value: Any) -> Any:
+def _compact(value: Any, depth: int) -> Any:
+    if isinstance(value, Mapping | list) and depth >= KEPT_DEPTH:
+        return CUT
     if isinstance(value, Mapping):
-        return {sys.intern(k) if isinstance(k, str) else k: _compact(v) for k, v in value.items()}
+        return {sys.intern(k) if isinstance(k, str) else k: _compact(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_compact(v) for v in value]
+        return [_compact(v, depth + 1) for v in value]
     if isinstance(value, str) and len(value) <= _SHORT:
         return sys.intern(value)
     return value

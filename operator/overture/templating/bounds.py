@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2.exceptions import SecurityError
+
+from overture.templating import budget
 
 MAX_SIZE = 1_000_000
 """The most characters, digits or items (counted through nested lists and dicts) a template may build.
@@ -69,15 +70,6 @@ def _printf_filter_size(value: Any, *args: Any, **kwargs: Any) -> int:
 def printf_size(template: str, args: Any) -> int:
     values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else (args,)
     return _formatted_size(template, _PRINTF_SPEC.findall(template), values)
-
-
-def _format_size(template: str, *args: Any, **kwargs: Any) -> int:
-    specs = [spec or "" for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
-    return _formatted_size(template, specs, (*args, *kwargs.values()))
-
-
-def _format_map_size(template: str, mapping: Mapping[str, Any]) -> int:
-    return _format_size(template, **mapping)
 
 
 def _padded_size(value: Any, width: Any = 80, fillchar: Any = " ") -> int:
@@ -159,8 +151,6 @@ STR_METHOD_SIZES: dict[str, Callable[..., int]] = {
     "replace": _replaced_size,
     "join": _joined_size,
     "translate": _translated_size,
-    "format": _format_size,
-    "format_map": _format_map_size,
 }
 """How large the result of a ``str`` method that grows its string may be, from its arguments."""
 
@@ -193,7 +183,10 @@ def bounded_call(
     estimate: Callable[[], int] | None,
     call: Callable[[], Any],
 ) -> Any:
-    """``call()`` once its arguments and its estimated result are within ``MAX_SIZE``; then its result."""
+    """``call()`` once its arguments and its estimated result are within ``MAX_SIZE``; then its result.
+
+    Every call ticks the CPU budget first (``budget``): a filter in a loop is where time goes."""
+    budget.tick()
     bounded(sum(map(size, (*args, *kwargs.values()))), f"the arguments of {what}")
     if estimate is not None:
         bounded(estimate(), what)

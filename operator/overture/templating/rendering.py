@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateRuntimeError
 
+from overture.templating import budget
+from overture.templating.placing import SecretReference
 from overture.templating.sandbox import ENV
 
 FALSY = frozenset({"", "false", "0", "no", "off", "none", "null"})
@@ -31,10 +33,10 @@ class SecretRefs:
 
     refs: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def reference(self, name: str, key: str) -> str:
+    def reference(self, name: str, key: str) -> SecretReference:
         var = secret_env_name(name, key)
         self.refs[var] = (name, key)
-        return f"$({var})"
+        return SecretReference(var)
 
 
 def secret_env_name(name: str, key: str) -> str:
@@ -53,11 +55,12 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
         return template
     refs = secrets if secrets is not None else SecretRefs()
     try:
-        try:
-            compiled = ENV.from_string(template)
-        except RecursionError:
-            raise TemplateError(TOO_DEEP) from None
-        return compiled.render({**context, "secret": refs.reference})
+        with budget.rendering():
+            try:
+                compiled = ENV.from_string(template)
+            except RecursionError:
+                raise TemplateError(TOO_DEEP) from None
+            return compiled.render({**context, "secret": refs.reference})
     except UndefinedError as exc:
         raise TemplateError(f"{_undefined_message(exc)} in {template.strip()[:120]!r}") from None
     except TemplateSyntaxError as exc:

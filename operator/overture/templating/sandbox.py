@@ -1,9 +1,15 @@
-"""The Jinja environment templates render in: immutable, sandboxed, and bounded in what it builds.
+"""The Jinja environment templates render in: immutable, sandboxed, bounded in what it builds and
+in the CPU it spends.
 
 Jinja's ``ImmutableSandboxedEnvironment`` keeps templates away from Python internals and from
 changing what they are given; ``_Sandbox`` adds the size bounds (``bounds``): binary operators,
 calls of ``str`` methods and functions, every filter, block and macro output (``_Buffer``), ``~``
-and the output itself (``concat``) are checked before they allocate. ``ENV`` is the one environment.
+and the output itself (``concat``) are checked before they allocate. The same places, and the
+first statement of every loop's body, tick the CPU budget (``budget``). ``str.format`` and
+``format_map`` are refused: they read attributes by name inside the format string, the way
+every known escape from jinja's sandbox went (the ``format`` filter, printf-style, stays).
+Inside a container's fields, every ``{{ }}`` value is placed (``placing``): written back escaped
+for the kubelet, or for a shell as an env var. ``ENV`` is the one environment.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from overture.templating import budget
 from overture.templating.bounds import (
     STR_METHOD_SIZES,
     bounded,
@@ -26,6 +33,7 @@ from overture.templating.bounds import (
     size,
 )
 from overture.templating.filters import FILTERS
+from overture.templating.placing import placed
 
 
 class _Buffer(list[str]):
@@ -41,6 +49,9 @@ class _Buffer(list[str]):
     def extend(self, parts: Iterable[str]) -> None:
         for part in parts:
             self.append(part)
+
+
+TICKING = "overture_ticking"  # the filter every loop's iterable goes through
 
 
 class _Generator(CodeGenerator):
@@ -65,7 +76,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _Generator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """The template's tree, every loop's iterable passed through the ``TICKING`` filter (jinja
+        allows no node types of its users); a recursive loop's inner levels go through loop(), a call."""
+        template = super()._parse(source, name, filename)
+        for loop in template.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, TICKING, [], [], None, None, lineno=loop.lineno)
+        return template
+
+    def wrap_str_format(self, value: Any) -> None:
+        return None  # no sandboxed str.format either: is_safe_attribute refuses it
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in ("format", "format_map"):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        budget.tick()
         what = f"the operator {operator}"
         if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
             bounded(left.bit_length() * right * 3 // 10, what)
@@ -82,8 +110,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format at access
-        owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+        owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
         args = materialized(args)
         what = f"str.{name}()" if isinstance(owner, str) else f"{name or 'a function'}()"
         sizer = STR_METHOD_SIZES.get(name) if isinstance(owner, str) else None
@@ -109,9 +136,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 def _printable(value: Any) -> Any:
-    """Every ``{{ value }}`` before it is turned into text (a list of shared lists may print as gigabytes)."""
+    """Every ``{{ value }}`` before it is turned into text (a list of shared lists may print as
+    gigabytes), and inside a container's field, its placeholder (``placing``)."""
     bounded(size(value), "a value turned into text")
-    return value
+    return placed(value)
 
 
 class _Undefined(StrictUndefined):
@@ -132,6 +160,7 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_printable)
     env.filters.update(FILTERS)
     env.filters = {name: checked("filter", name, f) for name, f in env.filters.items()}
+    env.filters[TICKING] = budget.ticking  # not checked: it would turn the loop's iterable into a list
     lipsum = env.globals["lipsum"]
     assert callable(lipsum)
     env.globals["lipsum"] = checked("function", "lipsum", lipsum)

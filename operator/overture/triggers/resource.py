@@ -4,8 +4,15 @@ The operator watches each (apiVersion, kind, namespace) that a valid, running fl
 trigger names, and only those: one watch per triple, started and stopped as flows change.
 Events are matched against ``matchLabels`` and ``events`` in memory.
 
-- ``{{ trigger.object }}`` is the object without ``metadata.managedFields``. Secrets are watched as
-  metadata only (PartialObjectMetadata): their data never reaches the operator, nor an Execution.
+- ``{{ trigger.object }}`` is the object without ``metadata.managedFields`` and without kubectl's
+  last-applied annotation (a copy of the whole object: a Secret's data, for one). Secrets are
+  watched as metadata only (PartialObjectMetadata): their data never reaches the operator, nor
+  an Execution. ``apiVersion`` and ``kind`` are checked by the Flow's schema (a group/version and
+  a kind, nothing a URL could be made of) and the kind is found by discovery in that group.
+- A flow never fires on what the operator made for it (objects labelled ``overture.dev/flow``
+  with its name: its Executions, Jobs and pods), and each trigger fires at most
+  ``TriggerSettings.resource_rate`` times a minute (a ``TriggerCapped`` Event says when events
+  were dropped): two flows feeding each other run at that rate, not as fast as the API allows.
 - The Execution's name is computed from (flow, trigger, object uid, event and, for updates, the
   object's resourceVersion), so one event starts one run even when it is seen twice.
 - A watch has no history. When a watch (re)starts, objects created since the flow appeared, and
@@ -23,10 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from overture.api import Flow, ResourceEvent, ResourceTrigger, TriggerKind
+from overture.api import LABEL_FLOW, Flow, ResourceEvent, ResourceTrigger, TriggerKind
 from overture.api.times import parse_time
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
+from overture.kube.store import LAST_APPLIED
 from overture.triggers.executions import build_execution, execution_name
 
 log = logging.getLogger("overture.triggers")
@@ -58,8 +66,11 @@ def watch_keys(flows: Iterable[Flow]) -> set[WatchKey]:
 
 
 def object_data(obj: dict[str, Any], metadata_only: bool) -> dict[str, Any]:
-    """What ``{{ trigger.object }}`` shows: never a Secret's data, never managedFields."""
+    """What ``{{ trigger.object }}`` shows: never a Secret's data, managedFields or a last-applied copy."""
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     if metadata_only:
         return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": meta}
     return {**obj, "metadata": meta}
@@ -73,6 +84,8 @@ def matching_triggers(
     for flow in flows:
         if (flow.metadata.namespace or "") != key.namespace:
             continue
+        if labels.get(LABEL_FLOW) == flow.metadata.name:
+            continue  # its own Executions, Jobs and pods: a flow would otherwise feed itself
         for trigger in _active(flow):
             if (trigger.api_version, trigger.kind) != (key.api_version, key.kind) or event not in trigger.events:
                 continue

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Any
 
 from overture.api import AnyTrigger, Flow, ScheduleTrigger, TriggerKind
 from overture.api.times import iso, parse_time
+from overture.isolation import TenantWork
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache
@@ -58,8 +60,10 @@ class Scheduler:
         clock: Callable[[], datetime] | None = None,
         gate: asyncio.Event | None = None,
         max_sleep: float = 30.0,
+        work: TenantWork | None = None,
     ) -> None:
         self.kube = kube
+        self.work = work or TenantWork()
         self.flows = flows
         self.clock = clock or (lambda: datetime.now(UTC))
         self.gate = gate
@@ -198,12 +202,15 @@ class Scheduler:
         namespace, name = key_of(body)
         execution = schedule_name(name, trigger.id, tick)
         try:
-            manifest = build_execution(
-                flow,
-                trigger,
-                name=execution,
-                kind=TriggerKind.SCHEDULE,
-                date=local_date(tick, trigger.timezone),
+            manifest = await self.work.run(
+                functools.partial(
+                    build_execution,
+                    flow,
+                    trigger,
+                    name=execution,
+                    kind=TriggerKind.SCHEDULE,
+                    date=local_date(tick, trigger.timezone),
+                )
             )
         except ConditionFalse as exc:
             log.info("Skipped a tick: flow=%s/%s tick=%s %s", namespace, name, iso(tick), exc)

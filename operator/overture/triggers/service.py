@@ -28,6 +28,7 @@ from aiohttp import web
 
 from overture.api import AnyTrigger, Flow, FlowTrigger, Require, ResourceEvent, is_terminal
 from overture.api.times import iso, parse_time
+from overture.isolation import TenantWork
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
@@ -48,7 +49,7 @@ from overture.triggers.resource import (
 from overture.triggers.scheduler import Scheduler
 from overture.triggers.upstream import all_ended, build_downstream
 from overture.triggers.upstream import matching_triggers as flow_triggers
-from overture.triggers.webhook import SecretCache, Webhooks
+from overture.triggers.webhook import RateLimiter, SecretCache, Webhooks
 
 log = logging.getLogger("overture.triggers")
 
@@ -58,6 +59,7 @@ CREATE_ATTEMPTS = 5
 @dataclass(frozen=True)
 class TriggerSettings:
     allow_cross_namespace_flow_triggers: bool = False
+    resource_rate: int = 60  # executions a resource trigger may start a minute (OVERTURE_RESOURCE_TRIGGER_RATE)
 
 
 class Triggers:
@@ -69,18 +71,26 @@ class Triggers:
         settings: TriggerSettings,
         clock: Callable[[], datetime] | None = None,
         gate: asyncio.Event | None = None,
+        work: TenantWork | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
+        self.work = work or TenantWork()
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.gate = gate
         self.flows = flows
-        self.scheduler = Scheduler(kube, self.flows, self.clock, gate)
+        self.scheduler = Scheduler(kube, self.flows, self.clock, gate, work=self.work)
         self.webhooks = Webhooks(
-            self.flows, kube.create_execution, SecretCache(kube.read_secret_value), on_fired=self.scheduler.note_fired
+            self.flows,
+            kube.create_execution,
+            SecretCache(kube.read_secret_value),
+            on_fired=self.scheduler.note_fired,
+            work=self.work,
         )
         self.watches = ResourceWatches(kube, self.object_event)
+        self.resource_rates = RateLimiter()
+        self.capped: set[tuple[str, str, str]] = set()  # resource triggers dropping events now
         self.changed = asyncio.Event()
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -123,7 +133,7 @@ class Triggers:
                 if not group:
                     continue  # another listed flow has not ended (in the window) yet
             try:
-                manifest = build_downstream(flow, trigger, body, group)
+                manifest = await self.work.run(build_downstream, flow, trigger, body, group)
             except ConditionFalse:
                 continue
             except TemplateError as exc:
@@ -164,13 +174,26 @@ class Triggers:
             if listed and not is_new_enough(flow, obj, now):
                 continue
             try:
-                manifest = build_resource_execution(flow, trigger, key, event, obj, iso(now))
+                manifest = await self.work.run(build_resource_execution, flow, trigger, key, event, obj, iso(now))
             except ConditionFalse:
                 continue
             except TemplateError as exc:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue
-            self._create_soon(flow, trigger, manifest)
+            if await self._within_rate(flow, trigger):
+                self._create_soon(flow, trigger, manifest)
+
+    async def _within_rate(self, flow: Flow, trigger: AnyTrigger) -> bool:
+        """Whether the trigger may fire now; the first event it drops posts a ``TriggerCapped`` Event."""
+        key = (flow.metadata.namespace or "", flow.metadata.name, trigger.id)
+        if self.resource_rates.take(key, self.settings.resource_rate) == 0.0:
+            self.capped.discard(key)
+            return True
+        if key not in self.capped:
+            self.capped.add(key)
+            problem = f"more than {self.settings.resource_rate} events a minute; events are dropped until it slows"
+            await self._trigger_failed(flow, trigger, problem, reason="TriggerCapped")
+        return False
 
     # --- shared -------------------------------------------------------------------------
 
@@ -201,10 +224,12 @@ class Triggers:
                 self.scheduler.note_fired(namespace, flow.metadata.name, trigger.id, self.clock())
             return
 
-    async def _trigger_failed(self, flow: Flow, trigger: AnyTrigger, problem: str) -> None:
+    async def _trigger_failed(
+        self, flow: Flow, trigger: AnyTrigger, problem: str, reason: str = "TriggerFailed"
+    ) -> None:
         index = next((i for i, t in enumerate(flow.spec.triggers) if t.id == trigger.id), 0)
         message = f"spec.triggers[{index}] ({trigger.id}): {problem}"
         log.warning("Trigger failed: flow=%s/%s %s", flow.metadata.namespace, flow.metadata.name, message)
         body = self.store.flows.get((flow.metadata.namespace or "", flow.metadata.name))
         if body is not None:
-            await self.kube.emit_event(dict(body), "Warning", "TriggerFailed", message)
+            await self.kube.emit_event(dict(body), "Warning", reason, message)

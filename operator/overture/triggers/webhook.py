@@ -3,12 +3,19 @@
 Replies, in the order they are checked:
 
 - 413 when the body is larger than 1 MiB (from Content-Length, or while reading);
+- 429 to a client address that sent more than ``FAILED_KEYS_PER_MINUTE`` wrong keys a minute
+  (a token bucket per address and replica), until it refills: a key cannot be guessed at
+  thousands of tries a second;
 - 401 ``invalid key or unknown webhook`` when the flow, its webhook trigger or the key is wrong:
-  the same reply for each, so a caller without the key cannot learn which flows exist. An
-  invalid Flow has no webhooks either (its Ready condition says why);
+  the same reply for each, sent ``REFUSAL_SECONDS`` after the request came whatever the reason,
+  so a caller without the key cannot learn which flows exist, from the reply or its time; each is
+  logged with the client's address. An invalid Flow has no webhooks either (its Ready condition
+  says why);
 - 409 when the flow is suspended or the trigger disabled (only to a caller with the key);
 - 429 with ``Retry-After`` past the trigger's ``rateLimit`` (requests per minute, a token bucket
   per trigger and operator replica, so a burst of ``rateLimit`` is allowed);
+- 408 when the body does not arrive within ``BODY_SECONDS`` (slow headers are the HTTP
+  server's: it closes a connection that has not sent a whole request within 10 s);
 - 400 when the body is not JSON; 422 when the trigger's inputs do not render or do not fit the
   flow's declared inputs, naming the input by its path;
 - 201 ``{"execution": name}``; 200 with ``"created": false`` when an ``Idempotency-Key`` was
@@ -23,6 +30,7 @@ effect within that time and a flood of calls does not become a flood of reads.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -36,8 +44,9 @@ from typing import Any
 
 from aiohttp import web
 
-from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs
+from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs, too_deep
 from overture.api.times import iso
+from overture.isolation import TenantWork
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.templating import TemplateError
@@ -50,6 +59,10 @@ KEY_HEADER = "X-Overture-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 UNAUTHORIZED = "invalid key or unknown webhook"
 SECRET_TTL = 10.0
+FAILED_KEYS_PER_MINUTE = 10  # per client address: past it, 429 to that client until its bucket refills
+REFUSAL_SECONDS = 0.25  # every 401 leaves this long after the request came: the same for any reason
+BODY_SECONDS = 10.0  # to send the body, once the headers are in (the HTTP server closes slow headers)
+MAX_BUCKETS = 10000
 ROUTE = "/webhooks/{namespace}/{flow}/{trigger}"
 
 ReadSecret = Callable[[str, str, str], Awaitable[str | None]]
@@ -64,15 +77,19 @@ class TokenBucket:
     tokens: float
     updated: float
 
-    def take(self, now: float) -> float:
-        """0 if a token was taken, else the seconds until one is available."""
+    def wait(self, now: float) -> float:
+        """0 if a token is there, else the seconds until one is."""
         rate = self.per_minute / 60.0
         self.tokens = min(float(self.per_minute), self.tokens + (now - self.updated) * rate)
         self.updated = now
-        if self.tokens >= 1.0:
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / rate
+
+    def take(self, now: float) -> float:
+        """0 if a token was taken, else the seconds until one is available."""
+        wait = self.wait(now)
+        if wait == 0.0:
             self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / rate
+        return wait
 
 
 class RateLimiter:
@@ -81,11 +98,27 @@ class RateLimiter:
         self.buckets: dict[tuple[str, ...], TokenBucket] = {}
 
     def take(self, key: tuple[str, ...], per_minute: int) -> float:
+        return self._bucket(key, per_minute).take(self.clock())
+
+    def wait(self, key: tuple[str, ...], per_minute: int) -> float:
+        """Seconds until ``key`` may take a token (0: now), taking none."""
+        return self._bucket(key, per_minute).wait(self.clock()) if key in self.buckets else 0.0
+
+    def _bucket(self, key: tuple[str, ...], per_minute: int) -> TokenBucket:
         now = self.clock()
         bucket = self.buckets.get(key)
         if bucket is None or bucket.per_minute != per_minute:
+            if len(self.buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
             bucket = self.buckets[key] = TokenBucket(per_minute, float(per_minute), now)
-        return bucket.take(now)
+        return bucket
+
+    def _forget_full(self, now: float) -> None:
+        """Many keys (clients): a full bucket is the same as none."""
+        for key, bucket in list(self.buckets.items()):
+            bucket.wait(now)  # refills it
+            if bucket.tokens >= bucket.per_minute:
+                del self.buckets[key]
 
 
 class SecretCache:
@@ -107,6 +140,15 @@ class SecretCache:
         return value
 
 
+def _checked_execution(
+    flow: Flow, trigger: WebhookTrigger, name: str, date: str, data: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """The webhook's Execution, and what is wrong with its inputs (none: it may be created)."""
+    manifest = build_execution(flow, trigger, name=name, kind=TriggerKind.WEBHOOK, date=date, data=data)
+    _, problems = coerce_inputs(flow.spec.inputs, manifest["spec"]["inputs"])
+    return manifest, problems
+
+
 def _reply(status: int, **body: Any) -> web.Response:
     return web.json_response(body, status=status)
 
@@ -120,11 +162,14 @@ class Webhooks:
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] | None = None,
         on_fired: Callable[[str, str, str, datetime], None] | None = None,
+        work: TenantWork | None = None,
     ) -> None:
+        self.work = work or TenantWork()
         self.flows = flows
         self.create = create
         self.secrets = secrets
         self.limiter = limiter or RateLimiter()
+        self.failures = RateLimiter(self.limiter.clock)  # wrong keys, by client address
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_fired = on_fired
 
@@ -161,9 +206,18 @@ class Webhooks:
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
+        came = time.monotonic()
+        client = (request.remote or "",)
+        throttled = self.failures.wait(client, FAILED_KEYS_PER_MINUTE)
+        if throttled > 0:
+            return web.json_response(
+                {"error": "too many wrong keys from this address"},
+                status=429,
+                headers={"Retry-After": str(max(1, math.ceil(throttled)))},
+            )
         found = await self._authorised(request)
         if found is None:
-            return _reply(401, error=UNAUTHORIZED)
+            return await self._refused(request, client, came)
         flow, index, trigger = found
         namespace, name = flow.metadata.namespace or "", flow.metadata.name
         if flow.spec.suspend or trigger.disabled:
@@ -177,16 +231,29 @@ class Webhooks:
                 headers={"Retry-After": str(seconds)},
             )
         try:
-            raw = await request.read()
+            raw = await asyncio.wait_for(request.read(), BODY_SECONDS)
         except web.HTTPRequestEntityTooLarge:
             return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
+        except TimeoutError:
+            return _reply(408, error=f"the body did not arrive within {BODY_SECONDS:g} s")
         if len(raw) > MAX_BODY:
             return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
         try:
             data = json.loads(raw) if raw.strip() else None
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[...]]]] too deep
             return _reply(400, error=f"the body is not JSON: {exc!r}"[:500])
+        if (problem := too_deep(data, "the body")) is not None:
+            return _reply(400, error=problem)
         return await self._start(flow, index, trigger, data, request.headers.get(IDEMPOTENCY_HEADER))
+
+    async def _refused(self, request: web.Request, client: tuple[str], came: float) -> web.Response:
+        """401 for a wrong key, an unknown flow or trigger alike: logged, counted against the
+        client, and answered ``REFUSAL_SECONDS`` after the request came whatever the reason (a
+        known flow's key is a Secret read, an unknown one is nothing: the time would tell)."""
+        self.failures.take(client, FAILED_KEYS_PER_MINUTE)
+        log.warning("Refused a webhook call: client=%s path=%s", client[0], request.path)
+        await asyncio.sleep(max(0.0, REFUSAL_SECONDS - (time.monotonic() - came)))
+        return _reply(401, error=UNAUTHORIZED)
 
     async def _start(
         self, flow: Flow, index: int, trigger: WebhookTrigger, data: Any, idempotency_key: str | None
@@ -195,17 +262,14 @@ class Webhooks:
         token = idempotency_key if idempotency_key else uuid.uuid4().hex
         execution = execution_name(name, trigger.id, "", f"webhook/{name}/{trigger.id}/{token}")
         now = self.clock()
-        try:
-            manifest = build_execution(
-                flow, trigger, name=execution, kind=TriggerKind.WEBHOOK, date=iso(now), data=data
-            )
+        try:  # the trigger's templates and the inputs' patterns: tenant code, off the event loop
+            manifest, problems = await self.work.run(_checked_execution, flow, trigger, execution, iso(now), data)
         except ConditionFalse as exc:
             return _reply(200, skipped=str(exc))
         except TemplateError as exc:
             return _reply(422, error=f"spec.triggers[{index}].{exc}")
         except ValueError as exc:  # pydantic: a body nested deeper than an Execution may hold
             return _reply(400, error=f"the body cannot start an execution: {exc}"[:500])
-        _, problems = coerce_inputs(flow.spec.inputs, manifest["spec"]["inputs"])
         if problems:
             return _reply(422, error="; ".join(problems), problems=problems)
         try:

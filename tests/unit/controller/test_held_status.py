@@ -62,6 +62,9 @@ class Kube:
     async def emit_event(self, *_: Any) -> None:
         return None
 
+    async def read_namespace(self, name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}}
+
 
 def complete(store: Store, job: str) -> None:
     body = dict(store.jobs[("ns", job)])

@@ -71,6 +71,9 @@ class Kube:
     async def emit_event(self, *_: Any) -> None:
         return None
 
+    async def read_namespace(self, name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}}
+
 
 def run(status: int, reconciles: int, clock: list[datetime]) -> tuple[Kube, dict[str, Any], ExecutionReconciler]:
     store = Store()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, as_run, flow_of, outcome_by_task, shell
 
 from overture.api import State
 from overture.api.times import parse_time
@@ -45,7 +45,7 @@ def test_pause_without_delay_waits_until_resumes_is_bumped() -> None:
     driver.set_spec(resumes=1, resume_inputs={"ok": "yes", "note": "fine"})
     assert driver.run_to_end() == State.SUCCESS
     assert driver.run("approve").outputs == {"ok": True, "note": "fine"}
-    assert [j.command[-1] for j in driver.actions(CreateJob) if j.task_id == "after"] == ["echo True fine"]
+    assert [as_run(j) for j in driver.actions(CreateJob) if j.task_id == "after"] == ["echo True fine"]
     assert ("Resumed", "Task approve resumed") in driver.events()
 
 
@@ -161,7 +161,7 @@ def test_subflow_creates_a_child_with_a_deterministic_name_and_waits_for_it() ->
     driver.cluster.children[name] = ChildObservation(name, State.SUCCESS, outputs={"rows": 7})
     assert driver.run_to_end() == State.SUCCESS
     assert driver.run("child").outputs == {"execution": name, "state": "SUCCESS", "outputs": {"rows": 7}}
-    assert [j.command[-1] for j in driver.actions(CreateJob)] == ["echo 7"]
+    assert [as_run(j) for j in driver.actions(CreateJob)] == ["echo 7"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, as_run, flow_of, outcome_by_task, shell
 
 from overture.api import State
 from overture.api.times import parse_time
@@ -55,7 +55,7 @@ def test_a_failed_task_stops_the_list() -> None:
     driver = Driver(flow_of(shell("a"), shell("b"), shell("c")), cluster=Cluster(outcome_by_task({"b": (False, "x")})))
     assert driver.run_to_end() == State.FAILED
     assert driver.states() == {"a": State.SUCCESS, "b": State.FAILED}
-    assert driver.status.message == "task b failed: exit code 1: x"
+    assert driver.status.message == "task b failed: exit code 1; its log: kubectl logs job/run-1-b-1"
 
 
 # --- DAG --------------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_parallel_child_failure_fails_the_parallel_and_the_run() -> None:
     assert driver.run_to_end() == State.FAILED
     assert driver.states() == {"fan": State.FAILED, "ok": State.SUCCESS, "bad": State.FAILED}
     assert driver.run("fan").message == "a task inside failed"
-    assert driver.status.message == "task bad failed: exit code 1: no"
+    assert driver.status.message == "task bad failed: exit code 1; its log: kubectl logs job/run-1-bad-1"
 
 
 def test_sequential_flowable_runs_children_in_order_inside_a_parallel() -> None:
@@ -172,7 +172,7 @@ def test_each_over_a_literal_list_respects_concurrency_limit(limit: int | None, 
         run = driver.run(f"work[{index}]")
         assert (run.state, run.value, run.iteration, run.parent) == (State.SUCCESS, value, index, "loop")
     jobs = {j.task_run: j for j in driver.actions(CreateJob)}
-    assert jobs["work[3]"].command[-1] == "echo v3 3"
+    assert as_run(jobs["work[3]"]) == "echo v3 3"
     assert jobs["work[3]"].iteration == "[3]"
     assert jobs["work[3]"].name == "run-1-work-3-1"
 
@@ -186,7 +186,7 @@ def test_each_over_a_json_array_output() -> None:
     driver = Driver(flow, cluster=Cluster(script))
     assert driver.run_to_end() == State.SUCCESS
     assert driver.run("loop").value == ["a.csv", "b.csv", "c.csv"]
-    commands = sorted(j.command[-1] for j in driver.actions(CreateJob) if j.task_id == "load")
+    commands = sorted(as_run(j) for j in driver.actions(CreateJob) if j.task_id == "load")
     assert commands == ["load a.csv", "load b.csv", "load c.csv"]
 
 
@@ -208,7 +208,7 @@ def test_each_with_bad_items_fails(items: str, message: str) -> None:
 def test_each_iteration_outputs_inside_and_after_the_loop() -> None:
     def script(job: CreateJob) -> tuple[bool, Any]:
         if job.task_id == "square":
-            n = int(job.command[-1].split()[-1])
+            n = int(as_run(job).split()[-1])
             return True, {"n": n * n}
         return True, {}
 
@@ -223,7 +223,7 @@ def test_each_iteration_outputs_inside_and_after_the_loop() -> None:
     )
     driver = Driver(flow, cluster=Cluster(script))
     assert driver.run_to_end() == State.SUCCESS
-    commands = {j.task_run: j.command[-1] for j in driver.actions(CreateJob)}
+    commands = {j.task_run: as_run(j) for j in driver.actions(CreateJob)}
     assert commands["show[0]"] == "got 1 for 1"
     assert commands["show[2]"] == "got 9 for 3"
     assert commands["total"] == 'all [{"n": 1}, {"n": 4}, {"n": 9}]'

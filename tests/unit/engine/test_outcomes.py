@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from support.sim import Cluster, Driver, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, as_run, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ConditionStatus, State, find_condition
 from overture.api.times import parse_time
@@ -28,11 +28,11 @@ def test_errors_run_on_failure_with_the_error_in_context_then_finally() -> None:
     driver = Driver(HANDLED, cluster=Cluster(outcome_by_task({"load": (False, "disk full")})))
     assert driver.run_to_end() == State.FAILED
     assert list(driver.states()) == ["extract", "load", "alert", "cleanup"]
-    commands = {j.task_id: j.command[-1] for j in driver.actions(CreateJob)}
-    assert commands["alert"] == "alert load: exit code 1: disk full"
+    commands = {j.task_id: as_run(j) for j in driver.actions(CreateJob)}
+    assert commands["alert"] == "alert load: exit code 1; its log: kubectl logs job/run-1-load-1"
     assert commands["cleanup"] == "cleanup run-1"
     assert driver.run("cleanup").start_date >= driver.run("alert").end_date
-    assert driver.status.message == "task load failed: exit code 1: disk full"
+    assert driver.status.message == "task load failed: exit code 1; its log: kubectl logs job/run-1-load-1"
 
 
 def test_errors_do_not_run_on_success_and_finally_still_does() -> None:
@@ -53,10 +53,10 @@ def test_errors_see_the_failed_leaf_task_inside_a_flowable() -> None:
     cluster = Cluster(outcome_by_task({"bad": (False, "x")}))
     driver = Driver(flow, cluster=cluster)
     driver.run_to_end()
-    assert [j.command[-1] for j in driver.actions(CreateJob) if j.task_id == "alert"] == ["bad bad"]
+    assert [as_run(j) for j in driver.actions(CreateJob) if j.task_id == "alert"] == ["bad bad"]
     driver = Driver(each, cluster=Cluster(outcome_by_task({"bad": (False, "x")})))
     driver.run_to_end()
-    assert [j.command[-1] for j in driver.actions(CreateJob) if j.task_id == "alert"] == ["bad bad[0]"]
+    assert [as_run(j) for j in driver.actions(CreateJob) if j.task_id == "alert"] == ["bad bad[0]"]
 
 
 def test_error_context_is_undefined_outside_errors() -> None:
@@ -161,12 +161,13 @@ def test_secrets_become_env_references_never_values() -> None:
     assert driver.run_to_end() == State.SUCCESS
     (job,) = driver.actions(CreateJob)
     token = next(e for e in job.env if e.secret_key == "token")
-    assert job.command[-1] == f"curl -H 'Authorization: $({token.name})' https://example.org"
+    # in a shell script the secret is its env var, quoted where it stands (issue 14)
+    assert as_run(job) == f"curl -H 'Authorization: '\"${{{token.name}}}\"'' https://example.org"
     assert token == EnvValue(token.name, secret_name="api", secret_key="token")
     assert token.name.startswith("OVERTURE_SECRET_API_TOKEN_")
     assert EnvValue("DB", secret_name="db", secret_key="password") in job.env
     assert EnvValue("MODE", value="fast") in job.env
-    assert "secret(" not in job.command[-1]
+    assert "secret(" not in as_run(job)
     assert "$(" not in json.dumps(driver.status.to_wire())  # rendered commands are not kept in status
 
 
@@ -212,7 +213,7 @@ def test_template_context() -> None:
     driver = Driver(flow, inputs={"day": "2026-01-31"}, trigger=trigger)
     driver.step()
     (job,) = driver.actions(CreateJob)
-    assert job.command[-1].split("\n") == [
+    assert as_run(job).split("\n") == [
         "2026-01-31 raw run-1 flow default",
         "schedule 2026-01-01T02:00:00Z data a 1",
         "31/01 2026-01-01T12:00:00Z",
@@ -232,7 +233,7 @@ def test_taskrun_attempt_is_the_attempt_number() -> None:
     flow = flow_of(shell("a", "echo {{ taskrun.attempt }}", retry={"maxAttempts": 2, "interval": "1s"}))
     driver = Driver(flow, cluster=Cluster(lambda job: (True, {}) if job.attempt == 2 else (False, "x")))
     assert driver.run_to_end() == State.SUCCESS
-    assert [j.command[-1] for j in driver.actions(CreateJob)] == ["echo 1", "echo 2"]
+    assert [as_run(j) for j in driver.actions(CreateJob)] == ["echo 1", "echo 2"]
 
 
 @pytest.mark.parametrize(
@@ -300,7 +301,7 @@ def test_inputs_are_coerced_and_defaults_applied() -> None:
     driver = Driver(INPUTS_FLOW, inputs={"n": "41"})
     assert driver.run_to_end() == State.SUCCESS
     assert driver.status.inputs == {"n": 41, "day": None}
-    assert driver.actions(CreateJob)[0].command[-1] == "echo 42 None"
+    assert as_run(driver.actions(CreateJob)[0]) == "echo 42 None"
 
 
 def test_a_missing_flow_fails_the_execution() -> None:
@@ -332,7 +333,10 @@ def test_events_tell_the_story() -> None:
     assert reasons == ["Started", "TaskStarted", "TaskRetrying", "TaskRetried", "TaskFailed", "EndedBadly"]
     warnings = {e.reason for e in driver.actions(EmitEvent) if e.type == EventType.WARNING}
     assert warnings == {"TaskRetrying", "TaskFailed", "EndedBadly"}
-    assert driver.events()[-1] == ("EndedBadly", "Execution ended FAILED after 3s: task a failed: exit code 1: no")
+    assert driver.events()[-1] == (
+        "EndedBadly",
+        "Execution ended FAILED after 3s: task a failed: exit code 1; its log: kubectl logs job/run-1-a-2",
+    )
 
 
 def test_success_events() -> None:

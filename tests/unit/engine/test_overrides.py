@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.sim import Cluster, Driver, always_succeed, fail_when, flow_of, outcome_by_task, shell
+from support.sim import Cluster, Driver, always_succeed, as_run, fail_when, flow_of, outcome_by_task, shell
 
 from overture.api import CONDITION_SUCCEEDED, ReplaySource, State, find_condition
 from overture.api.times import parse_time
@@ -369,7 +369,7 @@ def test_replay_reuses_earlier_runs_and_reruns_from_the_task(
     assert all(j.name.startswith("run-2-") for j in driver.actions(CreateJob))
     for task in copied:
         assert driver.run(task).attempts == source.run(task).attempts
-    commands = {j.task_id: j.command[-1] for j in driver.actions(CreateJob)}
+    commands = {j.task_id: as_run(j) for j in driver.actions(CreateJob)}
     if "load" in commands:
         assert commands["load"] == ("l 2" if "transform" in copied else "l 20")
 
@@ -395,7 +395,7 @@ def test_replay_execution_context_names_the_original() -> None:
     flow = flow_of(shell("a", "{{ execution.originalId }} {{ execution.id }}"))
     driver = Driver(flow, name="run-2", replay=ReplaySource(execution="run-1", from_task="a"))
     driver.step(replay_source=source.status)
-    assert driver.actions(CreateJob)[0].command[-1] == "run-1 run-2"
+    assert as_run(driver.actions(CreateJob)[0]) == "run-1 run-2"
 
 
 # --- concurrency ----------------------------------------------------------------------------------

@@ -129,13 +129,13 @@ def test_constant_retry_until_success_each_attempt_its_own_job() -> None:
     assert (run.state, run.next_attempt_at, run.message) == (
         State.RETRYING,
         parse_time("2026-01-01T12:00:11Z"),
-        "exit code 1: attempt 1 failed",
+        "exit code 1; its log: kubectl logs job/run-1-t-1",
     )
     assert decision.requeue_after == 10
     assert [a.state for a in run.attempts] == [State.FAILED]
     assert (
         "TaskRetrying",
-        "Task t attempt 1 failed: exit code 1: attempt 1 failed; retrying at 12:00:11",
+        "Task t attempt 1 failed: exit code 1; its log: kubectl logs job/run-1-t-1; retrying at 12:00:11",
     ) in driver.events()
     driver.wait(5)
     assert driver.step().requeue_after == 5
@@ -167,7 +167,7 @@ def test_attempts_follow_backoff_and_stop_at_the_limits(retry: dict[str, Any], s
     assert len(run.attempts) <= retry["maxAttempts"]
     assert [a.job for a in run.attempts] == [f"run-1-t-{n}" for n in range(1, len(starts) + 1)]
     assert run.state == State.FAILED
-    assert run.message == f"exit code 1: attempt {len(starts)} failed"
+    assert run.message == f"exit code 1; its log: kubectl logs job/run-1-t-{len(starts)}"
     assert "after" not in driver.states()
 
 
@@ -349,15 +349,18 @@ def test_job_deleted_under_a_running_attempt_fails_it() -> None:
 @pytest.mark.parametrize(
     ("observation", "message"),
     [
-        (JobObservation("j", JobPhase.FAILED, exit_code=137, reason="OOMKilled"), "OOMKilled, exit code 137"),
-        (JobObservation("j", JobPhase.FAILED, exit_code=2, termination_message="boom\n"), "exit code 2: boom"),
+        (
+            JobObservation("j", JobPhase.FAILED, exit_code=137, reason="OOMKilled"),
+            "OOMKilled, exit code 137; its log: kubectl logs job/j",
+        ),
+        (
+            JobObservation("j", JobPhase.FAILED, exit_code=2, termination_message="password=hunter2\n"),
+            "exit code 2; its log: kubectl logs job/j",  # never the task's own words (issue 14)
+        ),
         # Not "failed: ...": every reader says it failed already ("Task t failed: failed: ..." in issue 17).
         (JobObservation("j", JobPhase.FAILED, message="BackoffLimitExceeded"), "BackoffLimitExceeded"),
+        (JobObservation("j", JobPhase.FAILED, message="x" * 3000), "x" * 1000 + "..."),
         (JobObservation("j", JobPhase.FAILED), "the pod gave no reason, exit code or message"),
-        (
-            JobObservation("j", JobPhase.FAILED, exit_code=1, termination_message="x" * 3000),
-            "exit code 1: ..." + "x" * 1000,
-        ),
     ],
 )
 def test_failure_messages_say_what_happened(observation: JobObservation, message: str) -> None:

@@ -13,7 +13,7 @@ import json
 import time
 
 import pytest
-from support.sim import Cluster, Driver, flow_of, shell
+from support.sim import Cluster, Driver, as_run, flow_of, shell
 
 from overture.api import State
 
@@ -33,7 +33,7 @@ def test_a_thousand_iterations_keep_the_status_under_one_mebibyte(limit: int) ->
         },
         shell("report", "echo done"),
     )
-    driver = Driver(flow, cluster=Cluster(lambda job: (True, {"rows": 1000, "file": job.command[-1][3:]})))
+    driver = Driver(flow, cluster=Cluster(lambda job: (True, {"rows": 1000, "file": as_run(job)[3:]})))
     started = time.perf_counter()
     assert driver.run_to_end(max_steps=100) == State.SUCCESS
     elapsed = time.perf_counter() - started

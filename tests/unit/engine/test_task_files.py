@@ -14,7 +14,8 @@ from support.flowdocs import parse_spec, shell
 from support.sim import Cluster, make_execution, run_to_end
 
 from overture.api import SpecError, State
-from overture.engine import CreateJob, Observed
+from overture.engine import CreateJob, JobObservation, JobPhase, Observed
+from overture.engine.attempts import failure_message
 from overture.engine.outputs import read_manifest
 
 FILES = {"out/data.csv": "s3://overture/n/run-1/run-1-extract-1/files/out/data.csv"}
@@ -32,9 +33,11 @@ def test_read_manifest_tells_a_manifest_from_plain_outputs() -> None:
     assert m.outputs == {"a": 1}
     assert m.log_size == 10
     assert m.warnings == ("w",)
-    failed = read_manifest(manifest(exitCode=3, error="boom", logTail="last\nwords\n"))
+    failed = read_manifest(manifest(exitCode=3, error="boom", logTail="password=hunter2\n"))
     assert failed is not None
-    assert failed.failure_text() == "boom\nlast\nwords"
+    assert failed.error == "boom"
+    job = JobObservation("j", JobPhase.FAILED, exit_code=3, termination_message=manifest(error="boom", logTail="pw\n"))
+    assert failure_message(job) == "exit code 3: boom; its log: kubectl logs job/j"  # the wrapper's words, no log
 
 
 @dataclass
@@ -92,7 +95,7 @@ def test_a_wrapper_failure_is_the_attempts_message() -> None:
     assert execution.status is not None
     message = execution.status.task_runs[0].message or ""
     assert 'outputFiles: "*.csv" matched no file' in message, message
-    assert message.endswith("done"), message
+    assert message.endswith("its log: kubectl logs job/run-1-broken-1"), message  # a pointer, no log text
 
 
 def test_outputs_from_files_reach_the_job_request() -> None:

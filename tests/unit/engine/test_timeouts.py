@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from support.sim import Cluster, Driver, flow_of, shell
+from support.sim import Cluster, Driver, as_run, flow_of, shell
 
 from overture.api import State
 from overture.engine import ChildObservation, CreateJob, DeleteJob, KillExecution
@@ -62,7 +62,7 @@ def test_a_timed_out_pause_runs_the_errors_tasks() -> None:
     driver.step()
     driver.wait(600)
     assert driver.run_to_end() == State.FAILED
-    assert [j.command[-1] for j in driver.actions(CreateJob)] == ["echo approve timed out after 10m"]
+    assert [as_run(j) for j in driver.actions(CreateJob)] == ["echo approve timed out after 10m"]
 
 
 # --- subflow --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from overture.engine import (
     Observed,
     step,
 )
+from overture.templating import VALUE_ENV_PREFIX
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -236,3 +237,15 @@ class Driver:
 
     def events(self) -> list[tuple[str, str]]:
         return [(e.reason, e.message) for e in self.actions(EmitEvent)]
+
+
+def as_run(job: CreateJob) -> str:
+    """A job's script with the values it reads from env written back where they stand (in a shell
+    script a value that is not plain text is an env var: templating/placing.py)."""
+    script = job.command[-1]
+    for var in job.env:
+        if var.name.startswith(VALUE_ENV_PREFIX) and var.value is not None:
+            value = var.value.replace("$$", "$")
+            for ref in (f"'\"${{{var.name}}}\"'", f'"${{{var.name}}}"', f"${{{var.name}}}"):
+                script = script.replace(ref, value)
+    return script

@@ -11,7 +11,15 @@ from support.triggerdocs import FakeKube, flow_body, store_with
 
 from overture.kube.flow_cache import FlowCache
 from overture.server import Metrics, build_app
-from overture.triggers.webhook import MAX_BODY, RateLimiter, SecretCache, TokenBucket, Webhooks
+from overture.triggers.webhook import (
+    FAILED_KEYS_PER_MINUTE,
+    MAX_BODY,
+    REFUSAL_SECONDS,
+    RateLimiter,
+    SecretCache,
+    TokenBucket,
+    Webhooks,
+)
 
 HOOK = {
     "id": "on-upload",
@@ -80,6 +88,32 @@ def test_wrong_key_unknown_flow_and_unknown_trigger_answer_the_same() -> None:
         assert {r.status for r in replies} == {401}
         assert {await r.text() for r in replies} == {'{"error": "invalid key or unknown webhook"}'}
         assert kube.created == {}
+
+    serve(test)
+
+
+def test_wrong_keys_from_one_address_are_throttled_until_its_bucket_refills() -> None:
+    """Wrong keys were unlimited (~2,100 a second) and never logged (issue 14)."""
+
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        wrong = {"X-Overture-Key": "guess"}
+        statuses = [(await http.post(PATH, json={}, headers=wrong)).status for _ in range(FAILED_KEYS_PER_MINUTE)]
+        assert statuses == [401] * FAILED_KEYS_PER_MINUTE
+        throttled = await http.post(PATH, json={"files": 1}, headers=KEY)
+        assert throttled.status == 429
+        assert throttled.headers["Retry-After"] == "6"
+        ticker.now += 6
+        assert (await http.post(PATH, json={"files": 1}, headers=KEY)).status == 201
+
+    serve(test)
+
+
+def test_a_refusal_takes_as_long_for_a_missing_flow_as_for_a_wrong_key() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, _: Ticker) -> None:
+        for path, headers in ((PATH, {"X-Overture-Key": "guess"}), ("/webhooks/ns/nope/on-upload", KEY)):
+            started = asyncio.get_running_loop().time()
+            assert (await http.post(path, json={}, headers=headers)).status == 401
+            assert asyncio.get_running_loop().time() - started >= REFUSAL_SECONDS
 
     serve(test)
 
