@@ -116,6 +116,7 @@ def test_a_flow_may_name_only_a_service_account_its_namespace_allows(tenants: Te
     assert admitted.startswith("403"), admitted
     assert "deployer is not allowed in namespace" in admitted, admitted
     _create(a, "flows", flow("as-runner", [task], serviceAccountName="runner"))
+    time.sleep(NAMESPACE_POLICY_TTL + 1)  # the operator read the Namespace before (the test above): its copy ages
     _create(a, "executions", execution("as-runner-1", "as-runner"))
     allowed = _ended(a, "as-runner-1")
     assert allowed["status"]["state"] == "SUCCESS", allowed["status"]
