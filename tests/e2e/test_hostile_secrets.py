@@ -133,9 +133,9 @@ def test_a_resource_trigger_watches_only_what_its_author_may_watch(tenants: Tena
     name = f"watch-{kind.lower()}"
     trigger = {"id": "seen", "type": "resource", "apiVersion": "v1", "kind": kind, "inputs": {}}
     body = flow(name, triggers=[trigger])
-    refusal = poll(lambda: refusal(a, body, keep=False), 30, "the admission policy in effect")
-    assert refusal.startswith("403"), refusal
-    assert f"may not watch {kind}" in refusal, refusal
+    refused = poll(lambda: refusal(a, body, keep=False), 30, "the admission policy in effect")
+    assert refused.startswith("403"), refused
+    assert f"may not watch {kind}" in refused, refused
     plural = f"{kind.lower()}s"
     rbac = client.RbacAuthorizationV1Api(a.admin.api)
     rbac.create_namespaced_role(
@@ -154,4 +154,4 @@ def test_a_resource_trigger_watches_only_what_its_author_may_watch(tenants: Tena
         ),
     )
     poll(lambda: refusal(a, body) == "", 30, "the flow accepted once the tenant may watch")
-    print(f"\n[hostile] a {kind} trigger by a tenant who may not watch {kind}s: {refusal[:200]!r}")
+    print(f"\n[hostile] a {kind} trigger by a tenant who may not watch {kind}s: {refused[:200]!r}")
