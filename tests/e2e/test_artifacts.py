@@ -173,7 +173,7 @@ spec:
       outputFiles: ["out.txt"]
       retry: {maxAttempts: 3, interval: 1s}
       commands:
-        - echo started; sleep 4; echo data > out.txt
+        - echo started; sleep 8; echo data > out.txt
 """
     )
     name = cluster.run("store-outage")
@@ -183,7 +183,10 @@ spec:
         return bool(run and run[0]["attempts"] and run[0]["attempts"][0].get("pod"))
 
     poll(started, 60, "the first attempt's pod")
-    restart_store(down_seconds=12)  # longer than the wrapper's own tries (1 s, then 2 s)
+    # The pod's name reaches the status up to ~5 s after it starts (a routine change is held to be
+    # written with the next one), so the task sleeps 8 s before its upload; the store stays down
+    # 20 s, longer than that upload and the wrapper's own tries (1 s, then 2 s) after it.
+    restart_store(down_seconds=20)
     execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
     attempts = runs(execution)["write"]["attempts"]
     assert execution["status"]["state"] == "SUCCESS", failures(execution)
