@@ -181,7 +181,9 @@ def test_sql_http_dbt_and_a_failure_mailed(
     delta = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in after}
     writes = {k: v for k, v in delta.items() if k in ("create", "update", "patch", "delete") and v}
     print(f"\nAPI requests for 5 task runs (4 calls and 1 pod; 6 attempts): {delta}; writes {writes}")
-    assert delta.get("get", 0) == 2  # the two Secret keys the calls named, each read when its call was made
+    # The two Secret keys the calls named, each read when its call was made, and the Namespace's
+    # task policy (kube/namespaces.py), read at most once per Job created (it is kept 10 s).
+    assert 2 <= delta.get("get", 0) <= 2 + len(jobs), delta
 
 
 @pytest.mark.realnode
