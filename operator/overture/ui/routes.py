@@ -335,10 +335,16 @@ async def executions(request: Request) -> JSONResponse:
 async def execution(request: Request) -> JSONResponse:
     namespace, name = str(request.path_params["namespace"]), str(request.path_params["name"])
     obj = await _api(request).request("GET", objects_path("executions", namespace, name))
+    return JSONResponse(page_execution(obj))
+
+
+def page_execution(obj: dict[str, Any]) -> dict[str, Any]:
+    """An Execution as the page reads it (the GET and the live stream): every task run, archived
+    ones too (issue 16 archives finished runs past 200), and no managedFields."""
     (obj.get("metadata") or {}).pop("managedFields", None)
-    if obj.get("status"):  # every task run for the page, archived ones too
+    if obj.get("status"):
         obj["status"] = restore_runs(obj["status"])
-    return JSONResponse(obj)
+    return obj
 
 
 @endpoint

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from overture.api import is_terminal
 from overture.ui import logs
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
-from overture.ui.routes import execution_events
+from overture.ui.routes import execution_events, page_execution
 from overture.ui.store import UiStore
 
 JOB_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -69,16 +69,14 @@ async def _watch_execution(api: UserApi, namespace: str, name: str, queue: async
     path = objects_path("executions", namespace)
     try:
         while True:
-            obj = await api.request("GET", objects_path("executions", namespace, name))
-            (obj.get("metadata") or {}).pop("managedFields", None)
+            obj = page_execution(await api.request("GET", objects_path("executions", namespace, name)))
             await queue.put(sse("execution", obj))
             version = obj["metadata"]["resourceVersion"]
             query = [("fieldSelector", f"metadata.name={name}"), ("resourceVersion", version)]
             try:
                 async for kind, changed in api.watch(path, query):
                     if kind in ("ADDED", "MODIFIED"):
-                        (changed.get("metadata") or {}).pop("managedFields", None)
-                        await queue.put(sse("execution", changed))
+                        await queue.put(sse("execution", page_execution(changed)))
                     elif kind == "DELETED":
                         await queue.put(sse("deleted", {"name": name}))
                         await queue.put(None)
