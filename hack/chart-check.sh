@@ -5,7 +5,8 @@
 #   - `helm template` in both modes parses as YAML, every document has apiVersion/kind/name,
 #     and each mode renders the objects it must (and none it must not);
 #   - a bad configuration fails the render with a message (namespaced mode without namespaces,
-#     an unknown scope, two replicas without leader election).
+#     an unknown scope, two replicas without leader election, shards out of range or without
+#     leader election), and operator.shards reaches the operator as OVERTURE_SHARDS.
 # PYTHON (default python3) needs PyYAML.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,14 @@ must_fail "rbac.scope=namespaced needs rbac.namespaces" --set rbac.scope=namespa
 must_fail 'rbac.scope must be "cluster" or "namespaced"' --set rbac.scope=global
 must_fail "replicaCount > 1 needs operator.leaderElection=true" --set replicaCount=2 --set operator.leaderElection=false
 must_fail 'ui.auth must be "token" or "impersonate"' --set ui.enabled=true --set ui.auth=kubeconfig
+must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=0
+must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=65
+must_fail "operator.shards > 1 needs operator.leaderElection=true" --set operator.shards=2 --set operator.leaderElection=false
+
+# Two replicas side by side: the shard count reaches the operator as OVERTURE_SHARDS.
+"$HELM" template overture "$CHART" -n overture --set replicaCount=2 --set operator.shards=4 >"$out/sharded.yaml"
+grep -A1 -- '- name: OVERTURE_SHARDS' "$out/sharded.yaml" | grep -qF 'value: "4"' ||
+  { echo "[chart] ERROR: operator.shards=4 did not render OVERTURE_SHARDS=\"4\"" >&2; exit 1; }
 
 "$PYTHON" - "$out" <<'PY'
 import collections
