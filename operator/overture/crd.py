@@ -9,7 +9,9 @@ OpenAPI v3 schema, which pydantic's JSON Schema is not, so this module translate
   with ``type`` as an enum: the apiserver checks the shape, the operator checks which fields go
   with which type and marks the Flow Invalid with the field's path otherwise;
 - task lists nested deeper than ``MAX_TASK_DEPTH`` (the lists inside flowable tasks) are not
-  checked by the apiserver (``x-kubernetes-preserve-unknown-fields``): a schema cannot recurse;
+  checked by the apiserver (``x-kubernetes-preserve-unknown-fields``): a CRD schema cannot recurse.
+  The editors' JSON schema (``flow_json_schema``) can: there every task list, at any depth, is a
+  ``$ref`` to one task definition, so nested tasks complete and lint like top-level ones;
 - free-form JSON (inputs, variables, outputs) preserves unknown fields;
 - ``title``, ``default`` and the discriminator are dropped: the apiserver would otherwise write
   defaults into the user's spec.
@@ -30,9 +32,14 @@ PRESERVE = "x-kubernetes-preserve-unknown-fields"
 _KEEP_KEYS = ("description", "pattern", "minLength", "maxLength", "minItems", "maxItems", "format")
 
 
+TASK_REF = "#/definitions/task"
+
+
 class _Translator:
-    def __init__(self, defs: dict[str, Any]) -> None:
+    def __init__(self, defs: dict[str, Any], task_definitions: dict[str, Any] | None = None) -> None:
         self.defs = defs
+        # Set for the editors' schema: the task union is written once, here, and referred to.
+        self.task_definitions = task_definitions
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
@@ -97,6 +104,8 @@ class _Translator:
         nullable = len(non_null) < len(members)
         if len(non_null) == 1:
             out = self.convert(non_null[0], depth)
+        elif self.is_task_union(non_null) and self.task_definitions is not None:
+            out = self.task_reference(non_null)
         elif self.is_task_union(non_null) and depth >= MAX_TASK_DEPTH:
             out = {"type": "object", PRESERVE: True}
         else:
@@ -108,6 +117,14 @@ class _Translator:
         if nullable:
             out["nullable"] = True
         return out
+
+    def task_reference(self, members: list[dict[str, Any]]) -> dict[str, Any]:
+        """``$ref`` to the one task definition, made on first use; the task lists inside it refer to it too."""
+        assert self.task_definitions is not None
+        if "task" not in self.task_definitions:
+            self.task_definitions["task"] = {}  # taken before it is made, so nested lists stop here
+            self.task_definitions["task"] = self.merge_objects([self.resolve(m) for m in members], 0)
+        return {"$ref": TASK_REF}
 
     def merge_objects(self, members: list[dict[str, Any]], depth: int) -> dict[str, Any]:
         props: dict[str, Any] = {}
@@ -137,9 +154,11 @@ def _with_description(schema: dict[str, Any], description: str | None) -> dict[s
     return schema
 
 
-def structural_schema(model: type[Any]) -> dict[str, Any]:
+def structural_schema(model: type[Any], task_definitions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's schema as the apiserver wants it; with ``task_definitions`` (the editors'
+    schema), task lists refer to ``task_definitions["task"]`` instead of stopping at ``MAX_TASK_DEPTH``."""
     raw = model.model_json_schema(by_alias=True, mode="validation", ref_template="#/$defs/{model}")
-    translator = _Translator(raw.get("$defs", {}))
+    translator = _Translator(raw.get("$defs", {}), task_definitions)
     return translator.convert({k: v for k, v in raw.items() if k != "$defs"}, 0)
 
 
@@ -251,9 +270,14 @@ def render_crds() -> dict[str, str]:
 
 def flow_json_schema() -> dict[str, Any]:
     """The Flow CRD's openAPIV3Schema, closed (``additionalProperties: false``) where it lists
-    every property: the apiserver would prune an unknown key silently, the editor shows it as a typo."""
+    every property: the apiserver would prune an unknown key silently, the editor shows it as a typo.
+    Unlike the CRD, every task list (``tasks``, ``errors``, ``finally``, a flowable's, a switch
+    case's) at any depth refers to one task definition, so nested tasks are checked too."""
     crd = yaml.safe_load(render_crds()[f"{API_GROUP}_flows.yaml"])
     root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    definitions: dict[str, Any] = {}
+    root["properties"]["spec"] = structural_schema(FlowSpec, definitions)
+    root["definitions"] = definitions
 
     def close(node: Any) -> None:
         if not isinstance(node, dict):

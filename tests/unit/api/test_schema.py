@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from overture.crd import render_schema
+from overture.validation import flow_problems
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = ROOT / "schemas" / "flow.json"
@@ -46,3 +47,73 @@ def test_a_typo_in_a_task_is_an_error_an_editor_shows() -> None:
     }
     messages = [e.message for e in validator().iter_errors(flow)]
     assert any("'comands' was unexpected" in m for m in messages), messages
+
+
+NESTED = """
+apiVersion: overture.dev/v1alpha1
+kind: Flow
+metadata: {name: nested}
+spec:
+  tasks:
+    - id: fan
+      type: each
+      items: ["a", "b"]
+      tasks:
+        - id: both
+          type: parallel
+          tasks:
+            - {id: one, type: shell, commands: ["echo {{ taskrun.value }}"]}
+            - id: pick
+              type: switch
+              value: "{{ taskrun.value }}"
+              cases:
+                - value: a
+                  tasks:
+                    - id: steps
+                      type: sequential
+                      tasks: [{id: deep, type: python, script: "print(1)"}]
+              defaults: [{id: other, type: log, message: "other"}]
+              errors: [{id: alert, type: log, message: "failed"}]
+  finally:
+    - id: check
+      type: if
+      condition: "{{ true }}"
+      then: [{id: done, type: log, message: "done"}]
+"""
+
+
+def _errors(flow: dict[str, Any]) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator().iter_errors(flow)]
+
+
+def test_tasks_nested_in_flowables_fit_the_schema() -> None:
+    flow = yaml.safe_load(NESTED)
+    assert flow_problems(flow) == []  # the operator accepts it, so the editor must too
+    assert _errors(flow) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "typo"),
+    [
+        (["spec", "tasks", 0, "tasks", 0, "tasks", 0], {"comands": ["true"]}),
+        (["spec", "tasks", 0, "tasks", 0, "tasks", 1, "cases", 0, "tasks", 0, "tasks", 0], {"scrpit": "x"}),
+        (["spec", "tasks", 0, "tasks", 0, "tasks", 1, "errors", 0], {"mesage": "x"}),
+        (["spec", "finally", 0, "then", 0], {"levle": "INFO"}),
+    ],
+)
+def test_a_typo_in_a_nested_task_is_an_error_an_editor_shows(path: list[Any], typo: dict[str, Any]) -> None:
+    flow = yaml.safe_load(NESTED)
+    task = flow
+    for step in path:
+        task = task[step]
+    task.update(typo)
+    (key,) = typo
+    assert any(f"'{key}' was unexpected" in m and m.startswith("/".join(map(str, path))) for m in _errors(flow)), (
+        _errors(flow)
+    )
+
+
+def test_a_nested_task_of_an_unknown_type_is_an_error() -> None:
+    flow = yaml.safe_load(NESTED)
+    flow["spec"]["tasks"][0]["tasks"][0]["tasks"][0]["type"] = "shel"
+    assert any(m.startswith("spec/tasks/0/tasks/0/tasks/0/type:") for m in _errors(flow)), _errors(flow)

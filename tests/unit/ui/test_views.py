@@ -128,7 +128,8 @@ def test_validation_messages_keep_their_path() -> None:
 def test_the_editor_schema_is_closed_where_the_crd_lists_every_field() -> None:
     schema = flow_json_schema()
     assert schema["properties"]["spec"]["additionalProperties"] is False
-    task = schema["properties"]["spec"]["properties"]["tasks"]["items"]
+    assert schema["properties"]["spec"]["properties"]["tasks"]["items"] == {"$ref": "#/definitions/task"}
+    task = schema["definitions"]["task"]
     assert task["additionalProperties"] is False
     assert "id" in task["properties"]
     assert "status" not in schema["properties"]
