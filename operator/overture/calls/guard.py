@@ -46,7 +46,7 @@ BLOCKED: tuple[tuple[str, str], ...] = (
 _BLOCKED = tuple((ipaddress.ip_network(cidr), why) for cidr, why in BLOCKED)
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
+def parse_networks(text: str, setting: str = "OVERTURE_CALLS_ALLOWED_NETWORKS") -> tuple[Network, ...]:
     """``10.0.0.0/8, 127.0.0.1`` -> networks; raises ValueError naming the entry that is no CIDR."""
     networks: list[Network] = []
     for entry in (part.strip() for part in text.split(",")):
@@ -55,7 +55,7 @@ def parse_networks(text: str) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ValueError(f"OVERTURE_CALLS_ALLOWED_NETWORKS: {entry!r} is not a CIDR; use e.g. 10.0.0.0/8") from None
+            raise ValueError(f"{setting}: {entry!r} is not a CIDR; use e.g. 10.0.0.0/8") from None
     return tuple(networks)
 
 

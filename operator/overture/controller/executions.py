@@ -70,6 +70,7 @@ from overture.kube.jobs import build_job
 from overture.kube.namespaces import NamespacePolicies
 from overture.kube.policy import PolicyError
 from overture.kube.store import Body, Key, Store
+from overture.triggers.chain import chain_in, followed_by, with_chain
 
 log = logging.getLogger("overture.controller")
 
@@ -150,7 +151,7 @@ class ExecutionReconciler:
             if stored is None:
                 return Result(requeue_after=STORE_RETRY_SECONDS)  # outputs a template may need: not now
             observed = replace(observed, stored_outputs=stored)
-        decision = await self.work.run(step, flow, execution, observed, now)  # templates: tenant code
+        decision = await self.work.run(key[0], step, flow, execution, observed, now)  # templates: tenant code
         return await self._apply(body, execution, decision)
 
     def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
@@ -308,7 +309,10 @@ def child_manifest(parent: Execution, action: CreateExecution) -> dict[str, Any]
         trigger=TriggerInfo(type=TriggerKind.SUBFLOW, id=action.task_run),
         parent=ParentRef(execution=parent.metadata.name, task_run=action.task_run),
     )
-    manifest = new_execution(action.name, parent.metadata.namespace or "", spec).to_manifest()
+    namespace = parent.metadata.namespace or ""
+    manifest = new_execution(action.name, namespace, spec).to_manifest()
+    # the child's end may fire flow triggers: it carries the parent's chain, so they cannot loop back
+    with_chain(manifest, followed_by(chain_in(parent.metadata.annotations), namespace, parent.spec.flow_ref.name))
     # a parent adopts only a child that names it as its controller (controller/observe.py)
     owner = {"apiVersion": GROUP_VERSION, "kind": "Execution", "controller": True}
     owner |= {"name": parent.metadata.name, "uid": parent.metadata.uid or ""}

@@ -11,7 +11,9 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_CALLS_ALLOWED_NETWORKS`` (CIDRs, comma-separated), ``OVERTURE_CALLS_ALLOW_PRIVATE``:
   where http, sql and notify tasks may connect (``calls.guard``);
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
-- ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``: triggers (``TriggerSettings``);
+- ``OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS``, ``OVERTURE_RESOURCE_TRIGGER_RATE``,
+  ``OVERTURE_TRIGGER_CHAIN_LIMIT``, ``OVERTURE_WEBHOOK_TRUSTED_PROXIES`` (CIDRs, comma-separated):
+  triggers (``TriggerSettings``);
 - ``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``, ``OVERTURE_WRAPPER_IMAGE``,
   ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_MAX_OUTPUTS_BYTES``, ``OVERTURE_ARTIFACT_ORPHAN_SECONDS``,
   ``OVERTURE_OUTPUT_FILES_IF_NO_MATCH``
@@ -31,6 +33,7 @@ from overture.calls.guard import AddressGuard, parse_networks
 from overture.isolation import THREADS
 from overture.kube.artifacts import StoreSettings
 from overture.templating import DEFAULT_SECONDS
+from overture.triggers.chain import DEFAULT_LIMIT
 from overture.triggers.service import TriggerSettings
 
 
@@ -40,6 +43,7 @@ def is_true(text: str) -> bool:
 
 
 CROSS_NAMESPACE = "OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS"
+TRUSTED_PROXIES = "OVERTURE_WEBHOOK_TRUSTED_PROXIES"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class OperatorSettings:
             triggers=TriggerSettings(
                 allow_cross_namespace_flow_triggers=is_true(env.get(CROSS_NAMESPACE, "")),
                 resource_rate=int(env.get("OVERTURE_RESOURCE_TRIGGER_RATE", "60")),
+                chain_limit=int(env.get("OVERTURE_TRIGGER_CHAIN_LIMIT", str(DEFAULT_LIMIT))),
+                trusted_proxies=parse_networks(env.get(TRUSTED_PROXIES, ""), TRUSTED_PROXIES),
             ),
             allow_seconds_cron=is_true(env.get("OVERTURE_ALLOW_SECONDS_CRON", "")),
             namespaces=listed or (None,),

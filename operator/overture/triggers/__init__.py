@@ -7,6 +7,9 @@
 - ``webhook``: ``POST /webhooks/{namespace}/{flow}/{trigger}`` on the operator's HTTP port.
 - ``upstream``: flow triggers, matched when an execution of another flow ends.
 - ``resource``: watches of the objects that resource triggers name.
+- ``chain``: pure; the flows that led to an Execution (its ``overture.dev/trigger-chain``
+  annotation), so that flow and resource triggers cannot loop.
+- ``forwarded``: pure; a webhook caller's address, behind trusted proxies too.
 - ``service``: the operator-side loop that ties them to the cache and the API.
 
 Invariant: every Execution a trigger creates has a name computed from what fired it (the tick,

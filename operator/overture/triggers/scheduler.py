@@ -203,6 +203,7 @@ class Scheduler:
         execution = schedule_name(name, trigger.id, tick)
         try:
             manifest = await self.work.run(
+                namespace,
                 functools.partial(
                     build_execution,
                     flow,
@@ -210,7 +211,7 @@ class Scheduler:
                     name=execution,
                     kind=TriggerKind.SCHEDULE,
                     date=local_date(tick, trigger.timezone),
-                )
+                ),
             )
         except ConditionFalse as exc:
             log.info("Skipped a tick: flow=%s/%s tick=%s %s", namespace, name, iso(tick), exc)

@@ -28,12 +28,14 @@ from aiohttp import web
 
 from overture.api import AnyTrigger, Flow, FlowTrigger, Require, ResourceEvent, is_terminal
 from overture.api.times import iso, parse_time
+from overture.calls.guard import Network
 from overture.isolation import TenantWork
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.store import Body, Store
 from overture.templating import TemplateError
+from overture.triggers.chain import DEFAULT_LIMIT, behind_object, extended, loop_problem, with_chain
 from overture.triggers.executions import ConditionFalse
 from overture.triggers.resource import (
     LOOKBACK,
@@ -60,6 +62,9 @@ CREATE_ATTEMPTS = 5
 class TriggerSettings:
     allow_cross_namespace_flow_triggers: bool = False
     resource_rate: int = 60  # executions a resource trigger may start a minute (OVERTURE_RESOURCE_TRIGGER_RATE)
+    chain_limit: int = DEFAULT_LIMIT  # flows a chain of triggers may hold (OVERTURE_TRIGGER_CHAIN_LIMIT, chain.py)
+    # proxies whose X-Forwarded-For names a webhook's caller (OVERTURE_WEBHOOK_TRUSTED_PROXIES, forwarded.py)
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 class Triggers:
@@ -87,10 +92,12 @@ class Triggers:
             SecretCache(kube.read_secret_value),
             on_fired=self.scheduler.note_fired,
             work=self.work,
+            trusted_proxies=settings.trusted_proxies,
         )
         self.watches = ResourceWatches(kube, self.object_event)
         self.resource_rates = RateLimiter()
         self.capped: set[tuple[str, str, str]] = set()  # resource triggers dropping events now
+        self.loop_warnings = RateLimiter()  # TriggerLoop Events, by (flow, trigger, chain)
         self.changed = asyncio.Event()
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -132,14 +139,19 @@ class Triggers:
                 group = all_ended(flow, trigger, [*self._runs_around(flow, trigger), body], self.clock()) or []
                 if not group:
                     continue  # another listed flow has not ended (in the window) yet
+            chain = extended(group or [body])
+            if await self._looping(flow, trigger, chain):
+                continue
             try:
-                manifest = await self.work.run(build_downstream, flow, trigger, body, group)
+                manifest = await self.work.run(
+                    flow.metadata.namespace or "", build_downstream, flow, trigger, body, group
+                )
             except ConditionFalse:
                 continue
             except TemplateError as exc:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue
-            self._create_soon(flow, trigger, manifest)
+            self._create_soon(flow, trigger, with_chain(manifest, chain))
 
     def _runs_around(self, flow: Flow, trigger: FlowTrigger) -> list[Body]:
         """The executions of the trigger's upstream flows and of ``flow`` itself (by the cache's index,
@@ -170,18 +182,36 @@ class Triggers:
     async def object_event(self, key: WatchKey, event: ResourceEvent, obj: dict[str, Any], listed: bool) -> None:
         now = self.clock()
         flows = [f for _, f in self.flows.items()]
+        chain = behind_object(obj, lambda namespace, name: self.store.executions.get((namespace, name)))
         for flow, trigger in resource_triggers(flows, key, event, obj):
             if listed and not is_new_enough(flow, obj, now):
                 continue
+            if await self._looping(flow, trigger, chain):
+                continue
             try:
-                manifest = await self.work.run(build_resource_execution, flow, trigger, key, event, obj, iso(now))
+                manifest = await self.work.run(
+                    key.namespace, build_resource_execution, flow, trigger, key, event, obj, iso(now)
+                )
             except ConditionFalse:
                 continue
             except TemplateError as exc:
                 await self._trigger_failed(flow, trigger, str(exc))
                 continue
             if await self._within_rate(flow, trigger):
-                self._create_soon(flow, trigger, manifest)
+                self._create_soon(flow, trigger, with_chain(manifest, chain))
+
+    async def _looping(self, flow: Flow, trigger: AnyTrigger, chain: tuple[str, ...]) -> bool:
+        """Whether firing would start ``flow`` again in ``chain`` (or make it too long); if so a
+        ``TriggerLoop`` Warning on the Flow names the chain."""
+        namespace = flow.metadata.namespace or ""
+        problem = loop_problem(namespace, flow.metadata.name, chain, self.settings.chain_limit)
+        if problem is None:
+            return False
+        # one Event a minute per loop: a pod of the loop changes many times, each a refusal
+        warned = (namespace, flow.metadata.name, trigger.id, ",".join(chain))
+        if self.loop_warnings.take(warned, 1) == 0.0:
+            await self._trigger_failed(flow, trigger, problem, reason="TriggerLoop")
+        return True
 
     async def _within_rate(self, flow: Flow, trigger: AnyTrigger) -> bool:
         """Whether the trigger may fire now; the first event it drops posts a ``TriggerCapped`` Event."""

@@ -5,7 +5,14 @@ Replies, in the order they are checked:
 - 413 when the body is larger than 1 MiB (from Content-Length, or while reading);
 - 429 to a client address that sent more than ``FAILED_KEYS_PER_MINUTE`` wrong keys a minute
   (a token bucket per address and replica), until it refills: a key cannot be guessed at
-  thousands of tries a second;
+  thousands of tries a second. The address is the peer's, or behind a trusted proxy the one it
+  forwarded (``forwarded.py``);
+- 429 to every caller of a webhook path that got more than ``FAILED_KEYS_PER_WEBHOOK`` wrong
+  keys a minute from all addresses together: many addresses cannot guess one key faster than
+  that (a random 32-character key stays out of reach at 86,400 tries a day). An unknown path
+  is counted the same way, so the 429 does not tell that a flow exists. The price: someone
+  sending wrong keys can hold a webhook's callers at 429 (each refused call is logged with its
+  address);
 - 401 ``invalid key or unknown webhook`` when the flow, its webhook trigger or the key is wrong:
   the same reply for each, sent ``REFUSAL_SECONDS`` after the request came whatever the reason,
   so a caller without the key cannot learn which flows exist, from the reply or its time; each is
@@ -46,11 +53,13 @@ from aiohttp import web
 
 from overture.api import Flow, TriggerKind, WebhookTrigger, coerce_inputs, too_deep
 from overture.api.times import iso
+from overture.calls.guard import Network
 from overture.isolation import TenantWork
 from overture.kube.errors import ApiError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.templating import TemplateError
 from overture.triggers.executions import ConditionFalse, build_execution, execution_name
+from overture.triggers.forwarded import FORWARDED_FOR, client_address
 
 log = logging.getLogger("overture.triggers")
 
@@ -60,6 +69,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 UNAUTHORIZED = "invalid key or unknown webhook"
 SECRET_TTL = 10.0
 FAILED_KEYS_PER_MINUTE = 10  # per client address: past it, 429 to that client until its bucket refills
+FAILED_KEYS_PER_WEBHOOK = 60  # per webhook path, from every address: past it, 429 to all its callers
 REFUSAL_SECONDS = 0.25  # every 401 leaves this long after the request came: the same for any reason
 BODY_SECONDS = 10.0  # to send the body, once the headers are in (the HTTP server closes slow headers)
 MAX_BUCKETS = 10000
@@ -163,13 +173,15 @@ class Webhooks:
         clock: Callable[[], datetime] | None = None,
         on_fired: Callable[[str, str, str, datetime], None] | None = None,
         work: TenantWork | None = None,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self.work = work or TenantWork()
         self.flows = flows
         self.create = create
         self.secrets = secrets
         self.limiter = limiter or RateLimiter()
-        self.failures = RateLimiter(self.limiter.clock)  # wrong keys, by client address
+        self.failures = RateLimiter(self.limiter.clock)  # wrong keys, by ("client", address) and ("path", ...)
+        self.trusted_proxies = trusted_proxies
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_fired = on_fired
 
@@ -207,17 +219,23 @@ class Webhooks:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _reply(413, error=f"the body is larger than {MAX_BODY} bytes")
         came = time.monotonic()
-        client = (request.remote or "",)
-        throttled = self.failures.wait(client, FAILED_KEYS_PER_MINUTE)
-        if throttled > 0:
-            return web.json_response(
-                {"error": "too many wrong keys from this address"},
-                status=429,
-                headers={"Retry-After": str(max(1, math.ceil(throttled)))},
-            )
+        address = client_address(request.remote or "", request.headers.getall(FORWARDED_FOR, []), self.trusted_proxies)
+        client = ("client", address)
+        path = ("path", *(request.match_info[k] for k in ("namespace", "flow", "trigger")))
+        for key, limit, whose in (
+            (client, FAILED_KEYS_PER_MINUTE, "this address"),
+            (path, FAILED_KEYS_PER_WEBHOOK, "this webhook"),
+        ):
+            throttled = self.failures.wait(key, limit)
+            if throttled > 0:
+                return web.json_response(
+                    {"error": f"too many wrong keys for {whose}"},
+                    status=429,
+                    headers={"Retry-After": str(max(1, math.ceil(throttled)))},
+                )
         found = await self._authorised(request)
         if found is None:
-            return await self._refused(request, client, came)
+            return await self._refused(request, address, (client, path), came)
         flow, index, trigger = found
         namespace, name = flow.metadata.namespace or "", flow.metadata.name
         if flow.spec.suspend or trigger.disabled:
@@ -246,12 +264,16 @@ class Webhooks:
             return _reply(400, error=problem)
         return await self._start(flow, index, trigger, data, request.headers.get(IDEMPOTENCY_HEADER))
 
-    async def _refused(self, request: web.Request, client: tuple[str], came: float) -> web.Response:
+    async def _refused(
+        self, request: web.Request, address: str, counted: tuple[tuple[str, ...], tuple[str, ...]], came: float
+    ) -> web.Response:
         """401 for a wrong key, an unknown flow or trigger alike: logged, counted against the
-        client, and answered ``REFUSAL_SECONDS`` after the request came whatever the reason (a
-        known flow's key is a Secret read, an unknown one is nothing: the time would tell)."""
+        client and the path, and answered ``REFUSAL_SECONDS`` after the request came whatever the
+        reason (a known flow's key is a Secret read, an unknown one is nothing: the time would tell)."""
+        client, path = counted
         self.failures.take(client, FAILED_KEYS_PER_MINUTE)
-        log.warning("Refused a webhook call: client=%s path=%s", client[0], request.path)
+        self.failures.take(path, FAILED_KEYS_PER_WEBHOOK)
+        log.warning("Refused a webhook call: client=%s peer=%s path=%s", address, request.remote, request.path)
         await asyncio.sleep(max(0.0, REFUSAL_SECONDS - (time.monotonic() - came)))
         return _reply(401, error=UNAUTHORIZED)
 
@@ -263,7 +285,9 @@ class Webhooks:
         execution = execution_name(name, trigger.id, "", f"webhook/{name}/{trigger.id}/{token}")
         now = self.clock()
         try:  # the trigger's templates and the inputs' patterns: tenant code, off the event loop
-            manifest, problems = await self.work.run(_checked_execution, flow, trigger, execution, iso(now), data)
+            manifest, problems = await self.work.run(
+                namespace, _checked_execution, flow, trigger, execution, iso(now), data
+            )
         except ConditionFalse as exc:
             return _reply(200, skipped=str(exc))
         except TemplateError as exc:

@@ -25,6 +25,8 @@ def test_each_variable_reaches_its_setting() -> None:
             "OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS": "true",
             "OVERTURE_NAMESPACES": "a,b",
             "OVERTURE_LEADER_ELECTION": "FALSE",
+            "OVERTURE_TRIGGER_CHAIN_LIMIT": "3",
+            "OVERTURE_WEBHOOK_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
             "POD_NAMESPACE": "overture",
             "POD_NAME": "overture-7d9-x",
         }
@@ -34,6 +36,8 @@ def test_each_variable_reaches_its_setting() -> None:
     assert settings.controller.task_events
     assert settings.allow_seconds_cron
     assert settings.triggers.allow_cross_namespace_flow_triggers
+    assert settings.triggers.chain_limit == 3
+    assert [str(n) for n in settings.triggers.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32"]
     assert settings.namespaces == ("a", "b")
     assert not settings.leader_election
     assert (settings.lease_namespace, settings.identity) == ("overture", "overture-7d9-x")

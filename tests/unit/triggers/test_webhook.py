@@ -6,13 +6,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from support.triggerdocs import FakeKube, flow_body, store_with
 
+from overture.calls.guard import parse_networks
 from overture.kube.flow_cache import FlowCache
 from overture.server import Metrics, build_app
+from overture.triggers import webhook
 from overture.triggers.webhook import (
     FAILED_KEYS_PER_MINUTE,
+    FAILED_KEYS_PER_WEBHOOK,
     MAX_BODY,
     REFUSAL_SECONDS,
     RateLimiter,
@@ -42,7 +46,10 @@ class Ticker:
 
 
 def serve(
-    test: Callable[[TestClient[Any, Any], FakeKube, Ticker], Awaitable[None]], hook: dict[str, Any] = HOOK, **spec: Any
+    test: Callable[[TestClient[Any, Any], FakeKube, Ticker], Awaitable[None]],
+    hook: dict[str, Any] = HOOK,
+    trusted_proxies: str = "",
+    **spec: Any,
 ) -> None:
     store = store_with(flow_body("ingest", [hook], inputs=INPUTS, **spec))
     kube = FakeKube(secrets={("ns", "hooks", "ingest"): "s3cret"})
@@ -52,6 +59,7 @@ def serve(
         kube.create_execution,
         SecretCache(kube.read_secret_value, clock=ticker),
         RateLimiter(clock=ticker),
+        trusted_proxies=parse_networks(trusted_proxies),
     )
     app = build_app(Metrics(store, lambda: 0, lambda: True), lambda: True, routes=hooks.routes())
 
@@ -106,6 +114,55 @@ def test_wrong_keys_from_one_address_are_throttled_until_its_bucket_refills() ->
         assert (await http.post(PATH, json={"files": 1}, headers=KEY)).status == 201
 
     serve(test)
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() -> None:
+    """Behind a proxy every call came from its address: one client's wrong keys throttled all."""
+
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        for _ in range(FAILED_KEYS_PER_MINUTE):
+            wrong = {"X-Overture-Key": "guess", "X-Forwarded-For": "198.51.100.1"}
+            assert (await http.post(PATH, json={}, headers=wrong)).status == 401
+        guesser = {**KEY, "X-Forwarded-For": "198.51.100.1"}
+        assert (await http.post(PATH, json={"files": 1}, headers=guesser)).status == 429
+        other = {**KEY, "X-Forwarded-For": "198.51.100.2"}
+        assert (await http.post(PATH, json={"files": 1}, headers=other)).status == 201
+
+    serve(test, trusted_proxies="127.0.0.0/8")
+
+
+def test_a_forwarded_address_from_an_untrusted_peer_is_ignored() -> None:
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        for n in range(FAILED_KEYS_PER_MINUTE):  # a new made-up address each time: still one client
+            wrong = {"X-Overture-Key": "guess", "X-Forwarded-For": f"198.51.100.{n}"}
+            assert (await http.post(PATH, json={}, headers=wrong)).status == 401
+        assert (await http.post(PATH, json={"files": 1}, headers={**KEY, "X-Forwarded-For": "192.0.2.1"})).status == 429
+
+    serve(test)
+
+
+def test_wrong_keys_from_many_addresses_throttle_the_webhook_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distributed guesser: FAILED_KEYS_PER_WEBHOOK wrong keys a minute for one path in all."""
+    monkeypatch.setattr(webhook, "REFUSAL_SECONDS", 0.0)  # 120 refusals: their pace is not the point here
+
+    async def test(http: TestClient[Any, Any], kube: FakeKube, ticker: Ticker) -> None:
+        unknown = "/webhooks/ns/nope/on-upload"
+        for n in range(FAILED_KEYS_PER_WEBHOOK):
+            sender = {"X-Overture-Key": "guess", "X-Forwarded-For": f"198.51.{n // 250}.{n % 250}"}
+            assert (await http.post(PATH, json={}, headers=sender)).status == 401
+            assert (await http.post(unknown, json={}, headers=sender)).status == 401
+            ticker.now += 0.01
+        fresh = {**KEY, "X-Forwarded-For": "192.0.2.1"}
+        throttled = await http.post(PATH, json={"files": 1}, headers=fresh)
+        assert throttled.status == 429
+        assert "this webhook" in (await throttled.json())["error"]
+        # an unknown path answers alike, so the 429 does not tell which flows exist
+        assert (await http.post(unknown, json={}, headers=fresh)).status == 429
+        assert (await http.post("/webhooks/ns/ingest/other", json={}, headers=fresh)).status == 401
+        ticker.now += 2
+        assert (await http.post(PATH, json={"files": 1}, headers=fresh)).status == 201
+
+    serve(test, trusted_proxies="127.0.0.1/32")
 
 
 def test_a_refusal_takes_as_long_for_a_missing_flow_as_for_a_wrong_key() -> None:
