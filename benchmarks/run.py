@@ -1,9 +1,10 @@
-"""All seven benchmarks (and the optional peer), one after the other, then one table of the figures against the targets.
+"""All eight benchmarks (and the optional peer), one after the other, then one table of the figures against the targets.
 
-    python -m benchmarks.run [--quick] [--argo] [--only overhead,throughput,api_cost,memory,schedule,ui,engine,peer]
+    python -m benchmarks.run [--quick] [--argo]
+        [--only overhead,throughput,api_cost,memory,schedule,ui,engine,cli_startup,peer]
 
 ``--argo`` adds ``peer``: Overture and Argo Workflows side by side (it builds Argo
-once, ~4 min, and takes ~40 min; not part of CI). ``engine`` needs no cluster.
+once, ~4 min, and takes ~40 min; not part of CI). ``engine`` and ``cli_startup`` need no cluster.
 
 Against the cluster of KUBECONFIG, or of OVERTURE_CLUSTER_INSTANCE (hack/cluster; ``both``
 mode gives every scenario: the real node for real pods, the kwok node for kwok pods).
@@ -17,10 +18,10 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks import api_cost, engine, memory, overhead, peer, schedule, throughput, ui
+from benchmarks import api_cost, cli_startup, engine, memory, overhead, peer, schedule, throughput, ui
 from benchmarks.common import kubeconfig_path, machine, print_table, terminate_gracefully, write_result
 
-ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui", "engine")
+ALL = ("overhead", "throughput", "api_cost", "memory", "schedule", "ui", "engine", "cli_startup")
 OPTIONAL = ("peer",)  # only with --argo or --only
 
 
@@ -129,6 +130,15 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     e2e = (results.get("engine") or {}).get("end_to_end")
     if e2e:
         rows.append([f"8. engine, flat flow of {e2e['tasks']:,} tasks end to end", _f(e2e["wall_seconds"], "s"), ""])
+    for command in (results.get("cli_startup") or {}).get("results", []):
+        target = f"< {cli_startup.TARGET_SECONDS} s" if " validate " in command["command"] else ""
+        rows.append(
+            [
+                f"9. start-up CPU / wall median: {command['command']}",
+                f"{command['cpu_median']:.2f} s / {command['wall_median']:.2f} s",
+                target,
+            ]
+        )
     return rows
 
 
@@ -158,6 +168,8 @@ async def main_async(quick: bool, only: list[str]) -> None:
                 results[name] = await peer.bench(quick)
             elif name == "engine":  # no cluster: the engine alone
                 results[name] = engine.main(["--quick"] if quick else [], report=lambda *_: None)
+            elif name == "cli_startup":  # no cluster: new overture processes
+                results[name] = cli_startup.main(["--runs", "5" if quick else "10"], report=lambda *_: None)
         except Exception as exc:  # one broken scenario must not hide the others' figures
             print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}

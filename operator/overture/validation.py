@@ -27,8 +27,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import CroniterBadDateError, croniter
-
 from overture.api import (
     AnyTask,
     Flow,
@@ -42,7 +40,7 @@ from overture.api import (
     walk_tasks,
 )
 from overture.api.common import is_dns_subdomain, object_name_part
-from overture.documents import read_yaml
+from overture.documents import YamlDocument
 from overture.templating import CONTEXT_KEYS, CONTEXT_ROOTS, KEY_HINTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -190,6 +188,10 @@ def cron_problem_of(cron: str, allow_seconds: bool = False) -> str | None:
     """Why ``cron`` cannot schedule anything; None if it can. 6-field crons with seconds first
     (``*/5 * * * * *``) exist for fast tests only: the operator accepts them with
     ``OVERTURE_ALLOW_SECONDS_CRON=true`` (``allow_seconds``)."""
+    # croniter (and dateutil under it) is imported only for a flow with a schedule: it was a
+    # sixth of `overture validate`'s start-up.
+    from croniter import CroniterBadDateError, croniter
+
     text = cron.strip()
     if text.startswith("@"):
         return None if text in CRON_ALIASES else f"{cron!r} is not a known alias; {CRON_HINT}"
@@ -320,12 +322,8 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def flow_problems(doc: Any) -> list[str]:
-    """Schema and semantic problems of one Flow document; [] if it is valid (``overture validate``)."""
-    return list(read_flow(doc).problems)
-
-
-def load_yaml_text(text: str | bytes, where: str) -> list[Any]:
-    """Every YAML document in ``text``, read as kubectl reads it (``overture.documents``); raises
-    SpecError naming ``where`` and the line for unreadable YAML."""
-    return [document.value for document in read_yaml(text, where)]
+def flow_problems(document: YamlDocument) -> list[str]:
+    """Schema and semantic problems of one Flow document read from YAML, each with how YAML read
+    the value it names where that may not be what was meant (``id: n`` is false: quote it); []
+    if it is valid. ``overture validate`` and the web UI's validate and apply show these."""
+    return document.explain(read_flow(document.value).problems)

@@ -676,9 +676,6 @@ TASK_MODELS: tuple[type[TaskBase], ...] = get_args(AnyTask)
 RUNNABLE_TYPES = frozenset(tag_of(model) for model in get_args(RunnableAnyTask))
 RETRYABLE_TYPES = RUNNABLE_TYPES | frozenset(tag_of(model) for model in get_args(CallAnyTask))
 
-for _model in (FlowableBase, ParallelTask, SequentialTask, EachTask, IfTask, SwitchCase, SwitchTask):
-    _model.model_rebuild()
-
 
 def child_groups(task: AnyTask) -> list[tuple[str, tuple[AnyTask, ...]]]:
     """The nested task lists of a flowable task, each with its field path (for problems' paths)."""

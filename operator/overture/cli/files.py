@@ -33,7 +33,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
         for doc in flows:
             label = f"{path}" + (f" ({doc.value['metadata']['name']})" if _has_name(doc.value) else "")
-            problems = doc.explain(flow_problems(doc.value))
+            problems = flow_problems(doc)
             if problems:
                 failed += 1
                 print(f"{label}: invalid", file=sys.stderr)

@@ -27,8 +27,11 @@ def cmd_operator(args: argparse.Namespace) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 2 * APISERVER_DEPTH))
     import kopf
 
+    from overture.api import build_models
     from overture.controller.settings import OperatorSettings
     from overture.handlers import make_memo  # importing it registers the kopf handlers
+
+    build_models()
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it

@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from overture.api import build_models
 from overture.crd import flow_json_schema
 from overture.ui import files, routes, streams
 from overture.ui.auth import Authenticator
@@ -145,4 +146,5 @@ def create_app(
     app.state.settings = settings
     app.state.store = store or NoStore()
     app.state.flow_schema = flow_json_schema()
+    build_models()  # now, not in the first requests (models build on first use)
     return app

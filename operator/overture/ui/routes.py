@@ -27,13 +27,14 @@ from overture.api import (
     restore_runs,
     steering_patch,
 )
+from overture.documents import YamlDocument, read_yaml
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import manual_execution, manual_name, replay_execution
 from overture.ui import views
 from overture.ui.auth import Caller
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
-from overture.validation import flow_problems, load_yaml_text, read_flow
+from overture.validation import flow_problems, read_flow
 
 ALL = "_all"
 FIELD_MANAGER = "overture-ui"
@@ -166,28 +167,28 @@ def _flow_answer(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _flow_document(text: str, namespace: str) -> dict[str, Any]:
-    """The one Flow of ``text``, in ``namespace``; RefusedError(422) with the problems by path otherwise."""
+def _flow_document(text: str, namespace: str) -> YamlDocument:
+    """The one Flow of ``text``, in ``namespace``, read as ``overture validate`` reads a file (so its
+    problems say how YAML read a value: "quote it"); RefusedError(422) with the problems by path otherwise."""
     try:
-        docs = load_yaml_text(text, "the YAML")
+        docs = read_yaml(text, "the YAML")
     except SpecError as exc:
         raise RefusedError(422, "the YAML cannot be read", views.problem_entries(exc.problems)) from None
-    if len(docs) != 1 or not isinstance(docs[0], dict):
+    if len(docs) != 1 or not isinstance(docs[0].value, dict):
         raise RefusedError(422, f"the editor must hold exactly one Flow object; it holds {len(docs)} documents")
-    doc: dict[str, Any] = docs[0]
-    meta = doc.get("metadata")
+    meta = docs[0].value.get("metadata")
     if isinstance(meta, dict) and meta.get("namespace") not in (None, namespace):
         problem = f"metadata.namespace: {meta['namespace']!r} differs from this page's namespace {namespace!r}"
         raise RefusedError(422, "wrong namespace", views.problem_entries([problem]))
-    return doc
+    return docs[0]
 
 
 @endpoint
 async def validate(request: Request) -> JSONResponse:
     """``overture validate`` on the editor's text: every problem with its path."""
     body = await _body(request)
-    doc = _flow_document(str(body.get("yaml") or ""), str(request.path_params["namespace"]))
-    return JSONResponse({"problems": views.problem_entries(flow_problems(doc))})
+    document = _flow_document(str(body.get("yaml") or ""), str(request.path_params["namespace"]))
+    return JSONResponse({"problems": views.problem_entries(flow_problems(document))})
 
 
 @endpoint
@@ -196,10 +197,11 @@ async def apply(request: Request) -> JSONResponse:
     namespace = str(request.path_params["namespace"])
     body = await _body(request)
     text = str(body.get("yaml") or "")
-    doc = _flow_document(text, namespace)
-    problems = flow_problems(doc)
+    document = _flow_document(text, namespace)
+    problems = flow_problems(document)
     if problems:
         raise RefusedError(422, "the flow is invalid", views.problem_entries(problems))
+    doc: dict[str, Any] = document.value
     name = str(doc["metadata"]["name"])
     api = _api(request)
     try:

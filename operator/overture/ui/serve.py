@@ -6,6 +6,9 @@
 holding a fresh session token (in the fragment, which browsers never send to a server or log);
 ``OVERTURE_UI_TOKEN`` sets it instead. ``token`` (the chart's mode) needs each person's own
 bearer token; ``impersonate`` is for a deployment behind an authenticating proxy only.
+
+The Kubernetes client and the server are imported when the command runs, not when its parser is
+made: ``overture --help`` builds every command's parser, and kubernetes_asyncio took most of it.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes_asyncio import client, config
+if TYPE_CHECKING:
+    from kubernetes_asyncio import client
 
-from overture.ui.auth import Authenticator, ImpersonateAuth, KubeconfigAuth, TokenAuth
+    from overture.ui.auth import Authenticator
 
 MODES = ("kubeconfig", "token", "impersonate")
 
 
 async def _configuration(kubeconfig: str | None, context: str | None, in_cluster: bool) -> client.Configuration:
+    from kubernetes_asyncio import client, config
+
     conf = client.Configuration()
     if in_cluster:
         config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
@@ -41,6 +47,10 @@ def _in_cluster() -> bool:
 
 async def build_authenticator(args: argparse.Namespace) -> tuple[Authenticator, str | None]:
     """The authenticator of ``args.auth`` and, in kubeconfig mode, the session token."""
+    from kubernetes_asyncio import client
+
+    from overture.ui.auth import ImpersonateAuth, KubeconfigAuth, TokenAuth
+
     in_cluster = args.kubeconfig is None and _in_cluster()
     conf = await _configuration(args.kubeconfig, args.context, in_cluster)
     if args.auth == "token":
@@ -54,6 +64,8 @@ async def build_authenticator(args: argparse.Namespace) -> tuple[Authenticator, 
 def default_namespace(args: argparse.Namespace) -> str:
     if args.namespace:
         return str(args.namespace)
+    from kubernetes_asyncio import config
+
     try:
         _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)
     except Exception:  # no kubeconfig (in a pod)

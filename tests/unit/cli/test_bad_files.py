@@ -63,11 +63,23 @@ def test_a_bug_is_one_line_without_traceback(
     )
 
 
-def test_validate_imports_no_kubernetes_client() -> None:
+@pytest.mark.parametrize(
+    ("argv", "heavy"),
+    [
+        # validate: not even the templates' neighbours it does not use (croniter: no schedule here)
+        (
+            ["validate", "-q", "examples/03-dag.yaml"],
+            "kubernetes kubernetes_asyncio kopf aiohttp starlette obstore croniter",
+        ),
+        # --help builds every command's parser; each imports its client when it runs
+        (["--help"], "kubernetes kubernetes_asyncio kopf aiohttp starlette uvicorn"),
+    ],
+)
+def test_a_command_imports_only_what_it_uses(argv: list[str], heavy: str) -> None:
     script = (
-        "import sys; from overture.cli import main; main(['validate', '-q', 'examples/03-dag.yaml']); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('kubernetes', 'kubernetes_asyncio', 'kopf', 'aiohttp', 'starlette', 'obstore')))"
+        "import contextlib, io, sys; from overture.cli import main\n"
+        f"with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main({argv!r})\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy.split()!r}))"
     )
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     assert found.stdout.strip() == "[]"
