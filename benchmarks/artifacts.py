@@ -12,7 +12,7 @@ signer), so no operator is in the measurement:
    is the difference of the two (p50 and p99), and the wrapper's own work inside the pod (inputs +
    results, from its manifest).
 2. **Throughput.** A busybox task writes ``--mb`` MB of random bytes and stores it (outputFiles,
-   a presigned POST); a second task downloads it (inputFiles, a presigned GET). MB/s of each leg
+   a presigned PUT slot); a second task downloads it (inputFiles, a presigned GET). MB/s of each leg
    from the wrappers' manifests, and of the whole hand-over (upload + download), against copying
    the same file with ``cp`` on this machine (the ratio).
 """
@@ -112,7 +112,7 @@ def throughput(pods: Pods, store: ArtifactStore, mb: int, transfers: int, namesp
     for i in range(transfers):
         producer = f"produce-{i}"
         _, made = pods.run(producer, f"head -c {size} /dev/urandom > data.bin", store, output_files=("data.bin",))
-        key = attempt_prefix(namespace, "bench", producer) + "files/data.bin"
+        key = attempt_prefix(namespace, "bench", producer) + "files/0"  # its one file, slot 0
         _, read = pods.run(
             f"consume-{i}",
             f"test $(wc -c < data.bin) -eq {size}",
@@ -178,7 +178,7 @@ def main() -> None:
         f"A {args.mb} MB file handed between two tasks, {args.transfers} times (p50)",
         ["", "MB/s"],
         [
-            ["upload (POST, wrapper -> store)", f"{moved['upload_mb_s']['p50']:.0f}"],
+            ["upload (PUT, wrapper -> store)", f"{moved['upload_mb_s']['p50']:.0f}"],
             ["download (GET, store -> wrapper)", f"{moved['download_mb_s']['p50']:.0f}"],
             ["through the store (upload + download)", f"{moved['through_store_mb_s']['p50']:.0f}"],
             ["cp on this machine", f"{moved['local_copy_mb_s']['p50']:.0f}"],

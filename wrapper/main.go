@@ -8,8 +8,8 @@
 //  2. the command runs there; its stdout and stderr pass through and are kept as one log;
 //     ::{"outputs": {...}}:: lines on stdout are outputs;
 //  3. if it succeeded: outputs (those lines, then the outputs file) and the files matched by the
-//     outputFiles globs are stored (presigned PUT for outputs.json, a presigned POST form for
-//     files, whose names only the command knew);
+//     outputFiles globs are stored (presigned PUTs: outputs.json, and each file to its own slot
+//     <attempt>/files/<i>, a key signed by the operator that the command cannot change);
 //  4. the log is archived (presigned PUT), whatever happened;
 //  5. a manifest (manifest.go) goes to the termination message, under 4 KiB.
 //

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ type Runner struct {
 	logFile     *os.File
 	outputLines *OutputLines
 	manifest    Manifest
+	fileSlots   map[string]int // stored file -> its upload slot (its key's last segment)
 }
 
 // Run returns the exit code the container should end with: the command's when it failed,
@@ -233,7 +235,7 @@ func (r *Runner) storeOutputs() error {
 		}
 		refs := make(map[string]string, len(r.manifest.Files))
 		for name := range r.manifest.Files {
-			refs[name] = f.URIPrefix + name
+			refs[name] = f.URIPrefix + strconv.Itoa(r.fileSlots[name])
 		}
 		merged["files"], _ = json.Marshal(refs)
 	}
@@ -333,8 +335,8 @@ func (r *Runner) storeFiles() error {
 		}
 		r.warn("outputFiles: %s", msg)
 	}
-	if len(files) > spec.MaxFiles {
-		return fmt.Errorf("%d files matched, over the limit of %d", len(files), spec.MaxFiles)
+	if len(files) > len(spec.Slots.Signatures) {
+		return fmt.Errorf("%d files matched, over the limit of %d files a task (OVERTURE_MAX_OUTPUT_FILES); archive them into fewer", len(files), len(spec.Slots.Signatures))
 	}
 	for _, f := range files {
 		if spec.MaxFileBytes > 0 && f.Size > spec.MaxFileBytes {
@@ -343,12 +345,14 @@ func (r *Runner) storeFiles() error {
 	}
 	t0 := time.Now()
 	listing := make(map[string]int64, len(files))
+	r.fileSlots = make(map[string]int, len(files))
 	var total int64
-	for _, f := range files {
-		if err := r.Xfer.PostFile(spec.Upload, spec.Upload.KeyPrefix+f.Name, f.Path); err != nil {
+	for i, f := range files {
+		if err := r.Xfer.PutFile(spec.Slots.SlotURL(i), f.Path); err != nil {
 			return fmt.Errorf("storing %s: %v", f.Name, err)
 		}
 		listing[f.Name] = f.Size
+		r.fileSlots[f.Name] = i
 		total += f.Size
 	}
 	if len(files) > 0 {

@@ -33,7 +33,7 @@ func runTask(t *testing.T, store *fakeStore, edit func(*Spec), argv ...string) r
 			{Path: "config.txt", Text: &text},
 		},
 		Outputs:     OutputsSpec{File: filepath.Join(root, "outputs.json"), PutURL: store.url("ns/ex/t/1/outputs.json")},
-		OutputFiles: &OutputFiles{Globs: []string{"out/*.csv"}, Upload: store.form("ns/ex/t/1/files/"), ListPutURL: store.url("ns/ex/t/1/files.json")},
+		OutputFiles: &OutputFiles{Globs: []string{"out/*.csv"}, Slots: store.slots("ns/ex/t/1/files/", 200), ListPutURL: store.url("ns/ex/t/1/files.json")},
 		Log:         &LogSpec{PutURL: store.url("ns/ex/t/1/log")},
 	}
 	store.put("ns/ex/up/1/files/data.csv", "a,b\n1,2\n")
@@ -80,7 +80,7 @@ func TestARunFetchesRunsAndStores(t *testing.T) {
 	if string(m.Outputs["rows"]) != "2" || string(m.Outputs["from"]) != `"file"` {
 		t.Fatalf("outputs: the file's keys win over the stdout lines: %v", m.Outputs)
 	}
-	if got, _ := store.get("ns/ex/t/1/files/out/result.csv"); got != "a,b\n1,2\ninline config\n" {
+	if got, _ := store.get("ns/ex/t/1/files/0"); got != "a,b\n1,2\ninline config\n" {
 		t.Fatalf("stored file: %q", got)
 	}
 	if m.Files["out/result.csv"] != 22 || m.FilesBytes != 22 || *m.ExitCode != 0 || m.Error != "" {
@@ -102,11 +102,15 @@ func TestARunFetchesRunsAndStores(t *testing.T) {
 func TestStoredFilesAreAnOutputWithAURIPrefix(t *testing.T) {
 	store := newFakeStore(t)
 	res := runTask(t, store, func(s *Spec) { s.OutputFiles.URIPrefix = "s3://b/ns/ex/t/1/files/" },
-		sh(`mkdir out; echo x > out/a.csv; echo '{"n": 1}' > "$OUTPUTS"`)...)
+		sh(`mkdir out; echo b > out/b.csv; echo a > out/a.csv; echo '{"n": 1}' > "$OUTPUTS"`)...)
 	var files map[string]string
 	json.Unmarshal(res.manifest.Outputs["files"], &files)
-	if res.code != 0 || files["out/a.csv"] != "s3://b/ns/ex/t/1/files/out/a.csv" || string(res.manifest.Outputs["n"]) != "1" {
+	if res.code != 0 || files["out/a.csv"] != "s3://b/ns/ex/t/1/files/0" || files["out/b.csv"] != "s3://b/ns/ex/t/1/files/1" ||
+		string(res.manifest.Outputs["n"]) != "1" {
 		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+	if a, _ := store.get("ns/ex/t/1/files/0"); a != "a\n" {
+		t.Fatalf("out/a.csv (first by name) goes to slot 0, got %q", a)
 	}
 	res = runTask(t, store, func(s *Spec) { s.OutputFiles.URIPrefix = "s3://b/" },
 		sh(`mkdir out; echo x > out/a.csv; echo '{"files": 1}' > "$OUTPUTS"`)...)
@@ -198,7 +202,19 @@ func TestAFileOverTheLimitFailsBeforeAnyUpload(t *testing.T) {
 	if res.code != ExitWrapperFailed || !strings.Contains(res.manifest.Error, "out/b.csv is 4.9 KiB, over the limit of 1000 B per file") {
 		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
 	}
-	if _, ok := store.get("ns/ex/t/1/files/out/a.csv"); ok {
+	if _, ok := store.get("ns/ex/t/1/files/0"); ok {
+		t.Fatal("nothing is stored for a failed attempt")
+	}
+}
+
+func TestMoreFilesThanSlotsFailBeforeAnyUpload(t *testing.T) {
+	store := newFakeStore(t)
+	res := runTask(t, store, func(s *Spec) { s.OutputFiles.Slots = store.slots("ns/ex/t/1/files/", 2) },
+		sh(`mkdir out; for f in a b c; do echo $f > out/$f.csv; done`)...)
+	if res.code != ExitWrapperFailed || !strings.Contains(res.manifest.Error, "3 files matched, over the limit of 2 files a task (OVERTURE_MAX_OUTPUT_FILES)") {
+		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
+	}
+	if _, ok := store.get("ns/ex/t/1/files/0"); ok {
 		t.Fatal("nothing is stored for a failed attempt")
 	}
 }
@@ -213,7 +229,7 @@ func TestAFailedCommandStoresOnlyItsLog(t *testing.T) {
 	if !strings.HasSuffix(m.LogTail, "last words\n") {
 		t.Fatalf("log tail: %q", m.LogTail)
 	}
-	if _, ok := store.get("ns/ex/t/1/files/out/a.csv"); ok {
+	if _, ok := store.get("ns/ex/t/1/files/0"); ok {
 		t.Fatal("files of a failed command must not be stored")
 	}
 	if log, _ := store.get("ns/ex/t/1/log"); !strings.Contains(log, "last words") {
@@ -236,7 +252,7 @@ func TestAStoreThatIsGoneFailsClearly(t *testing.T) {
 	res := runTask(t, store, func(s *Spec) { s.InputFiles = nil; store.srv.Close() },
 		sh(`mkdir out; echo x > out/a.csv`)...)
 	m := res.manifest
-	if res.code != ExitWrapperFailed || !strings.Contains(m.Error, "outputFiles: storing out/a.csv: POST") ||
+	if res.code != ExitWrapperFailed || !strings.Contains(m.Error, "outputFiles: storing out/a.csv: PUT "+store.srv.URL+"/ns/ex/t/1/files/0:") ||
 		!strings.Contains(m.Error, "connection refused (3 attempts)") {
 		t.Fatalf("exit %d, manifest %s", res.code, res.raw)
 	}

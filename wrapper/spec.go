@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -55,27 +56,35 @@ type OutputsSpec struct {
 }
 
 // OutputFiles: files matched by Globs (relative to WorkDir; ** spans directories) are uploaded
-// with the presigned POST form, each under Upload.KeyPrefix + its relative path.
+// with presigned PUTs, the i-th file (in name order) to slot i. Each slot's URL is signed for one
+// key, <attempt>/files/<i>: the command, which can read these URLs, cannot choose a key, so none
+// of its making can climb out of the attempt's prefix on a store that resolves ".." (versitygw's
+// posix backend did, with the POST form this replaced). As many files as slots at most.
 type OutputFiles struct {
 	Globs []string `json:"globs"`
 	// IfNoMatch: "fail" (default) or "warn" when a glob matches no file.
 	IfNoMatch    string   `json:"ifNoMatch,omitempty"`
 	MaxFileBytes int64    `json:"maxFileBytes,omitempty"`
-	MaxFiles     int      `json:"maxFiles,omitempty"`
-	Upload       PostForm `json:"upload"`
+	Slots        PutSlots `json:"slots"`
 	// ListPutURL receives files.json (name -> size) when the listing does not fit the manifest.
 	ListPutURL string `json:"listPutURL,omitempty"`
 	// URIPrefix, when set, makes the stored files an output: "files" maps each relative path to
-	// URIPrefix + path (s3://bucket/key), what templates reach as outputs.<task>.files['path'].
+	// URIPrefix + its slot (s3://bucket/key), what templates reach as outputs.<task>.files['path'].
 	URIPrefix string `json:"uriPrefix,omitempty"`
 }
 
-// PostForm is a presigned S3 POST: the form fields (policy, signature, credential, date,
-// algorithm...) minus key and file, which the wrapper adds per file.
-type PostForm struct {
-	URL       string            `json:"url"`
-	Fields    map[string]string `json:"fields"`
-	KeyPrefix string            `json:"keyPrefix"`
+// PutSlots are presigned PUT URLs that differ only in their slot and signature, sent as one URL
+// and the signatures, so that a Job's environment grows by 67 bytes a slot, not by a URL.
+type PutSlots struct {
+	// URL has "{slot}" where the slot's number goes (the key's last segment) and "{signature}"
+	// where its X-Amz-Signature goes.
+	URL        string   `json:"url"`
+	Signatures []string `json:"signatures"`
+}
+
+// URL of slot i.
+func (p PutSlots) SlotURL(i int) string {
+	return strings.NewReplacer("{slot}", strconv.Itoa(i), "{signature}", p.Signatures[i]).Replace(p.URL)
 }
 
 // LogSpec: the command's log (stdout and stderr, as they came) is uploaded to PutURL at the end.
@@ -97,7 +106,6 @@ const (
 	defaultTerminationPath       = "/dev/termination-log"
 	defaultInlineLimit           = 2048
 	defaultLogMaxBytes     int64 = 100 << 20
-	defaultMaxFiles              = 1000
 	defaultAttempts              = 3
 	defaultBackoffMillis         = 1000
 )
@@ -130,9 +138,6 @@ func (s *Spec) fillDefaults() {
 	if s.OutputFiles != nil {
 		if s.OutputFiles.IfNoMatch == "" {
 			s.OutputFiles.IfNoMatch = "fail"
-		}
-		if s.OutputFiles.MaxFiles == 0 {
-			s.OutputFiles.MaxFiles = defaultMaxFiles
 		}
 	}
 	if s.Transfers.Attempts == 0 {
@@ -173,8 +178,8 @@ func (s *Spec) validate() error {
 		if f.IfNoMatch != "fail" && f.IfNoMatch != "warn" {
 			return fmt.Errorf("outputFiles.ifNoMatch: %q is not fail or warn", f.IfNoMatch)
 		}
-		if f.Upload.URL == "" {
-			return fmt.Errorf("outputFiles.upload.url: needed to upload files")
+		if !strings.Contains(f.Slots.URL, "{slot}") || !strings.Contains(f.Slots.URL, "{signature}") {
+			return fmt.Errorf("outputFiles.slots.url: %q needs {slot} and {signature} to upload files", f.Slots.URL)
 		}
 	}
 	if s.Transfers.Attempts < 1 {

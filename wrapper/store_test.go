@@ -11,14 +11,13 @@ import (
 	"time"
 )
 
-// fakeStore is a tiny S3 stand-in for the wrapper's three requests: GET and PUT of /<key>
-// (the signature in the query is checked to be there, not verified) and POST / with a form.
+// fakeStore is a tiny S3 stand-in for the wrapper's requests: GET and PUT of /<key> (the
+// signature in the query is checked to be there, not verified).
 // fail(n, status) makes the next n requests answer status first.
 type fakeStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
 	fails   []int
-	posts   []map[string]string // the form fields of each POST (file excluded)
 	srv     *httptest.Server
 }
 
@@ -41,8 +40,13 @@ func (s *fakeStore) url(key string) string {
 	return s.srv.URL + "/" + key + "?X-Amz-Signature=secret-signature"
 }
 
-func (s *fakeStore) form(prefix string) PostForm {
-	return PostForm{URL: s.srv.URL + "/", KeyPrefix: prefix, Fields: map[string]string{"policy": "cG9saWN5", "x-amz-signature": "sig"}}
+// slots are n presigned PUT slots under prefix, as the operator signs them.
+func (s *fakeStore) slots(prefix string, n int) PutSlots {
+	signatures := make([]string, n)
+	for i := range signatures {
+		signatures[i] = fmt.Sprintf("sig%d", i)
+	}
+	return PutSlots{URL: s.srv.URL + "/" + prefix + "{slot}?X-Amz-Signature={signature}", Signatures: signatures}
 }
 
 func (s *fakeStore) get(key string) (string, bool) {
@@ -88,36 +92,17 @@ func (s *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		io.WriteString(w, v)
 	case http.MethodPut:
+		// A slot's URL carries its own signature (store.slots signs slot i as "sig<i>").
+		if sig := r.URL.Query().Get("X-Amz-Signature"); strings.HasPrefix(sig, "sig") && sig != "sig"+key[strings.LastIndex(key, "/")+1:] {
+			s3Error(w, 403, "SignatureDoesNotMatch", "signed for another key")
+			return
+		}
 		if r.ContentLength < 0 {
 			s3Error(w, 411, "MissingContentLength", "length required")
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
 		s.put(key, string(body))
-	case http.MethodPost:
-		if r.ContentLength < 0 {
-			s3Error(w, 400, "InvalidRequest", "Content-Length required")
-			return
-		}
-		if err := r.ParseMultipartForm(1 << 20); err != nil {
-			s3Error(w, 400, "MalformedPOSTRequest", err.Error())
-			return
-		}
-		fields := map[string]string{}
-		for k, v := range r.MultipartForm.Value {
-			fields[k] = v[0]
-		}
-		f, _, err := r.FormFile("file")
-		if err != nil {
-			s3Error(w, 400, "MalformedPOSTRequest", "no file")
-			return
-		}
-		body, _ := io.ReadAll(f)
-		s.mu.Lock()
-		s.posts = append(s.posts, fields)
-		s.mu.Unlock()
-		s.put(fields["key"], string(body))
-		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}

@@ -6,20 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
 
 // Transfer moves bytes between the pod and the store with presigned requests only: GET and PUT
-// URLs for known keys, a POST form for files whose names the command chose. A transient failure
+// URLs, each signed for one key. A transient failure
 // (no connection, 5xx, 429) is tried again with a doubling backoff; anything else fails at once.
 // Errors never repeat a URL's query: it holds the signature.
 type Transfer struct {
@@ -46,7 +43,7 @@ func newTransfer(t Transfers) *Transfer {
 
 // StoreError is a failed request, in words a person can act on.
 type StoreError struct {
-	Op        string // GET, PUT, POST
+	Op        string // GET, PUT
 	Target    string // URL without its query
 	Status    int    // 0: no answer
 	Code      string // S3 error code (AccessDenied, ...)
@@ -222,73 +219,6 @@ func (t *Transfer) PutBytes(rawURL string, data []byte) error {
 		}
 		return req, err
 	}, discard)
-}
-
-// PostFile uploads a file with a presigned POST form under key. The body is streamed with its
-// length known in advance: S3 servers want a Content-Length on POST.
-func (t *Transfer) PostFile(form PostForm, key, src string) error {
-	return t.do(http.MethodPost, form.URL, func() (*http.Request, error) {
-		f, size, err := openSized(src)
-		if err != nil {
-			return nil, err
-		}
-		head, tail, contentType, err := formParts(form.Fields, key, filepath.Base(src))
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		body := io.MultiReader(bytes.NewReader(head), f, bytes.NewReader(tail))
-		req, err := http.NewRequest(http.MethodPost, form.URL, struct {
-			io.Reader
-			io.Closer
-		}{body, f})
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		req.ContentLength = int64(len(head)) + size + int64(len(tail))
-		req.Header.Set("Content-Type", contentType)
-		return req, nil
-	}, discard)
-}
-
-// formParts renders a multipart form around the file's bytes: the fields (key first, then the
-// policy fields in a stable order), the file part's header, and after the file the closing
-// boundary. S3 ignores fields after the file, so the file goes last.
-func formParts(fields map[string]string, key, filename string) (head, tail []byte, contentType string, err error) {
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	if err := w.WriteField("key", key); err != nil {
-		return nil, nil, "", err
-	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		if name != "key" && name != "file" {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := w.WriteField(name, fields[name]); err != nil {
-			return nil, nil, "", err
-		}
-	}
-	h := make(textproto.MIMEHeader)
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, escapeQuotes(filename)))
-	h.Set("Content-Type", "application/octet-stream")
-	if _, err := w.CreatePart(h); err != nil {
-		return nil, nil, "", err
-	}
-	head = append([]byte(nil), buf.Bytes()...)
-	buf.Reset()
-	if err := w.Close(); err != nil {
-		return nil, nil, "", err
-	}
-	return head, append([]byte(nil), buf.Bytes()...), w.FormDataContentType(), nil
-}
-
-func escapeQuotes(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
 func discard(resp *http.Response) error {

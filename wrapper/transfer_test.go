@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"io"
-	"mime"
-	"mime/multipart"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,47 +65,6 @@ func TestNoServerIsAClearError(t *testing.T) {
 	err := testTransfer().PutBytes(url, []byte("v"))
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "(3 attempts)") {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestPostFileSendsKeyFieldsAndFile(t *testing.T) {
-	store := newFakeStore(t)
-	src := filepath.Join(t.TempDir(), "data.csv")
-	os.WriteFile(src, []byte("a,b\n"), 0o644)
-	if err := testTransfer().PostFile(store.form("ns/ex/files/"), "ns/ex/files/out/data.csv", src); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := store.get("ns/ex/files/out/data.csv"); got != "a,b\n" {
-		t.Fatalf("stored %q", got)
-	}
-	if store.posts[0]["policy"] != "cG9saWN5" {
-		t.Fatalf("policy field not sent: %v", store.posts[0])
-	}
-}
-
-func TestFormPartsPutTheFileLast(t *testing.T) {
-	head, tail, ctype, err := formParts(map[string]string{"policy": "p", "key": "ignored", "x-amz-date": "d"}, "k/f", `we"ird.txt`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := append(append(append([]byte(nil), head...), "DATA"...), tail...)
-	_, params, _ := mime.ParseMediaType(ctype)
-	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	var names []string
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := io.ReadAll(p)
-		names = append(names, p.FormName()+"="+string(v))
-	}
-	want := "key=k/f policy=p x-amz-date=d file=DATA"
-	if strings.Join(names, " ") != want {
-		t.Fatalf("got %v, want %s", names, want)
 	}
 }
 

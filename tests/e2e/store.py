@@ -1,21 +1,19 @@
 """The artifact store the e2e tests run against: the local cluster's S3 server (versitygw, started
 by hack/cluster/up.sh, described by OVERTURE_S3_* lines in cluster.env) or any S3 endpoint given by
 the same variables in the environment. Presigned requests are the operator's own (kube/artifacts.py):
-GET/PUT URLs for known keys, a POST form whose policy only admits keys under one prefix.
+GET/PUT URLs, each for one key (a task's files too: one PUT slot each).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import obstore
 from obstore.store import S3Store
 
-from overture.kube.artifacts import ArtifactStore, StoreSettings, post_form
+from overture.kube.artifacts import ArtifactStore, StoreSettings
 
 VARIABLES = ("ENDPOINT", "BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
 
@@ -46,10 +44,6 @@ class StoreAccess:
 
     def put_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return ArtifactStore(self.settings(), expires).put_url(key)
-
-    def post_form(self, prefix: str, max_bytes: int, expires: timedelta = timedelta(hours=1)) -> dict[str, Any]:
-        """A presigned POST for any key under ``prefix`` (the operator's, kube/artifacts.py)."""
-        return post_form(self.settings(), prefix, max_bytes, dt.datetime.now(dt.UTC), expires)
 
     def key_of(self, uri: str) -> str | None:
         return self.settings().key_of(uri)

@@ -1,5 +1,5 @@
 """The artifact store and the in-pod wrapper, below the operator: the local cluster's S3 server
-keeps its data over a restart and refuses a key outside a POST form's prefix; the wrapper, copied
+keeps its data over a restart, and an attempt's upload URLs write their own keys only; the wrapper, copied
 into a pod by an init container, moves a file from a busybox pod (no curl, no Python) to a python
 pod through the store with presigned requests only, and archives each pod's log.
 """
@@ -19,7 +19,7 @@ from faults import is_local_cluster, restart_store
 from kubernetes import client
 from store import StoreAccess
 
-from overture.kube.artifacts import ArtifactStore
+from overture.kube.artifacts import ArtifactStore, wrapper_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -33,30 +33,59 @@ def test_the_store_keeps_its_data_over_a_restart(kubeconfig: str, object_store: 
     assert object_store.read(key) == b"still here"
 
 
-def test_a_post_form_admits_only_keys_under_its_prefix(object_store: StoreAccess) -> None:
-    base = f"e2e/{uuid.uuid4().hex}/"
-    prefix = base + "ns-a/"
-    form = object_store.post_form(prefix, max_bytes=100)
-    assert _post(form, prefix + "files/ok.txt", b"fine") in (200, 204)
-    assert _post(form, base + "ns-b/files/stolen.txt", b"nope") == 403
-    assert _post(form, prefix + "files/big.txt", b"x" * 101) in (400, 403)  # content-length-range
-    _post(form, prefix + "files/%2e%2e/%2e%2e/ns-b/files/stolen.txt", b"nope")  # literal: stays in ns-a/
-    assert [k for k in object_store.keys(base) if not k.startswith(prefix)] == []
-    assert prefix + "files/ok.txt" in object_store.keys(prefix)
+def test_each_file_slot_url_writes_its_own_key_only(object_store: StoreAccess) -> None:
+    """The operator's own SigV4 signing of a task's file slots (kube/artifacts.py ``put_slots``),
+    against the real server: each slot's URL stores its key, and no other."""
+    prefix = f"e2e/{uuid.uuid4().hex}/ns-a/ex/job/files/"
+    slots = ArtifactStore(object_store.settings()).put_slots(prefix, 2)
+    assert _put(_slot_url(slots, 0), b"zero") == 200
+    assert _put(_slot_url(slots, 1), b"one") == 200
+    assert object_store.read(prefix + "0") == b"zero" and object_store.read(prefix + "1") == b"one"
+    assert _put(_slot_url(slots, 0).replace("/files/0?", "/files/2?"), b"two") == 403  # 0's signature
+    assert set(object_store.keys(prefix)) == {prefix + "0", prefix + "1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="versitygw 1.8.0's posix backend resolves '..' in a POST key inside the bucket "
-    "(docs/DECISIONS.md, 'Known gap: ..'); S3 services keep keys literal",
-)
-def test_a_post_form_key_cannot_climb_out_of_its_prefix(object_store: StoreAccess) -> None:
-    """The policy checks the key as text; a server that resolves '..' on its disk lets whoever
-    holds the form (the pod, a person who can read the pod) write into another prefix."""
+def test_an_attempts_upload_urls_cannot_climb_out_of_its_prefix(object_store: StoreAccess) -> None:
+    """Whoever holds an attempt's upload URLs (its pod, a person who can read the pod's spec) tries
+    every one with a key that climbs out of the attempt's prefix, as '..' and as '%2e%2e'. A store
+    on a file system (versitygw's posix backend) resolves '..' in a key: with the POST form the
+    attempt once held, a key of the pod's making landed in another namespace's prefix."""
     base = f"e2e/{uuid.uuid4().hex}/"
-    form = object_store.post_form(base + "ns-a/", max_bytes=100)
-    _post(form, base + "ns-a/files/../../ns-b/files/stolen.txt", b"nope")
+    spec = wrapper_spec(ArtifactStore(object_store.settings()), "ns-a", base + "ns-a/ex/job/", {}, ("*.txt",))
+    climbs = ("../" * 8 + base + "ns-b/stolen.txt", "%2e%2e/" * 8 + base + "ns-b/stolen.txt")
+    for url in _upload_urls(spec):
+        origin, _, rest = url.partition(f"/{object_store.bucket}/")
+        key, _, query = rest.partition("?")
+        for climb in climbs:
+            _put(f"{origin}/{object_store.bucket}/{key}/{climb}?{query}", b"nope")
+    for form in _post_forms(spec):
+        _post(form, form["keyPrefix"] + "../" * 4 + "ns-b/stolen.txt", b"nope")
     assert list(object_store.keys(base + "ns-b/")) == []
+    assert [k for k in object_store.keys(base) if not k.startswith(base + "ns-a/")] == []
+
+
+def _upload_urls(spec: dict[str, Any]) -> list[str]:
+    files = spec["outputFiles"]
+    slots = [_slot_url(files["slots"], i) for i in range(len(files["slots"]["signatures"]))] if "slots" in files else []
+    return [spec["outputs"]["putURL"], spec["log"]["putURL"], files["listPutURL"], *slots]
+
+
+def _post_forms(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Any POST form in the plan: none since each file has its own PUT slot."""
+    return [value for value in spec["outputFiles"].values() if isinstance(value, dict) and "fields" in value]
+
+
+def _slot_url(slots: dict[str, Any], slot: int) -> str:
+    return str(slots["url"]).replace("{slot}", str(slot)).replace("{signature}", slots["signatures"][slot])
+
+
+def _put(url: str, data: bytes) -> int:
+    request = urllib.request.Request(url, data=data, method="PUT")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def _post(form: dict[str, Any], key: str, data: bytes) -> int:
@@ -138,7 +167,7 @@ def test_a_busybox_file_reaches_a_python_pod_through_the_store(
         "outputs": {"file": "/overture/outputs.json", "putURL": object_store.put_url(produce + "outputs.json")},
         "outputFiles": {
             "globs": ["out/*.csv"],
-            "upload": object_store.post_form(produce + "files/", max_bytes=1 << 20),
+            "slots": ArtifactStore(object_store.settings()).put_slots(produce + "files/", 10),
             "listPutURL": object_store.put_url(produce + "files.json"),
         },
         "log": {"putURL": object_store.put_url(produce + "log")},
@@ -152,13 +181,13 @@ def test_a_busybox_file_reaches_a_python_pod_through_the_store(
     manifest = json.loads(state.message)
     assert state.exit_code == 0, manifest
     assert manifest["outputs"] == {"rows": 3} and manifest["files"] == {"out/data.csv": 21}, manifest
-    assert object_store.read(produce + "files/out/data.csv") == b"1,row1\n2,row2\n3,row3\n"
+    assert object_store.read(produce + "files/0") == b"1,row1\n2,row2\n3,row3\n"
     assert b"produced\n" in object_store.read(produce + "log")
 
     consume = base + "consume/1/"
     consume_spec = {
         "workDir": "/overture/work",
-        "inputFiles": [{"path": "data.csv", "url": object_store.get_url(produce + "files/out/data.csv")}],
+        "inputFiles": [{"path": "data.csv", "url": object_store.get_url(produce + "files/0")}],
         "outputs": {},
         "log": {"putURL": object_store.put_url(consume + "log")},
     }
@@ -172,7 +201,7 @@ def test_a_busybox_file_reaches_a_python_pod_through_the_store(
     manifest = json.loads(state.message)
     assert state.exit_code == 0 and manifest["outputs"] == {"lines": 3}, manifest
     assert set(object_store.keys(base)) == {
-        produce + "files/out/data.csv",
+        produce + "files/0",
         produce + "log",
         consume + "log",
     }

@@ -119,6 +119,8 @@ The artifact store's settings (values `artifacts.*`), for the operator and the U
               value: {{ .maxFileBytes | int64 | quote }}
             - name: OVERTURE_MAX_OUTPUTS_BYTES
               value: {{ .maxOutputsBytes | int64 | quote }}
+            - name: OVERTURE_MAX_OUTPUT_FILES
+              value: {{ .maxOutputFiles | int64 | quote }}
             - name: OVERTURE_OUTPUT_FILES_IF_NO_MATCH
               value: {{ .ifNoMatch | quote }}
             {{- end }}

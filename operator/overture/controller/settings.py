@@ -15,7 +15,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
   ``OVERTURE_TRIGGER_CHAIN_LIMIT``, ``OVERTURE_WEBHOOK_TRUSTED_PROXIES`` (CIDRs, comma-separated):
   triggers (``TriggerSettings``);
 - ``OVERTURE_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,SECRET_ACCESS_KEY}``, ``OVERTURE_WRAPPER_IMAGE``,
-  ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_MAX_OUTPUTS_BYTES``, ``OVERTURE_ARTIFACT_ORPHAN_SECONDS``,
+  ``OVERTURE_MAX_FILE_BYTES``, ``OVERTURE_MAX_OUTPUTS_BYTES``, ``OVERTURE_MAX_OUTPUT_FILES``,
+  ``OVERTURE_ARTIFACT_ORPHAN_SECONDS``,
   ``OVERTURE_OUTPUT_FILES_IF_NO_MATCH``
   (fail or warn): the artifact store (``kube.artifacts.StoreSettings``);
 - ``OVERTURE_NAMESPACES`` (comma-separated; none: all), ``OVERTURE_HTTP_HOST``,

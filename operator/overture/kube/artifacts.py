@@ -7,18 +7,23 @@ what templates need (big outputs) and what retention deletes.
 Keys, one prefix per execution so that retention deletes it whole and a namespace's pods only ever
 get URLs under their own namespace::
 
-    <namespace>/<execution>/<job>/files/<path>     outputFiles of one attempt (a presigned POST form)
+    <namespace>/<execution>/<job>/files/<i>        outputFiles of one attempt, the i-th by name (a
+                                                    presigned PUT per slot; names are in the listing)
     <namespace>/<execution>/<job>/outputs.json      outputs over the inline limit (presigned PUT)
     <namespace>/<execution>/<job>/files.json        the file listing, when the manifest has no room
     <namespace>/<execution>/<job>/log               the attempt's log (presigned PUT)
     <namespace>/<execution>/inputs/<input id>       FILE inputs of the execution
 
 A file is referred to as ``s3://<bucket>/<key>`` in outputs, templates and status.
+
+Every key the operator signs or reads is checked by ``checked_key``: no empty, ``.`` or ``..``
+segment, no backslash, not absolute. A store on a file system (versitygw's posix backend) would
+resolve ``<namespace>/../<other>/`` into another namespace's prefix; S3 services keep keys literal.
+No key is of a pod's choosing: each output file slot has its own presigned PUT.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -27,9 +32,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
 
 MAX_PRESIGN = timedelta(days=7)  # the longest a SigV4 presigned request may be valid
-DEFAULT_MAX_FILE_BYTES = 5 << 30  # S3's limit for one PUT or POST
+DEFAULT_MAX_FILE_BYTES = 5 << 30  # S3's limit for one PUT
+# Each file a task may store is a presigned PUT slot in its Job (67 bytes of the wrapper's spec).
+DEFAULT_MAX_OUTPUT_FILES = 100
 INLINE_OUTPUTS_BYTES = 2048  # larger outputs go to outputs.json, status keeps their size
 # Outputs are values for templates (files are for data): the operator reads them into memory,
 # and a template may put them in a Job (etcd takes 1.5 MiB an object).
@@ -54,6 +62,7 @@ class StoreSettings:
     secret_access_key: str
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_outputs_bytes: int = DEFAULT_MAX_OUTPUTS_BYTES
+    max_output_files: int = DEFAULT_MAX_OUTPUT_FILES
     wrapper_image: str = "overture-wrapper:dev"
     if_no_match: str = "fail"  # an outputFiles glob that matches nothing: fail or warn
     # Objects of an execution that no longer exists and that nobody wrote for this long are
@@ -78,6 +87,7 @@ class StoreSettings:
             secret_access_key=env["OVERTURE_S3_SECRET_ACCESS_KEY"],
             max_file_bytes=int(env.get("OVERTURE_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
             max_outputs_bytes=int(env.get("OVERTURE_MAX_OUTPUTS_BYTES") or DEFAULT_MAX_OUTPUTS_BYTES),
+            max_output_files=int(env.get("OVERTURE_MAX_OUTPUT_FILES") or DEFAULT_MAX_OUTPUT_FILES),
             wrapper_image=env.get("OVERTURE_WRAPPER_IMAGE") or cls.wrapper_image,
             if_no_match=env.get("OVERTURE_OUTPUT_FILES_IF_NO_MATCH") or "fail",
             orphan_seconds=float(env.get("OVERTURE_ARTIFACT_ORPHAN_SECONDS") or 3600),
@@ -93,9 +103,18 @@ class StoreSettings:
 
 
 def is_plain_key(key: str) -> bool:
-    """No empty, ``.`` or ``..`` segment: a store on a file system (versitygw's posix backend)
-    could resolve ``<namespace>/../<other>/...`` to another namespace's object."""
-    return all(part not in ("", ".", "..") for part in key.split("/"))
+    """No empty, ``.`` or ``..`` segment (so not absolute either) and no backslash: a store on a
+    file system (versitygw's posix backend) could resolve ``<namespace>/../<other>/...`` to
+    another namespace's object, and a Windows one could read ``\\`` as a separator."""
+    return "\\" not in key and all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+def checked_key(key: str) -> str:
+    """``key`` if it is plain; raises ArtifactError otherwise. Every key is checked before it is
+    signed or read, so no key can name an object outside the prefix it was built under."""
+    if not is_plain_key(key):
+        raise ArtifactError(f"store key {key!r} has an empty, '.' or '..' segment or a backslash; refused")
+    return key
 
 
 def execution_prefix(namespace: str, execution: str) -> str:
@@ -115,12 +134,13 @@ class Signer(Protocol):
 
     def put_url(self, key: str) -> str: ...
 
-    def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]: ...
+    def put_slots(self, prefix: str, count: int) -> dict[str, Any]: ...
 
 
 class ArtifactStore:
-    """The store's adapter: signs offline with its keys (AWS SigV4: GET/PUT URLs by obstore, POST
-    forms here) and reads and deletes the few objects the operator itself needs."""
+    """The store's adapter: signs offline with its keys (AWS SigV4: GET/PUT URLs by obstore, the
+    many PUT slots of a task's files here) and reads and deletes the few objects the operator
+    itself needs."""
 
     def __init__(self, settings: StoreSettings, expires: timedelta = MAX_PRESIGN) -> None:
         self.settings = settings
@@ -146,22 +166,22 @@ class ArtifactStore:
     def get_url(self, key: str) -> str:
         import obstore
 
-        return str(obstore.sign(self.client(), "GET", key, self.expires))
+        return str(obstore.sign(self.client(), "GET", checked_key(key), self.expires))
 
     def put_url(self, key: str) -> str:
         import obstore
 
-        return str(obstore.sign(self.client(), "PUT", key, self.expires))
+        return str(obstore.sign(self.client(), "PUT", checked_key(key), self.expires))
 
-    def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]:
-        return post_form(self.settings, prefix, max_bytes, dt.datetime.now(dt.UTC), self.expires)
+    def put_slots(self, prefix: str, count: int) -> dict[str, Any]:
+        return put_slots(self.settings, prefix, count, dt.datetime.now(dt.UTC), self.expires)
 
     def read_log(self, key: str, max_bytes: int = LOG_TAIL_BYTES) -> str:
         """An archived log as text, its last ``max_bytes`` at most, synchronously (the CLI); raises
         FileNotFoundError when there is none."""
         import obstore
 
-        size = int(obstore.head(self.client(), key)["size"])
+        size = int(obstore.head(self.client(), checked_key(key))["size"])
         options = tail_options(size, max_bytes)
         data = bytes(obstore.get(self.client(), key, options=options).bytes())
         return log_text(data, size)
@@ -170,7 +190,7 @@ class ArtifactStore:
         """``read_log`` for an asyncio caller (the UI)."""
         import obstore
 
-        size = int((await obstore.head_async(self.client(), key))["size"])
+        size = int((await obstore.head_async(self.client(), checked_key(key)))["size"])
         options = tail_options(size, max_bytes)
         result = await obstore.get_async(self.client(), key, options=options)
         return log_text(bytes(await result.bytes_async()), size)
@@ -181,13 +201,13 @@ class ArtifactStore:
 
         import obstore
 
-        obstore.put(self.client(), key, Path(path))
+        obstore.put(self.client(), checked_key(key), Path(path))
 
     async def read_json(self, key: str, max_bytes: int) -> Any:
         """An object as JSON; raises ObjectTooBigError past ``max_bytes`` without reading it."""
         import obstore
 
-        size = int((await obstore.head_async(self.client(), key))["size"])
+        size = int((await obstore.head_async(self.client(), checked_key(key)))["size"])
         if size > max_bytes:
             raise ObjectTooBigError(f"{key} is {size} bytes, over the {max_bytes} this reader accepts")
         result = await obstore.get_async(self.client(), key)
@@ -197,7 +217,7 @@ class ArtifactStore:
         """At most the first ``limit`` bytes of an object, and its whole size (the UI's previews)."""
         import obstore
 
-        size = int((await obstore.head_async(self.client(), key))["size"])
+        size = int((await obstore.head_async(self.client(), checked_key(key)))["size"])
         if size == 0:  # a zero-length range is an error to S3
             return b"", 0
         head = await obstore.get_range_async(self.client(), key, start=0, end=min(size, limit))
@@ -242,38 +262,39 @@ def log_text(tail: bytes, size: int) -> str:
     return head + rest.decode("utf-8", "replace")
 
 
-def post_form(
-    settings: StoreSettings, prefix: str, max_bytes: int, now: dt.datetime, expires: timedelta
-) -> dict[str, Any]:
-    """A presigned POST (AWS SigV4 browser-form upload) admitting any key under ``prefix`` and no
-    file over ``max_bytes``: the server enforces both. Pure: ``now`` is given."""
+def put_slots(settings: StoreSettings, prefix: str, count: int, now: dt.datetime, expires: timedelta) -> dict[str, Any]:
+    """Presigned PUTs (AWS SigV4, query-signed) for the keys ``<prefix>0`` .. ``<prefix><count-1>``,
+    as the wrapper reads them (wrapper/spec.go ``PutSlots``): one URL with ``{slot}`` and
+    ``{signature}`` in it, and each slot's signature. Each URL is good for its one key only, so a
+    pod cannot choose where its files go. Signed here rather than by obstore: obstore takes the
+    time itself, and slots must share it to share their URL. Pure: ``now`` is given."""
+    checked_key(prefix + "0")
     day, stamp = now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ")
-    credential = f"{settings.access_key_id}/{day}/{settings.region}/s3/aws4_request"
-    policy = {
-        "expiration": (now + expires).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "conditions": [
-            {"bucket": settings.bucket},
-            ["starts-with", "$key", prefix],
-            ["content-length-range", 0, max_bytes],
-            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
-            {"x-amz-credential": credential},
-            {"x-amz-date": stamp},
-        ],
-    }
-    encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+    scope = f"{day}/{settings.region}/s3/aws4_request"
+    endpoint = urlsplit(settings.endpoint)
+    query = "&".join(
+        f"{name}={quote(value, safe='-_.~')}"
+        for name, value in (
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", f"{settings.access_key_id}/{scope}"),
+            ("X-Amz-Date", stamp),
+            ("X-Amz-Expires", str(int(expires.total_seconds()))),
+            ("X-Amz-SignedHeaders", "host"),
+        )
+    )
+    path = f"{endpoint.path.rstrip('/')}/{quote(settings.bucket)}/{quote(prefix, safe='/-_.~')}"
     key = ("AWS4" + settings.secret_access_key).encode()
     for part in (day, settings.region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+
+    def signature(slot: int) -> str:
+        request = f"PUT\n{path}{slot}\n{query}\nhost:{endpoint.netloc}\n\nhost\nUNSIGNED-PAYLOAD"
+        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
+        return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
     return {
-        "url": f"{settings.endpoint}/{settings.bucket}",
-        "keyPrefix": prefix,
-        "fields": {
-            "policy": encoded,
-            "x-amz-algorithm": "AWS4-HMAC-SHA256",
-            "x-amz-credential": credential,
-            "x-amz-date": stamp,
-            "x-amz-signature": hmac.new(key, encoded.encode(), hashlib.sha256).hexdigest(),
-        },
+        "url": f"{endpoint.scheme}://{endpoint.netloc}{path}{{slot}}?{query}&X-Amz-Signature={{signature}}",
+        "signatures": [signature(slot) for slot in range(count)],
     }
 
 
@@ -295,8 +316,9 @@ def wrapper_spec(
 ) -> dict[str, Any]:
     """What one attempt's wrapper does (wrapper/spec.go): its inputs as presigned GETs (a value
     that is an ``s3://`` reference into this namespace), plain GETs (an http(s) URL) or inline
-    text; its files by one POST form under ``<prefix>files/``; outputs.json, files.json and the
-    log by presigned PUTs; ``outputsFrom`` (output key -> file) as it is.
+    text; its files by one presigned PUT slot each, ``<prefix>files/<i>`` (``max_output_files``
+    slots); outputs.json, files.json and the log by presigned PUTs; ``outputsFrom`` (output key ->
+    file) as it is.
 
     Raises ArtifactError for a reference outside the namespace: a tenant's task cannot read
     another namespace's artifacts by naming them."""
@@ -311,7 +333,9 @@ def wrapper_spec(
                 raise ArtifactError(f"inputFiles.{path}: {value!r} is not in this store's bucket {settings.bucket!r}")
             inputs.append({"path": path, "text": value})
         elif not is_plain_key(key):
-            raise ArtifactError(f"inputFiles.{path}: {value!r} has an empty, '.' or '..' segment; name the object")
+            raise ArtifactError(
+                f"inputFiles.{path}: {value!r} has an empty, '.' or '..' segment or a backslash; name the object"
+            )
         elif not key.startswith(f"{namespace}/"):
             raise ArtifactError(f"inputFiles.{path}: {value!r} belongs to another namespace than {namespace!r}")
         else:
@@ -335,7 +359,7 @@ def wrapper_spec(
             "globs": list(output_files),
             "ifNoMatch": settings.if_no_match,
             "maxFileBytes": settings.max_file_bytes,
-            "upload": signer.post_form(prefix + "files/", settings.max_file_bytes),
+            "slots": signer.put_slots(prefix + "files/", settings.max_output_files),
             "listPutURL": signer.put_url(prefix + "files.json"),
             "uriPrefix": settings.uri(prefix + "files/"),
         }

@@ -1,23 +1,26 @@
-"""The artifact store's pure parts (kube/artifacts.py): settings, references, the POST policy, the
-wrapper's plan, and Jobs built with the wrapper (kube/jobs.py ``build_job`` with a signer)."""
+"""The artifact store's pure parts (kube/artifacts.py): settings, references, the checked keys,
+the file slots' signatures, the wrapper's plan, and Jobs built with the wrapper (kube/jobs.py
+``build_job`` with a signer)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from overture.engine import CreateJob
 from overture.kube.artifacts import (
     ArtifactError,
+    ArtifactStore,
     StoreSettings,
     attempt_prefix,
+    checked_key,
     log_text,
-    post_form,
+    put_slots,
     tail_options,
     wrapper_spec,
 )
@@ -41,8 +44,8 @@ class FakeSigner:
     def put_url(self, key: str) -> str:
         return f"PUT {key}"
 
-    def post_form(self, prefix: str, max_bytes: int) -> dict[str, Any]:
-        return {"url": "POST", "keyPrefix": prefix, "fields": {"max": str(max_bytes)}}
+    def put_slots(self, prefix: str, count: int) -> dict[str, Any]:
+        return {"url": f"PUT {prefix}{{slot}} {{signature}}", "signatures": [f"s{i}" for i in range(count)]}
 
 
 def test_settings_from_the_environment() -> None:
@@ -53,9 +56,11 @@ def test_settings_from_the_environment() -> None:
     assert s.region == "us-east-1"
     assert s.if_no_match == "fail"
     assert s.max_outputs_bytes == 1 << 20
-    limited = StoreSettings.from_env({**ENV, "OVERTURE_MAX_OUTPUTS_BYTES": "4096"})
+    assert s.max_output_files == 100
+    limited = StoreSettings.from_env({**ENV, "OVERTURE_MAX_OUTPUTS_BYTES": "4096", "OVERTURE_MAX_OUTPUT_FILES": "7"})
     assert limited is not None
     assert limited.max_outputs_bytes == 4096
+    assert limited.max_output_files == 7
     with pytest.raises(ValueError, match="OVERTURE_S3_BUCKET, OVERTURE_S3_SECRET_ACCESS_KEY"):
         StoreSettings.from_env({"OVERTURE_S3_ENDPOINT": "x", "OVERTURE_S3_ACCESS_KEY_ID": "a"})
 
@@ -75,19 +80,37 @@ def test_references() -> None:
     assert attempt_prefix("ns", "ex", "ex-load-1") == "ns/ex/ex-load-1/"
 
 
-def test_the_post_policy_admits_one_prefix_and_a_size() -> None:
-    now = dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.UTC)
-    form = post_form(SETTINGS, "ns/ex/j/files/", 1000, now, timedelta(hours=2))
-    assert form == post_form(SETTINGS, "ns/ex/j/files/", 1000, now, timedelta(hours=2))  # pure
-    fields = form["fields"]
-    policy = json.loads(base64.b64decode(fields["policy"]))
-    assert policy["expiration"] == "2026-01-31T14:00:00.000Z"
-    assert ["starts-with", "$key", "ns/ex/j/files/"] in policy["conditions"]
-    assert ["content-length-range", 0, 1000] in policy["conditions"]
-    assert {"x-amz-date": "20260131T120000Z"} in policy["conditions"]
-    assert fields["x-amz-credential"] == "AK/20260131/us-east-1/s3/aws4_request"
-    assert len(fields["x-amz-signature"]) == 64
-    assert form["url"] == "http://10.244.0.1:17000/overture"
+@pytest.mark.parametrize("key", ["ns/../other/x", "ns/./x", "ns//x", "/ns/x", "ns/x/", "ns\\..\\other", "..", ""])
+def test_a_key_that_could_climb_or_mean_another_is_refused(key: str) -> None:
+    with pytest.raises(ArtifactError, match="refused"):
+        checked_key(key)
+    with pytest.raises(ArtifactError):
+        ArtifactStore(SETTINGS).put_url(key)
+
+
+def test_a_plain_key_is_kept() -> None:
+    assert checked_key("ns/ex/ex-a-1/files/0") == "ns/ex/ex-a-1/files/0"
+    assert checked_key("ns/ex/inputs/data..csv") == "ns/ex/inputs/data..csv"  # '..' inside a name is a name
+
+
+def test_each_file_slot_is_signed_as_obstore_signs_a_put_for_its_key() -> None:
+    """put_slots signs its own URLs (one time for all slots); obstore's presigned PUT for the same
+    key at the same second is the reference, so the two must agree to the signature."""
+    expires = timedelta(hours=2)
+    reference = ArtifactStore(SETTINGS, expires).put_url("ns/ex/j/files/1")
+    stamp = parse_qs(urlsplit(reference).query)["X-Amz-Date"][0]
+    now = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    slots = put_slots(SETTINGS, "ns/ex/j/files/", 3, now, expires)
+    assert slots == put_slots(SETTINGS, "ns/ex/j/files/", 3, now, expires)  # pure
+    assert len(set(slots["signatures"])) == 3
+    url = slots["url"].replace("{slot}", "1").replace("{signature}", slots["signatures"][1])
+    assert urlsplit(url).path == urlsplit(reference).path == "/overture/ns/ex/j/files/1"
+    assert parse_qs(urlsplit(url).query) == parse_qs(urlsplit(reference).query)
+
+
+def test_slots_under_a_prefix_that_could_climb_are_refused() -> None:
+    with pytest.raises(ArtifactError):
+        put_slots(SETTINGS, "ns/../other/", 1, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), timedelta(hours=1))
 
 
 def test_the_wrapper_plan() -> None:
@@ -106,7 +129,8 @@ def test_the_wrapper_plan() -> None:
     assert spec["outputs"]["maxBytes"] == 1 << 20  # the wrapper fails the task past what the operator reads
     assert spec["log"] == {"putURL": "PUT ns/ex/ex-b-1/log"}
     files = spec["outputFiles"]
-    assert files["upload"]["keyPrefix"] == "ns/ex/ex-b-1/files/"
+    assert files["slots"]["url"] == "PUT ns/ex/ex-b-1/files/{slot} {signature}"
+    assert len(files["slots"]["signatures"]) == 100  # OVERTURE_MAX_OUTPUT_FILES
     assert files["uriPrefix"] == "s3://overture/ns/ex/ex-b-1/files/"
     assert files["listPutURL"] == "PUT ns/ex/ex-b-1/files.json"
     assert "outputFiles" not in wrapper_spec(FakeSigner(), "ns", "p/", {}, ())
