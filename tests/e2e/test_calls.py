@@ -9,6 +9,7 @@ message. tests/e2e/test_integrations.py runs the same tasks through flows on the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,8 +23,27 @@ pytestmark = pytest.mark.e2e
 LOCAL = AddressGuard(parse_networks("127.0.0.1/32"))
 
 
-def call(kind: str, request: dict[str, Any], guard: AddressGuard = LOCAL, timeout: float = 20) -> dict[str, Any]:
-    return asyncio.run(perform(kind, request, guard, timeout))
+def call(
+    kind: str, request: dict[str, Any], guard: AddressGuard = LOCAL, timeout: float = 20, store_file: Any = None
+) -> dict[str, Any]:
+    return asyncio.run(perform(kind, request, guard, timeout, store_file))
+
+
+class KeptFiles:
+    """A ``store_file`` that keeps each file's bytes, as they came in chunks (the operator's sends
+    them to the artifact store: tests/e2e/test_integrations.py)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.chunks = 0
+
+    async def __call__(self, name: str, chunks: AsyncIterator[bytes]) -> str:
+        data = bytearray()
+        async for chunk in chunks:
+            data += chunk
+            self.chunks += 1
+        self.files[name] = bytes(data)
+        return f"s3://kept/{name}"
 
 
 def connection(pg: PostgresServer, **override: Any) -> dict[str, Any]:
@@ -111,6 +131,47 @@ def test_sql_failures_say_what_postgres_said(
             {"connection": connection(postgres, **override), "query": query},
             timeout=1 if "sleep" in query else 20,
         )
+
+
+def test_sql_rows_to_a_csv_file_as_postgresql_writes_it(postgres: PostgresServer) -> None:
+    postgres.psql("DROP TABLE IF EXISTS notes; CREATE TABLE notes (id int, player text, note text, score numeric)")
+    postgres.psql(
+        "INSERT INTO notes VALUES (1, 'ann', 'old', 1), (2, 'bob', 'a, \"quoted\" note', 7.5),"
+        " (3, 'cy', NULL, 9), (4, 'dee', '', 0)"
+    )
+    kept = KeptFiles()
+    request = {
+        "connection": connection(postgres),
+        "query": "SELECT id, player, note, score FROM notes WHERE id >= $1 ORDER BY id",
+        "parameters": ["2"],
+        "maxRows": 1,  # bounds the outputs' rows only: the file has them all
+        "rowsTo": "CsvFile",
+    }
+    outputs = call("sql", request, store_file=kept)
+    assert outputs == {"files": {"rows.csv": "s3://kept/rows.csv"}, "columns": ["id", "player", "note", "score"],
+                       "rowCount": 3}  # fmt: skip
+    # PostgreSQL's CSV: a header, quotes doubled, NULL an empty field, an empty string "".
+    assert kept.files["rows.csv"] == b'id,player,note,score\n2,bob,"a, ""quoted"" note",7.5\n3,cy,,9\n4,dee,"",0\n'
+
+    big = KeptFiles()
+    request = {"connection": connection(postgres), "query": "SELECT g, md5(g::text) FROM generate_series(1, 200000) g",
+               "rowsTo": "CsvFile"}  # fmt: skip
+    assert call("sql", request, store_file=big)["rowCount"] == 200_000
+    assert big.files["rows.csv"].count(b"\n") == 200_001 and big.chunks > 1  # streamed, not one piece
+
+
+def test_sql_rows_to_a_file_keep_nothing_of_a_query_that_fails_midway(postgres: PostgresServer) -> None:
+    kept = KeptFiles()
+    request = {
+        "connection": connection(postgres),
+        "query": "SELECT g, 1 / (g - 150000) FROM generate_series(1, 200000) g",  # fails after 149,999 rows
+        "rowsTo": "CsvFile",
+    }
+    with pytest.raises(CallError, match=r"22012: division by zero"):
+        call("sql", request, store_file=kept)
+    assert kept.files == {}
+    with pytest.raises(CallError, match=r"rowsTo: CsvFile needs an artifact store"):
+        call("sql", {**request, "query": "SELECT 1"})
 
 
 def test_sql_to_an_unreachable_server_names_it() -> None:

@@ -20,6 +20,7 @@ import pytest
 from harness import Cluster, OperatorProcess, poll
 from integrations import HttpServer, PostgresServer, SmtpServer, pod_host
 from kubernetes import client
+from store import StoreAccess
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +185,57 @@ def test_sql_http_dbt_and_a_failure_mailed(
     # The two Secret keys the calls named, each read when its call was made, and the Namespace's
     # task policy (kube/namespaces.py), read at most once per Job created (it is kept 10 s).
     assert 2 <= delta.get("get", 0) <= 2 + len(jobs), delta
+
+
+@pytest.mark.realnode
+def test_sql_rows_to_a_csv_file_read_by_a_later_task(
+    cluster: Cluster, postgres: PostgresServer, object_store: StoreAccess
+) -> None:
+    """``rowsTo: CsvFile``: the operator streams the query's rows into the attempt's first file
+    slot in the store; a python task reads it through ``inputFiles`` as any task's file."""
+    postgres.psql("DROP TABLE IF EXISTS visits; CREATE TABLE visits (day date, page text, n int)")
+    postgres.psql(
+        "INSERT INTO visits SELECT date '2026-01-01' + g % 30, 'page-' || g % 7, g FROM generate_series(1, 5000) g"
+    )
+    secret(cluster, "warehouse", {"password": postgres.password})
+    cluster.apply_flow(f"""
+apiVersion: overture.dev/v1alpha1
+kind: Flow
+metadata: {{name: sql-to-file}}
+spec:
+  tasks:
+    - id: export
+      type: sql
+      connection: {{host: 127.0.0.1, port: {postgres.port}, database: {postgres.database}, user: {postgres.user},
+                   password: "{{{{ secret('warehouse', 'password') }}}}"}}
+      query: SELECT day, page, n FROM visits WHERE n > $1 ORDER BY n
+      parameters: ["1000"]
+      rowsTo: CsvFile
+    - id: load
+      type: python
+      inputFiles:
+        visits.csv: "{{{{ outputs.export.files['rows.csv'] }}}}"
+      script: |
+        import csv, json
+        rows = list(csv.DictReader(open("visits.csv")))
+        total = sum(int(r["n"]) for r in rows)
+        print("::" + json.dumps({{"outputs": {{"rows": len(rows), "first": rows[0], "total": total}}}}) + "::")
+""")
+    name = cluster.run("sql-to-file")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    by_id = runs(execution)
+    assert execution["status"]["state"] == "SUCCESS", {k: r.get("message") for k, r in by_id.items()}
+    export = by_id["export"]["outputs"]
+    assert (export["columns"], export["rowCount"]) == (["day", "page", "n"], 4000)
+    key = object_store.key_of(export["files"]["rows.csv"])
+    assert key == f"{cluster.namespace}/{name}/{by_id['export']['attempts'][0]['job']}/files/0"
+    assert object_store.read(key).startswith(b"day,page,n\n2026-01-12,page-0,1001\n")
+    assert by_id["load"]["outputs"] == {
+        "rows": 4000,
+        "first": {"day": "2026-01-12", "page": "page-0", "n": "1001"},
+        "total": sum(range(1001, 5001)),
+    }
+    assert [job.metadata.name for job in cluster.jobs(name)] == [by_id["load"]["attempts"][0]["job"]]  # sql: no pod
 
 
 @pytest.mark.realnode

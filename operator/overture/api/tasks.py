@@ -571,8 +571,15 @@ class SqlConnection(Model):
     password: str | None = Field(default=None, description="Template: {{ secret('name', 'key') }}")
 
 
+class SqlRowsTo(StrEnum):
+    OUTPUTS = "Outputs"
+    CSV_FILE = "CsvFile"
+
+
 class SqlTask(CallTask):
-    """A PostgreSQL query from the operator; its rows become the outputs (``rows``, ``rowCount``, ...)."""
+    """A PostgreSQL query from the operator; its rows become the outputs (``rows``, ``rowCount``, ...),
+    or with ``rowsTo: CsvFile`` a file in the artifact store (``files['rows.csv']``, read by later
+    tasks' ``inputFiles`` as any task's file)."""
 
     default_timeout: ClassVar[str] = "5m"
 
@@ -581,6 +588,12 @@ class SqlTask(CallTask):
     query: str = Field(min_length=1, description="Not a template: values go in 'parameters', read as $1, $2, ...")
     parameters: tuple[str, ...] = Field(default=(), description="Templates, sent apart from the query as $1, $2, ...")
     max_rows: int = Field(default=100, ge=0, le=10000, description="Rows kept in the outputs; more: truncated")
+    rows_to: SqlRowsTo = Field(
+        default=SqlRowsTo.OUTPUTS,
+        description="Outputs: rows in outputs.<id>.rows (at most maxRows); CsvFile: every row in a CSV file with"
+        " a header (PostgreSQL's COPY ... CSV HEADER) in the artifact store, outputs.<id>.files['rows.csv'],"
+        " with columns and rowCount",
+    )
 
     @field_validator("query")
     @classmethod
@@ -599,7 +612,10 @@ class SqlTask(CallTask):
         }
 
     def literal_fields(self) -> dict[str, Any]:
-        return {"query": self.query, "maxRows": self.max_rows}
+        fields: dict[str, Any] = {"query": self.query, "maxRows": self.max_rows}
+        if self.rows_to is not SqlRowsTo.OUTPUTS:
+            fields["rowsTo"] = self.rows_to.value
+        return fields
 
 
 class SlackTarget(Model):

@@ -5,7 +5,8 @@ names, camelCase as written); a ``{{ secret('name', 'key') }}`` in them renders 
 for a pod's env. Here, and only here, ``$(VAR)`` becomes the secret's value (``reveal``): just
 before the request leaves, never in the status, an Event or a log. Then the adapter for the task's
 kind makes the request and its answer becomes the task's outputs, at most ``OUTPUTS_LIMIT`` bytes
-of JSON (they are kept in the Execution's status).
+of JSON (they are kept in the Execution's status). A ``sql`` task with ``rowsTo: CsvFile`` writes
+its rows through ``store_file`` (the attempt's object in the artifact store) instead.
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ def reveal(value: Any, secrets: Mapping[str, str]) -> Any:
     return value
 
 
-async def perform(kind: str, request: Mapping[str, Any], guard: AddressGuard, timeout: float) -> dict[str, Any]:
-    """Make the call; its outputs. CallError (the attempt's message) when it fails or takes longer than ``timeout``."""
+async def perform(
+    kind: str,
+    request: Mapping[str, Any],
+    guard: AddressGuard,
+    timeout: float,
+    store_file: sql.StoreFile | None = None,
+) -> dict[str, Any]:
+    """Make the call; its outputs. CallError (the attempt's message) when it fails or takes longer
+    than ``timeout``. ``store_file``: where the attempt's files go; None without an artifact store."""
     try:
         async with asyncio.timeout(timeout):
-            outputs = await _CALLS[kind](request, guard, timeout)
+            if kind == "sql" and request.get("rowsTo") == "CsvFile":
+                outputs = await _sql_to_file(request, guard, timeout, store_file)
+            else:
+                outputs = await _CALLS[kind](request, guard, timeout)
     except TimeoutError:
         raise CallError(f"no answer within {timeout:g}s (the task's timeout)") from None
     size = len(json.dumps(outputs, separators=(",", ":")))
@@ -67,18 +78,27 @@ async def _http(request: Mapping[str, Any], guard: AddressGuard, timeout: float)
     return http.response_outputs(reply)
 
 
-async def _sql(request: Mapping[str, Any], guard: AddressGuard, timeout: float) -> dict[str, Any]:
+def _sql_request(request: Mapping[str, Any], timeout: float) -> sql.SqlRequest:
     connection = request["connection"]
-    return await sql.run_query(
-        sql.SqlRequest(
-            host=str(connection["host"]), port=int(connection.get("port") or 5432),
-            database=str(connection["database"]), user=str(connection["user"]),
-            password=connection.get("password"), query=str(request["query"]),
-            parameters=tuple(str(p) for p in request.get("parameters") or ()),
-            max_rows=int(request.get("maxRows") or 100), timeout=timeout,
-        ),
-        guard,
+    return sql.SqlRequest(
+        host=str(connection["host"]), port=int(connection.get("port") or 5432),
+        database=str(connection["database"]), user=str(connection["user"]),
+        password=connection.get("password"), query=str(request["query"]),
+        parameters=tuple(str(p) for p in request.get("parameters") or ()),
+        max_rows=int(request.get("maxRows") or 100), timeout=timeout,
     )  # fmt: skip
+
+
+async def _sql(request: Mapping[str, Any], guard: AddressGuard, timeout: float) -> dict[str, Any]:
+    return await sql.run_query(_sql_request(request, timeout), guard)
+
+
+async def _sql_to_file(
+    request: Mapping[str, Any], guard: AddressGuard, timeout: float, store_file: sql.StoreFile | None
+) -> dict[str, Any]:
+    if store_file is None:
+        raise CallError("rowsTo: CsvFile needs an artifact store (chart artifacts.*, OVERTURE_S3_*); none is set")
+    return await sql.export_csv(_sql_request(request, timeout), guard, store_file)
 
 
 async def _notify(request: Mapping[str, Any], guard: AddressGuard, timeout: float) -> dict[str, Any]:

@@ -5,15 +5,23 @@ The query text is the flow author's, never a template: values come in as ``param
 what the statement does. Rows become JSON values (``json_value``): numerics as numbers, times as
 ISO-8601 text, json/jsonb parsed. At most ``max_rows`` rows are kept; ``truncated`` says when
 there were more.
+
+``export_csv`` sends every row to a file instead (``rowsTo: CsvFile``): PostgreSQL writes the CSV
+itself (``COPY (query) TO STDOUT WITH CSV HEADER``: its quoting, NULL as an empty field, an empty
+string as ``""``), streamed to the caller's ``StoreFile`` through a small queue, so the operator
+holds a few chunks of it at a time, never the whole result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import decimal
 import json
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +42,12 @@ class SqlRequest:
     parameters: tuple[str, ...] = ()
     max_rows: int = 100
     timeout: float = 300.0
+
+
+# Stores one file of the attempt (its name, its bytes as they come); the file's s3:// reference.
+StoreFile = Callable[[str, AsyncIterator[bytes]], Awaitable[str]]
+CSV_FILE = "rows.csv"
+_QUEUED_CHUNKS = 16  # asyncpg hands COPY's data over in chunks of up to ~64 KiB
 
 
 def json_value(value: Any) -> Any:
@@ -99,10 +113,10 @@ def typed_parameters(texts: tuple[str, ...], types: list[str]) -> list[Any]:
     return values
 
 
-async def run_query(request: SqlRequest, guard: AddressGuard) -> dict[str, Any]:
-    """Run the query; its rows as outputs. CallError names the server and PostgreSQL's message."""
-    import asyncio
-
+@asynccontextmanager
+async def _transaction(request: SqlRequest, guard: AddressGuard) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the guarded address, in a transaction; PostgreSQL's errors as CallError
+    naming the server."""
     where = f"PostgreSQL {request.host}:{request.port}/{request.database}"
     address = (await asyncio.to_thread(guard.resolve, request.host, request.port))[0]
     try:
@@ -116,19 +130,69 @@ async def run_query(request: SqlRequest, guard: AddressGuard) -> dict[str, Any]:
         for kind in ("json", "jsonb"):
             await connection.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
         async with connection.transaction():
-            statement = await connection.prepare(request.query, timeout=request.timeout)
-            arguments = typed_parameters(request.parameters, [t.name for t in statement.get_parameters()])
-            cursor = await statement.cursor(*arguments, timeout=request.timeout)
-            records = await cursor.fetch(request.max_rows + 1, timeout=request.timeout)
-            attributes = statement.get_attributes()
+            yield connection
     except TimeoutError:
         raise CallError(f"{where}: the query did not end within {request.timeout:g}s") from None
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise CallError(f"{where}: {_reason(exc)}") from None
     finally:
         await connection.close(timeout=5)
+
+
+async def run_query(request: SqlRequest, guard: AddressGuard) -> dict[str, Any]:
+    """Run the query; its rows as outputs. CallError names the server and PostgreSQL's message."""
+    async with _transaction(request, guard) as connection:
+        statement = await connection.prepare(request.query, timeout=request.timeout)
+        arguments = typed_parameters(request.parameters, [t.name for t in statement.get_parameters()])
+        cursor = await statement.cursor(*arguments, timeout=request.timeout)
+        records = await cursor.fetch(request.max_rows + 1, timeout=request.timeout)
+        attributes = statement.get_attributes()
     columns = [attribute.name for attribute in attributes]
     return rows_outputs(columns, [tuple(record) for record in records], request.max_rows)
+
+
+async def export_csv(request: SqlRequest, guard: AddressGuard, store_file: StoreFile) -> dict[str, Any]:
+    """Run the query with every row to ``rows.csv`` (header first) through ``store_file``; the
+    outputs are the file's reference, ``columns`` and ``rowCount``. Nothing is kept from a query
+    that fails: ``store_file`` sees its chunks end in an error, not an end."""
+    async with _transaction(request, guard) as connection:
+        statement = await connection.prepare(request.query, timeout=request.timeout)
+        arguments = typed_parameters(request.parameters, [t.name for t in statement.get_parameters()])
+        columns = [attribute.name for attribute in statement.get_attributes()]
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_QUEUED_CHUNKS)
+
+        async def copy() -> str:
+            try:
+                status = await connection.copy_from_query(
+                    request.query, *arguments, output=queue.put, format="csv", header=True, timeout=request.timeout
+                )
+            except Exception as exc:
+                await queue.put(exc)  # the upload ends in an error, not with a cut file
+                raise
+            await queue.put(None)
+            return str(status)
+
+        copying = asyncio.create_task(copy(), name="sql copy")
+        try:
+            uri = await store_file(CSV_FILE, _drained(queue))
+        except BaseException:
+            copying.cancel()  # blocked on a full queue if the upload failed first
+            with suppress(asyncio.CancelledError):
+                await copying  # the query's own error, if it failed, says more than the upload's
+            raise
+        status = await copying
+    return {"files": {CSV_FILE: uri}, "columns": columns, "rowCount": int(status.rsplit(" ", 1)[-1])}
+
+
+async def _drained(queue: asyncio.Queue[bytes | BaseException | None]) -> AsyncIterator[bytes]:
+    """The chunks put in ``queue`` until None; the producer's error, raised, if it failed."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise CallError("the query failed while its rows were being stored; nothing was kept")
+        yield item
 
 
 def _reason(exc: BaseException) -> str:

@@ -60,7 +60,7 @@ class Controller:
         artifacts = ArtifactStore(settings.artifacts) if settings.artifacts else None
         self.housekeeping = Housekeeping(kube, store, clock, artifacts)
         self.housekeeping.gate = leading or gate
-        self.calls = CallRunner(kube, settings.calls)
+        self.calls = CallRunner(kube, settings.calls, artifacts)
         self.executions = ExecutionReconciler(
             kube,
             store,

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from overture.calls.errors import CallError
 from overture.calls.guard import AddressGuard
 from overture.calls.perform import perform, reveal
+from overture.calls.sql import StoreFile
 from overture.engine import CallObservation, StartCall
+from overture.kube.artifacts import ArtifactStore, attempt_prefix
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
 from overture.kube.store import Key
@@ -32,9 +34,10 @@ MESSAGE_LIMIT = 1000
 
 
 class CallRunner:
-    def __init__(self, kube: Kube, guard: AddressGuard) -> None:
+    def __init__(self, kube: Kube, guard: AddressGuard, artifacts: ArtifactStore | None = None) -> None:
         self.kube = kube
         self.guard = guard
+        self.artifacts = artifacts  # where a call's files go (a sql task's rows.csv); None: no store
         self.wake: Callable[[Key], None] = lambda key: None  # set by the controller: queue the execution
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._answers: dict[Key, dict[str, CallObservation]] = {}
@@ -57,7 +60,10 @@ class CallRunner:
         secrets: dict[str, str] = {}
         try:
             secrets = await self._secrets(namespace, call)
-            outputs = await perform(call.kind, reveal(call.request, secrets), self.guard, call.timeout_seconds)
+            store_file = self._file_store(key, call) if self.artifacts else None
+            outputs = await perform(
+                call.kind, reveal(call.request, secrets), self.guard, call.timeout_seconds, store_file
+            )
             answer = CallObservation(call.key, ok=True, outputs=outputs)
             log.info("Made a call: execution=%s/%s task=%s attempt=%d", *key, call.task_run, call.attempt)
         except CallError as exc:
@@ -72,6 +78,38 @@ class CallRunner:
             self._inflight.pop(call.key, None)
         self._answers.setdefault(key, {})[call.key] = answer
         self.wake(key)
+
+    def _file_store(self, key: Key, call: StartCall) -> StoreFile:
+        """Where this attempt's one file goes: ``<attempt>/files/0``, as a pod's first file would
+        (so retention deletes it with the execution), at most the store's ``max_file_bytes``."""
+        store = self.artifacts
+        assert store is not None
+        object_key = attempt_prefix(key[0], key[1], call.key) + "files/0"
+        limit = store.settings.max_file_bytes
+        over = f"is over the limit of {limit} bytes a file (OVERTURE_MAX_FILE_BYTES)"
+
+        async def store_file(name: str, chunks: AsyncIterator[bytes]) -> str:
+            size = 0
+
+            async def counted() -> AsyncIterator[bytes]:
+                nonlocal size
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise CallError(f"{name} {over}")
+                    yield chunk
+
+            try:
+                await store.write_stream(object_key, counted())
+            except CallError:
+                raise
+            except Exception as exc:  # obstore's errors carry the request; ours may come back wrapped
+                if size > limit:
+                    raise CallError(f"{name} {over}") from None
+                raise CallError(f"storing {name} in the artifact store failed: {type(exc).__name__}: {exc}") from None
+            return store.settings.uri(object_key)
+
+        return store_file
 
     async def _secrets(self, namespace: str, call: StartCall) -> dict[str, str]:
         values: dict[str, str] = {}

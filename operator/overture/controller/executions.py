@@ -111,7 +111,7 @@ class ExecutionReconciler:
         self.rejected_jobs: dict[Key, dict[str, str]] = {}
         self.artifacts = artifacts or (ArtifactStore(settings.artifacts) if settings.artifacts else None)
         self.stored = StoredOutputs(self.artifacts) if self.artifacts else None
-        self.calls = calls or CallRunner(kube, settings.calls)
+        self.calls = calls or CallRunner(kube, settings.calls, self.artifacts)
         self.policies = NamespacePolicies(kube)
         self.unstarted = CreationFailures(kube, store)
 

@@ -12,6 +12,7 @@ get URLs under their own namespace::
     <namespace>/<execution>/<job>/outputs.json      outputs over the inline limit (presigned PUT)
     <namespace>/<execution>/<job>/files.json        the file listing, when the manifest has no room
     <namespace>/<execution>/<job>/log               the attempt's log (presigned PUT)
+    <namespace>/<execution>/<job>/files/0           a sql task's rows.csv (rowsTo: CsvFile), by the operator
     <namespace>/<execution>/inputs/<input id>       FILE inputs of the execution
 
 A file is referred to as ``s3://<bucket>/<key>`` in outputs, templates and status.
@@ -28,7 +29,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -202,6 +203,12 @@ class ArtifactStore:
         import obstore
 
         obstore.put(self.client(), checked_key(key), Path(path))
+
+    async def write_stream(self, key: str, chunks: AsyncIterator[bytes]) -> None:
+        """Upload bytes as they come (a ``sql`` task's CSV), in parts: memory holds a part, not the object."""
+        import obstore
+
+        await obstore.put_async(self.client(), checked_key(key), chunks)
 
     async def read_json(self, key: str, max_bytes: int) -> Any:
         """An object as JSON; raises ObjectTooBigError past ``max_bytes`` without reading it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import uuid
@@ -9,7 +10,9 @@ import uuid
 import pytest
 
 from overture.calls.errors import CallError
+from overture.calls.guard import AddressGuard
 from overture.calls.http import HttpResponse, is_expected, response_outputs, shown_url
+from overture.calls.perform import perform
 from overture.calls.sql import json_value, rows_outputs, typed_parameters
 
 
@@ -76,3 +79,9 @@ def test_a_url_in_a_message_loses_its_query_and_credentials() -> None:
         shown_url("https://user:pw@hooks.example:8443/services/T0/B0?token=abc")
         == "https://hooks.example:8443/services/T0/B0"
     )
+
+
+def test_rows_to_a_file_without_an_artifact_store_fail_saying_so() -> None:
+    request = {"connection": {"host": "db", "database": "d", "user": "u"}, "query": "SELECT 1", "rowsTo": "CsvFile"}
+    with pytest.raises(CallError, match="rowsTo: CsvFile needs an artifact store"):
+        asyncio.run(perform("sql", request, AddressGuard(), 5))

@@ -177,9 +177,20 @@ def doc(*tasks: dict[str, Any]) -> dict[str, Any]:
          "spec.tasks[0].headers[0].name"),
         ({**SQL, "connection": {"host": "db", "database": "d", "user": "u", "port": 99999}},
          "spec.tasks[0].connection.port"),
+        ({**SQL, "rowsTo": "csv"}, "spec.tasks[0].rowsTo"),
     ],
 )  # fmt: skip
 def test_a_wrong_call_task_is_named_by_its_field(task: dict[str, Any], problem: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse_flow(doc(task))
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_rows_to_a_csv_file_is_asked_for_in_the_request() -> None:
+    flow, execution = make_execution(
+        {"inputs": [{"id": "day", "type": "STRING"}], "tasks": [{**SQL, "rowsTo": "CsvFile"}]},
+        inputs={"day": "2026-01-31"},
+    )
+    _, decision = drive(flow, execution, {}, 0)
+    (first,) = calls(decision)
+    assert first.request["rowsTo"] == "CsvFile"
