@@ -10,6 +10,7 @@ server received, what each task's outputs are, and what the run cost: Jobs and A
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import time
@@ -236,6 +237,53 @@ spec:
         "total": sum(range(1001, 5001)),
     }
     assert [job.metadata.name for job in cluster.jobs(name)] == [by_id["load"]["attempts"][0]["job"]]  # sql: no pod
+
+
+def test_a_failed_flow_notifies_slack_from_errors_and_finally(cluster: Cluster, http_server: HttpServer) -> None:
+    """A Slack-compatible incoming webhook (an HTTP server the test controls) gets the ``errors``
+    handler's message, with the failed task and its reason, then the ``finally`` one; the
+    webhook's URL (its secret: Slack's carries the token in its path) is nowhere in the status."""
+    hook = "/services/T0001/B0002/s3cr3t-t0ken"
+    http_server.answer(hook, 200, b"ok", "text/plain")  # what Slack answers
+    secret(cluster, "alerts", {"slack-url": http_server.url(hook)})
+    cluster.apply_flow("""
+apiVersion: overture.dev/v1alpha1
+kind: Flow
+metadata: {name: nightly-load}
+spec:
+  tasks:
+    - {id: load, type: fail, message: "the warehouse refused the load"}
+  errors:
+    - id: alert
+      type: notify
+      message: >-
+        {{ flow.name }} failed at {{ error.taskId }}: {{ error.message }}
+        (overture get execution {{ execution.id }})
+      slack: {url: "{{ secret('alerts', 'slack-url') }}", channel: "#data-alerts"}
+  finally:
+    - id: done
+      type: notify
+      message: "{{ flow.name }} ended"
+      slack: {url: "{{ secret('alerts', 'slack-url') }}"}
+""")
+    name = cluster.run("nightly-load")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED", "WARNING"}, timeout=60)
+    assert execution["status"]["state"] == "FAILED"
+    by_id = runs(execution)
+    assert by_id["alert"]["state"] == by_id["done"]["state"] == "SUCCESS", by_id
+    assert by_id["alert"]["outputs"] == by_id["done"]["outputs"] == {"sent": ["slack"]}
+
+    received = [r for r in http_server.requests if r.path == hook]
+    assert [r.method for r in received] == ["POST", "POST"]
+    assert all(r.headers["Content-Type"] == "application/json" for r in received)
+    assert [r.json() for r in received] == [
+        {
+            "text": f"nightly-load failed at load: the warehouse refused the load (overture get execution {name})",
+            "channel": "#data-alerts",
+        },
+        {"text": "nightly-load ended"},
+    ]  # errors first, then finally
+    assert "s3cr3t-t0ken" not in json.dumps(execution)
 
 
 @pytest.mark.realnode
