@@ -38,8 +38,8 @@ pki_cert() {
 
 b64() { base64 -w0 <"$1"; }
 
-# kubeconfig_cert <out> <user> <cert name>
-kubeconfig_cert() {
+# write_kubeconfig <out> <user name> <user block: the YAML lines under "user:", indented 4>
+write_kubeconfig() {
   cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
@@ -51,8 +51,7 @@ clusters:
 users:
 - name: $2
   user:
-    client-certificate-data: $(b64 "$PKI/$3.crt")
-    client-key-data: $(b64 "$PKI/$3.key")
+$3
 contexts:
 - name: overture-local
   context: {cluster: overture-local, user: $2, namespace: default}
@@ -61,26 +60,15 @@ EOF
   chmod 600 "$1"
 }
 
+# kubeconfig_cert <out> <user> <cert name>
+kubeconfig_cert() {
+  write_kubeconfig "$1" "$2" "    client-certificate-data: $(b64 "$PKI/$3.crt")
+    client-key-data: $(b64 "$PKI/$3.key")"
+}
+
 # kubeconfig_token <out> <user> <token>
 kubeconfig_token() {
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: overture-local
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $(b64 "$PKI/ca.crt")
-users:
-- name: $2
-  user:
-    token: $3
-contexts:
-- name: overture-local
-  context: {cluster: overture-local, user: $2, namespace: default}
-current-context: overture-local
-EOF
-  chmod 600 "$1"
+  write_kubeconfig "$1" "$2" "    token: $3"
 }
 
 pki_all() {
