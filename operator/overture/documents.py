@@ -7,7 +7,8 @@ server, so ``overture validate`` never passes a file kubectl then rejects or rea
 - bytes must be UTF-8 (the error names the line and column of the first bad byte);
 - YAML 1.1 booleans are booleans, ``y``/``n`` included (PyYAML leaves those two as strings;
   sigs.k8s.io/yaml does not), and timestamps stay strings;
-- a key given twice in one mapping is an error (kubectl: "already set in map"), never last-wins;
+- a key given twice in one mapping is an error, never last-wins (kubectl 1.34 keeps the last one
+  and says nothing: one of two spellings of a field vanishes unseen);
 - mapping keys become strings (``on:`` is the key ``"true"``), as the JSON kubectl sends;
 - aliases (``*name``) may add at most ``MAX_ALIAS_EXPANSION`` values to what is written, and may
   not contain themselves: a 660-byte alias bomb is refused in microseconds instead of growing
@@ -193,7 +194,8 @@ def _check_keys(loader: _Loader, root: Node, where: str) -> None:
                     raise SpecError(
                         [
                             f"{where}: line {key.start_mark.line + 1}: key {name!r} is already set at line "
-                            f"{first_line[name]} of the same mapping; kubectl refuses a key given twice, keep one"
+                            f"{first_line[name]} of the same mapping; kubectl would keep the last one "
+                            "without a word; keep one"
                         ]
                     )
                 first_line[name] = key.start_mark.line + 1

@@ -215,6 +215,8 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
             own = stream.read().strip()
         target = Target("(in-cluster service account)", "(in-cluster)", namespace or own)
         api = client.ApiClient()
+    elif not os.path.exists(path):
+        raise CliError(f"no cluster reachable: cannot load kubeconfig {path}: no such file")
     else:
         try:
             contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]

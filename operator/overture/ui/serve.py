@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import secrets
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,14 +29,24 @@ if TYPE_CHECKING:
 MODES = ("kubeconfig", "token", "impersonate")
 
 
+class KubeconfigError(Exception):
+    """The server cannot act for anybody: its kubeconfig is missing or unusable."""
+
+
 async def _configuration(kubeconfig: str | None, context: str | None, in_cluster: bool) -> client.Configuration:
     from kubernetes_asyncio import client, config
 
     conf = client.Configuration()
     if in_cluster:
         config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
-    else:
+        return conf
+    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not os.path.exists(path):
+        raise KubeconfigError(f"cannot load kubeconfig {path}: no such file")
+    try:
         await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=conf)
+    except Exception as exc:  # the kubernetes client raises several unrelated types here
+        raise KubeconfigError(f"cannot load kubeconfig {path}: {exc}") from None
     return conf
 
 
@@ -95,7 +106,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
         print(f"mode: {args.auth}; acting as the {'kubeconfig user' if token else 'caller'}", flush=True)
         await server.serve()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KubeconfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -83,6 +83,6 @@ def test_unreadable_yaml_is_refused_with_the_readers_message() -> None:
         {
             "path": None,
             "message": "the YAML: line 2: key 'a' is already set at line 1 of the same mapping; "
-            "kubectl refuses a key given twice, keep one",
+            "kubectl would keep the last one without a word; keep one",
         }
     ]

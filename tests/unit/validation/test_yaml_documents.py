@@ -66,7 +66,7 @@ def test_a_key_given_twice_is_refused_as_kubectl_does() -> None:
     text = "spec:\n  tasks: []\n  description: x\n  tasks: [{id: a}]\n"
     assert problem_of(text) == (
         "flow.yaml: line 4: key 'tasks' is already set at line 2 of the same mapping; "
-        "kubectl refuses a key given twice, keep one"
+        "kubectl would keep the last one without a word; keep one"
     )
 
 
