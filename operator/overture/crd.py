@@ -19,6 +19,8 @@ OpenAPI v3 schema, which pydantic's JSON Schema is not, so this module translate
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -26,6 +28,9 @@ import yaml
 from overture.api import API_GROUP, API_VERSION, Execution, Flow
 from overture.api.execution import ExecutionSpec, ExecutionStatus
 from overture.api.flow import FlowSpec, FlowStatus
+from overture.api.task_template import ClusterTaskTemplate, TaskTemplate, TaskTemplateSpec
+from overture.api.tasks import TemplateKind
+from overture.template_tasks import Published
 
 MAX_TASK_DEPTH = 1  # deeper task lists are checked by the operator; keeps the CRD under 256 KiB for kubectl apply
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
@@ -66,7 +71,8 @@ class _Translator:
         if kind is None and "const" not in schema and "enum" not in schema:
             return _with_description({PRESERVE: True}, description)
         if "const" in schema:
-            out = {"type": "string", "enum": [schema["const"]]}
+            const = schema["const"]
+            out = {"type": "boolean" if isinstance(const, bool) else "string", "enum": [const]}
         elif "enum" in schema:
             out = {"type": kind or "string", "enum": list(schema["enum"])}
         elif kind == "object":
@@ -90,6 +96,8 @@ class _Translator:
             extra = schema.get("additionalProperties")
             if isinstance(extra, dict) and extra.get("type") in ("string", "integer", "number", "boolean"):
                 return {"type": "object", "additionalProperties": self.convert(extra, depth)}
+            if isinstance(extra, dict) and "$ref" in extra and "properties" in self.resolve(extra):
+                return {"type": "object", "additionalProperties": self.convert(extra, depth)}  # a mapping of models
             return {"type": "object", PRESERVE: True}
         out: dict[str, Any] = {
             "type": "object",
@@ -167,29 +175,31 @@ def _crd(
     plural: str,
     short_names: list[str],
     spec_model: type[Any],
-    status_model: type[Any],
+    status_model: type[Any] | None,
     columns: list[dict[str, Any]],
     description: str,
+    scope: str = "Namespaced",
 ) -> dict[str, Any]:
-    schema = {
-        "type": "object",
-        "description": description,
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": structural_schema(spec_model),
-            "status": structural_schema(status_model),
-        },
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": structural_schema(spec_model),
     }
+    if status_model is not None:
+        properties["status"] = structural_schema(status_model)
+    schema = {"type": "object", "description": description, "required": ["spec"], "properties": properties}
+    version: dict[str, Any] = {"name": API_VERSION, "served": True, "storage": True}
+    if status_model is not None:
+        version["subresources"] = {"status": {}}
+    version |= {"additionalPrinterColumns": columns, "schema": {"openAPIV3Schema": schema}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{API_GROUP}"},
         "spec": {
             "group": API_GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
@@ -198,18 +208,24 @@ def _crd(
                 "shortNames": short_names,
                 "categories": ["overture"],
             },
-            "versions": [
-                {
-                    "name": API_VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }
+
+
+# A published template version never changes: the apiserver refuses an update of its spec
+# (a CEL rule, checked on every update; a new version is a new object).
+IMMUTABLE_SPEC = {
+    "rule": "self == oldSelf",
+    "message": "a published template version cannot change; publish a new version as a new object",
+}
+
+
+def _template_crd(kind: str, plural: str, short_names: list[str], description: str, scope: str) -> dict[str, Any]:
+    crd = _crd(kind, plural, short_names, TaskTemplateSpec, None, TEMPLATE_COLUMNS, description, scope)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["x-kubernetes-validations"] = [IMMUTABLE_SPEC]
+    return crd
 
 
 def _column(name: str, path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
@@ -239,6 +255,12 @@ EXECUTION_COLUMNS = [
     _column("Runs", ".status.taskRunCounts", priority=1),  # task runs by state, archived ones too
     _column("Message", ".status.message", priority=1),
 ]
+TEMPLATE_COLUMNS = [
+    _column("Template", ".spec.name"),
+    _column("Version", ".spec.version"),
+    _column("Image", ".spec.container.image", priority=1),
+    _column("Age", ".metadata.creationTimestamp", "date"),
+]
 
 
 def render_crds() -> dict[str, str]:
@@ -261,10 +283,18 @@ def render_crds() -> dict[str, str]:
         EXECUTION_COLUMNS,
         (Execution.__doc__ or "").strip() or "One run of a flow.",
     )
+    task_template = _template_crd(
+        "TaskTemplate", "tasktemplates", ["tt"], (TaskTemplate.__doc__ or "").strip(), "Namespaced"
+    )
+    cluster_template = _template_crd(
+        "ClusterTaskTemplate", "clustertasktemplates", ["ctt"], (ClusterTaskTemplate.__doc__ or "").strip(), "Cluster"
+    )
     header = "# Generated by `overture crds` from operator/overture/api. Do not edit.\n"
     return {
         f"{API_GROUP}_flows.yaml": header + yaml.safe_dump(flow, sort_keys=False, width=100),
         f"{API_GROUP}_executions.yaml": header + yaml.safe_dump(execution, sort_keys=False, width=100),
+        f"{API_GROUP}_tasktemplates.yaml": header + yaml.safe_dump(task_template, sort_keys=False, width=100),
+        f"{API_GROUP}_clustertasktemplates.yaml": header + yaml.safe_dump(cluster_template, sort_keys=False, width=100),
     }
 
 
@@ -311,9 +341,71 @@ def flow_json_schema() -> dict[str, Any]:
     return root
 
 
-def render_schema() -> str:
+def render_schema(templates: Iterable[Published] = ()) -> str:
     """``flow_json_schema`` as the text of schemas/flow.json (``overture schema``), for editors:
-    yaml-language-server reads it from a modeline, ``# yaml-language-server: $schema=<path or URL>``."""
-    import json
+    yaml-language-server reads it from a modeline, ``# yaml-language-server: $schema=<path or URL>``.
+    With ``templates`` (a namespace's, read by ``overture schema --namespace``), a template task's
+    ``with:`` is described by the parameters of the template it names (``with_template_parameters``)."""
+    schema = with_template_parameters(flow_json_schema(), templates)
+    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", **schema}, indent=1) + "\n"
 
-    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", **flow_json_schema()}, indent=1) + "\n"
+
+def with_template_parameters(schema: dict[str, Any], templates: Iterable[Published]) -> dict[str, Any]:
+    """``schema`` with, on every task object, one ``if``/``then`` per template (its highest valid
+    version): a task naming it gets its parameters as the properties of ``with`` (completion, types,
+    required). A string holding ``{{`` is accepted for any parameter: it is rendered at run time."""
+    latest: dict[tuple[str, str], Published] = {}
+    for item in templates:
+        if item.spec is None or item.version is None:
+            continue
+        key = (item.kind.value, item.name)
+        if key not in latest or (latest[key].version or item.version) < item.version:
+            latest[key] = item
+    if not latest:
+        return schema
+    rules = [_template_rule(item) for _, item in sorted(latest.items())]
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict) and "with" in props and "template" in (props.get("type") or {}).get("enum", []):
+                node["allOf"] = [*node.get("allOf", []), *rules]
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def _template_rule(item: Published) -> dict[str, Any]:
+    assert item.spec is not None
+    parameters = item.spec.parameters
+    templated = {"type": "string", "pattern": "\\{\\{"}
+    properties: dict[str, Any] = {}
+    for name, parameter in parameters.properties.items():
+        own = parameter.to_wire()
+        own.pop("default", None)
+        described = f"{parameter.description or name} ({parameter.type.value}"
+        described += f", default {json.dumps(parameter.default)})" if parameter.default is not None else ")"
+        properties[name] = {"description": described, "anyOf": [own, templated]}
+    kind = {"const": item.kind.value}
+    template: dict[str, Any] = {"properties": {"name": {"const": item.name}, "kind": kind}}
+    if item.kind == TemplateKind.CLUSTER_TASK_TEMPLATE:
+        template["required"] = ["name", "kind"]
+    return {
+        "if": {"properties": {"type": {"const": "template"}, "template": template}, "required": ["type", "template"]},
+        "then": {
+            "properties": {
+                "with": {
+                    "description": f"Parameters of {item.kind.value} {item.name} {item.version}",
+                    "type": "object",
+                    "properties": properties,
+                    "required": list(parameters.required),
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }

@@ -35,10 +35,10 @@ from overture.controller.settings import OperatorSettings
 from overture.controller.shard_leases import ShardElector
 from overture.isolation import TenantWork
 from overture.kube.client import Kube
-from overture.kube.errors import TransientError
+from overture.kube.errors import RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.lease import LeaderElector, default_identity
-from overture.kube.store import Store, key_of
+from overture.kube.store import TEMPLATE_KINDS, Store, key_of
 from overture.server import Metrics, build_app, serve
 from overture.triggers.service import Triggers
 
@@ -190,14 +190,19 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None]) -> N
     selector = LABEL_EXECUTION
     for namespace in namespaces:
         for kind, plural, labels in (
+            ("TaskTemplate", "tasktemplates", ""),  # before flows: a flow with template tasks is read against them
             ("flow", "flows", ""),
             ("execution", "executions", ""),
             ("job", "jobs", selector),
             ("pod", "pods", selector),
         ):
             await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace, labels))
+    await _retrying(
+        functools.partial(_prime_kind, kube, store, "ClusterTaskTemplate", "clustertasktemplates", None, "")
+    )
     log.info(
-        "Primed the cache: flows=%d executions=%d jobs=%d pods=%d",
+        "Primed the cache: templates=%d flows=%d executions=%d jobs=%d pods=%d",
+        len(store.templates),
         len(store.flows),
         len(store.executions),
         len(store.jobs),
@@ -206,9 +211,14 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None]) -> N
 
 
 async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespace: str | None, labels: str) -> None:
-    async for page in kube.list_pages(plural, namespace, labels):  # a page at a time: see Kube.list_pages
-        for body in page:
-            store.put(kind, body)
+    try:
+        async for page in kube.list_pages(plural, namespace, labels):  # a page at a time: see Kube.list_pages
+            for body in page:
+                store.put(kind, body)
+    except RejectedError as exc:  # templates are optional: an older CRD set, or no grant to read them
+        if exc.status not in (403, 404) or kind not in TEMPLATE_KINDS:
+            raise
+        log.warning("Could not list %ss (template tasks using them will be Invalid): %s", kind, exc)
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
@@ -255,6 +265,34 @@ async def on_flow(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
         for execution in runtime.store.unfinished_executions_of(namespace, name):
             if not (execution.get("status") or {}).get("flowSpec"):
                 runtime.controller.enqueue(key_of(execution))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "tasktemplates")
+async def on_task_template(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _template_changed(memo.runtime, "TaskTemplate", type, body)
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "clustertasktemplates")
+async def on_cluster_task_template(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _template_changed(memo.runtime, "ClusterTaskTemplate", type, body)
+
+
+async def _template_changed(runtime: Runtime, kind: str, event_type: str | None, body: kopf.Body) -> None:
+    """A template published or deleted: the Flows that use templates are read again (Ready or Invalid)."""
+    known = runtime.store.templates.get((kind, *key_of(body)))
+    version = body["metadata"].get("resourceVersion")
+    if not _deleted(event_type) and known is not None and known["metadata"].get("resourceVersion") == version:
+        return  # as primed (kopf's first listing): nothing changed
+    runtime.store.put(kind, dict(body), _deleted(event_type))
+    if runtime.triggers is not None:
+        runtime.triggers.flow_changed()
+    if runtime.kube is None:
+        return
+    for key in runtime.flows.template_users():
+        reading = runtime.flows.reading(key)
+        flow = runtime.store.flows.get(key)
+        if reading is not None and flow is not None:
+            await reconcile_flow(runtime.kube, dict(flow), datetime.now(UTC), reading)
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "executions")

@@ -15,7 +15,12 @@ Rules (each documented where it is checked):
   template is given (inputs, outputs, vars, trigger, ...), not a typo like ``input``;
 - schedule triggers have a valid cron and IANA timezone; trigger ids are unique, also once '_'
   becomes '-'; trigger inputs are declared in spec.inputs;
-- the flow's name is a DNS subdomain, and fits in 63 characters (it is a label value).
+- the flow's name is a DNS subdomain, and fits in 63 characters (it is a label value);
+- with the published templates at hand (the operator's ``Catalog``, or the templates given to
+  ``overture validate``), every ``type: template`` task names a template and version that exist,
+  its ``with:`` fits the template's parameters (``template_tasks.template_problems``), and what
+  reads its outputs reads only those its template declares, if it declares any
+  (``template_tasks.undeclared_outputs``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from overture.api import (
 )
 from overture.api.common import is_dns_subdomain, object_name_part
 from overture.documents import YamlDocument
+from overture.template_tasks import Catalog, template_problems, undeclared_outputs
 from overture.templating import CONTEXT_KEYS, CONTEXT_ROOTS, KEY_HINTS, KNOWN_NAMES, references, syntax_problem
 
 CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -272,18 +278,19 @@ class FlowReading:
         return self.parsed
 
 
-def read_flow(doc: Any, allow_seconds_cron: bool = False) -> FlowReading:
+def read_flow(doc: Any, allow_seconds_cron: bool = False, catalog: Catalog | None = None) -> FlowReading:
     """A decoded YAML/JSON document read as a Flow: parsed against the models, then, if it parses,
     checked (``validate_flow``)."""
     try:
         flow = parse_flow(doc)
     except SpecError as exc:
         return FlowReading(None, tuple(exc.problems))
-    return FlowReading(flow, tuple(validate_flow(flow, allow_seconds_cron)))
+    return FlowReading(flow, tuple(validate_flow(flow, allow_seconds_cron, catalog)))
 
 
-def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
-    """Every problem of an already-parsed Flow, as messages naming the field; [] when valid."""
+def validate_flow(flow: Flow, allow_seconds_cron: bool = False, catalog: Catalog | None = None) -> list[str]:
+    """Every problem of an already-parsed Flow, as messages naming the field; [] when valid.
+    Template tasks are checked against the published templates (``catalog``) when given (None: not checked)."""
     spec = flow.spec
     tasks = all_tasks(spec)
     task_ids = {task.id for _, task in tasks}
@@ -295,13 +302,16 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
     problems.extend(_check_ids(tasks))
     for path, group in task_lists(spec):
         problems.extend(_check_dependencies(path, group, task_ids))
+    reading_outputs: list[tuple[str, str]] = []  # (path, template) of what may read task outputs
     for path, task in tasks:
         for field, template in task.templates():
             extra = RETRY_ROOTS if field == "retry.when" else frozenset()
             problems.extend(_check_template(f"{path}.{field}", template, task_ids, input_ids, var_names, extra))
+            reading_outputs.append((f"{path}.{field}", template))
     for index, output in enumerate(spec.outputs):
         for field, template in value_templates("value", output.value):
             problems.extend(_check_template(f"spec.outputs[{index}].{field}", template, task_ids, input_ids, var_names))
+            reading_outputs.append((f"spec.outputs[{index}].{field}", template))
     problems.extend(_check_triggers(spec, allow_seconds_cron))
     for index, trigger in enumerate(spec.triggers):
         for name in trigger.inputs:
@@ -315,6 +325,9 @@ def validate_flow(flow: Flow, allow_seconds_cron: bool = False) -> list[str]:
         for field, template in templates:
             where = f"spec.triggers[{index}].{field}"
             problems.extend(_check_template(where, template, task_ids, input_ids, var_names))
+    if catalog is not None:
+        problems.extend(template_problems(flow, catalog))
+        problems.extend(undeclared_outputs(flow, catalog, reading_outputs))
     return _unique(problems)
 
 
@@ -322,8 +335,9 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def flow_problems(document: YamlDocument) -> list[str]:
+def flow_problems(document: YamlDocument, catalog: Catalog | None = None) -> list[str]:
     """Schema and semantic problems of one Flow document read from YAML, each with how YAML read
     the value it names where that may not be what was meant (``id: n`` is false: quote it); []
-    if it is valid. ``overture validate`` and the web UI's validate and apply show these."""
-    return document.explain(read_flow(document.value).problems)
+    if it is valid. ``overture validate`` and the web UI's validate and apply show these; template
+    tasks are checked against ``catalog`` when given."""
+    return document.explain(read_flow(document.value, catalog=catalog).problems)

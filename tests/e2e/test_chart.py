@@ -180,7 +180,9 @@ def test_the_chart_creates_service_account_service_and_roles(release: Release, c
     assert not rbac.list_namespaced_role(release.other).items, "nothing may be granted in an unlisted namespace"
     names = {r.metadata.name for r in rbac.list_cluster_role_binding().items}
     ours = sorted(n for n in names if n.startswith(release.fullname))
-    assert ours == [f"{release.fullname}-observer"], "namespaced mode binds only the read-only observer cluster-wide"
+    # namespaced mode binds only the read-only observer cluster-wide, and lets everyone signed in
+    # read ClusterTaskTemplates (rbac.templateReaders)
+    assert ours == [f"{release.fullname}-observer", f"{release.fullname}-template-readers"]
 
 
 # ---------------------------------------------------------------- what the ServiceAccount may do
@@ -199,6 +201,7 @@ OPERATOR_NEEDS = [
     ("create", "", "events", ""),
     ("get", "", "secrets", ""),  # webhook keys (webhooks.enabled), secrets named by calls (calls.readSecrets)
     ("watch", "", "configmaps", ""),  # resource triggers
+    ("watch", "overture.dev", "tasktemplates", ""),  # template tasks
 ]
 # Never allowed, not even in the served namespace.
 OPERATOR_MUST_NOT = [
@@ -208,6 +211,8 @@ OPERATOR_MUST_NOT = [
     ("create", "", "secrets", ""),
     ("delete", "", "configmaps", ""),
     ("create", "coordination.k8s.io", "leases", ""),
+    ("create", "overture.dev", "tasktemplates", ""),  # platform teams publish templates
+    ("update", "overture.dev", "clustertasktemplates", ""),
 ]
 
 
@@ -266,6 +271,7 @@ def test_cluster_wide_the_service_account_only_observes_crds_and_namespaces(
     for verb in ("list", "watch"):
         assert can(*who, "", verb, "apiextensions.k8s.io", "customresourcedefinitions")
         assert can(*who, "", verb, "", "namespaces")
+        assert can(*who, "", verb, "overture.dev", "clustertasktemplates")  # template tasks of every namespace
     for verb, group, resource in [
         ("create", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("delete", "", "namespaces"),
@@ -341,6 +347,12 @@ def test_flow_author_and_viewer_roles_bound_per_namespace(release: Release, api_
             assert can(api_client, "alice", groups, release.served, verb, "overture.dev", resource)
             assert not can(api_client, "alice", groups, release.other, verb, "overture.dev", resource)
     assert not can(api_client, "alice", groups, release.served, "update", "overture.dev", "executions", "status")
+    for verb in ("get", "list", "watch"):
+        assert can(api_client, "alice", groups, release.served, verb, "overture.dev", "tasktemplates")
+        assert can(api_client, "alice", groups, "", verb, "overture.dev", "clustertasktemplates")  # templateReaders
+    for verb in ("create", "update", "patch", "delete"):
+        assert not can(api_client, "alice", groups, release.served, verb, "overture.dev", "tasktemplates")
+        assert not can(api_client, "alice", groups, "", verb, "overture.dev", "clustertasktemplates")
     assert can(api_client, "victor", groups, release.served, "list", "overture.dev", "executions")
     assert can(api_client, "victor", groups, release.served, "get", "overture.dev", "flows", "status")
     assert not can(api_client, "victor", groups, release.served, "create", "overture.dev", "executions")

@@ -63,6 +63,9 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
 - apiGroups: ["overture.dev"]
   resources: ["flows", "flows/status", "executions", "executions/status"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["overture.dev"]
+  resources: ["tasktemplates"]
+  verbs: ["get", "list", "watch"]  # read only: platform teams publish templates
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "delete"]
@@ -83,6 +86,13 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- end }}
+
+{{/* ClusterTaskTemplates, which template tasks of every namespace may use: read-only, cluster-wide in both modes. */}}
+{{- define "overture.clusterTemplateRules" -}}
+- apiGroups: ["overture.dev"]
+  resources: ["clustertasktemplates"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{/* kopf's cluster-wide observers, and each namespace's task policy (rbac.clusterObservation): read-only. */}}

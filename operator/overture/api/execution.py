@@ -22,7 +22,7 @@ from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta, Resource
 from overture.api.run_archive import ChunkCache, count_states, shown_in_full, task_runs_of
 from overture.api.states import State
-from overture.api.tasks import PauseTask, walk_tasks
+from overture.api.tasks import PauseTask, TemplateKind, walk_tasks
 from overture.api.times import Time
 
 CONDITION_SUCCEEDED = "Succeeded"
@@ -122,6 +122,17 @@ class ArchivedRuns(Model):
     )
 
 
+class ResolvedTemplate(Model):
+    """The template a template task ran: what its version range resolved to when the run started."""
+
+    task_id: str
+    kind: TemplateKind
+    name: str
+    version: str
+    object_name: str = Field(description="The TaskTemplate or ClusterTaskTemplate object")
+    spec_hash: str = Field(description="sha256 of the object's spec as stored (specs are immutable)")
+
+
 class ExecutionStatus(Model):
     observed_generation: int | None = None
     state: State = State.CREATED
@@ -147,6 +158,13 @@ class ExecutionStatus(Model):
     )
     archived_runs: ArchivedRuns | None = Field(
         default=None, description="Finished task runs past the first 200, compressed; read back into taskRuns"
+    )
+    templates: tuple[ResolvedTemplate, ...] = Field(
+        default=(),
+        description=(
+            "Per template task, the template it ran (kind, name, version, spec hash); flowSpec holds the container"
+            " task it became"
+        ),
     )
 
     @field_validator("flow_spec", mode="wrap")

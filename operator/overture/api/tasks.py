@@ -1,6 +1,7 @@
 """Task declarations: what a flow runs.
 
-Runnable tasks (``shell``, ``python``, ``container``) become one Job per attempt. Call tasks
+Runnable tasks (``shell``, ``python``, ``container``) become one Job per attempt; a ``template``
+task names a TaskTemplate and becomes a ``container`` task when its execution starts. Call tasks
 (``http``, ``sql``, ``notify``) are one request per attempt made by the operator, no pod. Flowable tasks
 (``parallel``, ``sequential``, ``each``, ``if``, ``switch``, ``pause``, ``subflow``, ``fail``)
 control other tasks and are decided by the engine inside the operator; they never get a pod.
@@ -36,6 +37,7 @@ from overture.api.dependencies import (
 )
 from overture.api.inputs import Input
 from overture.api.states import State
+from overture.api.versions import range_problem
 
 
 class TaskType(StrEnum):
@@ -55,6 +57,7 @@ class TaskType(StrEnum):
     HTTP = "http"
     SQL = "sql"
     NOTIFY = "notify"
+    TEMPLATE = "template"
 
 
 class Backoff(StrEnum):
@@ -174,9 +177,9 @@ class TaskBase(Model):
         if self.retry is not None and task_type not in RETRYABLE_TYPES:
             inside = "on the child flow's tasks" if task_type == TaskType.SUBFLOW else "on the tasks inside it"
             raise ValueError(
-                "retry applies to shell, python and container tasks (each attempt a new pod) and to http, sql and"
-                f" notify tasks (each attempt a new call); a {task_type} task is never retried: remove retry, or"
-                f" put it {inside}"
+                "retry applies to shell, python, container and template tasks (each attempt a new pod) and to http,"
+                f" sql and notify tasks (each attempt a new call); a {task_type} task is never retried: remove retry,"
+                f" or put it {inside}"
             )
         return self
 
@@ -666,6 +669,48 @@ class NotifyTask(CallTask):
         return " (" + ", ".join(n for n in ("slack", "email") if getattr(self, n) is not None) + ")"
 
 
+class TemplateKind(StrEnum):
+    TASK_TEMPLATE = "TaskTemplate"  # in the flow's namespace
+    CLUSTER_TASK_TEMPLATE = "ClusterTaskTemplate"  # for every namespace
+
+
+class TemplateRef(Model):
+    name: str = Field(min_length=1, max_length=63, description="The template's spec.name")
+    version: str = Field(
+        min_length=1,
+        max_length=128,
+        description="A version (1.2.0) or a range (^1.2, ~1.2, >=1.0 <2, 1.x); the highest match wins",
+    )
+    kind: TemplateKind = TemplateKind.TASK_TEMPLATE
+
+    @field_validator("version")
+    @classmethod
+    def _a_range(cls, value: str) -> str:
+        problem = range_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+class TemplateTask(TaskBase):
+    """A TaskTemplate or ClusterTaskTemplate with parameters: becomes a container task when the
+    execution starts (``overture.template_tasks``), and runs as one."""
+
+    type: Literal["template"]
+    template: TemplateRef
+    with_: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        alias="with",
+        description="The template's parameters, checked against its schema; strings may be templates",
+    )
+
+    def _templates(self) -> Iterator[tuple[str, str]]:
+        yield from value_templates("with", self.with_)
+
+    def detail(self) -> str:
+        return f" -> {self.template.name} {self.template.version}"
+
+
 AnyTask = (
     ShellTask
     | PythonTask
@@ -683,6 +728,7 @@ AnyTask = (
     | HttpTask
     | SqlTask
     | NotifyTask
+    | TemplateTask
 )
 Task = Annotated[AnyTask, Field(discriminator="type")]
 RunnableAnyTask = ShellTask | PythonTask | ContainerTask
@@ -690,7 +736,8 @@ CallAnyTask = HttpTask | SqlTask | NotifyTask
 
 TASK_MODELS: tuple[type[TaskBase], ...] = get_args(AnyTask)
 RUNNABLE_TYPES = frozenset(tag_of(model) for model in get_args(RunnableAnyTask))
-RETRYABLE_TYPES = RUNNABLE_TYPES | frozenset(tag_of(model) for model in get_args(CallAnyTask))
+# a template task becomes a container task: each attempt a new pod
+RETRYABLE_TYPES = RUNNABLE_TYPES | frozenset(tag_of(model) for model in get_args(CallAnyTask)) | {TaskType.TEMPLATE}
 
 
 def child_groups(task: AnyTask) -> list[tuple[str, tuple[AnyTask, ...]]]:

@@ -1,4 +1,5 @@
-"""The commands on files, which need no cluster: ``overture validate``, ``overture crds`` and ``overture schema``."""
+"""The commands on files, which need no cluster: ``overture validate``, ``overture crds`` and ``overture schema``
+(which reads a namespace's templates from the cluster when given ``--namespace``)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,46 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from overture.api import API_GROUP, SpecError
+from overture.api import API_GROUP, SpecError, TemplateKind
+from overture.cli.client import add_target_options, connect_from
 from overture.cli.common import load_documents
 from overture.crd import render_crds, render_schema
+from overture.documents import YamlDocument
+from overture.template_tasks import Catalog, Published, published_from
 from overture.validation import flow_problems
 
 DEFAULT_CRD_DIR = "crds"
-OTHER_OVERTURE_KINDS = frozenset({"Execution"})
+OTHER_OVERTURE_KINDS = frozenset({"Execution", "TaskTemplate", "ClusterTaskTemplate"})
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
+    loaded: list[tuple[Path, list[YamlDocument]]] = []
     for name in args.files:
         path = Path(name)
         try:
-            docs = load_documents(path)
+            loaded.append((path, load_documents(path)))
         except SpecError as exc:
             print(exc, file=sys.stderr)
             failed += 1
-            continue
+    # TaskTemplates among the files are checked, and the flows' template tasks against them
+    templates = [(path, d, template_kind_of(d.value)) for path, docs in loaded for d in docs]
+    published = {id(d): published_from(kind, d.value) for _, d, kind in templates if kind is not None}
+    catalog = Catalog(published.values()) if published else None
+    for path, docs in loaded:
         flows = [d for d in docs if is_flow_candidate(d.value)]
-        if not flows:
+        if not flows and not any(id(d) in published for d in docs):
             kinds = ", ".join(sorted({str(d.value.get("kind")) for d in docs if isinstance(d.value, dict)}))
             print(f"{path}: no Flow in this file" + (f" (kinds: {kinds})" if kinds else ""), file=sys.stderr)
             failed += 1
-        for doc in flows:
+        for doc in docs:
+            if id(doc) in published:
+                problems = doc.explain(list(published[id(doc)].problems))
+            elif any(doc is flow for flow in flows):
+                problems = flow_problems(doc, catalog)
+            else:
+                continue
             label = f"{path}" + (f" ({doc.value['metadata']['name']})" if _has_name(doc.value) else "")
-            problems = flow_problems(doc)
             if problems:
                 failed += 1
                 print(f"{label}: invalid", file=sys.stderr)
@@ -42,6 +56,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 print(f"{label}: valid")
     return 1 if failed else 0
+
+
+def template_kind_of(doc: Any) -> TemplateKind | None:
+    """The kind of a TaskTemplate or ClusterTaskTemplate document of ours; None for anything else."""
+    if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith(f"{API_GROUP}/"):
+        return None
+    kind = doc.get("kind")
+    return TemplateKind(kind) if kind in {k.value for k in TemplateKind} else None
 
 
 def is_flow_candidate(doc: Any) -> bool:
@@ -77,7 +99,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    text = render_schema()
+    text = render_schema(_published_templates(args) if args.namespace else ())
     if args.output in (None, "-"):
         print(text, end="")
         return 0
@@ -86,6 +108,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     path.write_text(text, encoding="utf-8")
     print(f"Wrote {path}")
     return 0
+
+
+def _published_templates(args: argparse.Namespace) -> list[Published]:
+    """The TaskTemplates of ``--namespace`` and the ClusterTaskTemplates, read from the cluster."""
+    cluster = connect_from(args)
+    found = [published_from(TemplateKind.TASK_TEMPLATE, o) for o in cluster.list_objects("tasktemplates")]
+    for body in cluster.list_objects("clustertasktemplates", all_namespaces=True):
+        found.append(published_from(TemplateKind.CLUSTER_TASK_TEMPLATE, body))
+    return found
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,4 +132,5 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     schema = sub.add_parser("schema", help="write the JSON schema of Flow files, for editors (yaml-language-server)")
     schema.add_argument("-o", "--output", help="file to write (default: standard output)")
+    add_target_options(schema)  # --namespace: with the templates published there (and cluster-wide)
     schema.set_defaults(func=cmd_schema)

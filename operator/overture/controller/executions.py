@@ -10,6 +10,10 @@ applies the ``Decision`` in a fixed order:
    the change is routine and may be held (``held.py``);
 3. Events, in the background (``events.py``).
 
+An execution that starts snapshots its Flow's spec with every template task expanded into the
+container task it stands for (``template_tasks.expand_flow``, against the templates in the cache),
+and records which template object each one ran in ``status.templates``.
+
 It returns its wish (``queue.Result``): when to be called again, and which other executions to
 wake (queued siblings and a parent, when it ended); it never calls the queue.
 
@@ -33,6 +37,7 @@ from overture.api import (
     FlowSpec,
     ObjectRef,
     ParentRef,
+    ResolvedTemplate,
     SpecError,
     State,
     TriggerInfo,
@@ -70,6 +75,7 @@ from overture.kube.jobs import build_job
 from overture.kube.namespaces import NamespacePolicies
 from overture.kube.policy import PolicyError
 from overture.kube.store import Body, Key, Store
+from overture.template_tasks import expand_flow
 from overture.triggers.chain import chain_in, followed_by, with_chain
 
 log = logging.getLogger("overture.controller")
@@ -136,13 +142,14 @@ class ExecutionReconciler:
             return Result()
         execution = self.held.resume(key, execution)
         flow: FlowSpec | None = None
+        resolved: tuple[ResolvedTemplate, ...] = ()
         if status is None or status.flow_spec is None:
             flow_or_problem = self._flow_for(execution, now)
             if isinstance(flow_or_problem, float):
                 return Result(requeue_after=flow_or_problem)
             if isinstance(flow_or_problem, str):
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
-            flow = flow_or_problem
+            flow, resolved = flow_or_problem
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}))
         observed = replace(observed, calls=self.calls.answers(key))
         observed = await self.unstarted.observed(key[0], observed, now)
@@ -152,10 +159,15 @@ class ExecutionReconciler:
                 return Result(requeue_after=STORE_RETRY_SECONDS)  # outputs a template may need: not now
             observed = replace(observed, stored_outputs=stored)
         decision = await self.work.run(key[0], step, flow, execution, observed, now)  # templates: tenant code
+        if resolved and decision.status.flow_spec is flow:  # snapshotted: say which templates it holds
+            decision = replace(decision, status=decision.status.model_copy(update={"templates": resolved}))
         return await self._apply(body, execution, decision)
 
-    def _flow_for(self, execution: Execution, now: datetime) -> FlowSpec | str | float:
-        """The Flow to start with; a message if it cannot run; seconds to wait if it may yet appear."""
+    def _flow_for(
+        self, execution: Execution, now: datetime
+    ) -> tuple[FlowSpec, tuple[ResolvedTemplate, ...]] | str | float:
+        """The Flow to start with, its template tasks expanded (and what they were resolved to); a
+        message if it cannot run; seconds to wait if it may yet appear."""
         namespace = execution.metadata.namespace or ""
         name = execution.spec.flow_ref.name
         if execution.spec.flow_ref.namespace not in (None, namespace):
@@ -168,7 +180,10 @@ class ExecutionReconciler:
             return f"spec.flowRef.name: no Flow {name!r} in namespace {namespace!r}; apply it, then run again"
         if reading.flow is None:
             return f"flow {name!r} is invalid: " + "; ".join(reading.problems)
-        return reading.flow.spec
+        try:
+            return expand_flow(reading.flow.spec, namespace, self.flows.catalog())
+        except SpecError as exc:  # a template deleted, or its versions changed, since the Flow was read
+            return f"flow {name!r} cannot run: " + "; ".join(exc.problems)
 
     async def _apply(self, body: Body, execution: Execution, decision: Decision) -> Result:
         namespace = execution.metadata.namespace or ""

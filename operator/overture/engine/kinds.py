@@ -10,7 +10,10 @@ then advances it; a run past its task's ``timeout`` is stopped and failed (``run
   asked again at each step until its answer is observed), retried as ``retry`` says;
 - ``Pause``: waits for its ``delay``, or for a resume (``spec.resumes``) with valid inputs;
 - ``Subflow``: starts a child execution and, with ``wait``, ends as it ends;
-- ``Fail``: fails at once with its rendered message.
+- ``Fail``: fails at once with its rendered message;
+- ``Unexpanded`` (template): fails at once; the operator turns every template task into a
+  container task before a run starts (``overture.template_tasks``), so only a run without a
+  cluster's templates (``overture local run``) meets one.
 
 The kinds that run nested lists (parallel, sequential, each, if, switch) are in ``scope.py``,
 beside the lists they run; ``scope.KINDS`` maps every task model to its kind.
@@ -35,6 +38,7 @@ from overture.api import (
     StoredOutputs,
     SubflowTask,
     TaskRun,
+    TemplateTask,
     coerce_inputs,
 )
 from overture.api.times import millis
@@ -314,6 +318,23 @@ class Fail(TaskKind[FailTask]):
         return fail(work, task, run, message)
 
     def advance(self, work: Work, task: FailTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
+        return run
+
+
+class Unexpanded(TaskKind[TemplateTask]):
+    """A template task that was not expanded into a container task: it needs the cluster's templates."""
+
+    def begin(
+        self, work: Work, task: TemplateTask, run: TaskRun, context: dict[str, Any], earlier: TaskRun | None
+    ) -> TaskRun:
+        ref = task.template
+        message = (
+            f"template tasks run on a cluster, which expands them from its {ref.kind.value}s"
+            f" ({ref.name} {ref.version}); run this flow there"
+        )
+        return fail(work, task, run, message)
+
+    def advance(self, work: Work, task: TemplateTask, run: TaskRun, frame: Frame, gate: Gate) -> TaskRun:
         return run
 
 

@@ -44,11 +44,12 @@ from overture.api import (
     SubflowTask,
     SwitchTask,
     TaskRun,
+    TemplateTask,
     Verdict,
     walk_tasks,
 )
 from overture.engine.context import Frame
-from overture.engine.kinds import Call, Fail, Log, Pause, Return, Runnable, Subflow, TaskKind
+from overture.engine.kinds import Call, Fail, Log, Pause, Return, Runnable, Subflow, TaskKind, Unexpanded
 from overture.engine.naming import task_run_id
 from overture.engine.runs import Gate, Outcome, end, fail
 from overture.engine.work import Work
@@ -384,6 +385,7 @@ KINDS: dict[type[AnyTask], TaskKind[Any]] = {
     HttpTask: _CALL,
     SqlTask: _CALL,
     NotifyTask: _CALL,
+    TemplateTask: Unexpanded(),
 }
 """How the engine runs each task model (``api.TASK_MODELS``; tests/unit/engine/test_kinds.py checks none is missing)."""
 

@@ -195,7 +195,7 @@ class Kube:
         token = ""
         while True:
             page: dict[str, Any] = {"label_selector": label_selector, "limit": LIST_PAGE, "_continue": token or None}
-            if kind in ("flows", "executions"):
+            if kind in ("flows", "executions", "tasktemplates", "clustertasktemplates"):
                 if namespace is None:
                     call = self.custom.list_cluster_custom_object(API_GROUP, API_VERSION, kind, **page)
                 else:

@@ -29,12 +29,14 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from overture.api import LABEL_EXECUTION, is_terminal, task_run_counts
 from overture.api.times import parse_time
 
 Key = tuple[str, str]  # (namespace, name)
+K = TypeVar("K", bound=tuple[str, ...])
+TEMPLATE_KINDS = ("TaskTemplate", "ClusterTaskTemplate")  # as Store.put names them: their API kinds
 Body = Mapping[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _SHORT = 64  # strings up to this length are interned (states, types, keys, names, timestamps)
@@ -136,13 +138,20 @@ class Store:
     pods_by_job: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     executions_by_flow: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     children_by_parent: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # TaskTemplates and ClusterTaskTemplates by (kind, namespace, name); the revision counts their
+    # changes, so what was read against them (kube/flow_cache.py) knows when to read again
+    templates: dict[tuple[str, str, str], Body] = field(default_factory=dict)
+    templates_revision: int = 0
 
     def put(self, kind: str, body: Body, deleted: bool = False) -> None:
         if not deleted:
             body = slim(body)
         key = key_of(body)
         ns = key[0]
-        if kind == "flow":
+        if kind in TEMPLATE_KINDS:
+            _put(self.templates, (kind, *key), body, deleted)
+            self.templates_revision += 1
+        elif kind == "flow":
             _put(self.flows, key, body, deleted)
         elif kind == "execution":
             older = None if deleted else self.executions.get(key)
@@ -222,7 +231,7 @@ def _compact(value: Any, depth: int) -> Any:
     return value
 
 
-def _put(table: MutableMapping[Key, Body], key: Key, body: Body, deleted: bool) -> None:
+def _put(table: MutableMapping[K, Body], key: K, body: Body, deleted: bool) -> None:
     if deleted:
         table.pop(key, None)
     else:

@@ -51,6 +51,7 @@ from overture.templating.references import (
     CONTEXT_ROOTS,
     KEY_HINTS,
     KNOWN_NAMES,
+    output_keys,
     references,
     syntax_problem,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "is_template",
     "is_truthy",
     "kubelet_escaped",
+    "output_keys",
     "placing",
     "references",
     "render",

@@ -86,3 +86,36 @@ def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
         if name_node.ctx == "load" and id(name_node) not in keyed:
             found.add((name_node.name, None))
     return {(root, key) for root, key in found if root not in stored}
+
+
+def output_keys(template: str) -> set[tuple[str, str]]:
+    """``(task, key)`` pairs of outputs the template names literally: ``outputs.load.rows``,
+    ``outputs['load-data']['rows']``. Computed keys are not reported."""
+    if not is_template(template):
+        return set()
+    try:
+        tree = ENV.parse(template)
+    except (TemplateSyntaxError, RecursionError):
+        return set()
+    found: set[tuple[str, str]] = set()
+    try:
+        called = {id(call.node) for call in tree.find_all(nodes.Call)}  # outputs.t.get('k'): a method
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            key = None if id(node) in called else _literal_key(node)
+            inner = node.node if isinstance(node, nodes.Getattr | nodes.Getitem) else None
+            if key is None or not isinstance(inner, nodes.Getattr | nodes.Getitem):
+                continue
+            task, root = _literal_key(inner), inner.node
+            if task is not None and isinstance(root, nodes.Name) and root.name == "outputs" and root.ctx == "load":
+                found.add((task, key))
+    except RecursionError:
+        return set()
+    return found
+
+
+def _literal_key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None

@@ -35,6 +35,7 @@ ALLOWED_KEYS = {
     "additionalProperties",
     "enum",
     "nullable",
+    "x-kubernetes-validations",  # CEL rules (a template's spec is immutable)
     "pattern",
     "format",
     "minLength",
@@ -382,3 +383,24 @@ def test_names_scope_and_status_subresource(kind: str, singular: str, short_name
     assert spec["names"]["shortNames"] == short_names
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "scope", "short_names"),
+    [("tasktemplates", "Namespaced", ["tt"]), ("clustertasktemplates", "Cluster", ["ctt"])],
+)
+def test_template_crds_refuse_any_change_to_a_published_spec(kind: str, scope: str, short_names: list[str]) -> None:
+    spec = crd(kind)["spec"]
+    version = spec["versions"][0]
+    assert (spec["scope"], spec["names"]["shortNames"]) == (scope, short_names)
+    assert "subresources" not in version  # no status: a template is all spec
+    assert structural_problems(schema_of(kind)) == []
+    assert schema_of(kind)["properties"]["spec"]["x-kubernetes-validations"] == [
+        {
+            "rule": "self == oldSelf",
+            "message": "a published template version cannot change; publish a new version as a new object",
+        }
+    ]
+    assert [c["name"] for c in columns(kind)] == ["Template", "Version", "Age"]
+    parameter = schema_of(kind)["properties"]["spec"]["properties"]["parameters"]["properties"]["properties"]
+    assert parameter["additionalProperties"]["properties"]["type"]["enum"][:2] == ["string", "integer"]

@@ -125,7 +125,7 @@ def test_parse_flow_reports_every_problem_at_once() -> None:
         "ending with a letter or digit (ids become part of Job and Execution names)",
         "spec.tasks[0].commands: required field is missing",
         'spec.tasks[1]: "nope" is not a known type; use one of shell, python, container, parallel, sequential, each, '
-        "if, switch, pause, subflow, fail, log, return, http, sql, notify",
+        "if, switch, pause, subflow, fail, log, return, http, sql, notify, template",
         f"spec.timeout: 'soon' is not a duration; {DURATION_HINT}",
     ]
 

@@ -117,3 +117,35 @@ def test_a_nested_task_of_an_unknown_type_is_an_error() -> None:
     flow = yaml.safe_load(NESTED)
     flow["spec"]["tasks"][0]["tasks"][0]["tasks"][0]["type"] = "shel"
     assert any(m.startswith("spec/tasks/0/tasks/0/tasks/0/type:") for m in _errors(flow)), _errors(flow)
+
+
+def test_with_a_namespaces_templates_the_schema_describes_with() -> None:
+    from overture.api import TemplateKind
+    from overture.template_tasks import published_from
+
+    template = yaml.safe_load((ROOT / "examples" / "templates" / "echo.yaml").read_text())
+    cluster = {**template, "kind": "ClusterTaskTemplate", "spec": {**template["spec"], "name": "report"}}
+    published = [
+        published_from(TemplateKind.TASK_TEMPLATE, template),
+        published_from(TemplateKind.CLUSTER_TASK_TEMPLATE, cluster),
+    ]
+    check = jsonschema.Draft7Validator(json.loads(render_schema(published)))
+    flow = yaml.safe_load((ROOT / "examples" / "18-task-templates.yaml").read_text())
+    assert list(check.iter_errors(flow)) == []
+
+    def errors(task: dict[str, Any]) -> list[str]:
+        doc = {**flow, "spec": {"tasks": [task]}}
+        return sorted(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in check.iter_errors(doc))
+
+    echo = {"id": "t", "type": "template", "template": {"name": "echo", "version": "^1"}}
+    assert errors({**echo, "with": {"message": "hi", "repeat": "{{ outputs.a.letters }}"}}) == []
+    assert errors({**echo, "with": {"mesage": "hi"}}) == [
+        "spec/tasks/0/with: 'message' is a required property",
+        "spec/tasks/0/with: Additional properties are not allowed ('mesage' was unexpected)",
+    ]
+    assert errors({**echo, "with": {"message": "hi", "repeat": "two"}})[0].startswith("spec/tasks/0/with/repeat: ")
+    report = {"id": "r", "type": "template", "template": {"name": "report", "version": "1.0.0"}}
+    assert errors({**report, "with": {}}) == []  # a TaskTemplate's rule does not apply: report is cluster-wide
+    assert errors({**report, "template": {**report["template"], "kind": "ClusterTaskTemplate"}, "with": {}}) == [
+        "spec/tasks/0/with: 'message' is a required property"
+    ]

@@ -51,7 +51,7 @@ def test_a_bug_is_one_line_without_traceback(
 ) -> None:
     import overture.cli.files as files
 
-    def broken(_: object) -> int:
+    def broken(*_: object) -> int:
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.delenv("OVERTURE_DEBUG", raising=False)

@@ -109,13 +109,25 @@ def test_outputs_file_env_and_the_pod_path_both_work(tmp_path: Path, capsys: pyt
     assert final_lines(lines) == {"a": 'SUCCESS {"via": "env"}', "b": 'SUCCESS {"via": "path", "cwd_empty": true}'}
 
 
-def test_container_tasks_fail_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    flow = write_flow(tmp_path, "    - {id: c, type: container, image: alpine:3, command: [echo]}\n")
-    code, lines, _ = run_cli(capsys, flow)
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        (
+            "{id: t, type: container, image: alpine:3, command: [echo]}",
+            "container tasks do not run locally (image alpine:3); run this flow on a cluster",
+        ),
+        (
+            "{id: t, type: template, template: {name: dbt, version: ^1}, with: {x: 1}}",
+            "template tasks run on a cluster, which expands them from its TaskTemplates (dbt ^1); run this flow there",
+        ),
+    ],
+)
+def test_cluster_only_tasks_fail_with_a_clear_message(
+    task: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, _ = run_cli(capsys, write_flow(tmp_path, f"    - {task}\n"))
     assert code == 1
-    assert final_lines(lines)["c"] == (
-        "FAILED: container tasks do not run locally (image alpine:3); run this flow on a cluster"
-    )
+    assert final_lines(lines)["t"] == f"FAILED: {message}"
 
 
 def test_secrets_come_from_the_environment(

@@ -13,6 +13,8 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from support.fake_kube import StatusKube
+
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.errors import RejectedError, TransientError
@@ -49,30 +51,20 @@ EXECUTION = {
 }
 
 
-class Kube:
+class Kube(StatusKube):
     """The API server's answers: every Job is invalid (or, with ``status=503``, the server is busy)."""
 
     def __init__(self, store: Store, status: int = 400) -> None:
+        super().__init__()
         self.store = store
         self.status = status
         self.job_creates: list[str] = []
-        self.version = 1
 
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
         self.job_creates.append(manifest["metadata"]["name"])
         if self.status == 503:
             raise TransientError(503, "busy")
         raise RejectedError(self.status, 'Job in version "v1" cannot be handled as a Job: quantities must match')
-
-    async def replace_status(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.version += 1
-        return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
-
-    async def emit_event(self, *_: Any) -> None:
-        return None
-
-    async def read_namespace(self, name: str) -> dict[str, Any]:
-        return {"metadata": {"name": name}}
 
 
 def run(status: int, reconciles: int, clock: list[datetime]) -> tuple[Kube, dict[str, Any], ExecutionReconciler]:

@@ -50,5 +50,5 @@ def test_the_models_name_the_field(found: Any, defaults: list[dict[str, Any]]) -
         parse_flow(flow_body("broken", [], tasks=tasks, taskDefaults=defaults))
     assert caught.value.problems == [
         f"spec.tasks[0].tasks[0].type: {found!r} is not a string; use one of shell, python, container, parallel, "
-        "sequential, each, if, switch, pause, subflow, fail, log, return, http, sql, notify"
+        "sequential, each, if, switch, pause, subflow, fail, log, return, http, sql, notify, template"
     ]

@@ -523,14 +523,14 @@ def test_trigger_rules_that_cannot_be_read_name_the_field(task: dict[str, Any], 
     [
         (
             {"id": "g", "type": "parallel", "tasks": [shell("x")], "retry": {"maxAttempts": 3}},
-            "spec.tasks[1]: retry applies to shell, python and container tasks (each attempt a new pod) and to http,"
-            " sql and notify tasks (each attempt a new call); a parallel task is never retried: "
+            "spec.tasks[1]: retry applies to shell, python, container and template tasks (each attempt a new pod)"
+            " and to http, sql and notify tasks (each attempt a new call); a parallel task is never retried: "
             "remove retry, or put it on the tasks inside it",
         ),
         (
             {"id": "g", "type": "subflow", "flowRef": {"name": "child"}, "retry": {"maxAttempts": 3}},
-            "spec.tasks[1]: retry applies to shell, python and container tasks (each attempt a new pod) and to http,"
-            " sql and notify tasks (each attempt a new call); a subflow task is never retried: "
+            "spec.tasks[1]: retry applies to shell, python, container and template tasks (each attempt a new pod)"
+            " and to http, sql and notify tasks (each attempt a new call); a subflow task is never retried: "
             "remove retry, or put it on the child flow's tasks",
         ),
         (
