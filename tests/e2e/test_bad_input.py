@@ -145,35 +145,33 @@ def test_a_key_given_twice_is_refused_where_kubectl_keeps_the_last(tools: Tools)
     )
 
 
-def test_an_unquoted_colon_in_a_command_says_how_to_quote_it(tools: Tools) -> None:
-    text = flow_text("colon", "tasks:\n  - id: a\n    type: shell\n    commands:\n      - echo rows: 42\n")
+@pytest.mark.parametrize(
+    ("spec", "kubectl_says", "validate_says"),
+    [
+        (  # in a list item: a one-pair mapping, which the API server refuses as a field name
+            "tasks:\n  - id: a\n    type: shell\n    commands:\n      - echo rows: 42\n",
+            'strict decoding error: unknown field "spec.tasks[0].commands[0].echo rows"',
+            "FILE (colon): invalid\n"
+            "  spec.tasks[0].commands[0]: {'echo rows': 42} is not a string (line 9: the unquoted ': ' in "
+            "'echo rows: 42' makes it a mapping; quote the whole value: 'echo rows: 42')\n",
+        ),
+        (  # in a mapping's value: no YAML at all, for kubectl as for validate
+            'tasks:\n  - id: a\n    type: python\n    script: print("rows: 42")\n',
+            "error: error parsing STDIN: error converting YAML to JSON: yaml: line 8: "
+            "mapping values are not allowed in this context\n",
+            "FILE: not valid YAML at line 8, column 26: mapping values are not allowed in this context. "
+            "A ': ' inside an unquoted value starts a mapping; quote the value, "
+            "script: 'print(\"rows: 42\")', or write it as a block (|)\n",
+        ),
+    ],
+    ids=["list-item", "value"],
+)
+def test_an_unquoted_colon_says_how_to_quote_it(tools: Tools, spec: str, kubectl_says: str, validate_says: str) -> None:
+    text = flow_text("colon", spec)
     applied = tools.apply(text)
     assert applied.returncode == 1
-    assert 'strict decoding error: unknown field "spec.tasks[0].commands[0].echo rows"' in applied.stderr
-    assert tools.validate(text) == (
-        1,
-        "",
-        "FILE (colon): invalid\n"
-        "  spec.tasks[0].commands[0]: {'echo rows': 42} is not a string (line 9: the unquoted ': ' in "
-        "'echo rows: 42' makes it a mapping; quote the whole value: 'echo rows: 42')\n",
-    )
-
-
-def test_an_unquoted_colon_in_a_script_says_how_to_quote_it(tools: Tools) -> None:
-    text = flow_text("colon", 'tasks:\n  - id: a\n    type: python\n    script: print("rows: 42")\n')
-    applied = tools.apply(text)
-    assert applied.returncode == 1
-    assert applied.stderr == (
-        "error: error parsing STDIN: error converting YAML to JSON: yaml: line 8: "
-        "mapping values are not allowed in this context\n"
-    )
-    assert tools.validate(text) == (
-        1,
-        "",
-        "FILE: not valid YAML at line 8, column 26: mapping values are not allowed in this context. "
-        "A ': ' inside an unquoted value starts a mapping; quote the value, "
-        "script: 'print(\"rows: 42\")', or write it as a block (|)\n",
-    )
+    assert kubectl_says in applied.stderr
+    assert tools.validate(text) == (1, "", validate_says)
 
 
 # --- what reaches the cluster: the operator names the field -------------------------------------
