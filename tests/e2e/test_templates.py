@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = yaml.safe_load((ROOT / "examples" / "templates" / "echo.yaml").read_text())
-DIAMOND = yaml.safe_load((ROOT / "examples" / "18-task-templates.yaml").read_text())
+DIAMOND = yaml.safe_load((ROOT / "examples" / "19-task-templates.yaml").read_text())
 
 
 def echo(version: str, name: str = "echo", kind: str = "TaskTemplate") -> dict[str, Any]:

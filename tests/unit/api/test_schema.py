@@ -130,7 +130,7 @@ def test_with_a_namespaces_templates_the_schema_describes_with() -> None:
         published_from(TemplateKind.CLUSTER_TASK_TEMPLATE, cluster),
     ]
     check = jsonschema.Draft7Validator(json.loads(render_schema(published)))
-    flow = yaml.safe_load((ROOT / "examples" / "18-task-templates.yaml").read_text())
+    flow = yaml.safe_load((ROOT / "examples" / "19-task-templates.yaml").read_text())
     assert list(check.iter_errors(flow)) == []
 
     def errors(task: dict[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ from overture.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "examples" / "templates" / "echo.yaml"
-FLOW = ROOT / "examples" / "18-task-templates.yaml"
+FLOW = ROOT / "examples" / "19-task-templates.yaml"
 
 
 def validate(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, str, str]:

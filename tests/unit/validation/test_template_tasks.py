@@ -322,7 +322,7 @@ def test_the_example_template_and_flow_fit_together() -> None:
     root = Path(__file__).resolve().parents[3] / "examples"
     template = yaml.safe_load((root / "templates" / "echo.yaml").read_text())
     template["metadata"]["namespace"] = NS
-    doc = yaml.safe_load((root / "18-task-templates.yaml").read_text())
+    doc = yaml.safe_load((root / "19-task-templates.yaml").read_text())
     doc["metadata"]["namespace"] = NS
     templates = catalog(template)
     assert problems(doc, templates) == []
