@@ -74,6 +74,7 @@ soak: install cluster-deps ## the reliability tests, long: 100 runs under 12 SIG
 crds: install ## regenerate crds/ from the models (and the chart's copy)
 	$(BIN)/overture crds -o crds
 	$(BIN)/overture schema -o schemas/flow.json
+	$(BIN)/overture schema --templates -o schemas/tasktemplate.json
 	rm -f charts/overture/crds/*.yaml && cp crds/*.yaml charts/overture/crds/
 
 demo: install cluster-up ## local cluster, CRDs, operator, an example flow run to SUCCESS

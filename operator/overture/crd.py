@@ -308,6 +308,20 @@ def flow_json_schema() -> dict[str, Any]:
     definitions: dict[str, Any] = {}
     root["properties"]["spec"] = structural_schema(FlowSpec, definitions)
     root["definitions"] = definitions
+    return _for_editors(root)
+
+
+def template_json_schema() -> dict[str, Any]:
+    """The TaskTemplate CRD's openAPIV3Schema for editors, closed as ``flow_json_schema``; the
+    same document serves ClusterTaskTemplates (``kind``)."""
+    crd = yaml.safe_load(render_crds()[f"{API_GROUP}_tasktemplates.yaml"])
+    root: dict[str, Any] = _for_editors(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    root["properties"]["kind"] = {"type": "string", "enum": ["TaskTemplate", "ClusterTaskTemplate"]}
+    return root
+
+
+def _for_editors(root: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's schema as an editor's: closed objects, the metadata people write, no status."""
 
     def close(node: Any) -> None:
         if not isinstance(node, dict):
@@ -347,6 +361,12 @@ def render_schema(templates: Iterable[Published] = ()) -> str:
     With ``templates`` (a namespace's, read by ``overture schema --namespace``), a template task's
     ``with:`` is described by the parameters of the template it names (``with_template_parameters``)."""
     schema = with_template_parameters(flow_json_schema(), templates)
+    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", **schema}, indent=1) + "\n"
+
+
+def render_template_schema() -> str:
+    """``template_json_schema`` as the text of schemas/tasktemplate.json (``overture schema --templates``)."""
+    schema = template_json_schema()
     return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", **schema}, indent=1) + "\n"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from overture.api import API_GROUP, SpecError, TemplateKind
 from overture.cli.client import add_target_options, connect_from
 from overture.cli.common import load_documents
-from overture.crd import render_crds, render_schema
+from overture.crd import render_crds, render_schema, render_template_schema
 from overture.documents import YamlDocument
 from overture.template_tasks import Catalog, Published, published_from
 from overture.validation import flow_problems
@@ -99,7 +99,10 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    text = render_schema(_published_templates(args) if args.namespace else ())
+    if args.templates:
+        text = render_template_schema()
+    else:
+        text = render_schema(_published_templates(args) if args.namespace else ())
     if args.output in (None, "-"):
         print(text, end="")
         return 0
@@ -132,5 +135,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     schema = sub.add_parser("schema", help="write the JSON schema of Flow files, for editors (yaml-language-server)")
     schema.add_argument("-o", "--output", help="file to write (default: standard output)")
+    schema.add_argument(
+        "--templates", action="store_true", help="the schema of TaskTemplate and ClusterTaskTemplate files instead"
+    )
     add_target_options(schema)  # --namespace: with the templates published there (and cluster-wide)
     schema.set_defaults(func=cmd_schema)

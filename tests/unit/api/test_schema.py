@@ -149,3 +149,24 @@ def test_with_a_namespaces_templates_the_schema_describes_with() -> None:
     assert errors({**report, "template": {**report["template"], "kind": "ClusterTaskTemplate"}, "with": {}}) == [
         "spec/tasks/0/with: 'message' is a required property"
     ]
+
+
+TEMPLATE_SCHEMA_FILE = ROOT / "schemas" / "tasktemplate.json"
+
+
+def test_the_committed_template_schema_is_current_and_fits_the_example() -> None:
+    from overture.crd import render_template_schema
+
+    assert TEMPLATE_SCHEMA_FILE.read_text() == render_template_schema(), "schemas/tasktemplate.json: run `make crds`"
+    text = (ROOT / "examples" / "templates" / "echo.yaml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=../../schemas/tasktemplate.json"
+    check = jsonschema.Draft7Validator(json.loads(TEMPLATE_SCHEMA_FILE.read_text()))
+    template = yaml.safe_load(text)
+    assert list(check.iter_errors(template)) == []
+    assert list(check.iter_errors({**template, "kind": "ClusterTaskTemplate"})) == []
+    template["spec"]["container"]["imag"] = "x"
+    template["spec"]["parameters"]["properties"]["message"]["type"] = "text"
+    assert sorted(e.message for e in check.iter_errors(template)) == [
+        "'text' is not one of ['string', 'integer', 'number', 'boolean', 'array', 'object']",
+        "Additional properties are not allowed ('imag' was unexpected)",
+    ]
