@@ -38,6 +38,21 @@ def flow_body(
     return body
 
 
+def execution_body(name: str, flow: str, chain: str | None = None, **status: Any) -> dict[str, Any]:
+    """An Execution of ``flow`` in ``ns`` as the cache holds it, labelled with its flow, with
+    ``chain`` as its trigger chain annotation and ``status`` (none: not started)."""
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "labels": {"overture.dev/flow": flow}}
+    if chain is not None:
+        meta["annotations"] = {"overture.dev/trigger-chain": chain}
+    body = {
+        "apiVersion": "overture.dev/v1alpha1",
+        "kind": "Execution",
+        "metadata": meta,
+        "spec": {"flowRef": {"name": flow}},
+    }
+    return body | ({"status": status} if status else {})
+
+
 def store_with(*bodies: dict[str, Any]) -> Store:
     store = Store()
     for body in bodies:

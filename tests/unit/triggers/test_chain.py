@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.triggerdocs import execution_body
 
 from overture.api import parse_execution
 from overture.controller.executions import child_manifest
@@ -22,17 +23,9 @@ from overture.triggers.chain import (
 )
 
 
-def run(flow: str, chain: str | None = None, namespace: str = "ns") -> dict[str, Any]:
+def run(flow: str, chain: str | None = None) -> dict[str, Any]:
     """An Execution of ``flow`` (as the cache holds it) with ``chain`` in its annotation."""
-    meta: dict[str, Any] = {"name": f"{flow}-1", "namespace": namespace, "uid": f"u-{flow}"}
-    if chain is not None:
-        meta["annotations"] = {ANNOTATION: chain}
-    return {
-        "apiVersion": "overture.dev/v1alpha1",
-        "kind": "Execution",
-        "metadata": meta,
-        "spec": {"flowRef": {"name": flow}},
-    }
+    return execution_body(f"{flow}-1", flow, chain)
 
 
 def test_a_run_without_the_annotation_starts_a_chain() -> None:

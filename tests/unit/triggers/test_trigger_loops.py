@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from support.triggerdocs import FakeKube, flow_body, store_with
+from support.triggerdocs import FakeKube, execution_body, flow_body, store_with
 
 from overture.api import ResourceEvent
 from overture.kube.flow_cache import FlowCache
@@ -16,16 +16,7 @@ from overture.triggers.service import Triggers, TriggerSettings
 
 
 def _ended(name: str, flow: str, chain: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "labels": {"overture.dev/flow": flow}}
-    if chain:
-        meta["annotations"] = {ANNOTATION: chain}
-    return {
-        "apiVersion": "overture.dev/v1alpha1",
-        "kind": "Execution",
-        "metadata": meta,
-        "spec": {"flowRef": {"name": flow}},
-        "status": {"state": "SUCCESS", "endDate": "2026-01-01T12:00:00Z", "taskRuns": []},
-    }
+    return execution_body(name, flow, chain, state="SUCCESS", endDate="2026-01-01T12:00:00Z", taskRuns=[])
 
 
 def _service(*flows: dict[str, Any], limit: int = 10) -> tuple[Triggers, FakeKube]:
