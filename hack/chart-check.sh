@@ -75,20 +75,20 @@ def kinds(mode: str) -> collections.Counter:
 
 expected = {
     # CRDs 4; operator ClusterRole + flow-author + viewer + template-publisher + cluster-template-reader
-    # (bound to everyone signed in); leader-election Role + RoleBinding; the admission policy on Flows
-    # and its binding
-    "cluster": {"CustomResourceDefinition": 4, "ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 1,
+    # (bound to everyone signed in) + service-account-user; leader-election Role + RoleBinding; the
+    # admission policies on Flows and on Executions and their bindings
+    "cluster": {"CustomResourceDefinition": 4, "ClusterRole": 6, "ClusterRoleBinding": 2, "Role": 1,
                 "RoleBinding": 1, "ServiceAccount": 1, "Service": 1, "Deployment": 1,
-                "ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1},
+                "ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2},
     # a Role + RoleBinding in each of the 2 namespaces, plus leader election; cluster-wide only
     # the read-only observer ClusterRole (CRDs, namespaces) and the user roles
-    "namespaced": {"CustomResourceDefinition": 4, "ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 3, "RoleBinding": 3,
+    "namespaced": {"CustomResourceDefinition": 4, "ClusterRole": 6, "ClusterRoleBinding": 2, "Role": 3, "RoleBinding": 3,
                    "ServiceAccount": 1, "Service": 1, "Deployment": 1,
-                   "ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1},
+                   "ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2},
     # ... and the UI: its own ServiceAccount (granted nothing), Deployment and Service
-    "everything": {"ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1, "ServiceAccount": 2,
+    "everything": {"ClusterRole": 6, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1, "ServiceAccount": 2,
                    "Service": 2, "Deployment": 2, "Ingress": 1, "ServiceMonitor": 1,
-                   "ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1},
+                   "ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2},
 }
 for mode, want in expected.items():
     got = dict(kinds(mode))

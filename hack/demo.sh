@@ -28,11 +28,13 @@ fi
 
 kubectl apply -f examples/02-etl-outputs.yaml
 name=etl-demo-$(date +%s)
+# who runs it, as `overture run` writes it (the chart's admission policy checks it when installed)
+me=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
 kubectl create -f - <<YAML
 apiVersion: overture.dev/v1alpha1
 kind: Execution
 metadata: {name: $name}
-spec: {flowRef: {name: etl-outputs}}
+spec: {flowRef: {name: etl-outputs}, requestedBy: "$me"}
 YAML
 echo "waiting for $name ..."
 for _ in $(seq 180); do

@@ -253,6 +253,7 @@ EXECUTION_COLUMNS = [
     _column("Duration", ".status.duration"),
     _column("Age", ".metadata.creationTimestamp", "date"),
     _column("Runs", ".status.taskRunCounts", priority=1),  # task runs by state, archived ones too
+    _column("Requested By", ".spec.requestedBy", priority=1),  # api/requester.py: who created it
     _column("Message", ".status.message", priority=1),
 ]
 TEMPLATE_COLUMNS = [

@@ -1,6 +1,7 @@
 """Tenants for the security tests: two namespaces, each with a token user of the local cluster bound
 to the chart's ``flow-author`` ClusterRole by a RoleBinding (real RBAC: the users have no other
-grant), the chart's admission policy on Flows, and the builders those tests share.
+grant), the chart's admission policies on Flows and Executions (the session's operator, which runs
+with the admin's kubeconfig, as their ``operatorUser``), and the builders those tests share.
 
 ``tenants`` is module-scoped: a module that imports it gets its own pair of namespaces.
 """
@@ -22,7 +23,19 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from test_chart import helm, render
 
-__all__ = ["NOOP", "HealthProbe", "Tenant", "Tenants", "execution", "flow", "helm", "refusal", "status_of", "tenants"]
+__all__ = [
+    "NOOP",
+    "HealthProbe",
+    "Tenant",
+    "Tenants",
+    "bind",
+    "execution",
+    "flow",
+    "helm",
+    "refusal",
+    "status_of",
+    "tenants",
+]
 
 
 NOOP = [
@@ -39,13 +52,27 @@ def flow(name: str, tasks: list[dict[str, Any]] | None = None, **spec: Any) -> d
     }
 
 
-def execution(name: str, flow_name: str, **spec: Any) -> dict[str, Any]:
+def execution(name: str, flow_name: str, *, by: str, **spec: Any) -> dict[str, Any]:
+    """An Execution of ``flow_name`` that user ``by`` creates (``spec.requestedBy``, which the
+    chart's policy checks against the creator, as ``overture run`` writes it)."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Execution",
         "metadata": {"name": name},
-        "spec": {"flowRef": {"name": flow_name}, **spec},
+        "spec": {"flowRef": {"name": flow_name}, "requestedBy": by, **spec},
     }
+
+
+def bind(tenant: Tenant, name: str, cluster_role: str) -> None:
+    """A RoleBinding of ``cluster_role`` to the tenant's user in its namespace (a platform team's grant)."""
+    client.RbacAuthorizationV1Api(tenant.admin.api).create_namespaced_role_binding(
+        tenant.namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=name),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role),
+            subjects=[client.RbacV1Subject(kind="User", name=tenant.user, api_group="rbac.authorization.k8s.io")],
+        ),
+    )
 
 
 @dataclass
@@ -65,6 +92,8 @@ class Tenants:
     a: Tenant
     b: Tenant
     author_role: str
+    account_user_role: str  # the verb `use` on ServiceAccounts (a Flow may name an account)
+    operator_user: str  # the only user that may start schedule, webhook, flow, resource runs
 
 
 @pytest.fixture(scope="module")
@@ -73,37 +102,44 @@ def tenants(
 ) -> Iterator[Tenants]:
     """Namespaces A and B; the chart's user ClusterRoles; tenant-a bound in A, tenant-b in B."""
     suffix = uuid.uuid4().hex[:6]
-    objects = render(helm, "overture", "overture", f"fullnameOverride=ovt-tn-{suffix}")
-    roles = [
-        o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith(("-flow-author", "-viewer"))
-    ]
-    assert {r["metadata"]["name"] for r in roles} == {f"ovt-tn-{suffix}-flow-author", f"ovt-tn-{suffix}-viewer"}
-    policies = [o for o in objects if o["kind"].startswith("ValidatingAdmissionPolicy")]
-    assert sorted(p["kind"] for p in policies) == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     admin_api = config.new_client_from_config(config_file=kubeconfig)
+    operator_user = Cluster(kubeconfig, "default").username  # the session's operator: the admin's kubeconfig
+    objects = render(
+        helm,
+        "overture",
+        "overture",
+        f"fullnameOverride=ovt-tn-{suffix}",
+        "rbac.aggregateToDefaultRoles=false",  # the built-in roles stay as they are
+        f"admissionPolicy.operatorUser={operator_user}",
+    )
+    role_names = {f"ovt-tn-{suffix}-{role}" for role in ("flow-author", "viewer", "service-account-user")}
+    roles = [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] in role_names]
+    assert {r["metadata"]["name"] for r in roles} == role_names
+    policies = [o for o in objects if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    assert sorted(p["metadata"]["name"] for p in policies if p["kind"] == "ValidatingAdmissionPolicy") == [
+        f"ovt-tn-{suffix}-executions",
+        f"ovt-tn-{suffix}-flows",
+    ]
     rbac = client.RbacAuthorizationV1Api(admin_api)
     admission = client.AdmissionregistrationV1Api(admin_api)
     for role in roles:
         rbac.create_cluster_role(role)
-    admission.create_validating_admission_policy(next(p for p in policies if p["kind"] == "ValidatingAdmissionPolicy"))
-    admission.create_validating_admission_policy_binding(next(p for p in policies if p["kind"].endswith("Binding")))
+    for policy in policies:  # each policy before its binding
+        if policy["kind"] == "ValidatingAdmissionPolicy":
+            admission.create_validating_admission_policy(policy)
+    for policy in policies:
+        if policy["kind"] == "ValidatingAdmissionPolicyBinding":
+            admission.create_validating_admission_policy_binding(policy)
     author = f"ovt-tn-{suffix}-flow-author"
     made = []
     try:
         for user in ("tenant-a", "tenant-b"):
-            admin = new_namespace(kubeconfig, user)
-            made.append(admin)
-            rbac.create_namespaced_role_binding(
-                admin.namespace,
-                client.V1RoleBinding(
-                    metadata=client.V1ObjectMeta(name=f"{user}-flows"),
-                    role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=author),
-                    subjects=[client.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")],
-                ),
-            )
+            made.append(new_namespace(kubeconfig, user))
         api = {u: config.new_client_from_config(config_file=user_kubeconfig(u)) for u in ("tenant-a", "tenant-b")}
         a = Tenant("tenant-a", made[0], client.CustomObjectsApi(api["tenant-a"]), client.CoreV1Api(api["tenant-a"]))
         b = Tenant("tenant-b", made[1], client.CustomObjectsApi(api["tenant-b"]), client.CoreV1Api(api["tenant-b"]))
+        for tenant in (a, b):
+            bind(tenant, f"{tenant.user}-flows", author)
 
         def bound() -> bool:  # RBAC caches: wait until each tenant may list its own flows
             for tenant in (a, b):
@@ -114,7 +150,7 @@ def tenants(
             return True
 
         poll(bound, 30, "the RoleBindings in effect")
-        yield Tenants(a, b, author)
+        yield Tenants(a, b, author, f"ovt-tn-{suffix}-service-account-user", operator_user)
     finally:
         for helper in made:
             delete_namespace(helper)
@@ -124,7 +160,7 @@ def tenants(
             except ApiException as exc:
                 if exc.status != 404:
                     raise
-        for name in {p["metadata"]["name"] for p in policies}:
+        for name in sorted({p["metadata"]["name"] for p in policies}):
             for delete in (
                 admission.delete_validating_admission_policy_binding,
                 admission.delete_validating_admission_policy,

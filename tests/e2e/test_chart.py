@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from conftest import CLUSTER_DIR
-from harness import GROUP, ROOT, VERSION, free_port, install_crds, poll
+from harness import GROUP, ROOT, VERSION, Cluster, free_port, install_crds, poll
 from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
@@ -473,7 +473,11 @@ def test_the_chart_runs_the_operator_image_to_a_successful_execution(
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Execution",
             "metadata": {"name": f"hello-{suffix}"},
-            "spec": {"flowRef": {"name": flow["metadata"]["name"]}, "inputs": {"name": "chart"}},
+            "spec": {
+                "flowRef": {"name": flow["metadata"]["name"]},
+                "inputs": {"name": "chart"},
+                "requestedBy": Cluster(kubeconfig, served).username,  # the chart's policy checks it
+            },
         }
         custom.create_namespaced_custom_object(GROUP, VERSION, served, "executions", execution)
 

@@ -50,7 +50,7 @@ def _timed_run(tenant: Tenant, flow_name: str) -> float:
     """Seconds from creating an execution of ``flow_name`` to seeing it SUCCESS."""
     name = f"{flow_name}-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
-    _create(tenant, "executions", execution(name, flow_name))
+    _create(tenant, "executions", execution(name, flow_name, by=tenant.user))
     done = _ended(tenant, name)
     assert done["status"]["state"] == "SUCCESS", done["status"]
     return time.monotonic() - started
@@ -86,7 +86,7 @@ def test_a_template_bomb_fails_its_task_and_nobody_waits(tenants: Tenants, opera
         _flow_seen(tenant, name)
     usual = min(_timed_run(b, "quick") for _ in range(3))
     with HealthProbe(operator_process) as health:
-        _create(a, "executions", execution("bomb-1", "bomb"))
+        _create(a, "executions", execution("bomb-1", "bomb", by=a.user))
         time.sleep(0.5)  # the bomb's reconcile has started
         during = _timed_run(b, "quick")
         bombed = _ended(a, "bomb-1")
@@ -129,7 +129,7 @@ def test_deeply_nested_inputs_fail_their_execution_not_the_operator(
     a = tenants.a
     _create(a, "flows", flow("deep", inputs=[{"id": "x", "type": "JSON"}]))
     _flow_seen(a, "deep")
-    body = {**execution("deep-1", "deep"), "spec": {"flowRef": {"name": "deep"}, "inputs": {"x": _nested(1200)}}}
+    body = execution("deep-1", "deep", by=a.user, inputs={"x": _nested(1200)})
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(10_000)  # the test's own client encodes and decodes the body recursively
     try:
@@ -187,7 +187,7 @@ def test_templates_cannot_call_format(tenants: Tenants) -> None:
     }
     for name, command in calls.items():
         _create(a, "flows", flow(f"fmt-{name}", [{"id": "t", "type": "shell", "commands": [command]}]))
-        _create(a, "executions", execution(f"fmt-{name}-1", f"fmt-{name}"))
+        _create(a, "executions", execution(f"fmt-{name}-1", f"fmt-{name}", by=a.user))
     for name in calls:
         done = _ended(a, f"fmt-{name}-1", timeout=120)
         assert done["status"]["state"] == "FAILED", (name, done["status"])

@@ -26,7 +26,7 @@ import pytest
 from faults import post_webhook
 from harness import GROUP, VERSION, OperatorProcess, poll
 from kubernetes import client
-from tenancy import Tenant, Tenants, execution, flow, helm, refusal, tenants
+from tenancy import Tenant, Tenants, bind, execution, flow, helm, refusal, tenants
 
 from overture.kube.namespaces import TTL_SECONDS as NAMESPACE_POLICY_TTL
 
@@ -109,15 +109,21 @@ def test_a_flow_may_name_only_a_service_account_its_namespace_allows(tenants: Te
         )
     _annotate(a, annotations={"overture.dev/service-accounts": "runner"})
     task = {"id": "who", "type": "shell", "commands": ["id -u"]}
-    # the chart's admission policy says it when the Flow is written...
-    admitted = poll(
-        lambda: refusal(a, flow("as-deployer", [task], serviceAccountName="deployer"), keep=False), 30, "a refusal"
-    )
+    # the chart's admission policy says it when the Flow is written: the author may use the account
+    # (tests/e2e/test_hostile_provenance.py) and the namespace allows it
+    bind(a, "tenant-a-accounts", tenants.account_user_role)
+    as_deployer = flow("as-deployer", [task], serviceAccountName="deployer")
+
+    def refused_by_namespace() -> str | None:  # once the RoleBinding is in effect
+        answer = refusal(a, as_deployer, keep=False)
+        return answer if "not allowed in namespace" in answer else None
+
+    admitted = poll(refused_by_namespace, 30, "a refusal that names the namespace")
     assert admitted.startswith("403"), admitted
     assert "deployer is not allowed in namespace" in admitted, admitted
     _create(a, "flows", flow("as-runner", [task], serviceAccountName="runner"))
     time.sleep(NAMESPACE_POLICY_TTL + 1)  # the operator read the Namespace before (the test above): its copy ages
-    _create(a, "executions", execution("as-runner-1", "as-runner"))
+    _create(a, "executions", execution("as-runner-1", "as-runner", by=a.user))
     allowed = _ended(a, "as-runner-1")
     assert allowed["status"]["state"] == "SUCCESS", allowed["status"]
     (job,) = a.admin.jobs("as-runner-1")
@@ -125,7 +131,7 @@ def test_a_flow_may_name_only_a_service_account_its_namespace_allows(tenants: Te
     # ...and the operator holds it whoever wrote the Flow: withdrawn, the account runs nothing more
     _annotate(a, annotations={"overture.dev/service-accounts": "loader"})
     time.sleep(NAMESPACE_POLICY_TTL + 1)
-    _create(a, "executions", execution("as-runner-2", "as-runner"))
+    _create(a, "executions", execution("as-runner-2", "as-runner", by=a.user))
     refused = _ended(a, "as-runner-2")
     assert refused["status"]["state"] == "FAILED"
     message = refused["status"]["taskRuns"][0]["message"]
@@ -153,7 +159,7 @@ def test_task_pods_run_under_pod_security_restricted_as_non_root_without_a_token
         "script": "import json, os; json.dump({'uid': os.getuid()}, open(os.environ['OVERTURE_OUTPUTS_FILE'], 'w'))",
     }
     _create(b, "flows", flow("restricted", [shell, python]))
-    _create(b, "executions", execution("restricted-1", "restricted"))
+    _create(b, "executions", execution("restricted-1", "restricted", by=b.user))
     done = _ended(b, "restricted-1")
     assert done["status"]["state"] == "SUCCESS", done["status"]
     outputs = {r["id"]: r.get("outputs") for r in done["status"]["taskRuns"]}

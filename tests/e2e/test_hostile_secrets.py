@@ -56,7 +56,9 @@ def test_a_failing_tasks_log_stays_out_of_status_and_events(tenants: Tenants) ->
         "commands": ['echo "connecting with $DB_PASSWORD"', "exit 3"],
     }
     a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "flows", flow("leaky", [task]))
-    a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "executions", execution("leaky-1", "leaky"))
+    a.custom.create_namespaced_custom_object(
+        GROUP, VERSION, a.namespace, "executions", execution("leaky-1", "leaky", by=a.user)
+    )
     done = a.admin.wait_state("leaky-1", {"SUCCESS", "FAILED"}, timeout=120)
     assert done["status"]["state"] == "FAILED"
     events = poll(lambda: [e for e in a.admin.events("leaky-1") if e.type == "Warning"], 30, "a Warning Event")

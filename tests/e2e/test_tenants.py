@@ -23,7 +23,7 @@ import pytest
 from faults import list_executions, operator_with_env, post_webhook, state_of
 from harness import GROUP, VERSION, Cluster, OperatorProcess, poll
 from kubernetes import client
-from tenancy import Tenants, execution, flow, helm, status_of, tenants
+from tenancy import Tenants, bind, execution, flow, helm, refusal, status_of, tenants
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def test_a_tenant_cannot_read_create_steer_or_trigger_anothers_flows(tenants: Te
     a, b = tenants.a, tenants.b
     b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow("private"))
     b.custom.create_namespaced_custom_object(
-        GROUP, VERSION, b.namespace, "executions", execution("private-1", "private")
+        GROUP, VERSION, b.namespace, "executions", execution("private-1", "private", by=b.user)
     )
     # a's own namespace: everything a flow author does
     assert (
@@ -42,7 +42,9 @@ def test_a_tenant_cannot_read_create_steer_or_trigger_anothers_flows(tenants: Te
         == 200
     )
     assert status_of(lambda: a.custom.list_namespaced_custom_object(GROUP, VERSION, a.namespace, "executions")) == 200
-    a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "executions", execution("mine-1", "mine"))
+    a.custom.create_namespaced_custom_object(
+        GROUP, VERSION, a.namespace, "executions", execution("mine-1", "mine", by=a.user)
+    )
     a.admin.wait_state("mine-1", {"SUCCESS"}, timeout=60)
 
     denied = {
@@ -59,7 +61,7 @@ def test_a_tenant_cannot_read_create_steer_or_trigger_anothers_flows(tenants: Te
             GROUP, VERSION, b.namespace, "flows", flow("intruder")
         ),
         "run B's flow (create an execution in B)": lambda: a.custom.create_namespaced_custom_object(
-            GROUP, VERSION, b.namespace, "executions", execution("intruder-1", "private")
+            GROUP, VERSION, b.namespace, "executions", execution("intruder-1", "private", by=a.user)
         ),
         "kill B's execution": lambda: a.custom.patch_namespaced_custom_object(
             GROUP, VERSION, b.namespace, "executions", "private-1", {"spec": {"kill": True}}
@@ -86,7 +88,7 @@ def test_a_tenant_cannot_read_create_steer_or_trigger_anothers_flows(tenants: Te
         VERSION,
         a.namespace,
         "executions",
-        {**execution("reach-1", "private"), "spec": {"flowRef": {"name": "private", "namespace": b.namespace}}},
+        execution("reach-1", "private", by=a.user, flowRef={"name": "private", "namespace": b.namespace}),
     )
     failed = a.admin.wait_state("reach-1", {"FAILED", "SUCCESS"}, timeout=60)
     assert failed["status"]["state"] == "FAILED"
@@ -128,14 +130,13 @@ def test_tasks_run_under_the_flows_service_account(tenants: Tenants) -> None:
     a.admin.core.patch_namespace(
         a.namespace, {"metadata": {"annotations": {"overture.dev/service-accounts": "runner-a"}}}
     )
+    bind(a, "tenant-a-accounts", tenants.account_user_role)  # and lets tenant-a's flows name accounts
     task = {"id": "whoami", "type": "python", "script": WHOAMI}
-    a.custom.create_namespaced_custom_object(
-        GROUP, VERSION, a.namespace, "flows", flow("whoami", [task], serviceAccountName="runner-a")
-    )
+    poll(lambda: not refusal(a, flow("whoami", [task], serviceAccountName="runner-a")), 30, "flow whoami admitted")
     a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "flows", flow("whoami-default", [task]))
     for name in ("whoami", "whoami-default"):
         a.custom.create_namespaced_custom_object(
-            GROUP, VERSION, a.namespace, "executions", execution(f"{name}-1", name)
+            GROUP, VERSION, a.namespace, "executions", execution(f"{name}-1", name, by=a.user)
         )
     expected = {"whoami": "runner-a", "whoami-default": "default"}
     for name, account in expected.items():
@@ -180,7 +181,7 @@ def test_a_flow_trigger_does_not_listen_across_namespaces_unless_allowed(
             lambda o=owner, n=name: (o.admin.get("flows", n).get("status") or {}).get("conditions"), 30, f"{name} seen"
         )
     b.custom.create_namespaced_custom_object(
-        GROUP, VERSION, b.namespace, "executions", execution("upstream-1", "upstream")
+        GROUP, VERSION, b.namespace, "executions", execution("upstream-1", "upstream", by=b.user)
     )
     b.admin.wait_state("upstream-1", {"SUCCESS"}, timeout=60)
     # the control: b's own follower fires; a's listener, decided in the same pass, must not
@@ -191,7 +192,7 @@ def test_a_flow_trigger_does_not_listen_across_namespaces_unless_allowed(
         operator_process, tmp_path / "cross.log", {"OVERTURE_ALLOW_CROSS_NAMESPACE_FLOW_TRIGGERS": "true"}
     ):
         b.custom.create_namespaced_custom_object(
-            GROUP, VERSION, b.namespace, "executions", execution("upstream-2", "upstream")
+            GROUP, VERSION, b.namespace, "executions", execution("upstream-2", "upstream", by=b.user)
         )
         b.admin.wait_state("upstream-2", {"SUCCESS"}, timeout=60)
 

@@ -306,6 +306,12 @@ def test_a_tenant_token_sees_only_its_namespace(
         page.locator("[data-testid=error]").wait_for()
         assert page.locator("[data-flow=theirs]").count() == 0
         assert ui.get(f"/api/namespaces/{other}/flows/theirs", f"Bearer {token}")[0] == 403
+        # a run started in the UI is the person's: spec.requestedBy is their user, not the UI's
+        assert ui.get(f"/api/namespaces/{cluster.namespace}/flows/mine/run", f"Bearer {token}", "POST", b"{}")[0] == 201
+        (run,) = cluster.custom.list_namespaced_custom_object(
+            GROUP, VERSION, cluster.namespace, "executions", label_selector="overture.dev/flow=mine"
+        )["items"]
+        assert run["spec"]["requestedBy"] == "tenant-a", run["spec"]
         status, _ = ui.get(f"/api/namespaces/{other}/flows/theirs/run", f"Bearer {token}", "POST", b"{}")
         assert status == 403
     finally:

@@ -136,3 +136,15 @@ The artifact store's settings (values `artifacts.*`), for the operator and the U
             {{- end }}
             {{- end }}
 {{- end }}
+
+{{/* The admission bindings' scope: the served namespaces in rbac.scope=namespaced, else every one. */}}
+{{- define "overture.admissionScope" -}}
+{{- if include "overture.servedNamespaces" . }}
+  matchResources:
+    namespaceSelector:
+      matchExpressions:
+        - key: kubernetes.io/metadata.name
+          operator: In
+          values: {{ .Values.rbac.namespaces | toJson }}
+{{- end }}
+{{- end }}

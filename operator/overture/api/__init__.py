@@ -70,6 +70,15 @@ from overture.api.flow import (
     TriggerStatus,
 )
 from overture.api.inputs import Input, InputType, coerce_inputs
+from overture.api.requester import (
+    OPERATOR_TRIGGERS,
+    PERSON_TRIGGERS,
+    SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_REVIEW_PATH,
+    UnknownRequesterError,
+    username_of,
+    with_requester,
+)
 from overture.api.run_archive import restore_runs, task_run_counts, task_runs_of
 from overture.api.states import RESTARTABLE, TERMINAL, State, is_terminal
 from overture.api.steering import STEERING_ACTIONS, SteeringError, steering_patch
@@ -216,8 +225,12 @@ __all__ = [
     "LABEL_TASK",
     "LABEL_TRIGGER",
     "MAX_DEPTH",
+    "OPERATOR_TRIGGERS",
+    "PERSON_TRIGGERS",
     "RESTARTABLE",
     "RUNNABLE_TYPES",
+    "SELF_SUBJECT_REVIEW",
+    "SELF_SUBJECT_REVIEW_PATH",
     "STEERING_ACTIONS",
     "TASK_MODELS",
     "TERMINAL",
@@ -298,6 +311,7 @@ __all__ = [
     "TriggerKind",
     "TriggerStatus",
     "TriggerType",
+    "UnknownRequesterError",
     "UpstreamFlow",
     "Verdict",
     "WebhookTrigger",
@@ -320,7 +334,9 @@ __all__ = [
     "task_runs_of",
     "to_timedelta",
     "too_deep",
+    "username_of",
     "value_templates",
     "walk_tasks",
     "with_condition",
+    "with_requester",
 ]

@@ -70,6 +70,11 @@ class ExecutionSpec(Model):
     resume_inputs: dict[str, JsonValue] = Field(default_factory=dict)
     replay: ReplaySource | None = None
     parent: ParentRef | None = Field(default=None, description="Set on executions started by a subflow task")
+    requested_by: str | None = Field(
+        default=None,
+        description="The Kubernetes user who created the execution (overture run, the UI and the operator "
+        "write it; the chart's admission policy checks it against the creator and keeps it from changing)",
+    )
 
 
 class Attempt(Model):

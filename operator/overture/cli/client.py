@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from overture.api import API_GROUP, API_VERSION
+from overture.api import API_GROUP, API_VERSION, SELF_SUBJECT_REVIEW, username_of, with_requester
 from overture.cli.common import CliError
 
 KINDS = {"flows": "Flow", "executions": "Execution"}
@@ -46,6 +46,8 @@ class ClusterClient:
         self.namespace = target.namespace
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.authentication = client.AuthenticationV1Api(api)
+        self._username: str | None = None
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -121,10 +123,33 @@ class ClusterClient:
             )
         return list(result.get("items") or [])
 
+    def username(self) -> str:
+        """Who this client is to the API server (``kubectl auth whoami``: a SelfSubjectReview), asked
+        once; "" when the server will not say (before Kubernetes 1.28)."""
+        if self._username is None:
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                review = self.authentication.create_self_subject_review(
+                    SELF_SUBJECT_REVIEW,  # type: ignore[arg-type]
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as exc:
+                if exc.status not in (403, 404):
+                    raise self._error(exc, "cannot learn your user name (a SelfSubjectReview)") from None
+                self._username = ""
+            else:
+                self._username = username_of(self.api.sanitize_for_serialization(review))
+        return self._username
+
     def create_execution(self, body: dict[str, Any], exist_ok: bool = False) -> bool:
-        """Create the Execution ``body``; True if created, False if it existed already (``exist_ok``,
+        """Create the Execution ``body``, stamped with this user's name (``spec.requestedBy``, which the
+        chart's admission policy checks); True if created, False if it existed already (``exist_ok``,
         else that is an error: deterministic names make AlreadyExists "done before")."""
         name = body["metadata"]["name"]
+        username = self.username()
+        if username:
+            body = with_requester(body, username)
         try:
             self.custom.create_namespaced_custom_object(
                 API_GROUP, API_VERSION, self.namespace, "executions", body, _request_timeout=REQUEST_TIMEOUT

@@ -39,7 +39,6 @@ REVIEW_SECONDS = 30.0
 MAX_CACHED_CALLERS = 256
 # RFC 6750's b64token: what a bearer token may contain. Anything else is refused without asking.
 TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
 @dataclass
@@ -87,19 +86,6 @@ def address_only(conf: client.Configuration) -> client.Configuration:
     base.verify_ssl = conf.verify_ssl
     base.tls_server_name = getattr(conf, "tls_server_name", None)
     return base
-
-
-async def review(api: UserApi) -> tuple[str, list[str]] | None:
-    """(user, groups) the API server sees for ``api``'s credentials; None if it refuses them (401)."""
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-    try:
-        result = await api.request("POST", REVIEW_PATH, body=body)
-    except KubeError as exc:
-        if exc.status == 401:
-            return None
-        raise
-    info = (result.get("status") or {}).get("userInfo") or {}
-    return str(info.get("username") or ""), [str(g) for g in info.get("groups") or []]
 
 
 class _Callers:
@@ -153,7 +139,7 @@ class TokenAuth:
         if caller is not None:
             return caller
         api = UserApi(client.ApiClient(with_token(self.base, token)), {})
-        identity = await review(api)
+        identity = await api.identity()
         if identity is None:
             await api.close()
             return None
@@ -181,7 +167,7 @@ class KubeconfigAuth:
             return None
         if self.identity is None:
             try:
-                self.identity = await review(self.api) or ("(refused by the API server)", [])
+                self.identity = await self.api.identity() or ("(refused by the API server)", [])
             except KubeError:
                 self.identity = ("(kubeconfig user)", [])
         return Caller(self.identity[0], self.identity[1], self.api)

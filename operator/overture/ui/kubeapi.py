@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client
 
-from overture.api import API_GROUP, API_VERSION
+from overture.api import (
+    API_GROUP,
+    API_VERSION,
+    SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_REVIEW_PATH,
+    with_requester,
+)
 
 CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 REQUEST_TIMEOUT = 30
@@ -47,9 +53,43 @@ class UserApi:
 
     api: client.ApiClient
     extra_headers: dict[str, str]
+    _username: str | None = field(default=None, init=False)
 
     async def close(self) -> None:
         await self.api.close()
+
+    async def identity(self) -> tuple[str, list[str]] | None:
+        """(user, groups) the API server sees for these credentials (a SelfSubjectReview: the
+        caller's token, or the user impersonated); None if it refuses them (401)."""
+        try:
+            result = await self.request("POST", SELF_SUBJECT_REVIEW_PATH, body=SELF_SUBJECT_REVIEW)
+        except KubeError as exc:
+            if exc.status == 401:
+                return None
+            raise
+        info = (result.get("status") or {}).get("userInfo") or {}
+        self._username = str(info.get("username") or "")
+        return self._username, [str(g) for g in info.get("groups") or []]
+
+    async def username(self) -> str:
+        """The caller's user name, from ``identity`` (asked once); "" when the server will not say
+        (no SelfSubjectReview before Kubernetes 1.28)."""
+        if self._username is None:
+            try:
+                await self.identity()
+            except KubeError as exc:
+                if exc.status not in (403, 404):
+                    raise
+            if self._username is None:
+                self._username = ""
+        return self._username
+
+    async def create_execution(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """POST an Execution stamped with the caller's user name (``spec.requestedBy``): the UI starts
+        runs as the person using it, and the chart's admission policy checks that it says so."""
+        username = await self.username()
+        body = with_requester(manifest, username) if username else manifest
+        return await self.request("POST", objects_path("executions", namespace), body=body)
 
     async def _send(
         self,

@@ -247,7 +247,7 @@ async def run_flow(request: Request) -> JSONResponse:
         raise RefusedError(422, f"flow {name!r} cannot run with these inputs", views.problem_entries(problems))
     execution = manual_name(name)
     manifest = manual_execution(execution, namespace, name, inputs)
-    await api.request("POST", objects_path("executions", namespace), body=manifest)
+    await api.create_execution(namespace, manifest)
     return JSONResponse({"name": execution}, 201)
 
 
@@ -272,7 +272,7 @@ async def backfill(request: Request) -> JSONResponse:
             report.append(f"{execution}  {date}  (dry run)")
             continue
         try:
-            await api.request("POST", objects_path("executions", namespace), body=manifest)
+            await api.create_execution(namespace, manifest)
             report.append(f"execution.overture.dev/{execution} created")
         except KubeError as exc:
             if exc.status != 409:
@@ -389,7 +389,7 @@ async def _replay(api: UserApi, namespace: str, source: dict[str, Any], from_tas
             422, f"replay starts at a top-level task of flow {flow_name!r}: one of {', '.join(top) or 'none'}"
         )
     name = manual_name(flow_name)
-    await api.request("POST", objects_path("executions", namespace), body=replay_execution(name, source, from_task))
+    await api.create_execution(namespace, replay_execution(name, source, from_task))
     return JSONResponse({"name": name}, 201)
 
 

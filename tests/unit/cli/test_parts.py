@@ -71,7 +71,7 @@ def test_ages_read_as_kubectl_prints_them(seconds: int, age: str) -> None:
 def test_execution_table_has_kubectl_columns() -> None:
     execution = {
         "metadata": {"name": "etl-1", "namespace": "ns", "creationTimestamp": "2026-01-31T11:59:00Z"},
-        "spec": {"flowRef": {"name": "etl"}, "trigger": {"type": "manual"}},
+        "spec": {"flowRef": {"name": "etl"}, "trigger": {"type": "manual"}, "requestedBy": "alice"},
         "status": {"state": "SUCCESS", "startDate": "2026-01-31T11:59:30Z", "duration": "8s", "message": "done"},
     }
     lines = object_table("executions", [execution], NOW).splitlines()
@@ -79,8 +79,8 @@ def test_execution_table_has_kubectl_columns() -> None:
     assert lines[1].split() == ["etl-1", "etl", "SUCCESS", "manual", "30s", "8s", "60s"]
     wide = object_table("executions", [execution], NOW, wide=True, namespaces=True).splitlines()
     assert wide[0].split()[:2] == ["NAMESPACE", "NAME"]
-    assert wide[0].split()[-1] == "MESSAGE"
-    assert wide[1].split()[-1] == "done"
+    assert wide[0].split()[-3:] == ["REQUESTED", "BY", "MESSAGE"]
+    assert wide[1].split()[-2:] == ["alice", "done"]
 
 
 def test_flow_table_shows_none_for_missing_values() -> None:

@@ -1,0 +1,175 @@
+"""Who asked for a run, and which ServiceAccount a flow may name (issue 14, part 3): the chart's
+ValidatingAdmissionPolicies against real token users bound only to ``overture-flow-author``.
+
+Probes, each with what it did before:
+
+- a flow author created an Execution with ``trigger: {type: schedule}`` (or webhook, flow,
+  resource, subflow, or a ``parent``) and it ran as if the operator had started it; now the API
+  server refuses it, naming the operator as the only one who may;
+- nothing recorded who created an Execution; now ``spec.requestedBy`` must be the creator's user
+  name (``overture run`` and the UI write it), and it, ``spec.trigger`` and ``spec.parent``
+  cannot change afterwards; steering (``kill``) still works;
+- a flow author named ``serviceAccountName: deployer`` (any account its namespace allowed); now
+  the author must also be allowed to ``use`` that account (a RoleBinding a platform team makes);
+- the operator's own schedule and webhook runs still start, stamped with its user name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from faults import list_executions, post_webhook
+from harness import GROUP, VERSION, OperatorProcess, poll
+from kubernetes import client
+from tenancy import Tenant, Tenants, bind, execution, flow, helm, refusal, tenants
+
+from overture.cli import main
+
+pytestmark = pytest.mark.e2e
+
+__all__ = ["helm", "tenants"]  # fixtures
+
+
+def _create_execution(tenant: Tenant, body: dict[str, Any]) -> str:
+    """'' if the tenant could create the Execution ``body``, else the API server's status and answer."""
+    try:
+        tenant.custom.create_namespaced_custom_object(GROUP, VERSION, tenant.namespace, "executions", body)
+    except client.ApiException as exc:
+        return f"{exc.status} {exc.body}"
+    return ""
+
+
+def _patch_execution(tenant: Tenant, name: str, spec: dict[str, Any]) -> str:
+    try:
+        tenant.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, tenant.namespace, "executions", name, {"spec": spec}
+        )
+    except client.ApiException as exc:
+        return f"{exc.status} {exc.body}"
+    return ""
+
+
+def _admitted_once(check: Callable[[], str], what: str) -> None:
+    """Poll ``check`` until it is '' (a new RoleBinding takes a moment to reach the authorizer)."""
+    poll(lambda: not check(), 30, what)
+
+
+def test_a_flow_author_cannot_forge_who_or_what_started_a_run(tenants: Tenants) -> None:
+    a = tenants.a
+    a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "flows", flow("plain"))
+    forged = {
+        kind: _create_execution(a, execution(f"forged-{kind}", "plain", by=a.user, trigger={"type": kind, "id": "x"}))
+        for kind in ("schedule", "webhook", "flow", "resource", "subflow")
+    }
+    for kind, answer in forged.items():
+        assert answer.startswith("403"), (kind, answer)
+        assert f"spec.trigger.type: {kind} executions are started by the operator ({tenants.operator_user}) only" in (
+            answer
+        ), answer
+    child = execution("forged-child", "plain", by=a.user, parent={"execution": "someone", "taskRun": "call"})
+    answer = _create_execution(a, child)
+    assert answer.startswith("403") and "spec.parent: only the operator" in answer, answer
+
+    not_me = _create_execution(a, execution("not-me", "plain", by="tenant-b"))
+    assert not_me.startswith("403"), not_me
+    assert "spec.requestedBy: tenant-b is not you; it must be your user name, tenant-a" in not_me, not_me
+    unsigned = execution("unsigned", "plain", by="")
+    del unsigned["spec"]["requestedBy"]
+    answer = _create_execution(a, unsigned)
+    assert answer.startswith("403") and "spec.requestedBy: missing" in answer, answer
+
+    # what a person may start: manual, backfill and replay runs, as themselves
+    for kind in ("manual", "backfill"):
+        body = execution(f"mine-{kind}", "plain", by=a.user, trigger={"type": kind})
+        assert _create_execution(a, body) == "", kind
+    assert a.admin.wait_state("mine-manual", {"SUCCESS"}, timeout=60)["spec"]["requestedBy"] == "tenant-a"
+    changed = _patch_execution(a, "mine-manual", {"requestedBy": "tenant-b"})
+    assert changed.startswith("403") and "spec.requestedBy cannot change" in changed, changed
+    retyped = _patch_execution(a, "mine-backfill", {"trigger": {"type": "schedule"}})
+    assert retyped.startswith("403") and "spec.trigger cannot change" in retyped, retyped
+    assert _patch_execution(a, "mine-backfill", {"kill": True}) == ""  # steering is untouched
+    print(f"\n[provenance] a forged schedule trigger -> {forged['schedule'][:200]!r}")
+    print(f"[provenance] requestedBy tenant-b, written by tenant-a -> {not_me[:200]!r}")
+
+
+def test_the_operator_still_starts_schedule_and_webhook_runs(
+    tenants: Tenants, operator_process: OperatorProcess
+) -> None:
+    b = tenants.b
+    key = uuid.uuid4().hex
+    b.admin.core.create_namespaced_secret(
+        b.namespace, client.V1Secret(metadata=client.V1ObjectMeta(name="hook-key"), string_data={"key": key})
+    )
+    triggers = [
+        {"id": "tick", "type": "schedule", "cron": "* * * * * *"},  # every second (the harness allows it)
+        {"id": "hook", "type": "webhook", "keySecretRef": {"name": "hook-key", "key": "key"}},
+    ]
+    b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow("timed", triggers=triggers))
+    ticked = poll(lambda: list_executions(b.admin, "overture.dev/trigger=tick"), 30, "a schedule run")
+    b.custom.patch_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", "timed", {"spec": {"suspend": True}})
+    path = f"/webhooks/{b.namespace}/timed/hook"
+    assert post_webhook(operator_process.port, path, {"X-Overture-Key": key}, b"{}") == 201
+    hooked = poll(lambda: list_executions(b.admin, "overture.dev/trigger=hook"), 30, "a webhook run")
+    for run, kind in ((ticked[0], "schedule"), (hooked[0], "webhook")):
+        assert run["spec"]["trigger"]["type"] == kind
+        assert run["spec"]["requestedBy"] == tenants.operator_user, run["spec"]
+        done = b.admin.wait_state(run["metadata"]["name"], {"SUCCESS", "FAILED"}, timeout=60)
+        assert done["status"]["state"] == "SUCCESS", done["status"]
+
+
+def test_a_flow_may_name_a_service_account_its_author_may_use(tenants: Tenants) -> None:
+    a = tenants.a
+    for account in ("deployer", "runner"):
+        a.admin.core.create_namespaced_service_account(
+            a.namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=account))
+        )
+    # the namespace allows both: what is left to decide is whether tenant-a may use them
+    a.admin.core.patch_namespace(
+        a.namespace, {"metadata": {"annotations": {"overture.dev/service-accounts": "deployer,runner"}}}
+    )
+    as_deployer = flow("as-deployer", serviceAccountName="deployer")
+    refused = refusal(a, as_deployer)
+    assert refused.startswith("403"), refused
+    assert "tenant-a may not use ServiceAccount deployer in namespace" in refused, refused
+    assert f"{tenants.account_user_role} (the verb use on serviceaccounts)" in refused, refused
+    assert refusal(a, flow("no-account")) == ""  # no name: the namespace's default, no token
+
+    # a platform team lets tenant-a use deployer only (a Role with resourceNames)
+    rbac = client.RbacAuthorizationV1Api(a.admin.api)
+    rule = {"apiGroups": [""], "resources": ["serviceaccounts"], "resourceNames": ["deployer"], "verbs": ["use"]}
+    rbac.create_namespaced_role(a.namespace, {"metadata": {"name": "use-deployer"}, "rules": [rule]})
+    rbac.create_namespaced_role_binding(
+        a.namespace,
+        {
+            "metadata": {"name": "tenant-a-deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "use-deployer"},
+            "subjects": [{"kind": "User", "name": "tenant-a", "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
+    _admitted_once(lambda: refusal(a, as_deployer), "flow as-deployer admitted once tenant-a may use deployer")
+    as_runner = refusal(a, flow("as-runner", serviceAccountName="runner"))
+    assert "tenant-a may not use ServiceAccount runner" in as_runner, as_runner
+
+    # the chart's ClusterRole allows every account of the namespace
+    bind(a, "tenant-a-accounts", tenants.account_user_role)
+    _admitted_once(lambda: refusal(a, flow("as-runner", serviceAccountName="runner")), "flow as-runner admitted")
+    print(f"\n[provenance] serviceAccountName: deployer without `use` -> {refused[:220]!r}")
+
+
+def test_overture_run_stamps_the_user_who_ran_it(
+    tenants: Tenants, user_kubeconfig: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = tenants.a
+    a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "flows", flow("by-cli"))
+    target = ["--kubeconfig", user_kubeconfig("tenant-a"), "-n", a.namespace]
+    capsys.readouterr()
+    assert main(["run", "by-cli", *target]) == 0, capsys.readouterr()
+    name = capsys.readouterr().out.split("execution.overture.dev/")[1].split()[0]
+    assert a.admin.get("executions", name)["spec"]["requestedBy"] == "tenant-a"
+    assert main(["get", "execution", name, "-o", "wide", *target]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "REQUESTED BY" in table[0], table
+    assert "tenant-a" in table[1].split(), table
