@@ -150,6 +150,19 @@ def tenants(
             return True
 
         poll(bound, 30, "the RoleBindings in effect")
+
+        def judged() -> bool:  # the API server loads new policies a moment later: a dry run is refused
+            unsigned = {**execution("probe", "none", by=""), "spec": {"flowRef": {"name": "none"}}}
+            return (
+                status_of(
+                    lambda: a.custom.create_namespaced_custom_object(
+                        GROUP, VERSION, a.namespace, "executions", unsigned, dry_run="All"
+                    )
+                )
+                == 403
+            )
+
+        poll(judged, 30, "the admission policies in effect")
         yield Tenants(a, b, author, f"ovt-tn-{suffix}-service-account-user", operator_user)
     finally:
         for helper in made:

@@ -11,11 +11,12 @@ Probes, each with what it did before:
   cannot change afterwards; steering (``kill``) still works;
 - a flow author named ``serviceAccountName: deployer`` (any account its namespace allowed); now
   the author must also be allowed to ``use`` that account (a RoleBinding a platform team makes);
-- the operator's own schedule and webhook runs still start, stamped with its user name.
+- the operator's own schedule, webhook and subflow runs still start, stamped with its user name.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,11 @@ def _patch_execution(tenant: Tenant, name: str, spec: dict[str, Any]) -> str:
     except client.ApiException as exc:
         return f"{exc.status} {exc.body}"
     return ""
+
+
+def _message(answer: str) -> str:
+    """The API server's message in a refusal (``'403 {json}'``)."""
+    return str(json.loads(answer.split(" ", 1)[1])["message"])
 
 
 def _admitted_once(check: Callable[[], str], what: str) -> None:
@@ -91,11 +97,11 @@ def test_a_flow_author_cannot_forge_who_or_what_started_a_run(tenants: Tenants) 
     retyped = _patch_execution(a, "mine-backfill", {"trigger": {"type": "schedule"}})
     assert retyped.startswith("403") and "spec.trigger cannot change" in retyped, retyped
     assert _patch_execution(a, "mine-backfill", {"kill": True}) == ""  # steering is untouched
-    print(f"\n[provenance] a forged schedule trigger -> {forged['schedule'][:200]!r}")
-    print(f"[provenance] requestedBy tenant-b, written by tenant-a -> {not_me[:200]!r}")
+    print(f"\n[provenance] a forged schedule trigger -> {_message(forged['schedule'])}")
+    print(f"[provenance] requestedBy tenant-b, written by tenant-a -> {_message(not_me)}")
 
 
-def test_the_operator_still_starts_schedule_and_webhook_runs(
+def test_the_operator_still_starts_schedule_webhook_and_subflow_runs(
     tenants: Tenants, operator_process: OperatorProcess
 ) -> None:
     b = tenants.b
@@ -103,17 +109,27 @@ def test_the_operator_still_starts_schedule_and_webhook_runs(
     b.admin.core.create_namespaced_secret(
         b.namespace, client.V1Secret(metadata=client.V1ObjectMeta(name="hook-key"), string_data={"key": key})
     )
-    triggers = [
-        {"id": "tick", "type": "schedule", "cron": "* * * * * *"},  # every second (the harness allows it)
-        {"id": "hook", "type": "webhook", "keySecretRef": {"name": "hook-key", "key": "key"}},
-    ]
-    b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow("timed", triggers=triggers))
+    tick = {"id": "tick", "type": "schedule", "cron": "* * * * * *"}  # every second (the harness allows it)
+    hook = {"id": "hook", "type": "webhook", "keySecretRef": {"name": "hook-key", "key": "key"}}
+    for name, trigger in (("timed", tick), ("hooked", hook)):
+        b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow(name, triggers=[trigger]))
     ticked = poll(lambda: list_executions(b.admin, "overture.dev/trigger=tick"), 30, "a schedule run")
     b.custom.patch_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", "timed", {"spec": {"suspend": True}})
-    path = f"/webhooks/{b.namespace}/timed/hook"
+    poll(lambda: (b.admin.get("flows", "hooked").get("status") or {}).get("conditions"), 30, "flow hooked judged")
+    path = f"/webhooks/{b.namespace}/hooked/hook"
     assert post_webhook(operator_process.port, path, {"X-Overture-Key": key}, b"{}") == 201
     hooked = poll(lambda: list_executions(b.admin, "overture.dev/trigger=hook"), 30, "a webhook run")
-    for run, kind in ((ticked[0], "schedule"), (hooked[0], "webhook")):
+    # and a subflow task's child: a run with a parent, which only the operator may create
+    b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow("child"))
+    call = [{"id": "call", "type": "subflow", "flowRef": {"name": "child"}}]
+    b.custom.create_namespaced_custom_object(GROUP, VERSION, b.namespace, "flows", flow("parent", call))
+    b.custom.create_namespaced_custom_object(
+        GROUP, VERSION, b.namespace, "executions", execution("parent-1", "parent", by=b.user)
+    )
+    parent = b.admin.wait_state("parent-1", {"SUCCESS", "FAILED"}, timeout=60)
+    assert parent["status"]["state"] == "SUCCESS", parent["status"]
+    child = b.admin.get("executions", parent["status"]["taskRuns"][0]["childExecution"])
+    for run, kind in ((ticked[0], "schedule"), (hooked[0], "webhook"), (child, "subflow")):
         assert run["spec"]["trigger"]["type"] == kind
         assert run["spec"]["requestedBy"] == tenants.operator_user, run["spec"]
         done = b.admin.wait_state(run["metadata"]["name"], {"SUCCESS", "FAILED"}, timeout=60)
@@ -156,7 +172,7 @@ def test_a_flow_may_name_a_service_account_its_author_may_use(tenants: Tenants) 
     # the chart's ClusterRole allows every account of the namespace
     bind(a, "tenant-a-accounts", tenants.account_user_role)
     _admitted_once(lambda: refusal(a, flow("as-runner", serviceAccountName="runner")), "flow as-runner admitted")
-    print(f"\n[provenance] serviceAccountName: deployer without `use` -> {refused[:220]!r}")
+    print(f"\n[provenance] serviceAccountName: deployer without `use` -> {_message(refused)}")
 
 
 def test_overture_run_stamps_the_user_who_ran_it(
