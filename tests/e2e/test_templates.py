@@ -257,7 +257,7 @@ def test_a_cluster_template_serves_a_tenant_that_may_not_change_it(
         tenant.custom.create_namespaced_custom_object(GROUP, VERSION, tenant.namespace, "flows", flow)
         assert ready_condition(tenant.admin, "shared")["status"] == "True"
         tenant.custom.create_namespaced_custom_object(
-            GROUP, VERSION, tenant.namespace, "executions", execution("shared-1", "shared")
+            GROUP, VERSION, tenant.namespace, "executions", execution("shared-1", "shared", by=tenant.user)
         )
         done = tenant.admin.wait_state("shared-1", {"SUCCESS", "FAILED"}, timeout=180)
         assert done["status"]["state"] == "SUCCESS", done["status"]
