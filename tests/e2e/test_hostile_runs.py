@@ -8,7 +8,8 @@ Probes, each with what it did before the fix:
 - two flows with flow triggers on each other's end ran one after the other without end (and two
   resource triggers on each other's Executions did, at the rate cap); now each Execution carries
   its chain of triggers (``overture.dev/trigger-chain``), the second start of a flow in one chain
-  is refused and a ``TriggerLoop`` Warning on the Flow names the loop;
+  is refused and a ``TriggerLoop`` Warning on the Flow names the loop; a subflow's child carries
+  its parent's chain, so a trigger on the child's end cannot start the parent's flow again;
 - an Execution created ahead under the name a subflow task would give its child was adopted as
   the child (the shape of Tekton's CVE-2023-37264); now the parent's task fails naming it;
 - tenant A's many template bombs (more than the tenant pool's threads) queued in front of tenant
@@ -149,6 +150,31 @@ def test_two_resource_triggers_on_each_others_executions_run_once_each(tenants: 
     print(f"\n[hostile] resource triggers tick <-> tock: {counts} runs; {message}")
     assert counts == (1, 1)
     assert f"{b.namespace}/tick -> {b.namespace}/tock -> {b.namespace}/tick" in message, message
+
+
+def test_a_subflows_end_does_not_start_its_parents_flow_again(tenants: Tenants) -> None:
+    """The child carries its parent's chain: a flow trigger on the child's end that names the
+    parent's flow would otherwise start the parent, which starts a child, without end."""
+    a = tenants.a
+    create = a.custom.create_namespaced_custom_object
+    again = {"id": "after-leaf", "type": "flow", "flows": [{"name": "leaf"}]}
+    create(GROUP, VERSION, a.namespace, "flows", flow("leaf", NOOP))
+    subflow = [{"id": "sub", "type": "subflow", "flowRef": {"name": "leaf"}}]
+    create(GROUP, VERSION, a.namespace, "flows", flow("trunk", subflow, triggers=[again]))
+    for name in ("leaf", "trunk"):
+        _flow_seen(a, name)
+    _start(a, "trunk-1", "trunk")
+    assert _ended(a, "trunk-1")["status"]["state"] == "SUCCESS"
+    message = _warning(a, "trunk", "TriggerLoop")
+    (leaf,) = _executions_of(a, "leaf")
+    counts = (_stays(lambda: len(_executions_of(a, "trunk")), 10), len(_executions_of(a, "leaf")))
+    chain = (leaf["metadata"].get("annotations") or {}).get(CHAIN)
+    print(
+        f"\n[hostile] trunk -> subflow leaf -> trigger on leaf's end: {counts} runs; leaf's chain {chain!r}; {message}"
+    )
+    assert counts == (1, 1)
+    assert chain == f"{a.namespace}/trunk"
+    assert f"{a.namespace}/trunk -> {a.namespace}/leaf -> {a.namespace}/trunk" in message, message
 
 
 def test_a_child_execution_created_ahead_is_not_adopted(tenants: Tenants) -> None:
