@@ -28,6 +28,7 @@ from overture.api import (
 CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 REQUEST_TIMEOUT = 30
 GROUP_PATH = f"/apis/{API_GROUP}/{API_VERSION}"
+OVERTURE_PLURALS = frozenset({"flows", "executions", "tasktemplates", "clustertasktemplates"})
 
 
 class KubeError(Exception):
@@ -41,8 +42,8 @@ class KubeError(Exception):
 
 
 def objects_path(plural: str, namespace: str | None, name: str | None = None) -> str:
-    """The REST path of Overture objects (``flows``, ``executions``), or of core ones (``pods``, ``events``)."""
-    base = GROUP_PATH if plural in ("flows", "executions") else "/api/v1"
+    """The REST path of Overture objects (``flows``, ``executions``, templates), or of core ones (``pods``)."""
+    base = GROUP_PATH if plural in OVERTURE_PLURALS else "/api/v1"
     path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
     return f"{path}/{name}" if name else path
 

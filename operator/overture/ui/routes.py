@@ -22,12 +22,14 @@ from overture.api import (
     Flow,
     SpecError,
     SteeringError,
+    TemplateKind,
     coerce_inputs,
     parse_flow,
     restore_runs,
     steering_patch,
 )
 from overture.documents import YamlDocument, read_yaml
+from overture.template_tasks import Catalog, uses_templates
 from overture.topology import build_graph, describe
 from overture.triggers.backfills import BackfillError, backfill_label, build_backfill, plan
 from overture.triggers.executions import manual_execution, manual_name, replay_execution
@@ -183,12 +185,40 @@ def _flow_document(text: str, namespace: str) -> YamlDocument:
     return docs[0]
 
 
+async def _problems(request: Request, document: YamlDocument) -> list[str]:
+    """``flow_problems``, with template tasks checked against the templates the caller may read."""
+    return flow_problems(document, await _templates_for(request, document))
+
+
+async def _templates_for(request: Request, document: YamlDocument) -> Catalog | None:
+    """The TaskTemplates of the page's namespace and the ClusterTaskTemplates, when the flow has
+    template tasks; None (not checked: the operator's Ready condition will say) when the caller may
+    not list them all, as a partial list would call a template it cannot see unknown."""
+    reading = read_flow(document.value)
+    if reading.parsed is None or not uses_templates(reading.parsed.spec):
+        return None
+    found: list[tuple[TemplateKind, dict[str, Any]]] = []
+    namespace = str(request.path_params["namespace"])
+    for kind, plural, scope in (
+        (TemplateKind.TASK_TEMPLATE, "tasktemplates", namespace),
+        (TemplateKind.CLUSTER_TASK_TEMPLATE, "clustertasktemplates", None),
+    ):
+        try:
+            listing = await _api(request).request("GET", objects_path(plural, scope))
+        except KubeError as exc:
+            if exc.status in (401, 403, 404):
+                return None
+            raise
+        found.extend((kind, item) for item in listing.get("items") or [])
+    return Catalog.from_bodies(found)
+
+
 @endpoint
 async def validate(request: Request) -> JSONResponse:
     """``overture validate`` on the editor's text: every problem with its path."""
     body = await _body(request)
     document = _flow_document(str(body.get("yaml") or ""), str(request.path_params["namespace"]))
-    return JSONResponse({"problems": views.problem_entries(flow_problems(document))})
+    return JSONResponse({"problems": views.problem_entries(await _problems(request, document))})
 
 
 @endpoint
@@ -198,7 +228,7 @@ async def apply(request: Request) -> JSONResponse:
     body = await _body(request)
     text = str(body.get("yaml") or "")
     document = _flow_document(text, namespace)
-    problems = flow_problems(document)
+    problems = await _problems(request, document)
     if problems:
         raise RefusedError(422, "the flow is invalid", views.problem_entries(problems))
     doc: dict[str, Any] = document.value
