@@ -33,7 +33,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from overture.api import SpecError
-from overture.api.errors import format_path
+from overture.api.errors import COLON_HINT, QUOTE_HINT, format_path
 
 MAX_OBJECT_BYTES = 1_572_864  # etcd's default --max-request-bytes: 1.5 MiB per stored object
 MAX_FILE_BYTES = 8 * MAX_OBJECT_BYTES  # a file of several flows; beyond this, nothing is parsed
@@ -78,7 +78,11 @@ class YamlDocument:
 def _explained(problem: str, notes: Mapping[str, str]) -> str:
     path = problem.split(": ", 1)[0]
     note = notes.get(path)
-    return f"{problem} ({note})" if note else problem
+    if not note:
+        return problem
+    for general in (COLON_HINT, QUOTE_HINT):  # the note says it for this line, with the quoting
+        problem = problem.replace(general, "", 1)
+    return f"{problem} ({note})"
 
 
 def read_yaml(source: str | bytes, where: str) -> list[YamlDocument]:

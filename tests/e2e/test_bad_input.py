@@ -99,7 +99,7 @@ def overture(*argv: str, timeout: float = 60) -> tuple[int, str, str]:
 # --- what kubectl reads otherwise, or refuses ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("word", "reading"), [("n", "False"), ("yes", "True"), ("off", "False")])
+@pytest.mark.parametrize(("word", "reading"), [("n", "false"), ("yes", "true"), ("off", "false")])
 def test_a_yaml_11_boolean_is_read_as_kubectl_reads_it_and_validate_says_quote_it(
     tools: Tools, word: str, reading: str
 ) -> None:
@@ -116,7 +116,7 @@ def test_a_yaml_11_boolean_is_read_as_kubectl_reads_it_and_validate_says_quote_i
         1,
         "",
         "FILE (bool-id): invalid\n"
-        f"  spec.tasks[0].id: {reading} is not a string "
+        f"  spec.tasks[0].id: the boolean {reading} is not a string "
         f"(line 6: YAML reads the unquoted {word} as a boolean, as kubectl does; quote it: '{word}')\n",
     )
     # quoted, both take it
@@ -152,7 +152,7 @@ def test_a_key_given_twice_is_refused_where_kubectl_keeps_the_last(tools: Tools)
             "tasks:\n  - id: a\n    type: shell\n    commands:\n      - echo rows: 42\n",
             'strict decoding error: unknown field "spec.tasks[0].commands[0].echo rows"',
             "FILE (colon): invalid\n"
-            "  spec.tasks[0].commands[0]: {'echo rows': 42} is not a string (line 9: the unquoted ': ' in "
+            "  spec.tasks[0].commands[0]: the mapping {echo rows: 42} is not a string (line 9: the unquoted ': ' in "
             "'echo rows: 42' makes it a mapping; quote the whole value: 'echo rows: 42')\n",
         ),
         (  # in a mapping's value: no YAML at all, for kubectl as for validate

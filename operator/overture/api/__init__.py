@@ -37,7 +37,7 @@ from overture.api.common import (
 )
 from overture.api.dependencies import RunWhen, Verdict
 from overture.api.depth import MAX_DEPTH, too_deep
-from overture.api.errors import SpecError, problems_from
+from overture.api.errors import SpecError, described, problems_from, shown
 from overture.api.execution import (
     CONDITION_SUCCEEDED,
     Attempt,
@@ -161,12 +161,12 @@ _HINTS: dict[str, type[BaseModel]] = {
 
 def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) -> Flow | Execution:
     if not isinstance(doc, dict):
-        raise SpecError([f"document: expected a {kind} object (a mapping), found {type(doc).__name__}"])
+        raise SpecError([f"document: expected a {kind} object (a mapping), found {described(doc)}"])
     problems: list[str] = []
     if doc.get("kind") not in (None, kind):
-        problems.append(f"kind: {doc.get('kind')!r} is not {kind!r}")
+        problems.append(f"kind: {shown(doc.get('kind'))} is not {kind}")
     if doc.get("apiVersion") not in (None, GROUP_VERSION):
-        problems.append(f"apiVersion: {doc.get('apiVersion')!r} is not supported; use {GROUP_VERSION}")
+        problems.append(f"apiVersion: {shown(doc.get('apiVersion'))} is not supported; use {GROUP_VERSION}")
     problems.extend(_depth_problems(doc, kind))
     if problems:
         raise SpecError(problems)

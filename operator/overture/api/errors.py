@@ -8,6 +8,8 @@ parsing functions raise; it carries all problems at once.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,25 +124,25 @@ def _describe(error: ErrorDetails, field_hint: list[str], owner: str = "") -> st
         expected = error.get("ctx", {}).get("expected_tags", "")
         tag = found_tag(found)
         what = "a known type" if isinstance(tag, str) else "a string"
-        return f"{found_repr(tag)} is not {what}; use one of {expected.replace(chr(39), '')}"
+        return f"{described(tag)} is not {what}; use one of {expected.replace(chr(39), '')}"
     if kind == "union_tag_not_found":
         return "'type' is missing; every task and trigger needs a type"
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
         hint = PATTERN_HINTS.get(pattern, f"it must match {pattern}")
-        return f"{found_repr(found)} is not allowed here; {hint}"
+        return f"{shown(found)} is not allowed here; {hint}"
     if kind in _EXPECTED:
-        return f"{found_repr(found)} is not {_EXPECTED[kind]}"
+        return mismatch(found, _EXPECTED[kind])
     if kind == "too_short":
         least = error.get("ctx", {}).get("min_length", 1)
-        return f"{found_repr(found)} is too short; give at least {least} item{'s' if least != 1 else ''}"
+        return f"{shown(found)} is too short; give at least {least} item{'s' if least != 1 else ''}"
     if kind == "string_too_long":
-        return f"{found_repr(found)} is too long; at most {error['ctx']['max_length']} characters"
+        return f"{shown(found)} is too long; at most {error['ctx']['max_length']} characters"
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     if found is not None and not isinstance(found, (dict, list)) and kind != "value_error":
-        return f"{found_repr(found)}: {message[0].lower()}{message[1:]}"
+        return f"{shown(found)}: {message[0].lower()}{message[1:]}"
     return message
 
 
@@ -148,9 +150,63 @@ def found_tag(value: Any) -> Any:
     return value.get("type") if isinstance(value, dict) else value
 
 
-def found_repr(value: Any) -> str:
-    text = f'"{value}"' if isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + '..."'
+# A string that YAML's flow style reads back as the same string without quotes.
+_PLAIN = re.compile(r"[A-Za-z_/.][\w ./-]*(?<! )")
+_NOT_PLAIN_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null"})
+QUOTE_HINT = "; quote it if you meant the text"
+COLON_HINT = "; quote it if you meant the text: an unquoted ': ' makes a mapping"
+
+
+def shown(value: Any) -> str:
+    """``value`` as the author would write it in YAML's flow style: ``false``, ``{echo rows: 42}``.
+
+    Messages read by the author of a YAML file name values as written there, never as Python
+    prints them (``False``, ``{'echo rows': 42}``). A string at the top is double-quoted (a JSON
+    string is a YAML one), so a message shows where it starts and ends.
+    """
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _flow(value)
+    if len(text) <= 80:
+        return text
+    return text[:77] + ('..."' if isinstance(value, str) else "...")
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, str):
+        is_plain = _PLAIN.fullmatch(value) and value.lower() not in _NOT_PLAIN_WORDS
+        return value if is_plain else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flow(str(k))}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    return json.dumps(value)  # bool, None, numbers: true, null, 3, 1.5 as YAML writes them
+
+
+def described(value: Any) -> str:
+    """``value`` with its YAML type, where the written form alone does not say it."""
+    if isinstance(value, str):
+        return shown(value)
+    if value is None:
+        return "an empty value (null)"
+    if isinstance(value, bool):
+        return f"the boolean {shown(value)}"
+    if isinstance(value, int | float):
+        return f"the number {shown(value)}"
+    return f"the {'mapping' if isinstance(value, dict) else 'list'} {shown(value)}"
+
+
+def mismatch(found: Any, expected: str) -> str:
+    """``found`` is not of the ``expected`` type; where text belongs, says how YAML may have made
+    something else of it: ``yes``/``off`` are booleans, ``- echo a: b`` is a mapping."""
+    message = f"{described(found)} is not {expected}"
+    if "a string" not in expected:
+        return message
+    if isinstance(found, bool):
+        return message + QUOTE_HINT
+    if isinstance(found, dict) and len(found) == 1:
+        [(key, value)] = found.items()
+        if " " in str(key) and not isinstance(value, dict | list):
+            return message + COLON_HINT
+    return message
 
 
 def problems_from(
@@ -195,4 +251,4 @@ class _TypeMismatch:
     accepted: list[str]
 
     def __str__(self) -> str:
-        return f"{self.path}: {found_repr(self.found)} is not {' or '.join(dict.fromkeys(self.accepted))}"
+        return f"{self.path}: {mismatch(self.found, ' or '.join(dict.fromkeys(self.accepted)))}"

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, JsonValue, ValidationError, model_validator
 
 from overture.api.common import INPUT_ID_PATTERN, Model
-from overture.api.errors import SpecError, problems_from
+from overture.api.errors import SpecError, mismatch, problems_from, shown
 from overture.api.flow import Resource
 from overture.api.patterns import PatternError, compile_pattern
 from overture.api.tasks import EnvVar, Resources, TemplateKind
@@ -231,31 +231,26 @@ def _is_type(kind: ParameterType, value: Any) -> bool:
     return isinstance(value, dict)
 
 
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 80 else text[:77] + '..."'
-
-
 def value_problem(parameter: Parameter, value: Any) -> str | None:
     """Why ``value`` does not fit ``parameter``; None if it does."""
     if not _is_type(parameter.type, value):
-        return f"{_shown(value)} is not {_TYPE_WORDS[parameter.type]}"
+        return mismatch(value, _TYPE_WORDS[parameter.type])
     if parameter.enum and value not in parameter.enum:
-        return f"{_shown(value)} is not one of {', '.join(_shown(v) for v in parameter.enum)}"
+        return f"{shown(value)} is not one of {', '.join(shown(v) for v in parameter.enum)}"
     if isinstance(value, int | float) and not isinstance(value, bool):
         if parameter.minimum is not None and value < parameter.minimum:
-            return f"{_shown(value)} is less than the minimum {parameter.minimum:g}"
+            return f"{shown(value)} is less than the minimum {parameter.minimum:g}"
         if parameter.maximum is not None and value > parameter.maximum:
-            return f"{_shown(value)} is more than the maximum {parameter.maximum:g}"
+            return f"{shown(value)} is more than the maximum {parameter.maximum:g}"
     if isinstance(value, str | list | tuple):
         if parameter.min_length is not None and len(value) < parameter.min_length:
-            return f"{_shown(value)} is shorter than {parameter.min_length}"
+            return f"{shown(value)} is shorter than {parameter.min_length}"
         if parameter.max_length is not None and len(value) > parameter.max_length:
-            return f"{_shown(value)} is longer than {parameter.max_length}"
+            return f"{shown(value)} is longer than {parameter.max_length}"
     if (
         isinstance(value, str)
         and parameter.pattern is not None
         and compile_pattern(parameter.pattern).search(value) is None
     ):
-        return f"{_shown(value)} does not match the pattern {parameter.pattern!r}"
+        return f"{shown(value)} does not match the pattern {parameter.pattern!r}"
     return None

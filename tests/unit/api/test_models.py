@@ -105,10 +105,10 @@ def test_durations_stay_strings_on_the_wire() -> None:
 @pytest.mark.parametrize(
     ("doc", "expected"),
     [
-        ([1, 2], "document: expected a Flow object (a mapping), found list"),
-        (None, "document: expected a Flow object (a mapping), found NoneType"),
-        ({**flow_doc({"tasks": [shell("a")]}), "kind": "Execution"}, "kind: 'Execution' is not 'Flow'"),
-        ({**flow_doc({"tasks": [shell("a")]}), "apiVersion": "v1"}, "apiVersion: 'v1' is not supported"),
+        ([1, 2], "document: expected a Flow object (a mapping), found the list [1, 2]"),
+        (None, "document: expected a Flow object (a mapping), found an empty value (null)"),
+        ({**flow_doc({"tasks": [shell("a")]}), "kind": "Execution"}, 'kind: "Execution" is not Flow'),
+        ({**flow_doc({"tasks": [shell("a")]}), "apiVersion": "v1"}, 'apiVersion: "v1" is not supported'),
     ],
 )
 def test_parse_flow_rejects_other_documents(doc: Any, expected: str) -> None:
@@ -583,7 +583,7 @@ def test_execution_with_status_round_trips() -> None:
         ({"spec": {"flowRef": {"name": "etl"}, "flowref": {}}}, "spec.flowref: unknown field; did you mean 'flowRef'?"),
         ({"spec": {"flowRef": {"name": "etl"}, "kill": "now"}}, 'spec.kill: "now" is not true or false'),
         ({"status": {"state": "DONE"}}, 'status.state: "DONE"'),
-        ({"kind": "Flow"}, "kind: 'Flow' is not 'Execution'"),
+        ({"kind": "Flow"}, 'kind: "Flow" is not Execution'),
     ],
 )
 def test_bad_execution(change: dict[str, Any], expected: str) -> None:

@@ -25,8 +25,8 @@ FLOW = "apiVersion: overture.dev/v1alpha1\nkind: Flow\nmetadata: {name: f}\nspec
         (FLOW.encode() + b"    - {id: a, type: shell, id: b}\n", "line 6: key 'id' is already set at line 6"),
         (
             FLOW.encode() + b"    - {id: n, type: shell, commands: [echo]}\n",
-            "spec.tasks[0].id: False is not a string (line 6: YAML reads the unquoted n as a boolean, as kubectl "
-            "does; quote it: 'n')",
+            "spec.tasks[0].id: the boolean false is not a string (line 6: YAML reads the unquoted n as a boolean, "
+            "as kubectl does; quote it: 'n')",
         ),
         (
             FLOW.encode() + b"    - id: a\n      type: fail\n      message: Task failed: see log\n",

@@ -66,7 +66,7 @@ def test_validate_gives_the_clis_messages_with_their_quoting_hints(tmp_path: Pat
     assert messages == cli_problems(tmp_path, capsys)
     assert answer["problems"][0] == {
         "path": "spec.tasks[0].id",
-        "message": "spec.tasks[0].id: False is not a string "
+        "message": "spec.tasks[0].id: the boolean false is not a string "
         "(line 6: YAML reads the unquoted n as a boolean, as kubectl does; quote it: 'n')",
     }
     assert any("quote the whole value" in message for message in messages), messages

@@ -111,7 +111,7 @@ def test_a_flow_using_a_template_twice_is_valid() -> None:
         ),
         (
             use("t") | {"with": {"message": 3}},
-            "spec.tasks[0].with.message: 3 is not a string (TaskTemplate echo 1.2.0: message is string)",
+            "spec.tasks[0].with.message: the number 3 is not a string (TaskTemplate echo 1.2.0: message is string)",
         ),
         (
             use("t") | {"with": {"message": "hi", "colour": "red"}},
@@ -147,7 +147,8 @@ def test_a_template_task_that_does_not_fit_names_the_field(task: dict[str, Any],
 def test_a_nested_template_task_is_checked_too() -> None:
     doc = flow({"id": "p", "type": "parallel", "tasks": [use("t") | {"with": {"message": True}}]})
     assert problems(doc) == [
-        "spec.tasks[0].tasks[0].with.message: true is not a string (TaskTemplate echo 1.2.0: message is string)"
+        "spec.tasks[0].tasks[0].with.message: the boolean true is not a string; quote it if you meant the text "
+        "(TaskTemplate echo 1.2.0: message is string)"
     ]
 
 

@@ -42,13 +42,21 @@ def test_triggers_skip_it_and_still_see_the_others() -> None:
     assert [body["metadata"]["name"] for body, _ in cache.items()] == ["fine"]
 
 
-@pytest.mark.parametrize("found", [["shell"], {"shell": True}, None, 3])
+@pytest.mark.parametrize(
+    ("found", "written"),
+    [
+        (["shell"], "the list [shell]"),
+        ({"shell": True}, "the mapping {shell: true}"),
+        (None, "an empty value (null)"),
+        (3, "the number 3"),
+    ],
+)
 @pytest.mark.parametrize("defaults", [DEFAULTS, [{"type": "shell", "values": {"timeout": "1m"}}], []])
-def test_the_models_name_the_field(found: Any, defaults: list[dict[str, Any]]) -> None:
+def test_the_models_name_the_field(found: Any, written: str, defaults: list[dict[str, Any]]) -> None:
     tasks = [{"id": "outer", "type": "sequential", "tasks": [{"id": "inner", "type": found, "commands": ["true"]}]}]
     with pytest.raises(SpecError) as caught:
         parse_flow(flow_body("broken", [], tasks=tasks, taskDefaults=defaults))
     assert caught.value.problems == [
-        f"spec.tasks[0].tasks[0].type: {found!r} is not a string; use one of shell, python, container, parallel, "
+        f"spec.tasks[0].tasks[0].type: {written} is not a string; use one of shell, python, container, parallel, "
         "sequential, each, if, switch, pause, subflow, fail, log, return, http, sql, notify, template"
     ]

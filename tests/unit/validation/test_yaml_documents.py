@@ -109,7 +109,7 @@ def test_timestamps_stay_strings() -> None:
 def test_a_boolean_where_a_string_belongs_says_quote_it() -> None:
     problems = explained(flow_text("- {id: n, type: shell, commands: [echo]}\n"))
     assert problems == [
-        "spec.tasks[0].id: False is not a string (line 6: YAML reads the unquoted n as a boolean, "
+        "spec.tasks[0].id: the boolean false is not a string (line 6: YAML reads the unquoted n as a boolean, "
         "as kubectl does; quote it: 'n')"
     ]
 
@@ -117,7 +117,7 @@ def test_a_boolean_where_a_string_belongs_says_quote_it() -> None:
 def test_a_colon_in_a_command_made_a_mapping_says_how_to_quote() -> None:
     problems = explained(flow_text("- id: a\n  type: shell\n  commands:\n    - echo hello: world\n"))
     assert problems == [
-        "spec.tasks[0].commands[0]: {'echo hello': 'world'} is not a string (line 9: the unquoted ': ' in "
+        "spec.tasks[0].commands[0]: the mapping {echo hello: world} is not a string (line 9: the unquoted ': ' in "
         "'echo hello: world' makes it a mapping; quote the whole value: 'echo hello: world')"
     ]
 
