@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import re
 import time
 from typing import Any
 
@@ -53,16 +55,47 @@ def timeout_for(n: int) -> float:
     return TIMEOUT.get(n, max(60.0, n * 0.5))
 
 
-async def overture_run(api: Api, n: int) -> dict[str, Any]:
+def shards_held(operator: Operator) -> set[int]:
+    """The shards a replica holds now, from its log (taken minus handed over; shard_leases.py logs both)."""
+    shards: set[int] = set()
+    with contextlib.suppress(OSError):
+        for line in operator.log_path.read_text(errors="replace").splitlines():
+            match = re.search(r"(Took|Handed) a shard.*: shard=(\d+)/", line)
+            if match:
+                (shards.add if match.group(1) == "Took" else shards.discard)(int(match.group(2)))
+    return shards
+
+
+async def wait_shards_split(operators: list[Operator], timeout: float = 60.0) -> None:
+    """Until every replica holds a shard and the shards are split between them (none held twice)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = [shards_held(operator) for operator in operators]
+        if all(held) and sum(len(h) for h in held) == len(operators) and len(set().union(*held)) == len(operators):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the {len(operators)} replicas did not split the shards in {timeout:.0f} s: {held}")
+
+
+async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
+    """N executions through ``replicas`` operators; with 2, sharded (OVERTURE_SHARDS=2) and side by side."""
     namespace = await api.create_namespace(f"bench-tp-{n}")
     rec = Recorder(api, namespace)
+    env = {"OVERTURE_SHARDS": str(replicas)} if replicas > 1 else {}
     try:
         await api.create("flows", namespace, flow_body("two", 2))
-        async with running(Operator(f"throughput-{n}", [namespace])) as operator:
+        async with contextlib.AsyncExitStack() as stack:
+            operators = [
+                await stack.enter_async_context(running(Operator(f"throughput-{n}-r{replicas}-{i}", [namespace], env)))
+                for i in range(replicas)
+            ]
+            if replicas > 1:
+                await wait_shards_split(operators)
             await wait_flow_ready(api, namespace, ["two"])
             await rec.start()
-            before, cpu_before = await operator.requests(), operator.cpu_seconds()
-            reconciles_before = await operator.reconciles()
+            before = [await operator.requests() for operator in operators]
+            cpu_before = [operator.cpu_seconds() for operator in operators]
+            reconciles_before = [await operator.reconciles() for operator in operators]
             names = [f"two-{i:05d}" for i in range(n)]
             started = time.time()
             await gather_limited(
@@ -70,10 +103,13 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
             )
             created = time.time()
             finished = await rec.wait(lambda: len(rec.exec_done) >= n, timeout_for(n))
-            cpu = operator.cpu_seconds() - cpu_before
-            rss = operator.rss_mib()
-            reconciles_after = await operator.reconciles()
-            requests = parse_requests_delta(before, await operator.settled_requests())
+            cpu = sum(operator.cpu_seconds() - b for operator, b in zip(operators, cpu_before, strict=True))
+            rss = [operator.rss_mib() for operator in operators]
+            reconciles_after = [await operator.reconciles() for operator in operators]
+            requests: dict[str, int] = {}
+            for operator, b in zip(operators, before, strict=True):
+                for verb, count in parse_requests_delta(b, await operator.settled_requests()).items():
+                    requests[verb] = requests.get(verb, 0) + count
     finally:
         await rec.close()
         await api.delete_namespace(namespace)
@@ -86,8 +122,11 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
     elapsed = end - started
     latencies = [rec.exec_done[name] - rec.exec_added.get(name, started) for name in done]
     writes = sum(requests.get(v, 0) for v in WRITE_VERBS)
+    reconciles = sum(a[0] - b[0] for a, b in zip(reconciles_after, reconciles_before, strict=True))
+    reconcile_seconds = sum(a[1] - b[1] for a, b in zip(reconciles_after, reconciles_before, strict=True))
     return {
         "n": n,
+        "replicas": replicas,
         "finished": len(done),
         "complete": finished,
         "states": states,
@@ -98,11 +137,11 @@ async def overture_run(api: Api, n: int) -> dict[str, Any]:
         "api_requests": requests,
         "writes_per_task_run": writes / max(2 * len(done), 1),
         "operator_cpu_seconds": cpu,
-        "operator_rss_mib": rss,
+        "operator_rss_mib": sum(rss),
+        "operator_rss_mib_each": rss,
         "execution_watch_events": rec.exec_events,
-        "reconciles": reconciles_after[0] - reconciles_before[0],
-        "reconcile_seconds_mean": (reconciles_after[1] - reconciles_before[1])
-        / max(reconciles_after[0] - reconciles_before[0], 1),
+        "reconciles": reconciles,
+        "reconcile_seconds_mean": reconcile_seconds / max(reconciles, 1),
     }
 
 
@@ -196,31 +235,38 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
 def report(rows_data: list[dict[str, Any]]) -> None:
     rows = []
     for r in rows_data:
-        o, b = r["overture"], r["limit"]
-        fraction = (o["per_minute"] / b["per_minute"]) if o.get("per_minute") and b.get("per_minute") else None
-        rows.append(
-            [
-                r["n"],
-                f"{o['finished']}/{r['n']}",
-                f"{o['per_minute']:.0f}/min" if o.get("per_minute") else "-",
-                sec(o.get("latency", {}).get("p50")),
-                sec(o.get("latency", {}).get("p99")),
-                f"{b['per_minute']:.0f}/min" if b.get("per_minute") else "-",
-                sec(b.get("latency", {}).get("p50")),
-                f"{fraction:.0%}" if fraction else "-",
-                f"{o.get('writes_per_task_run', 0):.2f}",
-                f"{o.get('operator_cpu_seconds', 0):.1f} s",
-            ]
-        )
+        b = r["limit"]
+        for o in r["overture"]:
+            fraction = (o["per_minute"] / b["per_minute"]) if o.get("per_minute") and b.get("per_minute") else None
+            rows.append(
+                [
+                    r["n"],
+                    o.get("replicas", 1),
+                    f"{o['finished']}/{r['n']}",
+                    f"{o['per_minute']:.0f}/min" if o.get("per_minute") else "-",
+                    sec(o.get("latency", {}).get("p50")),
+                    sec(o.get("latency", {}).get("p99")),
+                    f"{b['per_minute']:.0f}/min" if b.get("per_minute") else "-",
+                    sec(b.get("latency", {}).get("p50")),
+                    f"{fraction:.0%}" if fraction else "-",
+                    f"{o.get('writes_per_task_run', 0):.2f}",
+                    f"{o.get('operator_cpu_seconds', 0):.1f} s",
+                ]
+            )
+    header = ["N", "replicas", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction"]
     print_table(
         "2. Throughput: N executions of a 2-task flow created at once (Jobs completed by the completer)",
-        ["N", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction", "writes/task", "op CPU"],
+        [*header, "writes/task", "op CPU"],
         rows,
     )
 
 
-async def bench(quick: bool = False, sizes: list[int] | None = None) -> dict[str, Any]:
+async def bench(
+    quick: bool = False, sizes: list[int] | None = None, replicas: list[int] | None = None
+) -> dict[str, Any]:
+    """For each N: the limit, then Overture with each replica count (2: sharded, OVERTURE_SHARDS=2)."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
+    replicas = replicas or [1]
     api = await Api.connect()
     placement = Placement(api)
     await placement.discover()
@@ -232,20 +278,22 @@ async def bench(quick: bool = False, sizes: list[int] | None = None) -> dict[str
         for n in sizes:
             print(f"[throughput] N={n}: limit (bare script)", flush=True)
             limit = await bare_run(api, n)
-            print(f"[throughput] N={n}: overture", flush=True)
-            ours = await overture_run(api, n)
+            ours = []
+            for count in replicas:
+                print(f"[throughput] N={n}: overture, {count} replica(s)", flush=True)
+                ours.append(await overture_run(api, n, count))
+                print(
+                    f"[throughput] N={n}: overture x{count} {ours[-1].get('per_minute') or 0:.0f}/min, "
+                    f"limit {limit.get('per_minute') or 0:.0f}/min",
+                    flush=True,
+                )
             results.append({"n": n, "overture": ours, "limit": limit})
-            print(
-                f"[throughput] N={n}: overture {ours.get('per_minute') or 0:.0f}/min, "
-                f"limit {limit.get('per_minute') or 0:.0f}/min",
-                flush=True,
-            )
     finally:
         completer.stop()
         await placement.restore()
         await api.close()
     report(results)
-    data = {"sizes": sizes, "results": results}
+    data = {"sizes": sizes, "replicas": replicas, "results": results}
     write_result("throughput", data)
     return data
 
@@ -254,9 +302,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="N = 50, 200")
     parser.add_argument("--sizes", help="comma-separated N, e.g. 100,500,1000")
+    parser.add_argument(
+        "--replicas", default="1", help="operator replicas, comma-separated (1,2); 2: sharded, OVERTURE_SHARDS=2"
+    )
     args = parser.parse_args()
     terminate_gracefully()
-    asyncio.run(bench(args.quick, [int(s) for s in args.sizes.split(",")] if args.sizes else None))
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    asyncio.run(bench(args.quick, sizes, [int(r) for r in args.replicas.split(",")]))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ applies the ``Decision`` in a fixed order:
 
 1. creations and deletions (Jobs, child executions): idempotent, deterministic names; calls
    (http, sql, notify attempts) handed to ``calls.CallRunner``, which makes them in the background;
-2. one status write (PUT with the resourceVersion we read: a stale copy gets 409 and is
-   reconciled again from the fresh one, so two operators can never both advance a run), unless
-   the change is routine and may be held (``held.py``);
+2. one status write (a merge patch of what changed, at the resourceVersion we read: a stale
+   copy gets 409 and is reconciled again from the fresh one, so two operators can never both
+   advance a run), unless the change is routine and may be held (``held.py``);
 3. Events, in the background (``events.py``).
 
 An execution that starts snapshots its Flow's spec with every template task expanded into the
@@ -67,6 +67,7 @@ from overture.engine import (
     step,
 )
 from overture.isolation import TenantWork
+from overture.kube import merge_patch
 from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
@@ -150,7 +151,7 @@ class ExecutionReconciler:
             if isinstance(flow_or_problem, str):
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow, resolved = flow_or_problem
-        observed = observe(self.store, execution, self.rejected_jobs.get(key, {}))
+        observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow)
         observed = replace(observed, calls=self.calls.answers(key))
         observed = await self.unstarted.observed(key[0], observed, now)
         if self.stored is not None:
@@ -276,14 +277,32 @@ class ExecutionReconciler:
         return refused
 
     async def _write_status(self, body: Body, decision: Decision) -> None:
-        new_body = {
-            "apiVersion": GROUP_VERSION,
-            "kind": "Execution",
-            "metadata": dict(body["metadata"]),
-            "spec": dict(body["spec"]),
-            "status": decision.status.to_wire(),
-        }
-        stored = await self.kube.replace_status("executions", new_body)
+        """Send what changed since ``body`` (a merge patch at its resourceVersion), or the whole status.
+
+        The resourceVersion makes both forms conditional: a stale copy gets 409 and is
+        reconciled again from the fresh one. The patch applied to ``body``'s status gives exactly
+        the status decided (``merge_patch.diff`` checks it), so the API server ends with the same
+        object a PUT would have left; only fewer bytes travel (the flow's snapshot, unchanged
+        after the first write, is the bulk of a status).
+        """
+        meta = body["metadata"]
+        status = decision.status.to_wire()
+        patch = merge_patch.diff(body.get("status") or {}, status)
+        if patch == {}:
+            return  # the API server has this status already
+        if patch is not None:
+            stored = await self.kube.patch_status(
+                "executions", meta["namespace"], meta["name"], patch, resource_version=meta["resourceVersion"]
+            )
+        else:  # a null in the status, which a merge patch would take for "remove": the whole of it
+            new_body = {
+                "apiVersion": GROUP_VERSION,
+                "kind": "Execution",
+                "metadata": dict(meta),
+                "spec": dict(body["spec"]),
+                "status": status,
+            }
+            stored = await self.kube.replace_status("executions", new_body)
         self.store.put("execution", stored)
 
     def _ended(self, execution: Execution, decision: Decision) -> tuple[Key, ...]:
@@ -296,11 +315,7 @@ class ExecutionReconciler:
             "startDate": iso(decision.status.start_date) if decision.status.start_date else None,
         }
         self.housekeeping.execution_ended(namespace, flow, last_run)
-        wake = [
-            (namespace, other["metadata"]["name"])
-            for other in self.store.unfinished_executions_of(namespace, flow)
-            if (other.get("status") or {}).get("state") == State.QUEUED.value
-        ]
+        wake = [(namespace, other) for other in self.store.queued_executions_of(namespace, flow)]
         if execution.spec.parent is not None:
             wake.append((namespace, execution.spec.parent.execution))
         return tuple(wake)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from overture.api import Execution, State, parse_execution, published_outputs
+from overture.api import Execution, FlowSpec, State, parse_execution, published_outputs
 from overture.api.times import iso
 from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
 from overture.kube.jobs import observe_job
@@ -19,8 +19,11 @@ from overture.kube.store import Body, Store
 ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})  # hold a concurrency slot
 
 
-def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]) -> Observed:
-    """``rejected_jobs``: the execution's Jobs the API server refused as invalid, with its reason."""
+def observe(
+    store: Store, execution: Execution, rejected_jobs: Mapping[str, str], flow: FlowSpec | None = None
+) -> Observed:
+    """``rejected_jobs``: the execution's Jobs the API server refused as invalid, with its reason;
+    ``flow``: the Flow it would start with (its snapshot, once started, is in its status)."""
     namespace = execution.metadata.namespace or ""
     name = execution.metadata.name
     jobs = {}
@@ -41,7 +44,7 @@ def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]
             children[found["metadata"]["name"]] = _not_adopted(found, execution)
     active, ahead = 0, 0
     state = execution.status.state if execution.status else State.CREATED
-    if state in (State.CREATED, State.QUEUED):
+    if state in (State.CREATED, State.QUEUED) and _has_limit(execution, flow):  # else nothing reads the counts
         created = execution.metadata.creation_timestamp
         mine = (iso(created) if created else "", name)  # RFC 3339 in UTC sorts as time does
         for other in store.unfinished_executions_of(namespace, execution.spec.flow_ref.name):
@@ -59,6 +62,17 @@ def observe(store: Store, execution: Execution, rejected_jobs: Mapping[str, str]
         if source is not None:
             replay = parse_execution(dict(source)).status
     return Observed(jobs=jobs, children=children, active_others=active, queued_ahead=ahead, replay_source=replay)
+
+
+def _has_limit(execution: Execution, flow: FlowSpec | None) -> bool:
+    """Whether the flow it starts with limits how many of its executions run at once.
+
+    Counting running siblings reads every unfinished execution of the flow: 1,000 executions
+    created at once cost a million reads (benchmarks/README.md, throughput), for counts that only
+    a concurrency limit looks at.
+    """
+    spec = execution.status.flow_spec if execution.status and execution.status.flow_spec else flow
+    return spec is not None and spec.concurrency is not None and bool(spec.concurrency.limit)
 
 
 def readable_jobs(execution: Execution) -> set[str]:

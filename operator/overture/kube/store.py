@@ -137,6 +137,7 @@ class Store:
     jobs_by_execution: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     pods_by_job: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     executions_by_flow: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    queued_by_flow: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))  # state QUEUED
     children_by_parent: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     # TaskTemplates and ClusterTaskTemplates by (kind, namespace, name); the revision counts their
     # changes, so what was read against them (kube/flow_cache.py) knows when to read again
@@ -162,6 +163,8 @@ class Store:
             flow = (spec.get("flowRef") or {}).get("name")
             if flow:
                 _index(self.executions_by_flow[(ns, flow)], key[1], deleted)
+                queued = not deleted and (body.get("status") or {}).get("state") == "QUEUED"
+                _index(self.queued_by_flow[(ns, flow)], key[1], not queued)
             parent = (spec.get("parent") or {}).get("execution")
             if parent:
                 _index(self.children_by_parent[(ns, parent)], key[1], deleted)
@@ -177,6 +180,19 @@ class Store:
             )
             if job:
                 _index(self.pods_by_job[(ns, job)], key[1], deleted)
+
+    def holds_execution(self, body: Body) -> bool:
+        """Whether this very version of an unfinished execution is cached (same uid and resourceVersion).
+
+        The operator stores what its status writes return, so a watch event for one of its writes
+        comes after the write's answer. Finished ones are packed and not compared (not decoded).
+        """
+        meta = body["metadata"]
+        known = self.executions.live(key_of(body))
+        if known is None or not meta.get("resourceVersion"):
+            return False
+        known_meta = known["metadata"]
+        return (meta.get("uid"), meta["resourceVersion"]) == (known_meta.get("uid"), known_meta.get("resourceVersion"))
 
     def jobs_of(self, namespace: str, execution: str) -> list[Body]:
         names = self.jobs_by_execution.get((namespace, execution[:63]), set())
@@ -194,6 +210,10 @@ class Store:
         """The flow's executions that may still change, without decoding the finished ones."""
         names = sorted(self.executions_by_flow.get((namespace, flow), set()))
         return [body for body in (self.executions.live((namespace, n)) for n in names) if body is not None]
+
+    def queued_executions_of(self, namespace: str, flow: str) -> list[str]:
+        """The names of the flow's QUEUED executions (an index: an ending execution wakes them)."""
+        return sorted(self.queued_by_flow.get((namespace, flow), set()))
 
     def finished_executions_of(self, namespace: str, flow: str) -> list[tuple[str, Packed]]:
         """(name, packed) of the flow's finished executions, without decoding them."""

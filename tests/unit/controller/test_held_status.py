@@ -11,6 +11,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from support.fake_kube import StatusKube
+
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.store import Store
@@ -37,14 +39,13 @@ EXECUTION = {
 }
 
 
-class Kube:
+class Kube(StatusKube):
     """Jobs and status writes as the API server takes them (into the store, as the watch would)."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        super().__init__(store)
         self.job_creates: list[str] = []
-        self.status_writes: list[dict[str, Any]] = []
-        self.version = 1
+        self.status_writes = self.statuses
 
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
@@ -53,11 +54,6 @@ class Kube:
         self.job_creates.append(name)
         self.store.put("job", {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}})
         return True
-
-    async def replace_status(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.version += 1
-        self.status_writes.append(body["status"])
-        return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
 
     async def emit_event(self, *_: Any) -> None:
         return None
@@ -122,6 +118,23 @@ def test_without_debounce_every_step_is_written() -> None:
         {"a": "SUCCESS", "b": "SUCCESS", "c": "RUNNING"},
         {"a": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"},
     ]
+
+
+def test_a_status_write_sends_what_changed_only() -> None:
+    """The flow's snapshot goes out with the first write; later writes are merge patches without it."""
+
+    async def scenario() -> Kube:
+        store, kube, reconciler = setup(debounce=0.0)
+        await reconciler.reconcile(KEY)
+        complete(store, "abc-1-a-1")
+        await reconciler.reconcile(KEY)
+        return kube
+
+    kube = asyncio.run(scenario())
+    assert "flowSpec" in kube.patches[0]
+    assert "flowSpec" not in kube.patches[1]
+    assert state_of(kube.patches[1]) == {"a": "SUCCESS", "b": "RUNNING"}
+    assert kube.status_writes[1]["flowSpec"] == kube.status_writes[0]["flowSpec"]
 
 
 def test_a_held_status_is_written_once_it_has_waited_the_debounce() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from overture.api import parse_execution
+from overture.api import parse_execution, parse_flow
 from overture.controller.observe import observe, readable_jobs
 from overture.kube.store import Store
 
 LABEL = "overture.dev/execution"
+TASKS = [{"id": "a", "type": "shell", "commands": ["true"]}]
 
 
 def job(name: str, complete: bool) -> dict[str, Any]:
@@ -45,3 +46,39 @@ def test_only_the_jobs_of_attempts_not_ended_or_killed_are_observed() -> None:
 
     assert readable_jobs(execution) == {"run-1-again-2", "run-1-killed-1", "run-1-new-1"}
     assert sorted(observed.jobs) == ["run-1-again-2", "run-1-killed-1", "run-1-new-1"]
+
+
+def sibling(name: str, state: str | None, created: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "creationTimestamp": created},
+        "spec": {"flowRef": {"name": "f"}},
+    }
+    if state is not None:
+        body["status"] = {"state": state}
+    return body
+
+
+def test_running_and_queued_siblings_are_counted_only_under_a_concurrency_limit() -> None:
+    store = Store()
+    store.put("execution", sibling("a", "RUNNING", "2026-01-31T12:00:00Z"))
+    store.put("execution", sibling("b", "QUEUED", "2026-01-31T12:00:01Z"))
+    store.put("execution", sibling("c", "QUEUED", "2026-01-31T12:00:03Z"))
+    new = parse_execution(sibling("new", None, "2026-01-31T12:00:02Z"))
+    limited = parse_flow({"metadata": {"name": "f"}, "spec": {"tasks": TASKS, "concurrency": {"limit": 1}}}).spec
+    unlimited = parse_flow({"metadata": {"name": "f"}, "spec": {"tasks": TASKS}}).spec
+
+    counted = observe(store, new, {}, limited)
+    assert (counted.active_others, counted.queued_ahead) == (1, 1)  # "c" was created after it
+    skipped = observe(store, new, {}, unlimited)  # nothing reads them: the siblings are not scanned
+    assert (skipped.active_others, skipped.queued_ahead) == (0, 0)
+
+
+def test_the_store_indexes_the_queued_executions_of_a_flow() -> None:
+    store = Store()
+    store.put("execution", sibling("b", "QUEUED", "2026-01-31T12:00:01Z"))
+    store.put("execution", sibling("a", "QUEUED", "2026-01-31T12:00:00Z"))
+    store.put("execution", sibling("r", "RUNNING", "2026-01-31T12:00:00Z"))
+    assert store.queued_executions_of("ns", "f") == ["a", "b"]
+    store.put("execution", sibling("a", "RUNNING", "2026-01-31T12:00:00Z"))
+    store.put("execution", sibling("b", "QUEUED", "2026-01-31T12:00:01Z"), deleted=True)
+    assert store.queued_executions_of("ns", "f") == []

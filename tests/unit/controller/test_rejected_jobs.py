@@ -55,8 +55,7 @@ class Kube(StatusKube):
     """The API server's answers: every Job is invalid (or, with ``status=503``, the server is busy)."""
 
     def __init__(self, store: Store, status: int = 400) -> None:
-        super().__init__()
-        self.store = store
+        super().__init__(store)
         self.status = status
         self.job_creates: list[str] = []
 

@@ -46,8 +46,8 @@ EXECUTION = {
 
 
 class Kube(StatusKube):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self.jobs: list[dict[str, Any]] = []
 
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
@@ -56,7 +56,7 @@ class Kube(StatusKube):
 
 
 def reconcile(store: Store) -> tuple[Kube, dict[str, Any]]:
-    kube = Kube()
+    kube = Kube(store)
     reconciler = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: NOW)  # type: ignore[arg-type]
     asyncio.run(reconciler.reconcile(("ns", "twice-1")))
     return kube, dict(store.executions[("ns", "twice-1")])

@@ -86,3 +86,19 @@ def test_an_older_copy_of_a_packed_execution_does_not_replace_it() -> None:
     store.put("execution", newer)
     store.put("execution", execution("done", "RUNNING"))  # resourceVersion 7: a late watch event
     assert store.executions[("ns", "done")]["status"]["state"] == "SUCCESS"
+
+
+def test_the_store_knows_the_version_it_holds_of_an_unfinished_execution() -> None:
+    """The watch's copy of the operator's own status write is recognised (and not reconciled again)."""
+    store = Store()
+    running = execution("run-1", "RUNNING")
+    assert not store.holds_execution(running)
+    store.put("execution", running)
+    assert store.holds_execution(running)
+    newer = {**running, "metadata": {**running["metadata"], "resourceVersion": "8"}}
+    assert not store.holds_execution(newer)
+    recreated = {**running, "metadata": {**running["metadata"], "uid": "u-other"}}
+    assert not store.holds_execution(recreated)
+    finished = execution("run-2", "SUCCESS")
+    store.put("execution", finished)
+    assert not store.holds_execution(finished)  # packed: not compared, and not reconciled anyway
