@@ -299,16 +299,22 @@ def render_crds() -> dict[str, str]:
     }
 
 
-def flow_json_schema() -> dict[str, Any]:
+def flow_json_schema(nested_tasks: bool = True) -> dict[str, Any]:
     """The Flow CRD's openAPIV3Schema, closed (``additionalProperties: false``) where it lists
     every property: the apiserver would prune an unknown key silently, the editor shows it as a typo.
     Unlike the CRD, every task list (``tasks``, ``errors``, ``finally``, a flowable's, a switch
-    case's) at any depth refers to one task definition, so nested tasks are checked too."""
+    case's) at any depth refers to one task definition, so nested tasks are checked too.
+
+    ``nested_tasks=False`` gives the CRD's shape instead (no ``$ref``; nested task lists free-form),
+    for the UI's editor: its linter (json-schema-library 9's Draft04, in codemirror-json-schema)
+    throws on any ``$ref`` in this schema (``e.id.startsWith is not a function``: it walks a
+    ``properties`` map that has a field ``id`` as a schema), and the editor then never settles."""
     crd = yaml.safe_load(render_crds()[f"{API_GROUP}_flows.yaml"])
     root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    definitions: dict[str, Any] = {}
-    root["properties"]["spec"] = structural_schema(FlowSpec, definitions)
-    root["definitions"] = definitions
+    if nested_tasks:
+        definitions: dict[str, Any] = {}
+        root["properties"]["spec"] = structural_schema(FlowSpec, definitions)
+        root["definitions"] = definitions
     return _for_editors(root)
 
 

@@ -145,6 +145,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store or NoStore()
-    app.state.flow_schema = flow_json_schema()
+    app.state.flow_schema = flow_json_schema(nested_tasks=False)  # its editor's linter breaks on $ref
     build_models()  # now, not in the first requests (models build on first use)
     return app

@@ -3,6 +3,7 @@ validation paths and why a task is not running."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -133,6 +134,17 @@ def test_the_editor_schema_is_closed_where_the_crd_lists_every_field() -> None:
     assert task["additionalProperties"] is False
     assert "id" in task["properties"]
     assert "status" not in schema["properties"]
+
+
+def test_the_uis_editor_schema_has_no_reference() -> None:
+    """The UI's editor (codemirror-json-schema's Draft04 linter) throws on a $ref in the Flow
+    schema, and the editor never settles: the UI serves the CRD's shape, nested tasks free-form."""
+    schema = flow_json_schema(nested_tasks=False)
+    assert "$ref" not in json.dumps(schema)
+    assert "definitions" not in schema
+    task = schema["properties"]["spec"]["properties"]["tasks"]["items"]
+    assert task["additionalProperties"] is False
+    assert "id" in task["properties"]
 
 
 def test_why_a_task_is_not_running() -> None:
