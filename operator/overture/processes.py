@@ -11,7 +11,9 @@ Where a local process differs from a pod, and how:
   /overture/outputs.json, the termination message path); the literal path /overture/outputs.json
   in a command is rewritten to it, so flows written for the cluster run unchanged. Its content
   is read back as the termination message would be; a failed task's message is its exit code and
-  where its log is, never the log (as in a cluster: engine.jobs.failure_message).
+  where its log is, never the log (as in a cluster: engine.attempts.failure_message). There is no
+  `kubectl logs` here: each attempt's output goes to ``on_log`` and to ``<workdir>/<attempt>/log``,
+  and ``log_at`` says which of the two the message points to.
 - ``$(VAR)`` references in the command expand from the task's env, as the kubelet expands them;
   a ``secretKeyRef`` variable takes its value from the same variable in this process's
   environment (``{{ secret('db', 'password') }}`` needs ``OVERTURE_SECRET_DB_PASSWORD_...``).
@@ -107,6 +109,8 @@ class LocalJob:
     request: CreateJob
     start: datetime
     outputs_file: Path
+    log_file: Path  # all it printed
+    log_at: str  # where a person reads its log, for the message of a failure
     process: subprocess.Popen[bytes] | None = None
     end: datetime | None = None
     exit_code: int | None = None
@@ -135,6 +139,7 @@ class LocalJob:
             exit_code=None if self.reason == "DeadlineExceeded" else self.exit_code,
             termination_message=message or None,
             reason=None if ok else (self.reason or "Error"),
+            log_at=None if ok else self.log_at,
         )
 
 
@@ -143,6 +148,8 @@ class LocalRun:
 
     ``on_status`` gets every new status (wire format, as the API server would hold it),
     ``on_log(task_run_id, line)`` every line a task prints, ``on_event`` the engine's Events.
+    ``log_at(task_run_id, log_file)`` is where a failed attempt's message says its log is (default:
+    the file, which is gone if the caller removes the work directory).
     """
 
     def __init__(
@@ -155,13 +162,14 @@ class LocalRun:
         on_status: Callable[[dict[str, Any]], None] = lambda _: None,
         on_log: Callable[[str, str], None] = lambda _run, _line: None,
         on_event: Callable[[EmitEvent], None] = lambda _: None,
+        log_at: Callable[[str, Path], str] = lambda _run, log_file: str(log_file),
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         name: str | None = None,
     ) -> None:
         self.flow = flow
         self.workdir = workdir
-        self.on_status, self.on_log, self.on_event = on_status, on_log, on_event
+        self.on_status, self.on_log, self.on_event, self.log_at = on_status, on_log, on_event, log_at
         self.clock = clock or Clock()
         self.environ = dict(os.environ if environ is None else environ)
         self.name = name or f"{flow_name[:40]}-local-{uuid.uuid4().hex[:6]}"
@@ -267,7 +275,9 @@ class LocalRun:
     def _start(self, request: CreateJob) -> None:
         home = self.workdir / request.name
         home.mkdir(parents=True, exist_ok=True)
-        attempt = LocalJob(request, millis(self.clock.now()), home / "outputs.json")
+        log_file = home / "log"
+        log_at = self.log_at(request.task_run, log_file)
+        attempt = LocalJob(request, millis(self.clock.now()), home / "outputs.json", log_file, log_at)
         self.attempts[request.name] = attempt
         if self.types.get(request.task_id) == TaskType.CONTAINER:
             self._not_started(
@@ -327,9 +337,11 @@ class LocalRun:
         return env, None
 
     def _read(self, attempt: LocalJob, stream: IO[bytes]) -> None:
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.on_log(attempt.request.task_run, line)
+        with attempt.log_file.open("w", encoding="utf-8") as log:
+            for raw in stream:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                log.write(line + "\n")
+                self.on_log(attempt.request.task_run, line)
         assert attempt.process is not None
         attempt.exit_code = attempt.process.wait()
         attempt.end = millis(self.clock.now())

@@ -11,6 +11,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from overture.api import State
@@ -48,6 +49,7 @@ def cmd_local_run(args: argparse.Namespace) -> int:
         on_status=progress.update,
         on_log=(lambda _run, _line: None) if args.no_logs else progress.log,
         on_event=on_event,
+        log_at=log_place(keep=args.keep, printed=not args.no_logs),
         clock=Clock(skip_delays=args.skip_delays),
     )
     print(f"local execution {run.name} of flow {flow_name} started (work directory {workdir})")
@@ -67,6 +69,17 @@ def cmd_local_run(args: argparse.Namespace) -> int:
         return 1
     print(end_line(run.name, wire))
     return 0 if status.state in (State.SUCCESS, State.WARNING) else 1
+
+
+def log_place(*, keep: bool, printed: bool) -> Callable[[str, Path], str]:
+    """Where a failed task's message says its log is: no cluster, so not ``kubectl logs``.
+
+    The file, if the work directory is kept; else the lines printed above, if they were."""
+    if keep:
+        return lambda _run, log_file: str(log_file)
+    if printed:
+        return lambda run, _log_file: f'the lines "{run} | ..." above'
+    return lambda _run, _log_file: "not printed (--no-logs); --keep keeps it in the work directory"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -175,7 +175,7 @@ def failure_message(job: JobObservation) -> str:
     if job.exit_code is not None:
         manifest = read_manifest(job.termination_message)
         wrapper = manifest.error if manifest is not None else None  # the wrapper's own words, not the log
-        pointer = f"its log: kubectl logs job/{job.name}"
+        pointer = f"its log: {job.log_at or f'kubectl logs job/{job.name}'}"
         return f"{head}: {wrapper}; {pointer}" if wrapper else f"{head}; {pointer}"
     tail = (job.message or "").strip()
     if len(tail) > 1000:

@@ -37,6 +37,7 @@ class JobObservation:
     termination_message: str | None = None
     reason: str | None = None  # e.g. DeadlineExceeded, OOMKilled, ImagePullBackOff
     message: str | None = None
+    log_at: str | None = None  # where a person reads its log, if not `kubectl logs job/NAME` (a local run)
 
 
 @dataclass(frozen=True)
