@@ -5,6 +5,9 @@ Probes, each with what it did before the fix:
 - wrong keys were unlimited (~2,100 a second) and never logged; now 10 a minute per client
   address, then 429 (each refusal logged with the address), and 60 a minute per webhook path
   from all addresses together, so many addresses cannot guess one key either;
+- behind a proxy every caller had the proxy's address, so one guesser throttled all of them; now a
+  peer listed in ``OVERTURE_WEBHOOK_TRUSTED_PROXIES`` names the client in ``X-Forwarded-For``,
+  and anyone else's header is ignored;
 - the answer time told a real flow from a missing one; now every 401 leaves 0.25 s after the
   request came (the elapsed times are asserted to be at least that, and printed);
 - half-sent headers or a body that never comes held a connection open forever; now the server
@@ -23,9 +26,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from faults import operator_with_env
 from harness import GROUP, VERSION, OperatorProcess, poll
 from kubernetes import client
 from tenancy import Tenant, Tenants, flow, helm, tenants
@@ -50,14 +55,15 @@ def _hook(tenant: Tenant, name: str) -> str:
     return key
 
 
-def _post(port: int, source: str, path: str, key: str) -> tuple[int, str, float]:
-    """POST ``{}`` from the local address ``source``: status, body, seconds."""
+def _post(port: int, source: str, path: str, key: str, forwarded_for: str = "") -> tuple[int, str, float]:
+    """POST ``{}`` from the local address ``source`` (as a proxy for ``forwarded_for``): status, body, seconds."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    headers = {"X-Overture-Key": key, "Content-Type": "application/json"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
     started = time.monotonic()
     try:
-        connection.request(
-            "POST", path, body=b"{}", headers={"X-Overture-Key": key, "Content-Type": "application/json"}
-        )
+        connection.request("POST", path, body=b"{}", headers=headers)
         reply = connection.getresponse()
         return reply.status, reply.read().decode(), time.monotonic() - started
     finally:
@@ -82,6 +88,39 @@ def test_wrong_keys_are_logged_and_throttled_per_address(tenants: Tenants, opera
     assert "too many wrong keys" in reply
     assert fine == 201
     assert logged >= FAILED_KEYS_PER_MINUTE
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_throttled_alone(
+    tenants: Tenants, operator_process: OperatorProcess, tmp_path: Path
+) -> None:
+    """Behind a proxy every caller had the proxy's address: one guesser throttled them all. Only a
+    peer in OVERTURE_WEBHOOK_TRUSTED_PROXIES may say who it forwards; anyone else's header is ignored."""
+    a = tenants.a
+    key = _hook(a, "proxied")
+    path = f"/webhooks/{a.namespace}/proxied/hook"
+    proxy, stranger = "127.0.0.7", "127.0.0.8"
+    env = {**operator_process.env, "OVERTURE_WEBHOOK_TRUSTED_PROXIES": f"{proxy}/32"}
+    with operator_with_env(operator_process, tmp_path / "proxied.log", env) as proxied:
+        port = proxied.port
+        poll(lambda: _post(port, "127.0.0.9", path, key)[0] == 201, 30, "the webhook served")
+        guesses = [_post(port, proxy, path, "guess", "198.51.100.1")[0] for _ in range(FAILED_KEYS_PER_MINUTE)]
+        guesser = _post(port, proxy, path, key, "198.51.100.1")[0]
+        neighbour = _post(port, proxy, path, key, "198.51.100.2")[0]
+        # a peer that is no trusted proxy: a new X-Forwarded-For each time is still the one peer
+        claims = [_post(port, stranger, path, "guess", f"203.0.113.{n}")[0] for n in range(FAILED_KEYS_PER_MINUTE)]
+        stranger_after = _post(port, stranger, path, key, "203.0.113.200")[0]
+        logged = proxied.log_path.read_text(errors="replace")
+    print(
+        f"\n[hostile] behind trusted proxy {proxy}: 198.51.100.1's {len(guesses)} wrong keys {sorted(set(guesses))}, "
+        f"then its right key {guesser}, 198.51.100.2's right key {neighbour}; untrusted {stranger} claiming "
+        f"new addresses: {sorted(set(claims))} then {stranger_after}"
+    )
+    assert guesses == [401] * FAILED_KEYS_PER_MINUTE
+    assert (guesser, neighbour) == (429, 201)
+    assert claims == [401] * FAILED_KEYS_PER_MINUTE
+    assert stranger_after == 429
+    assert f"client=198.51.100.1 peer={proxy} " in logged
+    assert f"client={stranger} peer={stranger} " in logged
 
 
 def test_many_addresses_together_are_throttled_per_webhook(tenants: Tenants, operator_process: OperatorProcess) -> None:
