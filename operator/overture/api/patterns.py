@@ -5,26 +5,39 @@ flow's webhook: with ``re``, ``(a+)+$`` against 28 characters ran for seconds wh
 GIL, and the whole operator waited. RE2 matches in time linear in the value, so no pattern and no
 value can do that; in exchange it refuses backreferences and lookaround, which a pattern then
 reports when the Flow is checked (RE2's syntax is Python's for everything else).
+
+RE2 is imported when a first pattern is compiled: most flows have none, and ``overture validate``
+starts faster without it.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import re2  # type: ignore[import-untyped]
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
+if TYPE_CHECKING:
+    import re2  # type: ignore[import-untyped]
 
 
 class PatternError(ValueError):
     """A pattern RE2 cannot compile; the message says why."""
 
 
+@lru_cache(maxsize=1)
+def _options() -> re2.Options:
+    import re2  # lazy: see the module docstring
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    return options
+
+
 @lru_cache(maxsize=512)
 def compile_pattern(pattern: str) -> re2._Regexp:
+    import re2
+
     try:
-        return re2.compile(pattern, options=_OPTIONS)
+        return re2.compile(pattern, options=_options())
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise PatternError(

@@ -11,7 +11,6 @@ from typing import Any
 from overture.api import API_GROUP, SpecError, TemplateKind
 from overture.cli.client import add_target_options, connect_from
 from overture.cli.common import load_documents
-from overture.crd import render_crds, render_schema, render_template_schema
 from overture.documents import YamlDocument
 from overture.template_tasks import Catalog, Published, published_from
 from overture.validation import flow_problems
@@ -86,6 +85,8 @@ def _has_name(doc: Any) -> bool:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
+    from overture.crd import render_crds  # not for validate: it makes every model's JSON schema
+
     rendered = render_crds()
     if args.stdout:
         print("---\n".join(rendered.values()), end="")
@@ -99,6 +100,8 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from overture.crd import render_schema, render_template_schema  # as in cmd_crds
+
     if args.templates:
         text = render_template_schema()
     else:

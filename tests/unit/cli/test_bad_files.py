@@ -66,10 +66,11 @@ def test_a_bug_is_one_line_without_traceback(
 @pytest.mark.parametrize(
     ("argv", "heavy"),
     [
-        # validate: not even the templates' neighbours it does not use (croniter: no schedule here)
+        # validate: not even the templates' neighbours it does not use (croniter: no schedule here;
+        # re2: no input pattern)
         (
             ["validate", "-q", "examples/03-dag.yaml"],
-            "kubernetes kubernetes_asyncio kopf aiohttp starlette obstore croniter",
+            "kubernetes kubernetes_asyncio kopf aiohttp starlette obstore croniter re2",
         ),
         # --help builds every command's parser; each imports its client when it runs
         (["--help"], "kubernetes kubernetes_asyncio kopf aiohttp starlette uvicorn"),
