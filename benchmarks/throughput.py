@@ -66,22 +66,28 @@ def shards_held(operator: Operator) -> set[int]:
     return shards
 
 
-async def wait_shards_split(operators: list[Operator], timeout: float = 60.0) -> None:
-    """Until every replica holds a shard and the shards are split between them (none held twice)."""
+SHARDS_PER_REPLICA = 4  # rendezvous hashing of 2 shards over 2 replicas gives one replica both, 1 time in 2
+
+
+async def wait_shards_split(operators: list[Operator], shards: int, timeout: float = 60.0) -> list[int]:
+    """Until every shard is held once and every replica holds some; how many each holds."""
     deadline = time.monotonic() + timeout
+    held: list[set[int]] = []
     while time.monotonic() < deadline:
         held = [shards_held(operator) for operator in operators]
-        if all(held) and sum(len(h) for h in held) == len(operators) and len(set().union(*held)) == len(operators):
-            return
+        if all(held) and sum(len(h) for h in held) == shards and len(set().union(*held)) == shards:
+            return [len(h) for h in held]
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"the {len(operators)} replicas did not split the shards in {timeout:.0f} s: {held}")
+    raise RuntimeError(f"the {len(operators)} replicas did not split the {shards} shards in {timeout:.0f} s: {held}")
 
 
 async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
-    """N executions through ``replicas`` operators; with 2, sharded (OVERTURE_SHARDS=2) and side by side."""
+    """N executions through ``replicas`` operators; with more than 1, sharded (OVERTURE_SHARDS=4 per replica)."""
     namespace = await api.create_namespace(f"bench-tp-{n}")
     rec = Recorder(api, namespace)
-    env = {"OVERTURE_SHARDS": str(replicas)} if replicas > 1 else {}
+    shards = SHARDS_PER_REPLICA * replicas if replicas > 1 else 1
+    env = {"OVERTURE_SHARDS": str(shards)} if replicas > 1 else {}
+    split = [1]
     try:
         await api.create("flows", namespace, flow_body("two", 2))
         async with contextlib.AsyncExitStack() as stack:
@@ -90,7 +96,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
                 for i in range(replicas)
             ]
             if replicas > 1:
-                await wait_shards_split(operators)
+                split = await wait_shards_split(operators, shards)
             await wait_flow_ready(api, namespace, ["two"])
             await rec.start()
             before = [await operator.requests() for operator in operators]
@@ -127,6 +133,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
     return {
         "n": n,
         "replicas": replicas,
+        "shards_held": split,
         "finished": len(done),
         "complete": finished,
         "states": states,
@@ -241,7 +248,9 @@ def report(rows_data: list[dict[str, Any]]) -> None:
             rows.append(
                 [
                     r["n"],
-                    o.get("replicas", 1),
+                    o.get("replicas", 1)
+                    if o.get("replicas", 1) == 1
+                    else f"{o['replicas']} ({'+'.join(map(str, o['shards_held']))} shards)",
                     f"{o['finished']}/{r['n']}",
                     f"{o['per_minute']:.0f}/min" if o.get("per_minute") else "-",
                     sec(o.get("latency", {}).get("p50")),
@@ -264,7 +273,7 @@ def report(rows_data: list[dict[str, Any]]) -> None:
 async def bench(
     quick: bool = False, sizes: list[int] | None = None, replicas: list[int] | None = None
 ) -> dict[str, Any]:
-    """For each N: the limit, then Overture with each replica count (2: sharded, OVERTURE_SHARDS=2)."""
+    """For each N: the limit, then Overture with each replica count (more than 1: sharded, 4 shards each)."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
     replicas = replicas or [1]
     api = await Api.connect()
@@ -303,7 +312,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 50, 200")
     parser.add_argument("--sizes", help="comma-separated N, e.g. 100,500,1000")
     parser.add_argument(
-        "--replicas", default="1", help="operator replicas, comma-separated (1,2); 2: sharded, OVERTURE_SHARDS=2"
+        "--replicas", default="1", help="operator replicas, comma-separated (1,2); 2: sharded, OVERTURE_SHARDS=8"
     )
     args = parser.parse_args()
     terminate_gracefully()
