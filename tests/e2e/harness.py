@@ -49,6 +49,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether the operator could listen on ``port`` now (bound as aiohttp binds: SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
+
+
 def answers_200(url: str, timeout: float = 1) -> bool:
     """Whether ``url`` answers 200 now (a probe: no answer is False, not an error)."""
     try:
@@ -78,6 +89,10 @@ class OperatorProcess:
         self.starts = 0
 
     def start(self) -> None:
+        if not port_is_free(self.port):
+            # Kept across restarts, the port can meanwhile be another socket's (an outgoing
+            # connection's ephemeral port): the operator would then retry its bind for a minute.
+            self.port = free_port()
         env = {
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
@@ -269,6 +284,10 @@ def operator_process(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def cluster(kubeconfig: str, operator_process: OperatorProcess) -> Iterator[Cluster]:
+    if operator_process.proc is None or operator_process.proc.poll() is not None:
+        # a test that stopped or replaced the session operator failed before starting it again:
+        # start it here, so that one failure is not every later test's failure too
+        operator_process.start()
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     helper = Cluster(kubeconfig, namespace)
     helper.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, OperatorProcess, poll
+from harness import GROUP, ROOT, VERSION, Cluster, OperatorProcess, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +20,11 @@ def example(name: str) -> dict:
 
 
 def test_examples_are_ready(cluster: Cluster) -> None:
+    # the task templates the examples use first, as the README says: kubectl apply -f examples/templates/
+    for path in sorted((ROOT / "examples" / "templates").glob("*.yaml")):
+        template = yaml.safe_load(path.read_text())
+        assert template["kind"] == "TaskTemplate", f"{path}: a ClusterTaskTemplate would outlive the test"
+        cluster.custom.create_namespaced_custom_object(GROUP, VERSION, cluster.namespace, "tasktemplates", template)
     names = []
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         names.append(cluster.apply_flow(yaml.safe_load(path.read_text()))["metadata"]["name"])
