@@ -5,9 +5,10 @@ for a 10,000-task flow) and every task run; a reconcile changes a few of them. `
 the merge patch that turns ``old`` into ``new``: changed and new keys with their new value,
 removed keys as null, objects compared key by key, arrays whole (a merge patch can only
 replace an array). ``apply`` is RFC 7386's MergePatch, for the one thing a merge patch cannot
-say: a null *value* in ``new`` (null means "remove"). ``diff`` checks its own patch with
-``apply`` and answers None when it does not give ``new`` back; the caller then writes the
-whole object.
+say: a null *value* in ``new`` (null means "remove"). ``diff`` answers None when its patch
+would carry such a null (inside an object; an array goes whole, nulls and all), which is the
+one way its patch fails to give ``new`` back; the caller then writes the whole object. It sees
+that while diffing, so a write does not pay for applying and comparing the whole status again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from typing import Any
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
     """The merge patch that turns ``old`` into ``new`` ({} when equal); None if no merge patch can."""
-    patch = _diff(old, new)
-    return patch if apply(old, patch) == new else None
+    try:
+        return _diff(old, new)
+    except _NullValueError:
+        return None
+
+
+class _NullValueError(Exception):
+    """``new`` sets a null value that a merge patch would read as "remove this key"."""
 
 
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,8 +38,19 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(before, Mapping) and isinstance(value, Mapping):
             patch[key] = _diff(before, value)
         else:
+            _refuse_nulls(value)
             patch[key] = value
     return patch
+
+
+def _refuse_nulls(value: Any) -> None:
+    """Raise _NullValueError for a null that ``apply`` would take for a removal: the value itself, or
+    one inside its objects (not inside an array: ``apply`` puts arrays in whole)."""
+    if value is None:
+        raise _NullValueError
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _refuse_nulls(item)
 
 
 def apply(target: Any, patch: Any) -> Any:

@@ -48,3 +48,31 @@ def test_apply_leaves_its_target_alone() -> None:
     assert apply(target, {"a": {"b": None, "c": 2}}) == {"a": {"c": 2}}
     assert target == {"a": {"b": 1}}
     assert apply(target, ["whole"]) == ["whole"]
+
+
+def test_every_patch_applied_gives_the_new_or_there_is_none() -> None:
+    """The null rule, at each depth and each way a value can change, against RFC 7386's own apply."""
+    olds = [{}, {"a": 1}, {"a": {"b": 1}}, {"a": {"b": None}}, {"a": [None]}, {"a": None}]
+    news = [
+        {},
+        {"a": None},
+        {"a": {"b": None}},
+        {"a": {"b": {"c": None}}},
+        {"a": {"b": 2}},
+        {"a": [None, {"k": None}]},
+        {"a": {"b": [None]}},
+        {"a": 1, "d": {"e": {"f": 1}}},
+    ]
+    for old in olds:
+        for new in news:
+            patch = diff(old, new)
+            if patch is None:  # only a null value inside an object stops a merge patch
+                assert _has_null_in_objects(new), (old, new)
+            else:
+                assert apply(old, patch) == new, (old, new, patch)
+
+
+def _has_null_in_objects(value: object) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, dict) and any(_has_null_in_objects(item) for item in value.values())
