@@ -186,8 +186,15 @@ def test_a_template_root_that_does_not_exist_makes_the_flow_invalid(tools: Tools
     assert tools.apply(text).returncode == 0  # templates are strings to the API server
     ready = tools.ready("roots")
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "Invalid", problem)
-    events = tools.cluster.events("roots")
-    assert any(e.type == "Warning" and e.reason == "Invalid" and e.message == problem for e in events)
+    # Events are posted in the background, after the condition: wait for it (a full CI run read too early)
+    poll(
+        lambda: any(
+            e.type == "Warning" and e.reason == "Invalid" and e.message == problem
+            for e in tools.cluster.events("roots")
+        ),
+        30,
+        "the Invalid Warning Event with the problem",
+    )
 
 
 def test_kestra_spellings_are_pointed_at_overtures(tools: Tools) -> None:
