@@ -1,6 +1,7 @@
 """7. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
 
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
+                              [--engines overture,argo]
 
 Argo Workflows (hack/argo/build.sh: v4.0.5 from the Go module proxy, cached) runs as its
 ``workflow-controller`` process on this machine, like the operator; its executor runs in the
@@ -699,22 +700,34 @@ HEADER = [
 ]
 
 
+ENGINES = ("overture", "argo")
+
+
 async def bench(
-    quick: bool = False, only: list[str] | None = None, requeues: list[str] | None = None
+    quick: bool = False,
+    only: list[str] | None = None,
+    requeues: list[str] | None = None,
+    engines: list[str] | None = None,
 ) -> dict[str, Any]:
     chosen = [w for w in workloads(quick) if not only or w.key in only]
-    sides = [Side("overture", "Overture")] + [
-        Side("argo", f"Argo (requeue {r})", r) for r in (requeues or list(DEFAULT_REQUEUES))
-    ]
-    argo = await asyncio.to_thread(ArgoBuild.build)
+    engines = engines or list(ENGINES)
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    sides = [Side("overture", "Overture")] if "overture" in engines else []
+    if "argo" in engines:
+        sides += [Side("argo", f"Argo (requeue {r})", r) for r in (requeues or list(DEFAULT_REQUEUES))]
+    # Overture alone needs neither Argo's build nor the relay its pods reach the API server by.
+    argo = await asyncio.to_thread(ArgoBuild.build) if "argo" in engines else None
     api = await Api.connect()
     placement = Placement(api)
-    relay = Relay(argo.pod_gateway, argo.apiserver_port)
+    relay = Relay(argo.pod_gateway, argo.apiserver_port) if argo else None
     results: list[dict[str, Any]] = []
     try:
         available = await placement.discover()
         await install_crds(api, ROOT / "crds")
-        await install_crds(api, argo.crds)
+        if argo:
+            await install_crds(api, argo.crds)
         for workload in chosen:
             if workload.node not in available:
                 for side in sides:
@@ -733,12 +746,14 @@ async def bench(
                 results.append(await measure(api, placement, workload, side, argo, relay))
                 print(f"[peer]   took {time.monotonic() - started:.0f} s", flush=True)
     finally:
-        relay.stop()
+        if relay:
+            relay.stop()
         await placement.restore()
         await api.close()
     titles = {w.key: w.title for w in chosen}
+    argo_version = argo.version if argo else "(not run)"
     print_table(
-        f"7. Overture vs Argo Workflows {argo.version} (busybox `true` tasks; one engine at a time)",
+        f"7. Overture vs Argo Workflows {argo_version} (busybox `true` tasks; one engine at a time)",
         HEADER,
         table_rows(results, titles),
     )
@@ -748,7 +763,8 @@ async def bench(
     )
     data = {
         "quick": quick,
-        "argo_version": argo.version,
+        "argo_version": argo_version,
+        "engines": engines,
         "fanout_concurrency": FANOUT_CONCURRENCY,
         "workloads": {w.key: {"title": w.title, "tasks": w.tasks, "runs": w.runs, "node": w.node} for w in chosen},
         "results": results,
@@ -764,6 +780,9 @@ def main() -> None:
     parser.add_argument(
         "--requeue", help=f"Argo's DEFAULT_REQUEUE_TIME values, comma-separated (default: {','.join(DEFAULT_REQUEUES)})"
     )
+    parser.add_argument(
+        "--engines", help=f"which engines to run, comma-separated (default: {','.join(ENGINES)}); e.g. overture alone"
+    )
     args = parser.parse_args()
     terminate_gracefully()
     asyncio.run(
@@ -771,6 +790,7 @@ def main() -> None:
             args.quick,
             args.workloads.split(",") if args.workloads else None,
             args.requeue.split(",") if args.requeue else None,
+            args.engines.split(",") if args.engines else None,
         )
     )
 

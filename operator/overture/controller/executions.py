@@ -3,8 +3,9 @@
 ``ExecutionReconciler.reconcile(key)`` reads everything from the ``Store``, calls ``step`` and
 applies the ``Decision`` in a fixed order:
 
-1. creations and deletions (Jobs, child executions): idempotent, deterministic names; calls
-   (http, sql, notify attempts) handed to ``calls.CallRunner``, which makes them in the background;
+1. creations and deletions (Jobs, child executions): idempotent, deterministic names; a run of
+   Job creations concurrently; calls (http, sql, notify attempts) handed to ``calls.CallRunner``,
+   which makes them in the background;
 2. one status write (a merge patch of what changed, at the resourceVersion we read: a stale
    copy gets 409 and is reconciled again from the fresh one, so two operators can never both
    advance a run), unless the change is routine and may be held (``held.py``);
@@ -23,6 +24,7 @@ names and gets AlreadyExists. Losing a held status is the same crash between 1 a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -74,7 +76,7 @@ from overture.kube.errors import RejectedError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.jobs import build_job
 from overture.kube.namespaces import NamespacePolicies
-from overture.kube.policy import PolicyError
+from overture.kube.policy import PolicyError, TaskPolicy
 from overture.kube.store import Body, Key, Store
 from overture.template_tasks import expand_flow
 from overture.triggers.chain import chain_in, followed_by, with_chain
@@ -86,6 +88,7 @@ MISSING_FLOW_RECHECK_SECONDS = 5.0
 MIN_REQUEUE_SECONDS = 0.05
 STORE_RETRY_SECONDS = 5.0
 INVALID_REQUEST = frozenset({400, 413, 422})  # the object itself is wrong: sending it again cannot help
+JOB_CREATES_AT_ONCE = 16  # a decision's Job creations in flight at once (_act)
 
 
 class ExecutionReconciler:
@@ -221,51 +224,27 @@ class ExecutionReconciler:
         return result
 
     async def _act(self, execution: Execution, decision: Decision) -> bool:
-        """Create and delete what ``decision`` asks for; whether the API server refused a Job."""
+        """Create and delete what ``decision`` asks for, in its order; whether the API server refused a Job.
+
+        A run of Job creations goes out at once (``JOB_CREATES_AT_ONCE`` at a time): one by one, a
+        fan-out's reconcile that starts 50 iterations waited 50 round trips (0.3 s each on a busy
+        API server), and the run's next reconcile waited for it (benchmarks/README.md, fan-out
+        trace). Their order does not matter: each Job stands alone under a deterministic name,
+        and a failure leaves the status unwritten, so the next reconcile asks for the same Jobs
+        again and gets AlreadyExists for those that were made (a crash between steps 1 and 2).
+        """
         namespace = execution.metadata.namespace or ""
         name = execution.metadata.name
-        flow_spec = decision.status.flow_spec
         refused = False
-        account = flow_spec.service_account_name if flow_spec else None
+        creations: list[CreateJob] = []
         for action in decision.actions:
             if isinstance(action, CreateJob):
-                policy = await self.policies.get(namespace)
-                try:
-                    manifest = build_job(
-                        action,
-                        namespace=namespace,
-                        flow=execution.spec.flow_ref.name,
-                        execution=name,
-                        execution_uid=execution.metadata.uid or "",
-                        service_account=account,
-                        ttl_seconds=self.settings.job_ttl_seconds,
-                        signer=self.artifacts,
-                        policy=policy,
-                    )
-                except (ArtifactError, PolicyError) as exc:  # a failed attempt, as a Job the API server refused
-                    self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
-                    refused = True
-                    continue
-                try:
-                    created = await self.kube.create_job(namespace, manifest)
-                except RejectedError as exc:
-                    if exc.status not in INVALID_REQUEST:
-                        raise
-                    log.warning("The API server rejected a Job: job=%s/%s error=%s", namespace, action.name, exc)
-                    self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
-                        f"the API server rejected the Job: {exc}"[:1000]
-                    )
-                    refused = True
-                    continue
-                if created:
-                    log.info(
-                        "Created Job: job=%s/%s task=%s attempt=%d",
-                        namespace,
-                        action.name,
-                        action.task_run,
-                        action.attempt,
-                    )
-            elif isinstance(action, DeleteJob):
+                creations.append(action)
+                continue
+            if isinstance(action, DeleteJob | CreateExecution | KillExecution):  # after the creations before it
+                refused |= await self._create_jobs(execution, decision, creations)
+                creations = []
+            if isinstance(action, DeleteJob):
                 await self.kube.delete_job(namespace, action.name)
                 log.info("Deleted Job: job=%s/%s reason=%s", namespace, action.name, action.reason)
             elif isinstance(action, CreateExecution):
@@ -274,7 +253,64 @@ class ExecutionReconciler:
                 await self.kube.patch_execution_spec(namespace, action.name, {"kill": True})
             elif isinstance(action, StartCall):
                 self.calls.start((namespace, name), action)
+        refused |= await self._create_jobs(execution, decision, creations)
         return refused
+
+    async def _create_jobs(self, execution: Execution, decision: Decision, creations: list[CreateJob]) -> bool:
+        """Create ``creations`` concurrently; whether the API server refused one. Every creation
+        is waited for before the first error (if any) is raised."""
+        if not creations:
+            return False
+        policy = await self.policies.get(execution.metadata.namespace or "")
+        at_once = asyncio.Semaphore(JOB_CREATES_AT_ONCE)
+
+        async def create(action: CreateJob) -> bool:
+            async with at_once:
+                return await self._create_job(execution, decision, action, policy)
+
+        outcomes = await asyncio.gather(*(create(a) for a in creations), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return any(outcomes)
+
+    async def _create_job(
+        self, execution: Execution, decision: Decision, action: CreateJob, policy: TaskPolicy
+    ) -> bool:
+        """Create one attempt's Job; whether the API server (or the namespace's policy) refused it."""
+        namespace = execution.metadata.namespace or ""
+        name = execution.metadata.name
+        flow_spec = decision.status.flow_spec
+        try:
+            manifest = build_job(
+                action,
+                namespace=namespace,
+                flow=execution.spec.flow_ref.name,
+                execution=name,
+                execution_uid=execution.metadata.uid or "",
+                service_account=flow_spec.service_account_name if flow_spec else None,
+                ttl_seconds=self.settings.job_ttl_seconds,
+                signer=self.artifacts,
+                policy=policy,
+            )
+        except (ArtifactError, PolicyError) as exc:  # a failed attempt, as a Job the API server refused
+            self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
+            return True
+        try:
+            created = await self.kube.create_job(namespace, manifest)
+        except RejectedError as exc:
+            if exc.status not in INVALID_REQUEST:
+                raise
+            log.warning("The API server rejected a Job: job=%s/%s error=%s", namespace, action.name, exc)
+            self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
+                f"the API server rejected the Job: {exc}"[:1000]
+            )
+            return True
+        if created:
+            log.info(
+                "Created Job: job=%s/%s task=%s attempt=%d", namespace, action.name, action.task_run, action.attempt
+            )
+        return False
 
     async def _write_status(self, body: Body, decision: Decision) -> None:
         """Send what changed since ``body`` (a merge patch at its resourceVersion), or the whole status.

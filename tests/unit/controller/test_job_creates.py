@@ -1,0 +1,100 @@
+"""A decision's Job creations go out concurrently (``ExecutionReconciler._act``).
+
+One by one, a fan-out's reconcile that starts 50 iterations waited 50 round trips to the API
+server, and the run's next reconcile (a slot freed) waited for all of them: the fan-out
+benchmark's iterations were started at the pace of one Job create at a time
+(benchmarks/README.md, fan-out trace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from support.fake_kube import StatusKube
+
+from overture.controller.executions import JOB_CREATES_AT_ONCE, ExecutionReconciler
+from overture.controller.settings import ControllerSettings
+from overture.kube.errors import TransientError
+from overture.kube.store import Store
+
+NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+ITEMS = 40
+FLOW = {
+    "apiVersion": "overture.dev/v1alpha1",
+    "kind": "Flow",
+    "metadata": {"name": "fan", "namespace": "ns", "uid": "f1", "generation": 1, "resourceVersion": "1"},
+    "spec": {
+        "tasks": [
+            {
+                "id": "items",
+                "type": "each",
+                "items": f"{{{{ range({ITEMS}) | list | json }}}}",
+                "concurrencyLimit": ITEMS,
+                "tasks": [{"id": "t", "type": "shell", "commands": ["true"]}],
+            }
+        ],
+    },
+}
+EXECUTION = {
+    "apiVersion": "overture.dev/v1alpha1",
+    "kind": "Execution",
+    "metadata": {
+        "name": "fan-1",
+        "namespace": "ns",
+        "uid": "e1",
+        "resourceVersion": "1",
+        "creationTimestamp": "2026-01-31T12:00:00Z",
+    },
+    "spec": {"flowRef": {"name": "fan"}},
+}
+
+
+class Kube(StatusKube):
+    """Job creation as a round trip: it yields to the loop before answering, and counts how many
+    are in flight at once; ``fail`` names a Job the API server is too busy to create."""
+
+    def __init__(self, store: Store, fail: str | None = None) -> None:
+        super().__init__(store)
+        self.fail = fail
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.created: list[str] = []
+
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.in_flight -= 1
+        if name == self.fail:
+            raise TransientError(503, "busy")
+        self.created.append(name)
+        return True
+
+
+def reconciler(fail: str | None = None) -> tuple[Kube, Store, ExecutionReconciler]:
+    store = Store()
+    store.put("flow", FLOW)
+    store.put("execution", EXECUTION)
+    kube = Kube(store, fail)
+    return kube, store, ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def test_a_decisions_jobs_are_created_concurrently_and_bounded() -> None:
+    kube, _, controller = reconciler()
+    asyncio.run(controller.reconcile(("ns", "fan-1")))
+    assert len(kube.created) == ITEMS
+    assert kube.most_in_flight == JOB_CREATES_AT_ONCE  # one at a time before
+
+
+def test_a_failed_creation_waits_for_the_others_and_leaves_the_status_unwritten() -> None:
+    kube, store, controller = reconciler(fail="fan-1-t-3-1")
+    with pytest.raises(TransientError):
+        asyncio.run(controller.reconcile(("ns", "fan-1")))
+    assert len(kube.created) == ITEMS - 1  # every other Job made: the next reconcile adopts them (AlreadyExists)
+    assert kube.statuses == []
+    assert "status" not in store.executions[("ns", "fan-1")]
