@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,15 @@ from kubernetes.client.exceptions import ApiException
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "overture.dev", "v1alpha1"
 T = TypeVar("T")
+
+
+def kubectl_path() -> str:
+    """The local cluster's own kubectl (built with it), else the one on PATH."""
+    script = f"source {ROOT / 'hack' / 'cluster' / 'lib.sh'} && bin_dir kubernetes"
+    built = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False).stdout.strip()
+    found = shutil.which("kubectl", path=f"{built}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert found, f"no kubectl in {built} nor on PATH (hack/cluster/build.sh builds it)"
+    return found
 
 
 def poll(predicate: Callable[[], T | None], timeout: float, message: str, interval: float = 0.25) -> T:
@@ -136,6 +146,17 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+    def usage(self) -> tuple[float, float, float]:
+        """(CPU seconds so far, RSS MiB now, peak RSS MiB) of the operator process, from /proc."""
+        assert self.proc is not None, "the operator is not running"
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            fields = [line.split(":", 1) for line in status]
+        memory = {key: int(value.split()[0]) / 1024 for key, value in fields if key.startswith("Vm")}
+        return cpu, memory["VmRSS"], memory["VmHWM"]
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, Cluster, poll
+from harness import ROOT, Cluster, kubectl_path, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -28,14 +28,9 @@ def flow_text(name: str, spec: str) -> str:
     return head + textwrap.indent(textwrap.dedent(spec), "  ")
 
 
-@pytest.fixture(scope="module")
-def kubectl_path() -> str:
-    """The local cluster's own kubectl (built with it), else the one on PATH."""
-    script = f"source {ROOT / 'hack' / 'cluster' / 'lib.sh'} && bin_dir kubernetes"
-    built = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False).stdout.strip()
-    found = shutil.which("kubectl", path=f"{built}{os.pathsep}{os.environ.get('PATH', '')}")
-    assert found, f"no kubectl in {built} nor on PATH (hack/cluster/build.sh builds it)"
-    return found
+@pytest.fixture(scope="module", name="kubectl_path")
+def kubectl_path_fixture() -> str:
+    return kubectl_path()
 
 
 class Tools:

@@ -3,11 +3,12 @@
 An Execution holds every task run in its status, and etcd refuses an object over 1.5 MiB. Past
 ``ARCHIVE_AFTER`` task runs, the status as written (``ExecutionStatus.to_wire``) keeps in
 ``taskRuns`` only what a person looks at first (every unfinished run, and the first
-``FAILURES_SHOWN`` failed ones) and puts every other run into ``archivedRuns``: the list of all
-runs in order (an archived run as its JSON, a run kept in ``taskRuns`` as its id), in chunks of
-``CHUNK_RUNS``, each zlib-compressed (level 1, as the store packs finished executions) and
-base64. ``taskRunCounts`` counts every run by state, so ``kubectl get -o wide`` and the metrics
-read the counts without decoding anything.
+``FAILURES_SHOWN`` that failed or warned: a failure ``allowFailure`` let pass ends WARNING, and
+it is the one a person looks for in a fan-out that went on past it) and puts every other run
+into ``archivedRuns``: the list of all runs in order (an archived run as its JSON, a run kept
+in ``taskRuns`` as its id), in chunks of ``CHUNK_RUNS``, each zlib-compressed (level 1, as the
+store packs finished executions) and base64. ``taskRunCounts`` counts every run by state, so
+``kubectl get -o wide`` and the metrics read the counts without decoding anything.
 
 Reading a status (``ExecutionStatus`` from its JSON; ``task_runs_of`` for a plain object) puts the
 archived runs back where they were: the models, the engine and the CLI see every task run.
@@ -51,13 +52,13 @@ def count_states(states: Iterable[str]) -> dict[str, int]:
 
 def shown_in_full(states: Sequence[str]) -> list[bool]:
     """Which runs ``taskRuns`` keeps in full: all of them up to ``ARCHIVE_AFTER``; past it, the
-    unfinished ones and the first ``FAILURES_SHOWN`` failures."""
+    unfinished ones and the first ``FAILURES_SHOWN`` that failed or warned (allowed failures)."""
     if len(states) <= ARCHIVE_AFTER:
         return [True] * len(states)
     shown: list[bool] = []
     failures = 0
     for state in states:
-        failed = state == State.FAILED
+        failed = state in (State.FAILED, State.WARNING)
         keep = not State(state).is_terminal or (failed and failures < FAILURES_SHOWN)
         failures += keep and failed
         shown.append(keep)

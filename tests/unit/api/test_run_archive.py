@@ -80,6 +80,22 @@ def test_a_big_status_shows_unfinished_runs_and_the_first_failures_and_archives_
     assert wire["taskRunCounts"] == {"FAILED": 99, "RUNNING": 10, "SUCCESS": 891}
 
 
+def allowed_failure(index: int) -> dict[str, Any]:
+    """A run whose attempt failed and whose task has ``allowFailure``: it ends WARNING."""
+    body = run(index, "FAILED")
+    return {**body, "state": "WARNING", "message": "failed (allowFailure): exit 1"}
+
+
+def test_a_big_status_shows_the_failures_allowfailure_let_pass() -> None:
+    runs = [allowed_failure(i) if i % 100 == 7 else run(i) for i in range(1000)]
+
+    wire = parse_execution(execution(runs)).to_wire()["status"]
+
+    assert [r["id"] for r in wire["taskRuns"]] == [f"work[{i}]" for i in range(7, 1000, 100)]
+    assert all(r["message"] == "failed (allowFailure): exit 1" for r in wire["taskRuns"])
+    assert wire["taskRunCounts"] == {"SUCCESS": 990, "WARNING": 10}
+
+
 def test_an_archived_status_reads_back_as_the_same_runs_in_the_same_order() -> None:
     runs = mixed(1000, failed_every=7, running_from=995)
     original = parse_execution(execution(runs))
