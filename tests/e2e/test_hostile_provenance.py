@@ -9,9 +9,13 @@ Probes, each with what it did before:
 - nothing recorded who created an Execution; now ``spec.requestedBy`` must be the creator's user
   name (``overture run`` and the UI write it), and it, ``spec.trigger`` and ``spec.parent``
   cannot change afterwards; steering (``kill``) still works;
+- a flow author created an Execution carrying ``overture.dev/trigger-chain`` (the flows that led to
+  a run, which stops trigger loops), or removed or changed it on a run the operator started (so a
+  loop could run on); now only the operator writes it, and the refusal names the annotation;
 - a flow author named ``serviceAccountName: deployer`` (any account its namespace allowed); now
   the author must also be allowed to ``use`` that account (a RoleBinding a platform team makes);
-- the operator's own schedule, webhook and subflow runs still start, stamped with its user name.
+- the operator's own schedule, webhook and subflow runs still start, stamped with its user name
+  (the subflow's child with its trigger chain).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from overture.cli import main
 
 pytestmark = pytest.mark.e2e
 
+CHAIN = "overture.dev/trigger-chain"
+
 __all__ = ["helm", "tenants"]  # fixtures
 
 
@@ -47,6 +53,17 @@ def _patch_execution(tenant: Tenant, name: str, spec: dict[str, Any]) -> str:
     try:
         tenant.custom.patch_namespaced_custom_object(
             GROUP, VERSION, tenant.namespace, "executions", name, {"spec": spec}
+        )
+    except client.ApiException as exc:
+        return f"{exc.status} {exc.body}"
+    return ""
+
+
+def _patch_annotations(tenant: Tenant, name: str, annotations: dict[str, str | None]) -> str:
+    """'' if the tenant could merge ``annotations`` into the Execution's (None removes one)."""
+    try:
+        tenant.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, tenant.namespace, "executions", name, {"metadata": {"annotations": annotations}}
         )
     except client.ApiException as exc:
         return f"{exc.status} {exc.body}"
@@ -129,11 +146,50 @@ def test_the_operator_still_starts_schedule_webhook_and_subflow_runs(
     parent = b.admin.wait_state("parent-1", {"SUCCESS", "FAILED"}, timeout=60)
     assert parent["status"]["state"] == "SUCCESS", parent["status"]
     child = b.admin.get("executions", parent["status"]["taskRuns"][0]["childExecution"])
+    # the operator writes the child's trigger chain: the policy lets its own create through
+    assert child["metadata"]["annotations"][CHAIN] == f"{b.namespace}/parent", child["metadata"]
     for run, kind in ((ticked[0], "schedule"), (hooked[0], "webhook"), (child, "subflow")):
         assert run["spec"]["trigger"]["type"] == kind
         assert run["spec"]["requestedBy"] == tenants.operator_user, run["spec"]
         done = b.admin.wait_state(run["metadata"]["name"], {"SUCCESS", "FAILED"}, timeout=60)
         assert done["status"]["state"] == "SUCCESS", done["status"]
+
+
+def test_only_the_operator_writes_the_trigger_chain(tenants: Tenants) -> None:
+    a = tenants.a
+    for name, tasks in (("leaf", None), ("caller", [{"id": "call", "type": "subflow", "flowRef": {"name": "leaf"}}])):
+        a.custom.create_namespaced_custom_object(GROUP, VERSION, a.namespace, "flows", flow(name, tasks))
+    # a forged chain on create: it would only stop the author's own triggers, but it is the operator's record
+    forged = execution("forged-chain", "leaf", by=a.user)
+    forged["metadata"]["annotations"] = {CHAIN: f"{a.namespace}/leaf"}
+    answer = _create_execution(a, forged)
+    assert answer.startswith("403"), answer
+    assert (
+        f"metadata.annotations: overture.dev/trigger-chain is written by the operator ({tenants.operator_user}) only"
+        in answer
+    ), answer
+    assert "stops triggers from looping; remove it" in answer, answer
+
+    # a run the operator started carries its chain; the flow author may not drop or rewrite it
+    assert _create_execution(a, execution("caller-1", "caller", by=a.user)) == ""
+    caller = a.admin.wait_state("caller-1", {"SUCCESS", "FAILED"}, timeout=60)
+    assert caller["status"]["state"] == "SUCCESS", caller["status"]
+    child = caller["status"]["taskRuns"][0]["childExecution"]
+    recorded = f"{a.namespace}/caller"
+    assert a.admin.get("executions", child)["metadata"]["annotations"][CHAIN] == recorded
+    removed = _patch_annotations(a, child, {CHAIN: None})
+    assert removed.startswith("403"), removed
+    why = f"it records the flows whose runs led to this one ({recorded})"
+    assert f"overture.dev/trigger-chain cannot be removed: {why}" in removed, removed
+    changed = _patch_annotations(a, child, {CHAIN: "elsewhere/other"})
+    assert changed.startswith("403") and "overture.dev/trigger-chain cannot be changed" in changed, changed
+    added = _patch_annotations(a, "caller-1", {CHAIN: recorded})
+    assert added.startswith("403") and "overture.dev/trigger-chain cannot be added" in added, added
+    assert f"only the operator ({tenants.operator_user}) writes it" in added, added
+    assert a.admin.get("executions", child)["metadata"]["annotations"][CHAIN] == recorded
+    # other annotations stay the author's to write
+    assert _patch_annotations(a, child, {"team.example/note": "checked"}) == ""
+    print(f"\n[provenance] trigger chain removed by tenant-a -> {_message(removed)}")
 
 
 def test_a_flow_may_name_a_service_account_its_author_may_use(tenants: Tenants) -> None:

@@ -15,8 +15,9 @@ flow that was not started; the rate cap per trigger stays as the net below (it a
 loops through objects no execution is known to have made, e.g. a ConfigMap a task writes).
 
 Why an annotation: it is set once when the Execution is created (a status cannot be written on
-create) and read by ``kubectl describe``. A person who may create Executions may also write it;
-that only stops their own runs' triggers, never starts anything, so it needs no protection.
+create) and read by ``kubectl describe``. Only the operator writes it: the chart's admission policy
+refuses it on an Execution anyone else creates, and refuses adding, changing or removing it to
+anyone but the operator (removing it from a run would let a loop run on past it).
 """
 
 from __future__ import annotations
