@@ -533,6 +533,16 @@ class Operator:
                 counts[verb] = float(line.rsplit(" ", 1)[1])
         return counts
 
+    async def watch_events(self) -> dict[str, float]:
+        """overture_watch_events by "kind/outcome" (queued a reconcile, echo, set aside, unchanged), from /metrics."""
+        counts: dict[str, float] = {}
+        for line in (await asyncio.to_thread(self.metrics_text)).splitlines():
+            if line.startswith("overture_watch_events_total{"):
+                kind = line.split('kind="', 1)[1].split('"', 1)[0]
+                outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+                counts[f"{kind}/{outcome}"] = float(line.rsplit(" ", 1)[1])
+        return counts
+
     async def reconciles(self) -> tuple[int, float]:
         """(count, total seconds) of reconciles, from overture_reconcile_seconds."""
         count, total = 0, 0.0

@@ -9,7 +9,7 @@ For each N, in the same run:
 - **limit**: a bare script does the same work without the orchestrator: N chains, each creates
   task 1's Job (the same manifest, from ``overture.kube.jobs.build_job``), waits for it to be
   finished (Complete, and its pod ended if the Job controller made one: what the operator waits
-  for), creates task 2's Job, waits again. Same client (``overture.kube.client.Kube``, one
+  for), creates task 2's Job, waits again. Same client (``overture.kube.client.Kube.connect``, one
   kubernetes_asyncio ApiClient), same completer, same API server.
 
 Jobs are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
@@ -35,6 +35,7 @@ from benchmarks.common import (
     execution_body,
     flow_body,
     gather_limited,
+    kubeconfig_path,
     parse_requests_delta,
     print_table,
     running,
@@ -102,6 +103,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
             before = [await operator.requests() for operator in operators]
             cpu_before = [operator.cpu_seconds() for operator in operators]
             reconciles_before = [await operator.reconciles() for operator in operators]
+            watch_before = [await operator.watch_events() for operator in operators]
             names = [f"two-{i:05d}" for i in range(n)]
             started = time.time()
             await gather_limited(
@@ -112,6 +114,10 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
             cpu = sum(operator.cpu_seconds() - b for operator, b in zip(operators, cpu_before, strict=True))
             rss = [operator.rss_mib() for operator in operators]
             reconciles_after = [await operator.reconciles() for operator in operators]
+            watch_events: dict[str, int] = {}
+            for operator, b in zip(operators, watch_before, strict=True):
+                for outcome, count in parse_requests_delta(b, await operator.watch_events()).items():
+                    watch_events[outcome] = watch_events.get(outcome, 0) + count
             requests: dict[str, int] = {}
             for operator, b in zip(operators, before, strict=True):
                 for verb, count in parse_requests_delta(b, await operator.settled_requests()).items():
@@ -148,6 +154,8 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
         "operator_rss_mib_each": rss,
         "execution_watch_events": rec.exec_events,
         "reconciles": reconciles,
+        "reconciles_per_execution": reconciles / max(len(done), 1),
+        "watch_events": watch_events,  # by kind/outcome; empty for an operator without the metric
         "reconcile_seconds_mean": reconcile_seconds / max(reconciles, 1),
     }
 
@@ -169,7 +177,7 @@ def manifest(namespace: str, chain: str, task: int) -> dict[str, Any]:
 async def bare_run(api: Api, n: int) -> dict[str, Any]:
     """The limit: the same 2n Jobs, in n chains, created and awaited by a plain script."""
     namespace = await api.create_namespace(f"bench-bare-{n}")
-    kube = Kube(api.api)  # the operator's client class, on one kubernetes_asyncio ApiClient
+    kube = await Kube.connect(kubeconfig_path())  # the operator's client, connected as the operator connects
     rec = Recorder(api, namespace, watch_executions=False)
     waiters: dict[str, asyncio.Future[float]] = {}
     loop = asyncio.get_running_loop()
@@ -224,6 +232,7 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
             results, complete = [], False
     finally:
         await rec.close()
+        await kube.close()
         await api.delete_namespace(namespace)
     if not complete:
         return {"n": n, "finished": 0, "complete": False}
@@ -260,12 +269,13 @@ def report(rows_data: list[dict[str, Any]]) -> None:
                     f"{fraction:.0%}" if fraction else "-",
                     f"{o.get('writes_per_task_run', 0):.2f}",
                     f"{o.get('operator_cpu_seconds', 0):.1f} s",
+                    f"{o.get('reconciles_per_execution', 0):.2f}",
                 ]
             )
     header = ["N", "replicas", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction"]
     print_table(
         "2. Throughput: N executions of a 2-task flow created at once (Jobs completed by the completer)",
-        [*header, "writes/task", "op CPU"],
+        [*header, "writes/task", "op CPU", "reconciles/exec"],
         rows,
     )
 

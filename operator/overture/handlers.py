@@ -21,6 +21,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from overture import process_memory
 from overture.api import API_GROUP, API_VERSION, LABEL_EXECUTION
 from overture.controller import Controller
 from overture.controller.flows import reconcile_flow
+from overture.controller.observe import job_observation
 from overture.controller.settings import OperatorSettings
 from overture.controller.shard_leases import ShardElector
 from overture.isolation import TenantWork
@@ -38,12 +40,15 @@ from overture.kube.client import Kube
 from overture.kube.errors import RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.lease import LeaderElector, default_identity
-from overture.kube.store import TEMPLATE_KINDS, Store, key_of
+from overture.kube.store import TEMPLATE_KINDS, Store, job_of_pod, key_of
 from overture.server import Metrics, build_app, serve
 from overture.triggers.service import Triggers
 
 log = logging.getLogger("overture")
 T = TypeVar("T")
+# Watch events of executions, Jobs and pods by (kind, what became of them): "queued" a reconcile;
+# "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads (/metrics)
+WATCH_EVENTS: Counter[tuple[str, str]] = Counter()
 
 
 class Runtime:
@@ -127,7 +132,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             leader.on_elected.append(controller.resync)
         elector = leader
     metrics = Metrics(
-        runtime.store, lambda: controller.queue.depth, lambda: runtime.elector is None or runtime.elector.is_leader
+        runtime.store,
+        lambda: controller.queue.depth,
+        lambda: runtime.elector is None or runtime.elector.is_leader,
+        WATCH_EVENTS,
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
@@ -301,34 +309,50 @@ async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     key = key_of(body)
     # The echo of our own status write: the operator stored the write's answer and decided from
     # it already; reconciling again would decide the same (``step`` is a fixed point for the same
-    # observation). One reconcile saved per status write, about a third of all reconciles.
-    echo = not _deleted(type) and runtime.store.holds_execution(body)
+    # observation). One reconcile saved per status write. An echo that comes before the write's
+    # answer waits for it (controller/own_writes.py).
+    deleted = _deleted(type)
+    echo = not deleted and runtime.store.holds_execution(body)
     if not echo:
-        runtime.store.put("execution", dict(body), _deleted(type))
+        runtime.store.put("execution", dict(body), deleted)
     if runtime.controller is None:
         return
-    if not echo:
+    if echo:
+        WATCH_EVENTS["execution", "echo"] += 1
+    elif not deleted and runtime.controller.set_aside(key, body["metadata"].get("resourceVersion") or ""):
+        WATCH_EVENTS["execution", "set aside"] += 1
+    else:
+        WATCH_EVENTS["execution", "queued"] += 1
         runtime.controller.enqueue(key)
     parent = (body.get("spec") or {}).get("parent") or {}
     if parent.get("execution"):
-        runtime.controller.enqueue((key_of(body)[0], parent["execution"]))
+        runtime.controller.enqueue((key[0], parent["execution"]))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION: kopf.PRESENT})
 async def on_job(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    runtime.store.put("job", dict(body), _deleted(type))
-    _enqueue_owner(runtime, body)
+    _task_changed(runtime, "job", type, body, body["metadata"]["name"])
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION: kopf.PRESENT})
 async def on_pod(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    runtime.store.put("pod", dict(body), _deleted(type))
-    _enqueue_owner(runtime, body)
+    _task_changed(runtime, "pod", type, body, job_of_pod(body))
 
 
-def _enqueue_owner(runtime: Runtime, body: kopf.Body) -> None:
-    execution = (body.get("metadata", {}).get("labels") or {}).get(LABEL_EXECUTION)
-    if execution and runtime.controller is not None:
-        runtime.controller.enqueue((body["metadata"]["namespace"], execution))
+def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: kopf.Body, job: str | None) -> None:
+    """A task's Job or pod changed: cached, and its execution queued if what a reconcile reads of
+    the Job changed (``observe.job_observation``). Most of a Job's and its pod's ~10 events per
+    run (a pod scheduled, a finalizer removed, the Job's counters) change nothing it reads."""
+    namespace = body["metadata"].get("namespace") or ""
+    before = job_observation(runtime.store, namespace, job) if job else None
+    runtime.store.put(kind, dict(body), _deleted(event_type))
+    execution = (body["metadata"].get("labels") or {}).get(LABEL_EXECUTION)
+    if not execution or runtime.controller is None:
+        return
+    if job and before is not None and before == job_observation(runtime.store, namespace, job):
+        WATCH_EVENTS[kind, "unchanged"] += 1
+        return
+    WATCH_EVENTS[kind, "queued"] += 1
+    runtime.controller.enqueue((namespace, execution))

@@ -2,13 +2,13 @@
 
 Metrics are read from the operator's cache at scrape time (no extra API calls): executions by
 state, task runs by state, the reconcile queue depth; plus a reconcile latency histogram and API
-requests by verb.
+requests by verb, and watch events by what became of them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -22,9 +22,12 @@ HEADER_SECONDS = 10.0
 
 
 class StoreCollector(Collector):
-    def __init__(self, store: Store, depth: Callable[[], int]) -> None:
+    def __init__(
+        self, store: Store, depth: Callable[[], int], watch_events: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self.store = store
         self.depth = depth
+        self.watch_events = watch_events if watch_events is not None else {}
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         executions: Counter[str] = Counter()
@@ -45,12 +48,24 @@ class StoreCollector(Collector):
         for verb, count in sorted(REQUESTS.items()):
             requests.add_metric([verb], count)
         yield requests
+        events = CounterMetricFamily(
+            "overture_watch_events", "Watch events of executions, Jobs and pods by outcome", labels=["kind", "outcome"]
+        )
+        for (kind, outcome), count in sorted(self.watch_events.items()):
+            events.add_metric([kind, outcome], count)
+        yield events
 
 
 class Metrics:
-    def __init__(self, store: Store, depth: Callable[[], int], leader: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        depth: Callable[[], int],
+        leader: Callable[[], bool] = lambda: True,
+        watch_events: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(StoreCollector(store, depth))
+        self.registry.register(StoreCollector(store, depth, watch_events))
         self.leader = Gauge("overture_leader", "1 while this replica holds the Lease", registry=self.registry)
         self.leader.set_function(lambda: 1.0 if leader() else 0.0)
         self.reconcile_seconds = Histogram(

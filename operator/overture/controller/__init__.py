@@ -75,9 +75,15 @@ class Controller:
         )
         self.queue = WorkQueue(self.executions.reconcile, settings.workers, gate, owns)
         self.calls.wake = self.queue.enqueue
+        self.executions.own_writes.wake = self.queue.enqueue
 
     def enqueue(self, key: Key) -> None:
         self.queue.enqueue(key)
+
+    def set_aside(self, key: Key, resource_version: str) -> bool:
+        """Whether a watch event of ``key`` waits for the answer of our status write in flight
+        (``own_writes``): then it queues ``key`` only if it was not that write's echo."""
+        return self.executions.own_writes.set_aside(key, resource_version)
 
     def resync(self) -> None:
         """Every unfinished execution reconciled again, every flow's retention checked (a new leader's first act)."""

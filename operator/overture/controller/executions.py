@@ -53,6 +53,7 @@ from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
 from overture.controller.observe import observe
+from overture.controller.own_writes import OwnWrites
 from overture.controller.queue import Result
 from overture.controller.settings import ControllerSettings
 from overture.controller.stored import StoredOutputs
@@ -124,6 +125,7 @@ class ExecutionReconciler:
         self.calls = calls or CallRunner(kube, settings.calls, self.artifacts)
         self.policies = NamespacePolicies(kube)
         self.unstarted = CreationFailures(kube, store)
+        self.own_writes = OwnWrites()  # the watch handler sets aside the echoes of writes in flight
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
@@ -326,20 +328,27 @@ class ExecutionReconciler:
         patch = merge_patch.diff(body.get("status") or {}, status)
         if patch == {}:
             return  # the API server has this status already
-        if patch is not None:
-            stored = await self.kube.patch_status(
-                "executions", meta["namespace"], meta["name"], patch, resource_version=meta["resourceVersion"]
-            )
-        else:  # a null in the status, which a merge patch would take for "remove": the whole of it
-            new_body = {
-                "apiVersion": GROUP_VERSION,
-                "kind": "Execution",
-                "metadata": dict(meta),
-                "spec": dict(body["spec"]),
-                "status": status,
-            }
-            stored = await self.kube.replace_status("executions", new_body)
-        self.store.put("execution", stored)
+        key = (meta["namespace"], meta["name"])
+        written: str | None = None
+        self.own_writes.begin(key)
+        try:
+            if patch is not None:
+                stored = await self.kube.patch_status(
+                    "executions", meta["namespace"], meta["name"], patch, resource_version=meta["resourceVersion"]
+                )
+            else:  # a null in the status, which a merge patch would take for "remove": the whole of it
+                new_body = {
+                    "apiVersion": GROUP_VERSION,
+                    "kind": "Execution",
+                    "metadata": dict(meta),
+                    "spec": dict(body["spec"]),
+                    "status": status,
+                }
+                stored = await self.kube.replace_status("executions", new_body)
+            self.store.put("execution", stored)
+            written = stored["metadata"].get("resourceVersion")
+        finally:
+            self.own_writes.end(key, written)
 
     def _ended(self, execution: Execution, decision: Decision) -> tuple[Key, ...]:
         """Tell housekeeping; the executions that wait on this one: queued siblings and a parent."""

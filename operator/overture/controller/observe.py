@@ -64,6 +64,23 @@ def observe(
     return Observed(jobs=jobs, children=children, active_others=active, queued_ahead=ahead, replay_source=replay)
 
 
+def job_observation(store: Store, namespace: str, job: str) -> JobObservation | None:
+    """What ``observe`` reads of one Job and its pod (None if the Job is not cached).
+
+    The watch handlers compare it before and after a Job's or pod's event: an event that leaves
+    it the same changes no decision, and queues no reconcile. A Job waiting for a pod that has
+    none is always "changed": its reconciles read the Job controller's Events after a while
+    (``unstarted.py``), and were woken by the Job's events before this comparison existed.
+    """
+    body = store.jobs.get((namespace, job))
+    if body is None:
+        return None
+    observation = observe_job(body, store.pod_of(namespace, job))
+    if observation.phase == JobPhase.PENDING and observation.pod is None:
+        return None
+    return observation
+
+
 def _has_limit(execution: Execution, flow: FlowSpec | None) -> bool:
     """Whether the flow it starts with limits how many of its executions run at once.
 

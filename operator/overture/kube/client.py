@@ -35,6 +35,27 @@ MERGE_PATCH = "application/merge-patch+json"
 CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
+READ_BUFFER = 2**21  # kubernetes_asyncio's read buffer: a watch event or an object can be ~1.5 MiB (etcd's limit)
+
+
+def without_environment_lookups(api: client.ApiClient) -> None:
+    """Make ``api``'s requests without looking for ~/.netrc and proxy variables on each one.
+
+    kubernetes_asyncio opens its aiohttp session with ``trust_env=True``: every request then reads
+    the netrc file in a worker thread and the proxy variables in another (two thread hops per
+    request, ~4 % of the operator's samples at 1,000 executions; benchmarks/README.md). kopf's
+    watches, the operator's other connection, never use either (kopf's
+    ``settings.networking.trust_env`` is False by default), so the operator already could not
+    reach its API server through a proxy variable; its requests now behave as its watches do.
+    The same connection pool (and TLS settings) is kept.
+    """
+    rest = api.rest_client
+    old = rest.pool_manager
+    connector = old.connector
+    old.detach()  # the connector is handed over, not closed
+    rest.pool_manager = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=READ_BUFFER)
+
+
 class Kube:
     """A thin client: one ApiClient, the handful of calls the operator makes."""
 
@@ -51,7 +72,9 @@ class Kube:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             await config.load_kube_config(config_file=kubeconfig, context=context)
-        return cls(client.ApiClient())
+        api = client.ApiClient()
+        without_environment_lookups(api)
+        return cls(api)
 
     async def close(self) -> None:
         await self.api.close()

@@ -56,6 +56,7 @@ class Packed:
     end: datetime | None  # status.endDate
     task_counts: tuple[tuple[str, int], ...]  # task runs by state
     blob: bytes  # zlib-compressed JSON of the body
+    version: int | None = None  # metadata.resourceVersion (etcd's revision of its last write), if numeric
 
 
 class ExecutionTable(MutableMapping[Key, Body]):
@@ -125,7 +126,15 @@ def _pack(body: Body) -> Packed | None:
     counts = tuple((sys.intern(state), count) for state, count in task_run_counts(status).items())
     blob = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
     end = status.get("endDate")
-    return Packed(sys.intern(state), parse_time(end) if isinstance(end, str) else None, counts, blob)
+    version = _revision(body)
+    return Packed(sys.intern(state), parse_time(end) if isinstance(end, str) else None, counts, blob, version)
+
+
+def _revision(body: Body) -> int | None:
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 @dataclass
@@ -155,8 +164,7 @@ class Store:
         elif kind == "flow":
             _put(self.flows, key, body, deleted)
         elif kind == "execution":
-            older = None if deleted else self.executions.get(key)
-            if older is not None and _is_older(body, older):
+            if not deleted and self._is_older_execution(key, body):
                 return  # our own write already stored a newer version
             _put(self.executions, key, body, deleted)
             spec = body.get("spec") or {}
@@ -175,24 +183,41 @@ class Store:
                 _index(self.jobs_by_execution[(ns, execution)], key[1], deleted)
         elif kind == "pod":
             _put(self.pods, key, body, deleted)
-            job = (body["metadata"].get("labels") or {}).get("job-name") or (body["metadata"].get("labels") or {}).get(
-                "batch.kubernetes.io/job-name"
-            )
+            job = job_of_pod(body)
             if job:
                 _index(self.pods_by_job[(ns, job)], key[1], deleted)
 
     def holds_execution(self, body: Body) -> bool:
-        """Whether this very version of an unfinished execution is cached (same uid and resourceVersion).
+        """Whether this very version of an execution is cached (same uid and resourceVersion).
 
         The operator stores what its status writes return, so a watch event for one of its writes
-        comes after the write's answer. Finished ones are packed and not compared (not decoded).
+        that comes after the write's answer is known as its echo. A finished one is packed and
+        compared by its resourceVersion alone (etcd's revision: no two writes share one), undecoded:
+        the echo of an execution's last write is the most common event of all.
         """
         meta = body["metadata"]
-        known = self.executions.live(key_of(body))
-        if known is None or not meta.get("resourceVersion"):
+        key = key_of(body)
+        if not meta.get("resourceVersion"):
             return False
+        known = self.executions.live(key)
+        if known is None:
+            packed = self.executions.packed(key)
+            return packed is not None and packed.version is not None and packed.version == _revision(body)
         known_meta = known["metadata"]
         return (meta.get("uid"), meta["resourceVersion"]) == (known_meta.get("uid"), known_meta.get("resourceVersion"))
+
+    def _is_older_execution(self, key: Key, body: Body) -> bool:
+        """Whether ``body`` is older than the cached version (a packed one is not decoded to know)."""
+        live = self.executions.live(key)
+        if live is not None:
+            return _is_older(body, live)
+        packed = self.executions.packed(key)
+        if packed is None:
+            return False
+        if packed.version is None:
+            return _is_older(body, self.executions[key])
+        revision = _revision(body)  # etcd's revisions only grow: a recreated object's is higher too
+        return revision is not None and revision < packed.version
 
     def jobs_of(self, namespace: str, execution: str) -> list[Body]:
         names = self.jobs_by_execution.get((namespace, execution[:63]), set())
@@ -224,6 +249,13 @@ class Store:
     def children_of(self, namespace: str, parent: str) -> list[Body]:
         names = self.children_by_parent.get((namespace, parent), set())
         return [self.executions[(namespace, n)] for n in sorted(names) if (namespace, n) in self.executions]
+
+
+def job_of_pod(body: Body) -> str | None:
+    """The name of the Job a pod belongs to (the Job controller's label), if any."""
+    labels = body["metadata"].get("labels") or {}
+    job: str | None = labels.get("job-name") or labels.get("batch.kubernetes.io/job-name")
+    return job
 
 
 def slim(body: Body) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from overture.api import parse_execution, parse_flow
-from overture.controller.observe import observe, readable_jobs
+from overture.controller.observe import job_observation, observe, readable_jobs
 from overture.kube.store import Store
 
 LABEL = "overture.dev/execution"
@@ -82,3 +82,35 @@ def test_the_store_indexes_the_queued_executions_of_a_flow() -> None:
     store.put("execution", sibling("a", "RUNNING", "2026-01-31T12:00:00Z"))
     store.put("execution", sibling("b", "QUEUED", "2026-01-31T12:00:01Z"), deleted=True)
     assert store.queued_executions_of("ns", "f") == []
+
+
+def pod(name: str, job_name: str, phase: str, node: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "labels": {LABEL: "run-1", "job-name": job_name},
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {},
+        "status": {"phase": phase},
+    }
+    if node:
+        body["spec"]["nodeName"] = node
+    return body
+
+
+def test_a_job_observation_ignores_what_no_reconcile_reads() -> None:
+    """A pod scheduled on a node, a finalizer removed: the same observation, so no reconcile is queued."""
+    store = Store()
+    assert job_observation(store, "ns", "run-1-a-1") is None  # not cached
+    store.put("job", job("run-1-a-1", complete=False))
+    assert job_observation(store, "ns", "run-1-a-1") is None  # waiting for a pod: always "changed"
+    store.put("pod", pod("run-1-a-1-x", "run-1-a-1", "Pending"))
+    first = job_observation(store, "ns", "run-1-a-1")
+    assert first is not None
+    assert first.pod == "run-1-a-1-x"
+    store.put("pod", pod("run-1-a-1-x", "run-1-a-1", "Pending", node="node-1"))
+    assert job_observation(store, "ns", "run-1-a-1") == first
+    store.put("pod", pod("run-1-a-1-x", "run-1-a-1", "Running", node="node-1"))
+    assert job_observation(store, "ns", "run-1-a-1") != first

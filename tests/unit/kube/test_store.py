@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,4 +102,33 @@ def test_the_store_knows_the_version_it_holds_of_an_unfinished_execution() -> No
     assert not store.holds_execution(recreated)
     finished = execution("run-2", "SUCCESS")
     store.put("execution", finished)
-    assert not store.holds_execution(finished)  # packed: not compared, and not reconciled anyway
+    assert store.holds_execution(finished)  # packed: compared by resourceVersion
+
+
+def test_the_echo_of_an_executions_last_write_is_known_without_decoding_it() -> None:
+    """A finished execution is packed: its resourceVersion, kept beside it, says which version it is."""
+    store = Store()
+    finished = execution("run-2", "SUCCESS")
+    store.put("execution", finished)
+    packed = store.executions.packed(("ns", "run-2"))
+    assert packed is not None
+    assert packed.version == 7
+    assert store.holds_execution(finished)
+    later = {**finished, "metadata": {**finished["metadata"], "resourceVersion": "8"}}
+    assert not store.holds_execution(later)
+
+
+def test_an_older_copy_of_a_packed_execution_is_refused_by_its_revision_alone() -> None:
+    store = Store()
+    newer = execution("done", "SUCCESS")
+    newer["metadata"]["resourceVersion"] = "9"
+    store.put("execution", newer)
+    packed = store.executions.packed(("ns", "done"))
+    assert packed is not None
+    store.executions._packed[("ns", "done")] = replace(packed, blob=b"not zlib")  # decoding it would fail
+    store.put("execution", execution("done", "RUNNING"))  # resourceVersion 7: a late watch event
+    assert store.executions.packed(("ns", "done")) is not None
+    recreated = execution("done", None)
+    recreated["metadata"].update(uid="u-new", resourceVersion="12")
+    store.put("execution", recreated)
+    assert store.executions.live(("ns", "done")) == recreated
