@@ -227,3 +227,30 @@ def _container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | No
             state = status.get("state") or {}
             return state.get("terminated"), state.get("waiting")
     return None, None
+
+
+# What the operator keeps of a task's Job and pod (kube/store.py): what ``observe_job``, the store's
+# indexes and ``controller/unstarted.py`` read. A pod's spec (containers, volumes, tolerations, the
+# wrapper's plan in an env value) and the Job's copy of it are most of their bytes, read by nothing.
+KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels")
+
+
+def cached_job(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a Job the operator reads: its name, labels, creation and status."""
+    return {"metadata": _kept_metadata(body), "status": body.get("status") or {}}
+
+
+def cached_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a task's pod the operator reads: its name, labels, creation, phase, conditions
+    (why it is unscheduled) and the task container's state."""
+    status = body.get("status") or {}
+    kept: dict[str, Any] = {k: status[k] for k in ("phase", "conditions") if k in status}
+    containers = [c for c in status.get("containerStatuses") or [] if c.get("name") == CONTAINER]
+    if containers:
+        kept["containerStatuses"] = containers
+    return {"metadata": _kept_metadata(body), "status": kept}
+
+
+def _kept_metadata(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    return {k: meta[k] for k in KEPT_METADATA if k in meta}
