@@ -4,7 +4,7 @@
 applies the ``Decision`` in a fixed order:
 
 1. creations and deletions (Jobs, child executions): idempotent, deterministic names; a run of
-   Job creations concurrently; calls (http, sql, notify attempts) handed to ``calls.CallRunner``,
+   Job creations ``JOB_CREATES_AT_ONCE`` at a time; calls (http, sql, notify attempts) handed to ``calls.CallRunner``,
    which makes them in the background;
 2. one status write (a merge patch of what changed, at the resourceVersion we read: a stale
    copy gets 409 and is reconciled again from the fresh one, so two operators can never both
@@ -89,7 +89,9 @@ MISSING_FLOW_RECHECK_SECONDS = 5.0
 MIN_REQUEUE_SECONDS = 0.05
 STORE_RETRY_SECONDS = 5.0
 INVALID_REQUEST = frozenset({400, 413, 422})  # the object itself is wrong: sending it again cannot help
-JOB_CREATES_AT_ONCE = 16  # a decision's Job creations in flight at once (_act)
+# A decision's Job creations in flight at once (_act). 1: measured, 16 moved a fan-out's wait
+# from the operator to the Job controller and was no faster (benchmarks/README.md, fan-out trace).
+JOB_CREATES_AT_ONCE = 1
 
 
 class ExecutionReconciler:
@@ -228,12 +230,15 @@ class ExecutionReconciler:
     async def _act(self, execution: Execution, decision: Decision) -> bool:
         """Create and delete what ``decision`` asks for, in its order; whether the API server refused a Job.
 
-        A run of Job creations goes out at once (``JOB_CREATES_AT_ONCE`` at a time): one by one, a
-        fan-out's reconcile that starts 50 iterations waited 50 round trips (0.3 s each on a busy
-        API server), and the run's next reconcile waited for it (benchmarks/README.md, fan-out
-        trace). Their order does not matter: each Job stands alone under a deterministic name,
-        and a failure leaves the status unwritten, so the next reconcile asks for the same Jobs
-        again and gets AlreadyExists for those that were made (a crash between steps 1 and 2).
+        A run of Job creations goes out ``JOB_CREATES_AT_ONCE`` at a time, each attempted even if
+        another fails. One by one, a fan-out reconcile that starts 50 iterations waits 50 round
+        trips (0.3 s each on a busy API server) before the next slot can be filled; 16 at a time
+        cut that wait, but the Job controller then made the pods seconds later and the fan-out
+        was no faster on the benchmark machine (benchmarks/README.md, fan-out trace), so 1 it is,
+        until a cluster whose Job controller keeps up shows otherwise. Their order does not
+        matter: each Job stands alone under a deterministic name, and a failure leaves the status
+        unwritten, so the next reconcile asks for the same Jobs again and gets AlreadyExists for
+        those that were made (a crash between steps 1 and 2).
         """
         namespace = execution.metadata.namespace or ""
         name = execution.metadata.name
@@ -259,8 +264,8 @@ class ExecutionReconciler:
         return refused
 
     async def _create_jobs(self, execution: Execution, decision: Decision, creations: list[CreateJob]) -> bool:
-        """Create ``creations`` concurrently; whether the API server refused one. Every creation
-        is waited for before the first error (if any) is raised."""
+        """Create ``creations``, ``JOB_CREATES_AT_ONCE`` at a time; whether the API server refused
+        one. Every creation is attempted, and waited for, before the first error (if any) is raised."""
         if not creations:
             return False
         policy = await self.policies.get(execution.metadata.namespace or "")

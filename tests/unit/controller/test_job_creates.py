@@ -1,9 +1,9 @@
-"""A decision's Job creations go out concurrently (``ExecutionReconciler._act``).
+"""A decision's Job creations go out ``JOB_CREATES_AT_ONCE`` at a time (``ExecutionReconciler._act``),
+each attempted even when another fails.
 
-One by one, a fan-out's reconcile that starts 50 iterations waited 50 round trips to the API
-server, and the run's next reconcile (a slot freed) waited for all of them: the fan-out
-benchmark's iterations were started at the pace of one Job create at a time
-(benchmarks/README.md, fan-out trace).
+One by one, a fan-out's reconcile that starts 50 iterations waits 50 round trips to the API
+server; concurrent creation cut that wait but was no faster end to end on the benchmark machine,
+so the constant is 1 (benchmarks/README.md, fan-out trace). The bound is tested at 4.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from support.fake_kube import StatusKube
 
-from overture.controller.executions import JOB_CREATES_AT_ONCE, ExecutionReconciler
+from overture.controller import executions
+from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.errors import TransientError
 from overture.kube.store import Store
@@ -84,14 +85,15 @@ def reconciler(fail: str | None = None) -> tuple[Kube, Store, ExecutionReconcile
     return kube, store, ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: NOW)  # type: ignore[arg-type]
 
 
-def test_a_decisions_jobs_are_created_concurrently_and_bounded() -> None:
+def test_a_decisions_jobs_are_created_at_most_so_many_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executions, "JOB_CREATES_AT_ONCE", 4)
     kube, _, controller = reconciler()
     asyncio.run(controller.reconcile(("ns", "fan-1")))
     assert len(kube.created) == ITEMS
-    assert kube.most_in_flight == JOB_CREATES_AT_ONCE  # one at a time before
+    assert kube.most_in_flight == 4
 
 
-def test_a_failed_creation_waits_for_the_others_and_leaves_the_status_unwritten() -> None:
+def test_a_failed_creation_lets_the_others_be_made_and_leaves_the_status_unwritten() -> None:
     kube, store, controller = reconciler(fail="fan-1-t-3-1")
     with pytest.raises(TransientError):
         asyncio.run(controller.reconcile(("ns", "fan-1")))
