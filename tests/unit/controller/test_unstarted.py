@@ -24,16 +24,30 @@ JOB = {
 REFUSED = 'pods "run-1-a-1-x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true'
 
 
+def job(name: str) -> dict[str, Any]:
+    return {**JOB, "metadata": {**JOB["metadata"], "name": name}}
+
+
+def event(job: str, reason: str, message: str, stamp: str) -> dict[str, Any]:
+    return {
+        "involvedObject": {"kind": "Job", "name": job},
+        "reason": reason,
+        "message": message,
+        "lastTimestamp": stamp,
+    }
+
+
 class Kube:
     def __init__(self) -> None:
         self.reads = 0
 
     async def list_events(self, namespace: str, field_selector: str) -> list[dict[str, Any]]:
         self.reads += 1
-        assert field_selector == "involvedObject.kind=Job,involvedObject.name=run-1-a-1"
+        assert field_selector == "involvedObject.kind=Job,reason=FailedCreate"
         return [
-            {"reason": "SuccessfulCreate", "message": "no", "lastTimestamp": "2026-01-31T12:00:01Z"},
-            {"reason": "FailedCreate", "message": REFUSED, "lastTimestamp": "2026-01-31T12:00:02Z"},
+            event("run-1-a-1", "FailedCreate", "older", "2026-01-31T12:00:01Z"),
+            event("run-1-a-1", "FailedCreate", REFUSED, "2026-01-31T12:00:02Z"),
+            event("run-1-b-1", "FailedCreate", "quota", "2026-01-31T12:00:02Z"),
         ]
 
 
@@ -48,6 +62,38 @@ def test_a_refused_pod_is_the_attempts_message() -> None:
     assert kube.reads == 1  # read again only after RECHECK_SECONDS
     attempt, _ = observe_attempt(Attempt(attempt=1, job="run-1-a-1", state=State.CREATED), seen.jobs["run-1-a-1"])
     assert attempt.message == f"not started: FailedCreate: {REFUSED}"
+
+
+def test_many_jobs_waiting_for_their_pods_cost_one_read() -> None:
+    """A fan-out's 200 Jobs the Job controller has not made pods for yet: one list of the
+    namespace's FailedCreate Events, not one per Job (each reconcile waited for 200 of them)."""
+    store = Store()
+    names = [f"run-1-{i}-1" for i in range(200)] + ["run-1-a-1", "run-1-b-1"]
+    for name in names:
+        store.put("job", job(name))
+    kube = Kube()
+    failures = CreationFailures(kube, store, clock=lambda: 0.0)  # type: ignore[arg-type]
+    observed = Observed(jobs={name: observe_job(job(name), None) for name in names})
+
+    seen = asyncio.run(failures.observed("ns", observed, NOW))
+
+    assert kube.reads == 1
+    assert {n: j.message for n, j in seen.jobs.items() if j.reason == "FailedCreate"} == {
+        "run-1-a-1": REFUSED,
+        "run-1-b-1": "quota",
+    }
+
+
+def test_jobs_within_the_grace_period_or_with_a_pod_read_nothing() -> None:
+    store = Store()
+    store.put("job", JOB)
+    kube = Kube()
+    failures = CreationFailures(kube, store, clock=lambda: 0.0)  # type: ignore[arg-type]
+    early = datetime(2026, 1, 31, 12, 0, 2, tzinfo=UTC)
+    observed = Observed(jobs={"run-1-a-1": observe_job(JOB, None)})
+
+    assert asyncio.run(failures.observed("ns", observed, early)) == observed
+    assert kube.reads == 0
 
 
 def test_an_unschedulable_pod_says_so_and_a_running_one_clears_it() -> None:
