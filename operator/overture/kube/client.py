@@ -43,7 +43,7 @@ def without_environment_lookups(api: client.ApiClient) -> None:
 
     kubernetes_asyncio opens its aiohttp session with ``trust_env=True``: every request then reads
     the netrc file in a worker thread and the proxy variables in another (two thread hops per
-    request, ~4 % of the operator's samples at 1,000 executions; benchmarks/README.md). kopf's
+    request, ~3 % of the operator's samples at 1,000 executions; benchmarks/README.md). kopf's
     watches, the operator's other connection, never use either (kopf's
     ``settings.networking.trust_env`` is False by default), so the operator already could not
     reach its API server through a proxy variable; its requests now behave as its watches do.
