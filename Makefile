@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CLUSTER_DIR ?= /tmp/overture-cluster
 
-.PHONY: help install ui ui-deps lint chart unit e2e test soak crds crds-check cluster-deps cluster-up cluster-down demo bench clean
+.PHONY: help install ui ui-deps lint chart unit e2e test soak crds crds-check cluster-deps cluster-up cluster-down demo bench bench-scale clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -82,6 +82,10 @@ demo: install cluster-up ## local cluster, CRDs, operator, an example flow run t
 
 bench: install cluster-up ## benchmarks/ against the local cluster (BENCH_ARGS=--quick: a short run; --argo: add Overture vs Argo Workflows)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+bench-scale: install cluster-deps ## issue 16 in one run, one report: Overture vs Argo side by side, engine scaling, 10,000-item each, throughput N=1,000 x1/x2 (~1 h; BENCH_ARGS=--quick)
+	bash hack/cluster/up.sh --both
+	$(PY) -m benchmarks.scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache ui/node_modules operator/overture/ui/static

@@ -252,6 +252,40 @@ def _ms(value: float | None) -> str:
     return f"{value * 1000:.2f}" if value < 0.1 else ms(value).removesuffix(" ms")
 
 
+PER_CALL_TITLE = "Engine, one reconcile of an execution half way through (ms, p50 / p99)"
+PER_CALL_HEADER = ["shape", "task runs", "calls", "parse", "step", "to_wire", "reconcile", "status"]
+END_TO_END_HEADER = ["state", "tasks done", "calls", "wall", "step p50 / p99 ms", "reconcile p50 / p99 ms", "status"]
+
+
+def per_call_row(c: dict[str, Any]) -> list[str]:
+    return [
+        c["shape"],
+        f"{c['task_runs']:,}",
+        str(c["calls"]),
+        _p(c["parse"]),
+        _p(c["step"]),
+        _p(c["wire"]),
+        _p(c["reconcile"]),
+        f"{c['status_bytes'] / 1024:,.0f} KiB",
+    ]
+
+
+def end_to_end_title(e2e: dict[str, Any]) -> str:
+    return f"Engine end to end: a flat flow of {e2e['tasks']:,} tasks, parse + step + to_wire per call"
+
+
+def end_to_end_row(e2e: dict[str, Any]) -> list[str]:
+    return [
+        e2e["state"],
+        f"{e2e['tasks_done']:,}",
+        f"{e2e['calls']:,}",
+        f"{e2e['wall_seconds']:.1f} s",
+        _p(e2e["step"]),
+        _p(e2e["reconcile"]),
+        f"{e2e['status_bytes'] / 1024:,.0f} KiB",
+    ]
+
+
 def main(argv: list[str] | None = None, report: Callable[[str, dict[str, Any]], Any] = write_result) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000", help="task runs per execution (comma-separated)")
@@ -267,42 +301,12 @@ def main(argv: list[str] | None = None, report: Callable[[str, dict[str, Any]], 
         args.sizes, args.e2e = "100,1000", min(args.e2e, 1000)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     cases = [per_call(shape, n, args.calls, args.budget) for shape in args.shapes.split(",") for n in sizes]
-    print_table(
-        "Engine, one reconcile of an execution half way through (ms, p50 / p99)",
-        ["shape", "task runs", "calls", "parse", "step", "to_wire", "reconcile", "status"],
-        [
-            [
-                c["shape"],
-                f"{c['task_runs']:,}",
-                c["calls"],
-                _p(c["parse"]),
-                _p(c["step"]),
-                _p(c["wire"]),
-                _p(c["reconcile"]),
-                f"{c['status_bytes'] / 1024:,.0f} KiB",
-            ]
-            for c in cases
-        ],
-    )
+    print_table(PER_CALL_TITLE, PER_CALL_HEADER, [per_call_row(c) for c in cases])
     result: dict[str, Any] = {"per_call": cases}
     if args.e2e:
         e2e = end_to_end(args.e2e, args.budget_e2e)
         result["end_to_end"] = e2e
-        print_table(
-            f"Engine end to end: a flat flow of {args.e2e:,} tasks, parse + step + to_wire per call",
-            ["state", "tasks done", "calls", "wall", "step p50 / p99 ms", "reconcile p50 / p99 ms", "status"],
-            [
-                [
-                    e2e["state"],
-                    f"{e2e['tasks_done']:,}",
-                    f"{e2e['calls']:,}",
-                    f"{e2e['wall_seconds']:.1f} s",
-                    _p(e2e["step"]),
-                    _p(e2e["reconcile"]),
-                    f"{e2e['status_bytes'] / 1024:,.0f} KiB",
-                ]
-            ],
-        )
+        print_table(end_to_end_title(e2e), END_TO_END_HEADER, [end_to_end_row(e2e)])
     if args.local:
         local = local_run(args.local, args.budget_e2e)
         result["local_run"] = local

@@ -3,6 +3,10 @@
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
                               [--engines overture,argo]
 
+``--workloads fanoutN`` (N other than 1,000) adds an N-item fan-out, 200 at a time as in
+tests/e2e/test_limits.py's soak run: ``fanout10000`` is issue 16's 10,000-item each (long, so
+never by default).
+
 Argo Workflows (hack/argo/build.sh: v4.0.5 from the Go module proxy, cached) runs as its
 ``workflow-controller`` process on this machine, like the operator; its executor runs in the
 pods (image ``localhost/argoexec:<v>``, built locally). Per workload, each engine gets a fresh
@@ -26,6 +30,9 @@ Figures:
   pod status, the Job controller, the scheduler's bindings).
 - **CPU per task**: the controller's CPU seconds (/proc) from the first create to the end / tasks.
 - **RSS**: the controller's RSS at the end (and its peak, VmHWM).
+- **Object size**: the biggest run object (Execution or Workflow) as last seen by the watch,
+  compact JSON (what etcd stores is about that; its limit is 1.5 MiB).
+- **Load**: the machine's 1-minute load average before and after each side.
 
 Needs the local cluster in ``both`` mode (hack/cluster): the relay (socat on the pod bridge's
 address -> the API server on 127.0.0.1; pods have no kube-proxy) and the image import need the
@@ -37,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -87,7 +95,7 @@ DEFAULT_REQUEUES = ("10s", "2s")  # Argo's default, and the value its docs sugge
 @dataclass(frozen=True)
 class Workload:
     """One scenario, rendered for each engine: ``runs`` runs of ``tasks`` sequential tasks, or
-    one run fanning out over ``tasks`` items (``fanout``), ``FANOUT_CONCURRENCY`` at a time."""
+    one run fanning out over ``tasks`` items (``fanout``), ``concurrency`` at a time."""
 
     key: str
     title: str
@@ -96,6 +104,7 @@ class Workload:
     fanout: bool = False
     node: str = "real"  # where the pods run: the real node (busybox) or kwok (completed at once)
     timeout: float = 900
+    concurrency: int = FANOUT_CONCURRENCY
 
     @property
     def task_runs(self) -> int:
@@ -118,6 +127,39 @@ def workloads(quick: bool) -> list[Workload]:
     ]
 
 
+BIG_FANOUT_CONCURRENCY = 200  # tests/e2e/test_limits.py's soak shape: keeps the Job controller busier than 50
+
+
+def big_fanout(items: int) -> Workload:
+    """An N-item fan-out asked for by key (``fanout10000``): issue 16's 10,000-item each."""
+    return Workload(
+        f"fanout{items}",
+        f"{items:,}-item fan-out",
+        items,
+        fanout=True,
+        node="kwok",
+        timeout=max(1200.0, items * 0.72),
+        concurrency=BIG_FANOUT_CONCURRENCY,
+    )
+
+
+def chosen_workloads(quick: bool, only: list[str] | None) -> list[Workload]:
+    """The default workloads, or those named in ``only`` (``fanoutN`` of any N too), in that order."""
+    if not only:
+        return workloads(quick)
+    known = {w.key: w for w in workloads(quick)}
+    chosen = []
+    for key in only:
+        items = key.removeprefix("fanout")
+        if key in known:
+            chosen.append(known[key])
+        elif key.startswith("fanout") and items.isdigit() and int(items) > 0:
+            chosen.append(big_fanout(int(items)))
+        else:
+            raise SystemExit(f"--workloads: unknown {key}; choose from {', '.join(known)} or fanoutN")
+    return chosen
+
+
 def overture_flow(workload: Workload) -> dict[str, Any]:
     if not workload.fanout:
         return flow_body(workload.key, workload.tasks)
@@ -127,7 +169,7 @@ def overture_flow(workload: Workload) -> dict[str, Any]:
             "id": "items",
             "type": "each",
             "items": f"{{{{ range({workload.tasks}) | list | json }}}}",
-            "concurrencyLimit": FANOUT_CONCURRENCY,
+            "concurrencyLimit": workload.concurrency,
             "tasks": [{"id": "t", "type": "shell", "commands": ["true"]}],
         }
     ]
@@ -139,7 +181,7 @@ def argo_workflow(workload: Workload, name: str) -> dict[str, Any]:
     if workload.fanout:
         main = {
             "name": "main",
-            "parallelism": FANOUT_CONCURRENCY,
+            "parallelism": workload.concurrency,
             "steps": [[{"name": "t", "template": "task", "withSequence": {"count": str(workload.tasks)}}]],
         }
     else:
@@ -168,6 +210,7 @@ class Runs:
     added: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    last: dict[str, dict[str, Any]] = field(default_factory=dict)  # sized once at the end, not per event
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -181,6 +224,7 @@ class Runs:
         async for arrived, _, obj in watch_raw(self.api.custom.list_namespaced_custom_object, *args, stop=self.stop):
             name = obj["metadata"]["name"]
             self.added.setdefault(name, arrived)
+            self.last[name] = obj
             state = self.finished(obj)
             if state and name not in self.done:
                 self.done[name], self.states[name] = arrived, state
@@ -188,6 +232,10 @@ class Runs:
 
     async def wait_all(self, names: list[str], timeout: float) -> bool:
         return await wait_for_change(self.changed, lambda: all(n in self.done for n in names), timeout)
+
+    def biggest_bytes(self) -> int:
+        """The biggest run object as last seen, compact JSON."""
+        return max((len(json.dumps(o, separators=(",", ":")).encode()) for o in self.last.values()), default=0)
 
     async def close(self) -> None:
         self.stop.set()
@@ -550,7 +598,12 @@ async def measure(
     namespace = await api.create_namespace(f"peer-{side.engine}-{workload.key}")
     prefix = f"bench-{namespace}"
     counters = Counters(api, prefix, namespace, side.engine)
-    result: dict[str, Any] = {"workload": workload.key, "engine": side.label, "node": workload.node}
+    result: dict[str, Any] = {
+        "workload": workload.key,
+        "engine": side.label,
+        "node": workload.node,
+        "load_before": os.getloadavg()[0],
+    }
     runs: Runs | None = None
     controller: Operator | ArgoController | None = None
     kubeconfig: Path | None = None
@@ -617,6 +670,7 @@ async def measure(
                 "cpu_per_task": cpu / workload.task_runs,
                 "rss_mib": rss,
                 "peak_rss_mib": hwm,
+                "object_bytes": runs.biggest_bytes(),
             }
         )
     except Exception as exc:  # one failed side must not hide the others' figures
@@ -632,6 +686,7 @@ async def measure(
         if kubeconfig:
             kubeconfig.unlink(missing_ok=True)  # a token of a cluster-admin
         await delete_and_wait(api, namespace)
+    result["load_after"] = os.getloadavg()[0]
     print(f"[peer] {workload.key} {side.label}: {brief(result)}", flush=True)
     return result
 
@@ -658,7 +713,8 @@ def brief(r: dict[str, Any]) -> str:
     return (
         f"{r['ok']}/{r['runs']} ok, wall {wall}, writes/task {r['writes_per_task']:.2f} "
         f"(+pods {r['pod_writes_per_task']:.2f}, others {r['other_writes_per_task']:.2f}), "
-        f"CPU/task {r['cpu_per_task'] * 1000:.0f} ms, RSS {r['rss_mib']:.0f} MiB"
+        f"CPU/task {r['cpu_per_task'] * 1000:.0f} ms, RSS {r['rss_mib']:.0f} MiB, "
+        f"object {r['object_bytes'] / 1024:.0f} KiB; load {r['load_before']:.1f} -> {r['load_after']:.1f}"
     )
 
 
@@ -671,7 +727,7 @@ def table_rows(results: list[dict[str, Any]], titles: dict[str, str]) -> list[li
         where = "real node" if r["node"] == "real" else "kwok node"
         head = [titles.get(r["workload"], r["workload"]), where, r["engine"]]
         if "error" in r:
-            rows.append([*head, "failed: " + r["error"][:70], "", "", "", "", ""])
+            rows.append([*head, "failed: " + r["error"][:70], *[""] * (len(HEADER) - 4)])
             continue
         rows.append(
             [
@@ -682,6 +738,8 @@ def table_rows(results: list[dict[str, Any]], titles: dict[str, str]) -> list[li
                 f"{r['pod_writes_per_task']:.2f} / {r['other_writes_per_task']:.2f}",
                 f"{r['cpu_per_task'] * 1000:.0f} ms",
                 f"{r['rss_mib']:.0f} ({r['peak_rss_mib']:.0f})",
+                f"{r['object_bytes'] / 1024:,.0f}",
+                f"{r['load_before']:.1f} -> {r['load_after']:.1f}",
             ]
         )
     return rows
@@ -697,6 +755,8 @@ HEADER = [
     "pod / other writes/task",
     "controller CPU/task",
     "RSS MiB (peak)",
+    "object KiB",
+    "load",
 ]
 
 
@@ -708,8 +768,11 @@ async def bench(
     only: list[str] | None = None,
     requeues: list[str] | None = None,
     engines: list[str] | None = None,
+    progress: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
-    chosen = [w for w in workloads(quick) if not only or w.key in only]
+    """Each workload's sides one after the other; ``progress`` is given the results so far after
+    each side (benchmarks.scale saves them, so a run stopped part way keeps what finished)."""
+    chosen = chosen_workloads(quick, only)
     engines = engines or list(ENGINES)
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown:
@@ -744,6 +807,8 @@ async def bench(
                 started = time.monotonic()
                 print(f"[peer] {workload.key} ({workload.title}, {workload.node} node): {side.label}", flush=True)
                 results.append(await measure(api, placement, workload, side, argo, relay))
+                if progress:
+                    progress(results)
                 print(f"[peer]   took {time.monotonic() - started:.0f} s", flush=True)
     finally:
         if relay:
@@ -766,7 +831,10 @@ async def bench(
         "argo_version": argo_version,
         "engines": engines,
         "fanout_concurrency": FANOUT_CONCURRENCY,
-        "workloads": {w.key: {"title": w.title, "tasks": w.tasks, "runs": w.runs, "node": w.node} for w in chosen},
+        "workloads": {
+            w.key: {"title": w.title, "tasks": w.tasks, "runs": w.runs, "node": w.node, "concurrency": w.concurrency}
+            for w in chosen
+        },
         "results": results,
     }
     write_result("peer", data)

@@ -1,5 +1,6 @@
 """Unit tests, one folder per area of ``operator/overture`` (api, validation, templating, engine, kube,
-controller, triggers, cli) plus ``deploy`` (chart, image, Argo CD). Shared builders live in
-``support/`` and are imported as ``from support.sim import ...``: pytest puts this directory, the
-one holding this conftest, on ``sys.path``. Test file names are unique across folders (the folders
+controller, triggers, cli) plus ``deploy`` (chart, image, Argo CD) and ``bench`` (the report of
+benchmarks/scale.py). Shared builders live in ``support/`` and are imported as
+``from support.sim import ...``: pytest puts this directory, the one holding this conftest, on
+``sys.path``. Test file names are unique across folders (the folders
 are not packages)."""
