@@ -7,6 +7,7 @@ The single source of truth for both kinds: the CRDs in crds/ are generated from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -56,7 +57,6 @@ from overture.api.execution import (
     published_outputs,
 )
 from overture.api.flow import (
-    DEFAULT_RETENTION,
     Concurrency,
     ConcurrencyBehavior,
     Flow,
@@ -172,7 +172,7 @@ def _parse_document(model: type[Flow] | type[Execution], doc: Any, kind: str) ->
         raise SpecError(problems)
     spec_model = FlowSpec if model is Flow else ExecutionSpec
     try:
-        return model.model_validate(doc)
+        return _flow_validator().validate_python(doc) if model is Flow else model.model_validate(doc)
     except ValidationError as exc:
         hints: dict[str, type[BaseModel]] = {**_HINTS, "": model, "spec": spec_model, "metadata": ObjectMeta}
         raise SpecError(problems_from(exc, "", _TAGS, hints)) from None
@@ -198,6 +198,27 @@ def _depth_problems(doc: dict[str, Any], kind: str) -> list[str]:
     return [problem] if problem is not None else []
 
 
+_flow_validator_loader: Callable[[], Any] | None = None
+_loaded_flow_validator: Any = None
+
+
+def load_flow_validator_with(loader: Callable[[], Any] | None) -> None:
+    """Where ``parse_flow`` gets the Flow's validator while the model has not built its own:
+    ``loader()``, called at the first parse (the CLI's disk cache, ``overture.cli.validator_cache``).
+    None (the default): the model builds it."""
+    global _flow_validator_loader, _loaded_flow_validator
+    _flow_validator_loader, _loaded_flow_validator = loader, None
+
+
+def _flow_validator() -> Any:
+    global _loaded_flow_validator
+    if Flow.__pydantic_complete__ or _flow_validator_loader is None:
+        return Flow.__pydantic_validator__
+    if _loaded_flow_validator is None:
+        _loaded_flow_validator = _flow_validator_loader()
+    return _loaded_flow_validator
+
+
 def parse_flow(doc: Any) -> Flow:
     """A Flow from a decoded YAML/JSON document; raises SpecError naming every bad field."""
     flow = _parse_document(Flow, doc, "Flow")
@@ -215,7 +236,6 @@ __all__ = [
     "API_GROUP",
     "API_VERSION",
     "CONDITION_SUCCEEDED",
-    "DEFAULT_RETENTION",
     "GROUP_VERSION",
     "LABEL_ATTEMPT",
     "LABEL_BACKFILL",
@@ -321,6 +341,7 @@ __all__ = [
     "find_condition",
     "format_duration",
     "is_terminal",
+    "load_flow_validator_with",
     "new_execution",
     "parse_execution",
     "parse_flow",

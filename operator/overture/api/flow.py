@@ -46,9 +46,6 @@ class Retention(Model):
     ttl: Duration | None = Field(default="30d", description="Finished executions older than this go")
 
 
-DEFAULT_RETENTION = Retention()
-
-
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``override`` on top of ``base``; mappings present in both are merged the same way."""
     merged = dict(base)

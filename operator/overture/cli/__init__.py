@@ -27,7 +27,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from overture.api import SpecError
+from overture.api import SpecError, load_flow_validator_with
+from overture.cli import validator_cache
 from overture.cli.common import CliError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -65,6 +66,7 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    load_flow_validator_with(validator_cache.load)  # a Flow's validator from disk, not built at each start
     try:
         return _run(argv)
     except (CliError, SpecError) as exc:

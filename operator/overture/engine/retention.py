@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from overture.api import DEFAULT_RETENTION, Retention, to_timedelta
+from overture.api import Retention, to_timedelta
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Finished:
 
 
 def expired(finished: Iterable[Finished], retention: Retention | None, now: datetime) -> list[str]:
-    policy = retention or DEFAULT_RETENTION
+    policy = retention or Retention()  # made here, not at import: its validator is built when first used
     newest_first = sorted(finished, key=lambda f: (f.end, f.name), reverse=True)
     doomed = [f.name for f in newest_first[policy.keep :]]
     if policy.ttl is not None:
