@@ -42,7 +42,9 @@ def timed_run(argv: list[str]) -> tuple[float, float, int]:
 
 
 def measure(argv: list[str], runs: int) -> dict[str, Any]:
-    timed_run(argv)  # warm the page cache and the .pyc files: a person's second run, not a cold disk
+    # warm the page cache, the .pyc files and the Flow's validator in ~/.cache/overture: a person's
+    # second run, not a cold disk
+    timed_run(argv)
     walls, cpus, codes = [], [], set()
     for _ in range(runs):
         wall, cpu, code = timed_run(argv)

@@ -1,4 +1,4 @@
-"""The Flow's validator, kept on disk between runs of the ``overture`` command (``validate``, ``graph``, ``local run``).
+"""The Flow's validator, kept on disk between runs of ``overture`` (``validate``, ``graph``, ``local run``).
 
 Having pydantic build the Flow's validator (its schema generation, in Python, for the ~60 models a
 Flow holds) was a ninth of ``overture validate``'s start-up, and the build imports
@@ -6,14 +6,15 @@ Flow holds) was a ninth of ``overture validate``'s start-up, and the build impor
 pickle in the user's cache directory (``OVERTURE_CACHE_DIR``, else ``$XDG_CACHE_HOME/overture``, else
 ``~/.cache/overture``), and the next run makes the validator from it in about a millisecond.
 
-Correct by construction: the file's name is a hash of what the schema is made from: this package's
-sources (``overture/api``, the models: it imports no other part of Overture), Python's, pydantic's and
-pydantic-core's versions, and the files pydantic reads annotations with (typing_extensions,
-annotated_types, typing_inspection: path, size and modification time, as Python decides a ``.pyc`` is
-stale). Another schema gets another name. A file that cannot be read or loaded is built again; one
-that cannot be written is not kept. What is saved is the schema and config pydantic gave the
-validator, less the functions it keeps to write JSON Schema (``pydantic_js_*`` in a schema's
-metadata: some are local functions pickle cannot name, and validating never calls them).
+Correct by construction: the file's name is a hash of what the schema is made from: the models'
+sources (every ``.py`` under ``overture/api``, which imports no other part of Overture), Python's,
+pydantic's and pydantic-core's versions, and the files pydantic reads annotations with
+(typing_extensions, annotated_types, typing_inspection: path, size and modification time, as Python
+decides a ``.pyc`` is stale). Another schema gets another name. A file that cannot be read or
+loaded is built again; one that cannot be written is not kept. What is saved is the schema and
+config pydantic gave the validator, less the functions it keeps to write JSON Schema
+(``pydantic_js_*`` in a schema's metadata: some are local functions pickle cannot name, and
+validating never calls them).
 
 ``main`` hands ``load`` to ``api.parse_flow`` (``load_flow_validator_with``), which calls it at the
 first Flow it parses, unless the model is built already (``overture operator`` and ``overture ui``
@@ -59,8 +60,8 @@ def cache_key() -> str:
     """A hash of everything the Flow's schema is made from (see the module's docstring)."""
     digest = hashlib.sha256()
     digest.update(f"{sys.version}\0{pydantic.VERSION}\0{pydantic_core.__version__}\0".encode())
-    for path in sorted(_SOURCES.glob("*.py")):
-        digest.update(path.read_bytes())
+    for path in sorted(_SOURCES.rglob("*.py")):
+        digest.update(f"{path.relative_to(_SOURCES)}\0".encode() + path.read_bytes())
     for module in _ANNOTATION_LIBRARIES:
         path = Path(module.__file__ or "")
         stat = path.stat()

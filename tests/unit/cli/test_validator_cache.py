@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,12 +81,11 @@ def test_the_key_changes_with_the_models_sources_and_pydantic(tmp_path: Path, mo
     assert validator_cache.cache_key() != key
     monkeypatch.undo()
     sources = tmp_path / "api"
-    sources.mkdir()
-    for path in validator_cache._SOURCES.glob("*.py"):
-        (sources / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(validator_cache._SOURCES, sources, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(validator_cache, "_SOURCES", sources)
     assert validator_cache.cache_key() == key
-    (sources / "tasks.py").write_text((sources / "tasks.py").read_text() + "\n# changed\n")
+    nested = sources / "tasks" / "base.py"  # a subpackage's module counts too
+    nested.write_text(nested.read_text() + "\n# changed\n")
     assert validator_cache.cache_key() != key
 
 
