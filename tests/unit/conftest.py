@@ -8,5 +8,5 @@ are not packages)."""
 import os
 import tempfile
 
-# The Flow's validator cache (overture.api.flow_validator) goes to a directory of this run, not ~/.cache.
+# The Flow's validator cache (overture.cli.validator_cache) goes to a directory of this run, not ~/.cache.
 os.environ.setdefault("OVERTURE_CACHE_DIR", tempfile.mkdtemp(prefix="overture-unit-cache-"))
