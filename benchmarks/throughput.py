@@ -67,7 +67,7 @@ def shards_held(operator: Operator) -> set[int]:
     return shards
 
 
-SHARDS_PER_REPLICA = 4  # rendezvous hashing of 2 shards over 2 replicas gives one replica both, 1 time in 2
+SHARDS_PER_REPLICA = 4  # as the chart suggests (8 for 2 replicas): split evenly, 4 + 4
 
 
 async def wait_shards_split(operators: list[Operator], shards: int, timeout: float = 60.0) -> list[int]:

@@ -46,9 +46,6 @@ from overture.triggers.service import Triggers
 
 log = logging.getLogger("overture")
 T = TypeVar("T")
-# Watch events of executions, Jobs and pods by (kind, what became of them): "queued" a reconcile;
-# "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads (/metrics)
-WATCH_EVENTS: Counter[tuple[str, str]] = Counter()
 
 
 class Runtime:
@@ -65,6 +62,9 @@ class Runtime:
         self.elector: LeaderElector | ShardElector | None = None
         self.triggers: Triggers | None = None
         self.ready = False
+        # Watch events of executions, Jobs and pods by (kind, what became of them): "queued" a reconcile;
+        # "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads (/metrics)
+        self.watch_events: Counter[tuple[str, str]] = Counter()
 
 
 def make_memo(settings: OperatorSettings) -> kopf.Memo:
@@ -135,7 +135,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         runtime.store,
         lambda: controller.queue.depth,
         lambda: runtime.elector is None or runtime.elector.is_leader,
-        WATCH_EVENTS,
+        runtime.watch_events,
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
@@ -318,11 +318,11 @@ async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     if runtime.controller is None:
         return
     if echo:
-        WATCH_EVENTS["execution", "echo"] += 1
+        runtime.watch_events["execution", "echo"] += 1
     elif not deleted and runtime.controller.set_aside(key, body["metadata"].get("resourceVersion") or ""):
-        WATCH_EVENTS["execution", "set aside"] += 1
+        runtime.watch_events["execution", "set aside"] += 1
     else:
-        WATCH_EVENTS["execution", "queued"] += 1
+        runtime.watch_events["execution", "queued"] += 1
         runtime.controller.enqueue(key)
     parent = (body.get("spec") or {}).get("parent") or {}
     if parent.get("execution"):
@@ -352,7 +352,7 @@ def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: kop
     if not execution or runtime.controller is None:
         return
     if job and before is not None and before == job_observation(runtime.store, namespace, job):
-        WATCH_EVENTS[kind, "unchanged"] += 1
+        runtime.watch_events[kind, "unchanged"] += 1
         return
-    WATCH_EVENTS[kind, "queued"] += 1
+    runtime.watch_events[kind, "queued"] += 1
     runtime.controller.enqueue((namespace, execution))

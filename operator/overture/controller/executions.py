@@ -313,7 +313,8 @@ class ExecutionReconciler:
                 f"the API server rejected the Job: {exc}"[:1000]
             )
             return True
-        if created:
+        if created is not None:
+            self.store.put_created_job(created)  # seen at once, not re-created if the watch lags
             log.info(
                 "Created Job: job=%s/%s task=%s attempt=%d", namespace, action.name, action.task_run, action.attempt
             )

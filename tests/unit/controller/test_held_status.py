@@ -47,13 +47,12 @@ class Kube(StatusKube):
         self.job_creates: list[str] = []
         self.status_writes = self.statuses
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         name = manifest["metadata"]["name"]
         if (namespace, name) in self.store.jobs:
-            return False  # AlreadyExists: adopted
+            return None  # AlreadyExists: adopted
         self.job_creates.append(name)
-        self.store.put("job", {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}})
-        return True
+        return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
 
     async def emit_event(self, *_: Any) -> None:
         return None

@@ -9,7 +9,7 @@ so the constant is 1 (benchmarks/README.md, fan-out trace). The bound is tested 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,7 +64,7 @@ class Kube(StatusKube):
         self.most_in_flight = 0
         self.created: list[str] = []
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         name = manifest["metadata"]["name"]
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -74,7 +74,7 @@ class Kube(StatusKube):
         if name == self.fail:
             raise TransientError(503, "busy")
         self.created.append(name)
-        return True
+        return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
 
 
 def reconciler(fail: str | None = None) -> tuple[Kube, Store, ExecutionReconciler]:
@@ -100,3 +100,20 @@ def test_a_failed_creation_lets_the_others_be_made_and_leaves_the_status_unwritt
     assert len(kube.created) == ITEMS - 1  # every other Job made: the next reconcile adopts them (AlreadyExists)
     assert kube.statuses == []
     assert "status" not in store.executions[("ns", "fan-1")]
+
+
+def test_a_job_created_but_not_yet_shown_by_the_watch_is_not_created_again() -> None:
+    """The create's answer is cached: a watch slower than ``UNSEEN_JOB_GRACE`` (15 s; seen with two
+    replicas on a busy API server) no longer has the engine ask for every Job a second time."""
+    store = Store()
+    store.put("flow", FLOW)
+    store.put("execution", EXECUTION)
+    kube = Kube(store)
+    now = [NOW]
+    controller = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: now[0])  # type: ignore[arg-type]
+    asyncio.run(controller.reconcile(("ns", "fan-1")))
+    assert len(kube.created) == ITEMS
+    now[0] = NOW + timedelta(seconds=60)
+    asyncio.run(controller.reconcile(("ns", "fan-1")))
+    assert len(kube.created) == ITEMS
+    assert len(store.jobs_of("ns", "fan-1")) == ITEMS

@@ -59,7 +59,7 @@ class Kube(StatusKube):
         self.status = status
         self.job_creates: list[str] = []
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         self.job_creates.append(manifest["metadata"]["name"])
         if self.status == 503:
             raise TransientError(503, "busy")

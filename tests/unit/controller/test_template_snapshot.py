@@ -50,9 +50,9 @@ class Kube(StatusKube):
         super().__init__(store)
         self.jobs: list[dict[str, Any]] = []
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         self.jobs.append(manifest)
-        return True
+        return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
 
 
 def reconcile(store: Store) -> tuple[Kube, dict[str, Any]]:

@@ -124,3 +124,17 @@ def test_a_pod_on_its_way_is_no_message() -> None:
     }
     attempt, _ = observe_attempt(Attempt(attempt=1, job="run-1-a-1", state=State.CREATED), observe_job(JOB, pod))
     assert attempt.message is None
+
+
+def test_a_namespace_read_long_ago_is_forgotten_at_the_next_read() -> None:
+    """One entry per namespace that ever had a Job waiting would grow with the tenants."""
+    store = Store()
+    other = {**JOB, "metadata": {**JOB["metadata"], "namespace": "other"}}
+    store.put("job", JOB)
+    store.put("job", other)
+    clock = [0.0]
+    failures = CreationFailures(Kube(), store, clock=lambda: clock[0])  # type: ignore[arg-type]
+    asyncio.run(failures.observed("ns", Observed(jobs={"run-1-a-1": observe_job(JOB, None)}), NOW))
+    clock[0] = 60.0
+    asyncio.run(failures.observed("other", Observed(jobs={"run-1-a-1": observe_job(other, None)}), NOW))
+    assert set(failures._read) == {"other"}

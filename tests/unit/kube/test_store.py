@@ -132,3 +132,23 @@ def test_an_older_copy_of_a_packed_execution_is_refused_by_its_revision_alone() 
     recreated["metadata"].update(uid="u-new", resourceVersion="12")
     store.put("execution", recreated)
     assert store.executions.live(("ns", "done")) == recreated
+
+
+def job(version: str, succeeded: int = 0) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "run-1-a-1", "namespace": "ns", "resourceVersion": version, "labels": {}},
+        "spec": {},
+        "status": {"succeeded": succeeded} if succeeded else {},
+    }
+
+
+def test_a_created_jobs_answer_is_cached_unless_the_watch_showed_the_job_first() -> None:
+    store = Store()
+    store.put_created_job(job("5"))
+    assert store.jobs[("ns", "run-1-a-1")]["metadata"]["resourceVersion"] == "5"
+    watched = Store()
+    watched.put("job", job("6", succeeded=1))  # the watch was faster, and the Job already ended
+    watched.put_created_job(job("5"))
+    assert watched.jobs[("ns", "run-1-a-1")]["metadata"]["resourceVersion"] == "6"
