@@ -1,4 +1,7 @@
-"""kopf wiring: watches feed the cache and the controller's queue; nothing else happens here.
+"""Watches feed the cache and the controller's queue; nothing else happens here.
+
+Flows, Executions and templates come through kopf's watches; task Jobs and pods, most of the
+events by far, through the operator's own (``kube/watch.py``): the same cache and queue.
 
 Only ``@kopf.on.event`` handlers are used, so kopf writes no progress or diff-base annotations
 (every decision is recomputed from status). The controller, the HTTP server and the triggers
@@ -40,7 +43,8 @@ from overture.kube.client import Kube
 from overture.kube.errors import RejectedError, TransientError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.lease import LeaderElector, default_identity
-from overture.kube.store import TEMPLATE_KINDS, Store, job_of_pod, key_of
+from overture.kube.store import TEMPLATE_KINDS, Body, Store, job_of_pod, key_of
+from overture.kube.watch import InNamespace, ListWatch
 from overture.server import Metrics, build_app, serve
 from overture.triggers.service import Triggers
 
@@ -85,7 +89,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # cost ~20 MiB of RSS with 1.0 s; a new worker for a later event costs microseconds.
     settings.batching.worker_limit = None
     settings.batching.idle_timeout = 0.2
-    if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_job' succeeded." for every event; -v keeps it
+    if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_execution' succeeded." for every event; -v keeps it
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.chunk_size = 500  # kopf's initial LISTs in pages, not one reply of every object
     settings.watching.server_timeout = 300
@@ -139,12 +143,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
-    await prime(kube, runtime.store, config.namespaces)
+    watches = task_watches(runtime, kube, config.namespaces)
+    await prime(kube, runtime.store, config.namespaces, watches)
     process_memory.trim()
     runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
     if elector is not None:
         runtime.elector = elector
         runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))
+    for watch in watches:
+        runtime.tasks.append(asyncio.create_task(watch.run(), name=f"overture-watch {watch.path}"))
     runtime.tasks.append(asyncio.create_task(controller.run(), name="overture-controller"))
     triggers = Triggers(kube, runtime.store, flows, config.triggers, gate=controller.housekeeping.gate, work=work)
     controller.on_finished(triggers.execution_finished)
@@ -189,25 +196,23 @@ def lease_name(namespaces: Sequence[str | None]) -> str:
     return f"overture-operator-{digest}"
 
 
-async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None]) -> None:
+async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None], watches: Sequence[ListWatch]) -> None:
     """List what the watches would deliver before any reconcile starts.
 
     Without it a restarted operator could reconcile an execution before the watch has shown
-    it that execution's Jobs, and take a running Job for a deleted one.
+    it that execution's Jobs, and take a running Job for a deleted one. The Jobs and pods are
+    the first LIST of their own watches (``task_watches``), which then go on from it.
     """
-    selector = LABEL_EXECUTION
     for namespace in namespaces:
-        for kind, plural, labels in (
-            ("TaskTemplate", "tasktemplates", ""),  # before flows: a flow with template tasks is read against them
-            ("flow", "flows", ""),
-            ("execution", "executions", ""),
-            ("job", "jobs", selector),
-            ("pod", "pods", selector),
+        for kind, plural in (
+            ("TaskTemplate", "tasktemplates"),  # before flows: a flow with template tasks is read against them
+            ("flow", "flows"),
+            ("execution", "executions"),
         ):
-            await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace, labels))
-    await _retrying(
-        functools.partial(_prime_kind, kube, store, "ClusterTaskTemplate", "clustertasktemplates", None, "")
-    )
+            await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace))
+    for watch in watches:  # into the cache only: no reconcile is queued before the controller starts
+        await _retrying(functools.partial(watch.relist, functools.partial(_prime_task, store, watch.kind.lower())))
+    await _retrying(functools.partial(_prime_kind, kube, store, "ClusterTaskTemplate", "clustertasktemplates", None))
     log.info(
         "Primed the cache: templates=%d flows=%d executions=%d jobs=%d pods=%d",
         len(store.templates),
@@ -218,9 +223,13 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None]) -> N
     )
 
 
-async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespace: str | None, labels: str) -> None:
+def _prime_task(store: Store, kind: str, event_type: str, body: dict[str, Any]) -> None:
+    store.put(kind, body)
+
+
+async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespace: str | None) -> None:
     try:
-        async for page in kube.list_pages(plural, namespace, labels):  # a page at a time: see Kube.list_pages
+        async for page in kube.list_pages(plural, namespace):  # a page at a time: see Kube.list_pages
             for body in page:
                 store.put(kind, body)
     except RejectedError as exc:  # templates are optional: an older CRD set, or no grant to read them
@@ -329,25 +338,34 @@ async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
         runtime.controller.enqueue((key[0], parent["execution"]))
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION: kopf.PRESENT})
-async def on_job(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
-    _task_changed(runtime, "job", type, body, body["metadata"]["name"])
+# What a task runs as: (the cache's name, kind, apiVersion, API path, plural: the cache's table too)
+TASK_KINDS = (("job", "Job", "batch/v1", "/apis/batch/v1", "jobs"), ("pod", "Pod", "v1", "/api/v1", "pods"))
 
 
-@kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION: kopf.PRESENT})
-async def on_pod(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
-    _task_changed(runtime, "pod", type, body, job_of_pod(body))
+def task_watches(runtime: Runtime, kube: Kube, namespaces: Sequence[str | None]) -> list[ListWatch]:
+    """The watches of task Jobs and pods (ours, not kopf's: kube/watch.py says why), by namespace."""
+    watches = []
+    for namespace in namespaces:
+        for name, kind, api_version, api, plural in TASK_KINDS:
+            path = f"{api}/namespaces/{namespace}/{plural}" if namespace else f"{api}/{plural}"
+            handler = functools.partial(_task_event, runtime, name)
+            cached = InNamespace(getattr(runtime.store, plural), namespace)
+            watches.append(ListWatch(kube, path, LABEL_EXECUTION, kind, api_version, handler, cached))
+    return watches
 
 
-def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: kopf.Body, job: str | None) -> None:
+def _task_event(runtime: Runtime, kind: str, event_type: str, body: dict[str, Any]) -> None:
+    job = body["metadata"]["name"] if kind == "job" else job_of_pod(body)
+    _task_changed(runtime, kind, event_type, body, job)
+
+
+def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: Body, job: str | None) -> None:
     """A task's Job or pod changed: cached, and its execution queued if what a reconcile reads of
     the Job changed (``observe.job_observation``). Most of a Job's and its pod's ~10 events per
     run (a pod scheduled, a finalizer removed, the Job's counters) change nothing it reads."""
     namespace = body["metadata"].get("namespace") or ""
     before = job_observation(runtime.store, namespace, job) if job else None
-    runtime.store.put(kind, dict(body), _deleted(event_type))
+    runtime.store.put(kind, body, _deleted(event_type))
     execution = (body["metadata"].get("labels") or {}).get(LABEL_EXECUTION)
     if not execution or runtime.controller is None:
         return

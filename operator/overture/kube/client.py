@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from kubernetes_asyncio import client, config
@@ -322,19 +322,44 @@ class Kube:
         metadata_only: bool = False,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) events from ``resource_version`` on, until the server ends the watch.
-
-        ``metadata_only`` asks for PartialObjectMetadata: a Secret's data never reaches us.
-        A 410 Gone (too old a resourceVersion) raises RejectedError(410): list again.
-        """
+        """(type, object) events of a kind in a namespace: ``watch``; ``metadata_only`` asks for
+        PartialObjectMetadata (a Secret's data never reaches us)."""
         path = f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
+        accept = _PARTIAL if metadata_only else "application/json"
+        async for event in self.watch(path, resource_version, accept=accept, timeout_seconds=timeout_seconds):
+            yield event
+
+    async def list_page(self, path: str, label_selector: str = "", token: str = "") -> dict[str, Any]:
+        """One page (``LIST_PAGE`` objects) of a LIST of ``path`` (e.g. /apis/batch/v1/jobs), as plain
+        JSON: ``items``, ``metadata.continue`` and ``metadata.resourceVersion`` (to watch from)."""
+        query: dict[str, str | int] = {"limit": LIST_PAGE}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if token:
+            query["continue"] = token
+        return await self._get_json(f"{path}?{urlencode(query)}", verb="list")
+
+    async def watch(
+        self,
+        path: str,
+        resource_version: str,
+        label_selector: str = "",
+        accept: str = "application/json",
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) events of ``path`` from ``resource_version`` on, until the server ends the
+        watch (after ``timeout_seconds``, or sooner), BOOKMARKs included (their object carries only
+        the resourceVersion to resume from). A 410 Gone (too old a resourceVersion) raises an ApiError
+        with status 410: list again.
+        """
         query = [
             ("watch", "true"),
             ("resourceVersion", resource_version),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds)),
         ]
-        accept = _PARTIAL if metadata_only else "application/json"
+        if label_selector:
+            query.append(("labelSelector", label_selector))
         REQUESTS["watch"] += 1
         try:
             response = await self.api.call_api(
@@ -361,6 +386,8 @@ class Kube:
                     status = event.get("object") or {}
                     raise translate(int(status.get("code") or 500), str(status.get("message")))
                 yield str(event.get("type")), dict(event.get("object") or {})
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(0, f"the watch of {path} broke off: {exc!r}") from None
         finally:
             response.release()
 
@@ -375,8 +402,8 @@ class Kube:
             raise translate(status, _status_message(answer))
         return answer
 
-    async def _get_json(self, path: str, accept: str = "application/json") -> dict[str, Any]:
-        status, answer = await self._raw("get", "GET", path, accept)
+    async def _get_json(self, path: str, accept: str = "application/json", verb: str = "get") -> dict[str, Any]:
+        status, answer = await self._raw(verb, "GET", path, accept)
         text = answer.decode("utf-8", "replace")
         if status != 200:
             raise translate(status, text[:300])
