@@ -12,7 +12,8 @@ How no event is lost:
   (connection errors, 5xx) is started again from the last resourceVersion seen.
 - 410 Gone (that resourceVersion is older than the server keeps): LIST again. Objects listed
   are handed over as ``MODIFIED`` (the handler compares them with what it has), and objects the
-  cache holds that the LIST no longer shows as ``DELETED``: deletions in between are not lost.
+  cache holds that the LIST no longer shows, unless cached after it was taken (a create's
+  answer), as ``DELETED``: deletions in between are not lost.
 """
 
 from __future__ import annotations
@@ -36,10 +37,21 @@ MAX_RETRY_SECONDS = 30.0
 WATCH_SECONDS = 300  # the server ends each watch after this long; it is started again at once
 
 
-def vanished(cached: Mapping[Key, Body], listed: Iterable[Key]) -> list[Body]:
-    """Cached objects a fresh LIST does not show (deleted while no watch ran); only those are read."""
+def vanished(cached: Mapping[Key, Body], listed: Iterable[Key], version: str) -> list[Body]:
+    """Cached objects a fresh LIST (at resourceVersion ``version``) does not show: deleted while no
+    watch ran. One cached after the LIST was taken (the answer of our own create) is newer than the
+    LIST, not gone. Only the candidates' values are read."""
     seen = set(listed)
-    return [cached[key] for key in list(cached) if key not in seen]
+    gone = (cached.get(key) for key in list(cached) if key not in seen)
+    return [body for body in gone if body is not None and not _newer(body, version)]
+
+
+def _newer(body: Body, version: str) -> bool:
+    """Whether ``body``'s resourceVersion is after ``version`` (compared as etcd's revisions, as the cache does)."""
+    try:
+        return int(body["metadata"]["resourceVersion"]) > int(version)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 class InNamespace(Mapping[Key, Body]):
@@ -102,7 +114,7 @@ class ListWatch:
             if not token:
                 break
         if self.lists:
-            for body in vanished(self.cached, listed):
+            for body in vanished(self.cached, listed, version):
                 self._hand(handle, "DELETED", dict(body))
         self.lists += 1
         self.version = version

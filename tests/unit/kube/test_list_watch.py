@@ -116,6 +116,11 @@ def test_gone_lists_again_and_what_vanished_meanwhile_is_deleted() -> None:
     assert api.watched_from == ["6", "21"]
 
 
+def test_an_object_cached_after_the_list_was_taken_is_not_gone() -> None:
+    cached = {("ns", "old"): job("old", "4"), ("ns", "created"): job("created", "12")}  # our create's answer
+    assert vanished(cached, [], "10") == [job("old", "4")]
+
+
 def test_a_failing_handler_does_not_stop_the_watch() -> None:
     api = ScriptedApi([[]], [[("ADDED", job("bad", "2")), ("ADDED", job("good", "3"))]])
     seen: list[str] = []
@@ -143,7 +148,7 @@ def test_vanished_compares_namespace_and_name_within_the_watched_namespace() -> 
         ("ns", "b"): job("b", "1"),
         ("ns", "c"): job("c", "1"),
     }
-    assert vanished(InNamespace(table, "ns"), [("ns", "a"), ("other", "c")]) == [job("b", "1"), job("c", "1")]
-    assert vanished(InNamespace(table, None), [("ns", "a"), ("ns", "b"), ("ns", "c")]) == [{"x": 1}]
+    assert vanished(InNamespace(table, "ns"), [("ns", "a"), ("other", "c")], "5") == [job("b", "1"), job("c", "1")]
+    assert vanished(InNamespace(table, None), [("ns", "a"), ("ns", "b"), ("ns", "c")], "5") == [{"x": 1}]
     assert len(InNamespace(table, "other")) == 1
     assert ("ns", "a") not in InNamespace(table, "other")
