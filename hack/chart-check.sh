@@ -45,6 +45,17 @@ must_fail 'ui.auth must be "token" or "impersonate"' --set ui.enabled=true --set
 must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=0
 must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=65
 must_fail "operator.shards > 1 needs operator.leaderElection=true" --set operator.shards=2 --set operator.leaderElection=false
+must_fail 'operator.taskRuntime must be "job" or "pod"' --set operator.taskRuntime=pods
+
+# The pod task runtime: the setting reaches the operator, and only then may it create and delete pods.
+"$HELM" template overture "$CHART" -n overture --set operator.taskRuntime=pod >"$out/pods.yaml"
+grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/pods.yaml" | grep -qF 'value: "pod"' ||
+  { echo "[chart] ERROR: operator.taskRuntime=pod did not render OVERTURE_TASK_RUNTIME=\"pod\"" >&2; exit 1; }
+grep -qF 'verbs: ["get", "list", "watch", "create", "delete"]  # the pod task runtime' "$out/pods.yaml" ||
+  { echo "[chart] ERROR: operator.taskRuntime=pod did not grant create and delete on pods" >&2; exit 1; }
+if grep -qF '# the pod task runtime' "$out/cluster.yaml"; then
+  echo "[chart] ERROR: the default (job) runtime granted create on pods" >&2; exit 1
+fi
 
 # Two replicas side by side: the shard count reaches the operator as OVERTURE_SHARDS.
 "$HELM" template overture "$CHART" -n overture --set replicaCount=2 --set operator.shards=4 >"$out/sharded.yaml"

@@ -411,7 +411,8 @@ start_s3() {
 # exit code instead of completing: tests make a task fail on the fake node (e.g. only its first
 # attempt: value "{{ 1 if taskrun.attempt == 1 else 0 }}"). Its weight beats pod-complete's 0.
 # kwokctl's pod-complete ends only pods owned by a Job; pod-complete-workflow does the same for
-# pods owned by an Argo Workflow (benchmarks/peer.py runs Argo Workflows beside Overture).
+# pods owned by an Argo Workflow (benchmarks/peer.py runs Argo Workflows beside Overture) or by an
+# Execution (the operator's pod task runtime, OVERTURE_TASK_RUNTIME=pod, makes task pods itself).
 write_kwok_fail_stage() {
   cat >"$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" <<'EOF'
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -474,7 +475,7 @@ spec:
       values: ['Running']
     - key: '.metadata.ownerReferences.[].kind'
       operator: 'In'
-      values: ['Workflow']
+      values: ['Workflow', 'Execution']
   next:
     statusTemplate: |
       {{ $now := Now }}

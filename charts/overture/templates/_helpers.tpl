@@ -71,7 +71,11 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
   verbs: ["create", "get", "list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
+  {{- if eq (toString .Values.operator.taskRuntime) "pod" }}
+  verbs: ["get", "list", "watch", "create", "delete"]  # the pod task runtime: the operator makes task pods
+  {{- else }}
   verbs: ["get", "list", "watch"]
+  {{- end }}
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]

@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -33,6 +34,16 @@ LABEL_ATTEMPT = f"{API_GROUP}/attempt"
 LABEL_ITERATION = f"{API_GROUP}/iteration"
 LABEL_TRIGGER = f"{API_GROUP}/trigger"
 LABEL_BACKFILL = f"{API_GROUP}/backfill"
+
+
+def attempt_of_pod(metadata: Mapping[str, Any]) -> str | None:
+    """The name of the task attempt a pod runs (its Job's name, or, a pod the operator made
+    itself in the ``pod`` task runtime, the pod's own); None for a pod that runs no task."""
+    labels = metadata.get("labels") or {}
+    job = labels.get("job-name") or labels.get("batch.kubernetes.io/job-name")
+    if job is None and LABEL_EXECUTION in labels:
+        job = metadata.get("name")
+    return str(job) if job is not None else None
 
 
 class Model(BaseModel):

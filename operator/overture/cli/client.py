@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from overture.api import API_GROUP, API_VERSION, SELF_SUBJECT_REVIEW, username_of, with_requester
+from overture.api import API_GROUP, API_VERSION, SELF_SUBJECT_REVIEW, attempt_of_pod, username_of, with_requester
 from overture.cli.common import CliError
 
 KINDS = {"flows": "Flow", "executions": "Execution"}
@@ -182,6 +182,7 @@ class ClusterClient:
     # --- pods and logs ----------------------------------------------------------------------
 
     def pods_of_job(self, job: str) -> list[dict[str, Any]]:
+        """The pods of attempt ``job``: its Job's, oldest first, or (the ``pod`` task runtime) its own."""
         listing = self._call(
             f"cannot list the pods of Job {job!r}",
             lambda: self.core.list_namespaced_pod(
@@ -189,6 +190,15 @@ class ClusterClient:
             ),
         )
         pods: list[dict[str, Any]] = self.api.sanitize_for_serialization(listing).get("items") or []
+        if not pods:
+            try:
+                own = self.core.read_namespaced_pod(job, self.namespace, _request_timeout=REQUEST_TIMEOUT)
+            except Exception as exc:
+                if getattr(exc, "status", None) == 404:
+                    return []
+                raise self._error(exc, f"cannot read pod {job!r}") from None
+            pod: dict[str, Any] = self.api.sanitize_for_serialization(own)
+            pods = [pod] if attempt_of_pod(pod.get("metadata") or {}) == job else []
         return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
     def read_log(self, pod: str) -> str:
@@ -198,7 +208,7 @@ class ClusterClient:
             lambda: self.core.read_namespaced_pod_log(
                 pod, self.namespace, container=LOG_CONTAINER, _request_timeout=REQUEST_TIMEOUT
             ),
-            missing=f"pod {pod!r} is gone (its Job was deleted or expired), and its log with it",
+            missing=f"pod {pod!r} is gone (deleted, or its Job was deleted or expired), and its log with it",
         )
         return text
 

@@ -41,6 +41,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
         http_port=args.port,
         namespaces=tuple(args.namespace) if args.namespace else settings.namespaces,
     )
+    if args.task_runtime:
+        controller = dataclasses.replace(settings.controller, task_runtime=args.task_runtime)
+        settings = dataclasses.replace(settings, controller=controller)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -59,5 +62,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     operator.add_argument("-n", "--namespace", action="append", help="serve only this namespace (repeatable)")
     operator.add_argument("--kubeconfig", help="default: $KUBECONFIG, ~/.kube/config, or in-cluster")
     operator.add_argument("--port", type=int, default=8080, help="HTTP port for /healthz, /readyz, /metrics")
+    operator.add_argument(
+        "--task-runtime",
+        choices=("job", "pod"),
+        help="run each task attempt as a Job (default) or as a Pod the operator makes itself "
+        "(default: $OVERTURE_TASK_RUNTIME, else job)",
+    )
     operator.add_argument("-v", "--verbose", action="store_true")
     operator.set_defaults(func=cmd_operator)

@@ -57,7 +57,7 @@ from overture.controller.own_writes import OwnWrites
 from overture.controller.queue import Result
 from overture.controller.settings import ControllerSettings
 from overture.controller.stored import StoredOutputs
-from overture.controller.unstarted import CreationFailures
+from overture.controller.unstarted import RETRY_SECONDS, CreationFailures, RefusedPods
 from overture.engine import (
     CreateExecution,
     CreateJob,
@@ -73,10 +73,11 @@ from overture.isolation import TenantWork
 from overture.kube import merge_patch
 from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
-from overture.kube.errors import RejectedError
+from overture.kube.errors import ApiError, RejectedError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.jobs import build_job
 from overture.kube.namespaces import NamespacePolicies
+from overture.kube.pods import POD, build_pod
 from overture.kube.policy import PolicyError, TaskPolicy
 from overture.kube.store import Body, Key, Store
 from overture.template_tasks import expand_flow
@@ -127,12 +128,14 @@ class ExecutionReconciler:
         self.calls = calls or CallRunner(kube, settings.calls, self.artifacts)
         self.policies = NamespacePolicies(kube)
         self.unstarted = CreationFailures(kube, store)
+        self.refused_pods = RefusedPods()  # the pod runtime's pods refused (403), waiting as FailedCreate
         self.own_writes = OwnWrites()  # the watch handler sets aside the echoes of writes in flight
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.rejected_jobs.pop(key, None)
+            self.refused_pods.forget(key)
             self.calls.forget(key)
             if body is None and self.stored is not None:  # gone: its files, outputs and logs go too
                 self.stored.forget(*key)
@@ -158,7 +161,10 @@ class ExecutionReconciler:
             if isinstance(flow_or_problem, str):
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow, resolved = flow_or_problem
+        if self.refused_pods.waiting(key):
+            await self.refused_pods.retry(key, self._create_refused_pod, now)
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow)
+        observed = self.refused_pods.observed(key, observed)
         observed = replace(observed, calls=self.calls.answers(key))
         observed = await self.unstarted.observed(key[0], observed, now)
         if self.stored is not None:
@@ -169,7 +175,8 @@ class ExecutionReconciler:
         decision = await self.work.run(key[0], step, flow, execution, observed, now)  # templates: tenant code
         if resolved and decision.status.flow_spec is flow:  # snapshotted: say which templates it holds
             decision = replace(decision, status=decision.status.model_copy(update={"templates": resolved}))
-        return await self._apply(body, execution, decision)
+        result = await self._apply(body, execution, decision)
+        return result.sooner(RETRY_SECONDS) if self.refused_pods.waiting(key) else result
 
     def _flow_for(
         self, execution: Execution, now: datetime
@@ -219,6 +226,7 @@ class ExecutionReconciler:
         was_terminal = before is not None and before.state.is_terminal
         if decision.status.state.is_terminal:
             self.rejected_jobs.pop(key, None)
+            self.refused_pods.forget(key)
             self.calls.forget(key)
         if decision.status.state.is_terminal and not was_terminal:
             log.info("Execution ended: execution=%s/%s state=%s", namespace, name, decision.status.state.value)
@@ -252,8 +260,7 @@ class ExecutionReconciler:
                 refused |= await self._create_jobs(execution, decision, creations)
                 creations = []
             if isinstance(action, DeleteJob):
-                await self.kube.delete_job(namespace, action.name)
-                log.info("Deleted Job: job=%s/%s reason=%s", namespace, action.name, action.reason)
+                await self._delete_attempt(namespace, name, action)
             elif isinstance(action, CreateExecution):
                 await self.kube.create_execution(namespace, child_manifest(execution, action))
             elif isinstance(action, KillExecution):
@@ -262,6 +269,22 @@ class ExecutionReconciler:
                 self.calls.start((namespace, name), action)
         refused |= await self._create_jobs(execution, decision, creations)
         return refused
+
+    async def _create_refused_pod(self, manifest: dict[str, Any]) -> None:
+        created = await self.kube.create_pod(manifest["metadata"]["namespace"], manifest)
+        if created is not None:
+            self.store.put_created("pod", created)  # seen at once, as any pod it creates
+
+    async def _delete_attempt(self, namespace: str, execution: str, action: DeleteJob) -> None:
+        """Delete an attempt's Job, or its own pod: as it was made, whatever the runtime is now
+        (runs started before the operator's runtime changed end as they started)."""
+        self.refused_pods.forget((namespace, execution), action.name)
+        if (namespace, action.name) in self.store.jobs or self.settings.task_runtime != POD:
+            await self.kube.delete_job(namespace, action.name)
+            log.info("Deleted Job: job=%s/%s reason=%s", namespace, action.name, action.reason)
+        else:
+            await self.kube.delete_pod(namespace, action.name)
+            log.info("Deleted pod: pod=%s/%s reason=%s", namespace, action.name, action.reason)
 
     async def _create_jobs(self, execution: Execution, decision: Decision, creations: list[CreateJob]) -> bool:
         """Create ``creations``, ``JOB_CREATES_AT_ONCE`` at a time; whether the API server refused
@@ -284,39 +307,57 @@ class ExecutionReconciler:
     async def _create_job(
         self, execution: Execution, decision: Decision, action: CreateJob, policy: TaskPolicy
     ) -> bool:
-        """Create one attempt's Job; whether the API server (or the namespace's policy) refused it."""
+        """Create one attempt's Job (or its pod, in the pod runtime); whether the API server (or the
+        namespace's policy) refused it. A pod refused with 403 (a quota) waits (``RefusedPods``)."""
         namespace = execution.metadata.namespace or ""
         name = execution.metadata.name
         flow_spec = decision.status.flow_spec
+        pods = self.settings.task_runtime == POD
+        kind = "pod" if pods else "Job"
+        common: dict[str, Any] = {
+            "namespace": namespace,
+            "flow": execution.spec.flow_ref.name,
+            "execution": name,
+            "execution_uid": execution.metadata.uid or "",
+            "service_account": flow_spec.service_account_name if flow_spec else None,
+            "signer": self.artifacts,
+            "policy": policy,
+        }
         try:
-            manifest = build_job(
-                action,
-                namespace=namespace,
-                flow=execution.spec.flow_ref.name,
-                execution=name,
-                execution_uid=execution.metadata.uid or "",
-                service_account=flow_spec.service_account_name if flow_spec else None,
-                ttl_seconds=self.settings.job_ttl_seconds,
-                signer=self.artifacts,
-                policy=policy,
-            )
+            if pods:
+                manifest = build_pod(action, **common)
+            else:
+                manifest = build_job(action, ttl_seconds=self.settings.job_ttl_seconds, **common)
         except (ArtifactError, PolicyError) as exc:  # a failed attempt, as a Job the API server refused
             self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
             return True
         try:
-            created = await self.kube.create_job(namespace, manifest)
-        except RejectedError as exc:
-            if exc.status not in INVALID_REQUEST:
+            created = await (self.kube.create_pod if pods else self.kube.create_job)(namespace, manifest)
+        except ApiError as exc:
+            if pods and self.refused_pods.refused((namespace, name), manifest, exc, self.clock()):
+                log.warning(
+                    "The API server refused a pod, which waits: pod=%s/%s error=%s", namespace, action.name, exc
+                )
+                return True  # observed at once: its attempt shows why it waits
+            if not isinstance(exc, RejectedError) or exc.status not in INVALID_REQUEST:
                 raise
-            log.warning("The API server rejected a Job: job=%s/%s error=%s", namespace, action.name, exc)
+            log.warning(
+                "The API server rejected a %s: %s=%s/%s error=%s", kind, kind.lower(), namespace, action.name, exc
+            )
             self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
-                f"the API server rejected the Job: {exc}"[:1000]
+                f"the API server rejected the {kind}: {exc}"[:1000]
             )
             return True
         if created is not None:
-            self.store.put_created_job(created)  # seen at once, not re-created if the watch lags
+            self.store.put_created(kind.lower(), created)  # seen at once, not re-created if the watch lags
             log.info(
-                "Created Job: job=%s/%s task=%s attempt=%d", namespace, action.name, action.task_run, action.attempt
+                "Created %s: %s=%s/%s task=%s attempt=%d",
+                kind,
+                kind.lower(),
+                namespace,
+                action.name,
+                action.task_run,
+                action.attempt,
             )
         return False
 

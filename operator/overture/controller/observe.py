@@ -1,8 +1,9 @@
 """What the cluster shows for one execution, read from the cache as the engine's ``Observed``.
 
-Its Jobs (with their pods), the Jobs the API server refused (seen as failed attempts), its child
-executions (only those it created: one that someone else made under a child's name is a
-failure), how busy its flow is (for ``concurrency``) and the execution a replay copies from.
+Its Jobs (with their pods) or, in the ``pod`` task runtime, its attempts' own pods; the Jobs
+the API server refused (seen as failed attempts), its child executions (only those it created:
+one that someone else made under a child's name is a failure), how busy its flow is (for
+``concurrency``) and the execution a replay copies from.
 Pure reads of the ``Store``: no API call.
 """
 
@@ -14,7 +15,8 @@ from overture.api import Execution, FlowSpec, State, parse_execution, published_
 from overture.api.times import iso
 from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
 from overture.kube.jobs import observe_job
-from overture.kube.store import Body, Store
+from overture.kube.pods import observe_pod
+from overture.kube.store import Body, Store, job_of_pod
 
 ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})  # hold a concurrency slot
 
@@ -32,6 +34,10 @@ def observe(
         job_name = job["metadata"]["name"]
         if job_name in readable:
             jobs[job_name] = observe_job(job, store.pod_of(namespace, job_name))
+    for job_name in readable - jobs.keys():  # the pod task runtime: the attempt's own pod, no Job
+        pod = store.pods.get((namespace, job_name))
+        if pod is not None and job_of_pod(pod) == job_name:
+            jobs[job_name] = observe_pod(pod)
     for job_name, message in rejected_jobs.items():
         jobs.setdefault(job_name, JobObservation(job_name, JobPhase.FAILED, reason="JobRejected", message=message))
     children = {}
@@ -74,7 +80,8 @@ def job_observation(store: Store, namespace: str, job: str) -> JobObservation | 
     """
     body = store.jobs.get((namespace, job))
     if body is None:
-        return None
+        pod = store.pods.get((namespace, job))
+        return observe_pod(pod) if pod is not None and job_of_pod(pod) == job else None
     observation = observe_job(body, store.pod_of(namespace, job))
     if observation.phase == JobPhase.PENDING and observation.pod is None:
         return None

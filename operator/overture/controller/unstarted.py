@@ -1,5 +1,6 @@
-"""Why a task's Job has no pod: the Job controller's FailedCreate Event, read into the observation.
+"""Why a task has no pod: a Job's FailedCreate Event, or a pod the API server refused.
 
+``CreationFailures`` (the ``job`` task runtime):
 A pod refused at creation (a quota, Pod Security, a ServiceAccount that does not exist) leaves
 its Job with no pod, no condition and only a Warning Event; the run would wait in silence until
 its timeout. When Jobs have been seen without a pod for ``GRACE_SECONDS``, the namespace's
@@ -8,25 +9,35 @@ such Job's newest one becomes its observation's reason and message, which the at
 (engine/attempts.py ``NOT_STARTING``). One list, not one per Job: in a fan-out the Job
 controller can take half a minute to make 200 pods on a busy cluster, and a list per waiting Job
 made each reconcile wait for 200 round trips (~30 s; the 10,000-item soak, benchmarks/README.md).
+
+``RefusedPods`` (the ``pod`` task runtime, kube/pods.py): the operator creates the pod, and the
+API server's 403 (a quota's "exceeded quota", Pod Security, a missing ServiceAccount) is what
+the Job controller's FailedCreate was. The task waits, as with a Job: its attempt is observed
+PENDING with reason FailedCreate and the API server's words (since the first refusal, which
+starts its timeout), and the pod is asked for again every ``RETRY_SECONDS``, one per execution
+at a time (the oldest first: when it is still refused the others would be too). Kept in memory:
+after a restart the engine asks for the unseen pod again (``UNSEEN_JOB_GRACE``), and is refused again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from overture.api.times import parse_time
 from overture.engine import JobObservation, JobPhase, Observed
 from overture.kube.client import Kube
-from overture.kube.errors import ApiError
-from overture.kube.store import Store
+from overture.kube.errors import ApiError, RejectedError
+from overture.kube.store import Key, Store
 
 GRACE_SECONDS = 5.0
 RECHECK_SECONDS = 10.0
 FAILED_CREATE = "involvedObject.kind=Job,reason=FailedCreate"
+RETRY_SECONDS = 10.0
+REFUSED = 403  # Forbidden: a quota, an admission policy, RBAC, a missing ServiceAccount
 
 
 class CreationFailures:
@@ -79,3 +90,69 @@ class CreationFailures:
 
 def _stamp(event: dict[str, Any]) -> str:
     return str(event.get("lastTimestamp") or event.get("eventTime") or "")
+
+
+@dataclass
+class RefusedPod:
+    manifest: dict[str, Any]
+    message: str
+    since: datetime  # the first refusal: the attempt's start, as a Job's startTime would be
+    tried: float  # the clock when it was last asked for
+
+
+class RefusedPods:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._refused: dict[Key, dict[str, RefusedPod]] = {}
+
+    def refused(self, key: Key, manifest: dict[str, Any], error: ApiError, now: datetime) -> bool:
+        """Whether ``error`` (creating ``manifest``) makes the pod wait; if so, it is kept."""
+        if not isinstance(error, RejectedError) or error.status != REFUSED:
+            return False
+        name = manifest["metadata"]["name"]
+        known = self._refused.setdefault(key, {}).get(name)
+        since = known.since if known is not None else now
+        self._refused[key][name] = RefusedPod(manifest, str(error)[:500], since, self.clock())
+        return True
+
+    def observed(self, key: Key, observed: Observed) -> Observed:
+        """``observed`` with each refused pod of ``key`` that is not seen as PENDING FailedCreate."""
+        refused = self._refused.get(key)
+        if not refused:
+            return observed
+        jobs = dict(observed.jobs)
+        for name, pod in refused.items():
+            jobs.setdefault(
+                name,
+                JobObservation(name, JobPhase.PENDING, start=pod.since, reason="FailedCreate", message=pod.message),
+            )
+        return replace(observed, jobs=jobs)
+
+    def waiting(self, key: Key) -> bool:
+        return bool(self._refused.get(key))
+
+    async def retry(self, key: Key, create: Callable[[dict[str, Any]], Awaitable[None]], now: datetime) -> None:
+        """Ask again for the oldest refused pod of ``key`` if ``RETRY_SECONDS`` have passed, then
+        for the next while they are made."""
+        refused = self._refused.get(key) or {}
+        for name, pod in sorted(refused.items(), key=lambda item: (item[1].since, item[0])):
+            if self.clock() - pod.tried < RETRY_SECONDS:
+                return
+            try:
+                await create(pod.manifest)
+            except ApiError as exc:
+                if not self.refused(key, pod.manifest, exc, now):
+                    raise
+                return
+            self.forget(key, name)
+
+    def forget(self, key: Key, name: str | None = None) -> None:
+        """Drop one refused pod of ``key`` (made, or its attempt ended), or all of them."""
+        if name is None:
+            self._refused.pop(key, None)
+            return
+        refused = self._refused.get(key)
+        if refused is not None:
+            refused.pop(name, None)
+            if not refused:
+                del self._refused[key]

@@ -46,6 +46,9 @@ NOT_STARTING = frozenset(
 )
 
 
+NOT_STARTED = "not started:"  # an attempt's message while it waits for a reason in NOT_STARTING
+
+
 def job_request(task: RunnableAnyTask, execution: str, run_id: str, attempt: int, context: dict[str, Any]) -> CreateJob:
     """The rendered container of one attempt; raises TemplateError naming the bad field."""
     secrets = SecretRefs()
@@ -129,10 +132,12 @@ def observe_attempt(attempt: Attempt, job: JobObservation) -> tuple[Attempt, dic
         changes["start_date"] = job.start
     outputs: dict[str, Any] | StoredOutputs | None = None
     manifest = read_manifest(job.termination_message)
+    if job.phase == JobPhase.SUCCEEDED and (attempt.message or "").startswith(NOT_STARTED):
+        changes["message"] = None  # it did start: why it once waited is no longer true
     if job.phase in (JobPhase.PENDING, JobPhase.RUNNING):
         if attempt.state != State.RUNNING and job.phase == JobPhase.RUNNING:
             changes["state"] = State.RUNNING
-        stuck = f"not started: {job.reason}: {job.message or ''}".strip(": ") if job.reason in NOT_STARTING else None
+        stuck = f"{NOT_STARTED} {job.reason}: {job.message or ''}".strip(": ") if job.reason in NOT_STARTING else None
         if stuck != attempt.message and (stuck is not None or job.phase == JobPhase.RUNNING):
             changes["message"] = stuck
     elif job.phase == JobPhase.SUCCEEDED and manifest is not None:
@@ -166,7 +171,7 @@ def failure_message(job: JobObservation) -> str:
     own message (a deadline, a pod that could not be made) is the Job controller's words: kept."""
     parts: list[str] = []
     if job.reason == "DeadlineExceeded":
-        parts.append("timed out (the Job's activeDeadlineSeconds passed)")
+        parts.append("timed out (its activeDeadlineSeconds passed)")
     elif job.reason:
         parts.append(job.reason)
     if job.exit_code is not None:

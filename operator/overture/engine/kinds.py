@@ -236,7 +236,11 @@ class Runnable(Attempts[RunnableAnyTask]):
         if job is None:
             if attempt.pod is not None:
                 attempt = attempt.model_copy(
-                    update={"state": State.FAILED, "end_date": work.stamp, "message": "the Job was deleted"}
+                    update={
+                        "state": State.FAILED,
+                        "end_date": work.stamp,
+                        "message": "its Job or pod was deleted before it ended",
+                    }
                 )
                 return self._attempt_ended(work, task, run, attempt, None, frame)
             if work.now - created >= UNSEEN_JOB_GRACE:

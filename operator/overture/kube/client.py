@@ -92,20 +92,33 @@ class Kube:
 
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The Job as the API server stored it (plain JSON); None if it existed already."""
+        return await self._create(f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs", manifest)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        body = client.V1DeleteOptions(propagation_policy="Background")
+        await self._delete(self.batch.delete_namespaced_job(name, namespace, body=body))
+
+    async def create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """A task attempt's own pod (the ``pod`` task runtime) as stored; None if it existed already."""
+        return await self._create(f"/api/v1/namespaces/{quote(namespace)}/pods", manifest)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        await self._delete(self.core.delete_namespaced_pod(name, namespace))
+
+    async def _create(self, path: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            answer = await self._post(f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs", manifest)
+            answer = await self._post(path, manifest)
         except ConflictError:
             return None  # AlreadyExists: ours from before (deterministic names)
         created: dict[str, Any] = json.loads(answer)
         return created
 
-    async def delete_job(self, namespace: str, name: str) -> None:
-        body = client.V1DeleteOptions(propagation_policy="Background")
+    async def _delete(self, call: Awaitable[Any]) -> None:
         try:
-            await self._call("delete", self.batch.delete_namespaced_job(name, namespace, body=body))
+            await self._call("delete", call)
         except RejectedError as exc:
             if exc.status != 404:
-                raise
+                raise  # 404: gone already
 
     async def username(self) -> str:
         """The operator's own Kubernetes user name, asked once with a SelfSubjectReview: its

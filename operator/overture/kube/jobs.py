@@ -1,5 +1,8 @@
 """Job manifests for task attempts, and Job/Pod objects read back as observations.
 
+The pod spec (``task_pod_spec``) and metadata (``task_metadata``) are the same in both task
+runtimes; kube/pods.py makes an attempt's pod without a Job (``OVERTURE_TASK_RUNTIME=pod``).
+
 ``build_job`` and ``observe_job`` are pure (dicts in, dicts out) and golden-tested; the client
 module does the talking. Outputs travel in the container's termination message: the task writes
 /overture/outputs.json, which is ``terminationMessagePath``. The policy is ``File``, never
@@ -59,7 +62,60 @@ def build_job(
     signer: Signer | None = None,
     policy: TaskPolicy = STRICTEST,
 ) -> dict[str, Any]:
-    """The Job of one attempt. With an artifact store (``signer``) its command runs under the
+    """The Job of one attempt (the ``job`` task runtime): its pod is ``task_pod_spec``'s."""
+    labels = job_labels(flow, execution, request)
+    pod_spec = task_pod_spec(
+        request, namespace=namespace, execution=execution, service_account=service_account, signer=signer, policy=policy
+    )
+    spec: dict[str, Any] = {
+        "backoffLimit": 0,  # retries are the engine's: every attempt is its own, visible Job
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if request.timeout_seconds:
+        spec["activeDeadlineSeconds"] = request.timeout_seconds
+    if ttl_seconds is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": task_metadata(request, namespace, labels, execution, execution_uid),
+        "spec": spec,
+    }
+
+
+def task_metadata(
+    request: CreateJob, namespace: str, labels: dict[str, str], execution: str, execution_uid: str
+) -> dict[str, Any]:
+    """The metadata of an attempt's Job or pod: its deterministic name, labels, and its Execution
+    as controlling owner (deleted with it)."""
+    return {
+        "name": request.name,
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": {ANNOTATION_TASK_RUN: request.task_run},
+        "ownerReferences": [
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "Execution",
+                "name": execution,
+                "uid": execution_uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+
+
+def task_pod_spec(
+    request: CreateJob,
+    *,
+    namespace: str,
+    execution: str,
+    service_account: str | None = None,
+    signer: Signer | None = None,
+    policy: TaskPolicy = STRICTEST,
+) -> dict[str, Any]:
+    """The pod spec of one attempt. With an artifact store (``signer``) its command runs under the
     wrapper (a task without a command runs as it is: its image's entrypoint is not known); raises
     ArtifactError when the task's files cannot be set up. Its pod is as restricted as ``policy``
     lets it be, and gets a ServiceAccount token only when the flow names an account, one the
@@ -67,7 +123,6 @@ def build_job(
     not_allowed = problem(policy, namespace, service_account)
     if not_allowed is not None:
         raise PolicyError(not_allowed)
-    labels = job_labels(flow, execution, request)
     mount = {"name": "overture", "mountPath": "/overture"}
     pod_context, container_context = pod_security(policy)
     container: dict[str, Any] = {
@@ -126,35 +181,7 @@ def build_job(
         pod_spec["serviceAccountName"] = service_account
     else:  # the namespace's default account: tasks have no use for its token
         pod_spec["automountServiceAccountToken"] = False
-    spec: dict[str, Any] = {
-        "backoffLimit": 0,  # retries are the engine's: every attempt is its own, visible Job
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-    }
-    if request.timeout_seconds:
-        spec["activeDeadlineSeconds"] = request.timeout_seconds
-    if ttl_seconds is not None:
-        spec["ttlSecondsAfterFinished"] = ttl_seconds
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": request.name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {ANNOTATION_TASK_RUN: request.task_run},
-            "ownerReferences": [
-                {
-                    "apiVersion": GROUP_VERSION,
-                    "kind": "Execution",
-                    "name": execution,
-                    "uid": execution_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-    }
+    return pod_spec
 
 
 def _env(name: str, value: str | None, secret: str | None, key: str | None) -> dict[str, Any]:
@@ -170,7 +197,7 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     pod_name = pod["metadata"]["name"] if pod else None
     start = parse_time(status.get("startTime"))
-    terminated, waiting = _container_state(pod)
+    terminated, waiting = container_state(pod)
     pod_phase = (pod or {}).get("status", {}).get("phase")
     if terminated is not None and pod_phase in ("Succeeded", "Failed"):
         ok = pod_phase == "Succeeded"
@@ -205,13 +232,13 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObs
         )
     if pod_phase == "Running":
         return JobObservation(name, JobPhase.RUNNING, pod=pod_name, start=start)
-    why = waiting or _unscheduled(pod) or {}
+    why = waiting or unscheduled(pod) or {}
     return JobObservation(
         name, JobPhase.PENDING, pod=pod_name, start=start, reason=why.get("reason"), message=why.get("message")
     )
 
 
-def _unscheduled(pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def unscheduled(pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The scheduler's reason a pod has no node yet (Unschedulable: resources, taints, quota of nodes)."""
     for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
@@ -219,7 +246,7 @@ def _unscheduled(pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def _container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     if not pod:
         return None, None
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -232,7 +259,16 @@ def _container_state(pod: Mapping[str, Any] | None) -> tuple[dict[str, Any] | No
 # What the operator keeps of a task's Job and pod (kube/store.py): what ``observe_job``, the store's
 # indexes and ``controller/unstarted.py`` read. A pod's spec (containers, volumes, tolerations, the
 # wrapper's plan in an env value) and the Job's copy of it are most of their bytes, read by nothing.
-KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels")
+KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+)
 
 
 def cached_job(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,9 +278,12 @@ def cached_job(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def cached_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a task's pod the operator reads: its name, labels, creation, phase, conditions
-    (why it is unscheduled) and the task container's state."""
+    (why it is unscheduled), the task container's state, and (a pod of the ``pod`` task runtime,
+    kube/pods.py) its start and why it failed (DeadlineExceeded, Evicted)."""
     status = body.get("status") or {}
-    kept: dict[str, Any] = {k: status[k] for k in ("phase", "conditions") if k in status}
+    kept: dict[str, Any] = {
+        k: status[k] for k in ("phase", "conditions", "startTime", "reason", "message") if k in status
+    }
     containers = [c for c in status.get("containerStatuses") or [] if c.get("name") == CONTAINER]
     if containers:
         kept["containerStatuses"] = containers

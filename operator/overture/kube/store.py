@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from overture.api import LABEL_EXECUTION, is_terminal, task_run_counts
+from overture.api import LABEL_EXECUTION, attempt_of_pod, is_terminal, task_run_counts
 from overture.api.times import parse_time
 from overture.kube.jobs import cached_job, cached_pod
 
@@ -193,15 +193,16 @@ class Store:
             if job:
                 _index(self.pods_by_job[(ns, job)], key[1], deleted)
 
-    def put_created_job(self, body: Body) -> None:
-        """The answer to the operator's own Job create, cached unless the watch showed the Job first.
+    def put_created(self, kind: str, body: Body) -> None:
+        """The answer to the operator's own Job (or pod: the ``pod`` task runtime) create, cached
+        unless the watch showed it first.
 
         Without it a Job the watch is slow to show (over 15 s with two replicas on a busy API
         server) is created again (``engine.kinds.UNSEEN_JOB_GRACE``: AlreadyExists, a wasted
         request). A watch event that came before the answer is as new or newer: it stays.
         """
-        if key_of(body) not in self.jobs:
-            self.put("job", body)
+        if key_of(body) not in (self.pods if kind == "pod" else self.jobs):
+            self.put(kind, body)
 
     def holds_execution(self, body: Body) -> bool:
         """Whether this very version of an execution is cached (same uid and resourceVersion).
@@ -240,7 +241,8 @@ class Store:
         return [self.jobs[(namespace, n)] for n in sorted(names) if (namespace, n) in self.jobs]
 
     def pod_of(self, namespace: str, job: str) -> Body | None:
-        """The newest pod of a Job (backoffLimit 0 means there is one, unless it was replaced)."""
+        """The newest pod of a Job (backoffLimit 0 means there is one, unless it was replaced), or
+        an attempt's own pod (the ``pod`` task runtime)."""
         pods = [self.pods[(namespace, n)] for n in self.pods_by_job.get((namespace, job), set())]
         pods = [p for p in pods if (namespace, p["metadata"]["name"]) in self.pods]
         if not pods:
@@ -268,10 +270,8 @@ class Store:
 
 
 def job_of_pod(body: Body) -> str | None:
-    """The name of the Job a pod belongs to (the Job controller's label), if any."""
-    labels = body["metadata"].get("labels") or {}
-    job: str | None = labels.get("job-name") or labels.get("batch.kubernetes.io/job-name")
-    return job
+    """The name of the attempt a task pod runs: its Job's, or its own (the ``pod`` task runtime)."""
+    return attempt_of_pod(body["metadata"])
 
 
 def slim(body: Body) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from overture.api import attempt_of_pod
 from overture.kube.artifacts import attempt_prefix
 from overture.ui.kubeapi import KubeError, UserApi, objects_path
 from overture.ui.store import UiStore
@@ -30,9 +31,18 @@ def gone_note(store: UiStore) -> str:
 
 
 async def pod_of_job(api: UserApi, namespace: str, job: str) -> str | None:
+    """The pod of attempt ``job``: its Job's newest, or (the ``pod`` task runtime) its own."""
     pods = await api.request("GET", objects_path("pods", namespace), [("labelSelector", f"job-name={job}")])
     items = sorted(pods.get("items") or [], key=lambda p: p["metadata"].get("creationTimestamp") or "")
-    return str(items[-1]["metadata"]["name"]) if items else None
+    if items:
+        return str(items[-1]["metadata"]["name"])
+    try:
+        own = await api.request("GET", objects_path("pods", namespace, job))
+    except KubeError as exc:
+        if is_gone(exc):
+            return None
+        raise
+    return job if attempt_of_pod(own.get("metadata") or {}) == job else None
 
 
 async def follow_log(api: UserApi, namespace: str, pod: str) -> AsyncIterator[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from overture.api import LABEL_FLOW, FlowSpec, State
+from overture.api import LABEL_FLOW, FlowSpec, State, attempt_of_pod
 
 SOURCE_ANNOTATION = "overture.dev/source"
 MAX_SOURCE_BYTES = 128 * 1024  # annotations share 256 KiB per object
@@ -218,7 +218,7 @@ def waiting_reasons(
     reasons: list[dict[str, str]] = []
     pod_jobs: dict[str, str] = {}
     for pod in pods:
-        job = (_meta(pod).get("labels") or {}).get("job-name")
+        job = attempt_of_pod(_meta(pod))
         if job not in jobs:
             continue
         pod_jobs[str(_meta(pod).get("name"))] = job

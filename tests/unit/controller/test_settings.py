@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from overture.controller.settings import ControllerSettings, OperatorSettings
 
 
@@ -47,3 +49,11 @@ def test_explicit_lease_settings_win_over_the_pods_own() -> None:
     env = {"POD_NAMESPACE": "p", "POD_NAME": "pod", "OVERTURE_LEASE_NAMESPACE": "l", "OVERTURE_IDENTITY": "me"}
     settings = OperatorSettings.from_env(env)
     assert (settings.lease_namespace, settings.identity) == ("l", "me")
+
+
+def test_the_task_runtime_is_a_job_unless_pod_is_asked_for() -> None:
+    assert ControllerSettings.from_env({}).task_runtime == "job"
+    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": ""}).task_runtime == "job"
+    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "Pod"}).task_runtime == "pod"
+    with pytest.raises(ValueError, match="OVERTURE_TASK_RUNTIME='pods': set job"):
+        ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "pods"})

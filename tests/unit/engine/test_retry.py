@@ -318,7 +318,7 @@ def test_job_deadline_exceeded_reads_as_a_timeout() -> None:
     driver.step()
     failed = JobObservation("run-1-t-1", JobPhase.FAILED, pod="p", exit_code=None, reason="DeadlineExceeded")
     driver.tick(observed=Observed(jobs={"run-1-t-1": failed}))
-    assert driver.run("t").message == "timed out (the Job's activeDeadlineSeconds passed)"
+    assert driver.run("t").message == "timed out (its activeDeadlineSeconds passed)"
 
 
 def test_execution_timeout_kills_running_jobs_and_fails() -> None:
@@ -343,7 +343,7 @@ def test_job_deleted_under_a_running_attempt_fails_it() -> None:
     assert driver.run("t").attempts[0].pod == "run-1-t-1-pod"
     driver.tick(observed=Observed())
     assert driver.run("t").state == State.FAILED
-    assert driver.run("t").message == "the Job was deleted"
+    assert driver.run("t").message == "its Job or pod was deleted before it ended"
 
 
 @pytest.mark.parametrize(

@@ -146,9 +146,9 @@ def job(version: str, succeeded: int = 0) -> dict[str, Any]:
 
 def test_a_created_jobs_answer_is_cached_unless_the_watch_showed_the_job_first() -> None:
     store = Store()
-    store.put_created_job(job("5"))
+    store.put_created("job", job("5"))
     assert store.jobs[("ns", "run-1-a-1")]["metadata"]["resourceVersion"] == "5"
     watched = Store()
     watched.put("job", job("6", succeeded=1))  # the watch was faster, and the Job already ended
-    watched.put_created_job(job("5"))
+    watched.put_created("job", job("5"))
     assert watched.jobs[("ns", "run-1-a-1")]["metadata"]["resourceVersion"] == "6"

@@ -1,0 +1,195 @@
+"""The ``pod`` task runtime end to end (OVERTURE_TASK_RUNTIME=pod, kube/pods.py): the session
+operator is restarted with it for this module, and every task attempt is a Pod the operator makes
+itself, with no Job. What the Job gave for free is checked here: outputs, retries, a timeout, a
+kill, a pod deleted under a running task, a quota that refuses the pod (the task waits), a
+restarted operator (no pod made twice), and ``overture logs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from harness import ROOT, Cluster, OperatorProcess, poll
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from overture.cli import main
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
+
+ETL = (ROOT / "examples" / "02-etl-outputs.yaml").read_text()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pod_runtime(operator_process: OperatorProcess) -> Iterator[None]:
+    """The session operator, restarted with the pod runtime for this module, then as it was."""
+    operator_process.stop()
+    operator_process.env["OVERTURE_TASK_RUNTIME"] = "pod"
+    operator_process.start()
+    try:
+        yield
+    finally:
+        operator_process.stop()
+        operator_process.env.pop("OVERTURE_TASK_RUNTIME", None)
+        operator_process.start()
+
+
+def pods(cluster: Cluster, execution: str) -> dict[str, Any]:
+    selector = f"overture.dev/execution={execution}"
+    return {
+        p.metadata.name: p for p in cluster.core.list_namespaced_pod(cluster.namespace, label_selector=selector).items
+    }
+
+
+def runs_of(execution: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in (execution.get("status") or {}).get("taskRuns") or []}
+
+
+def flow(name: str, *tasks: str) -> str:
+    return f"apiVersion: overture.dev/v1alpha1\nkind: Flow\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n" + "".join(
+        f"    - {task}\n" for task in tasks
+    )
+
+
+def test_tasks_run_as_pods_with_their_outputs_and_logs(
+    cluster: Cluster, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster.apply_flow(ETL)
+    name = cluster.run("etl-outputs")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    runs = runs_of(execution)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    assert runs["transform"]["outputs"] == {"rows": 84}
+    assert runs["load"]["outputs"] == {"loaded": 84}
+    assert cluster.jobs(name) == []  # no Job at all
+    made = pods(cluster, name)
+    attempts = [runs[t]["attempts"][0] for t in ("extract", "transform", "load")]
+    assert sorted(made) == sorted(a["job"] for a in attempts)  # each attempt's pod, under its name
+    assert all(a["pod"] == a["job"] for a in attempts)
+    owner = made[attempts[0]["job"]].metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.controller) == ("Execution", name, True)  # deleted with it
+    log = cluster.core.read_namespaced_pod_log(attempts[2]["job"], cluster.namespace, container="task")
+    assert "loading 84 rows from games-2026" in log
+    capsys.readouterr()
+    assert main(["logs", name, "--task", "load", "--kubeconfig", kubeconfig, "-n", cluster.namespace]) == 0
+    assert "loading 84 rows from games-2026" in capsys.readouterr().out
+
+
+def test_a_failed_attempt_is_retried_in_a_new_pod_and_a_failure_points_at_its_log(cluster: Cluster) -> None:
+    cluster.apply_flow(
+        flow(
+            "retries",
+            "{id: flaky, type: shell, commands: ['test {{ taskrun.attempt }} -ge 2'], "
+            "retry: {maxAttempts: 2, interval: 1s}}",
+            "{id: broken, type: shell, commands: ['exit 3']}",
+        )
+    )
+    name = cluster.run("retries")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    runs = runs_of(execution)
+    assert execution["status"]["state"] == "FAILED"
+    assert [a["state"] for a in runs["flaky"]["attempts"]] == ["FAILED", "SUCCESS"]
+    broken = runs["broken"]["attempts"][0]["job"]
+    assert runs["broken"]["message"] == f"Error, exit code 3; its log: kubectl logs pod/{broken}"
+    assert sorted(pods(cluster, name)) == sorted([f"{name}-flaky-1", f"{name}-flaky-2", broken])
+
+
+def test_a_timeout_ends_the_pod(cluster: Cluster) -> None:
+    cluster.apply_flow(flow("slow", "{id: slow, type: shell, commands: ['sleep 300'], timeout: 5s}"))
+    name = cluster.run("slow")
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+    run = runs_of(execution)["slow"]
+    assert execution["status"]["state"] == "FAILED"
+    assert "timed out" in run["message"], run
+
+
+LONG = "{id: long, type: shell, commands: [\"trap 'exit 143' TERM\", 'sleep 300 & wait $!']}"
+
+
+def test_a_kill_deletes_the_pod(cluster: Cluster) -> None:
+    cluster.apply_flow(flow("long", LONG))
+    name = cluster.run("long")
+    poll(
+        lambda: (runs_of(cluster.get("executions", name)).get("long") or {}).get("state") == "RUNNING", 60, "long runs"
+    )
+    poll(lambda: pods(cluster, name), 60, "its pod")
+    cluster.patch_spec(name, {"kill": True})
+    execution = cluster.wait_state(name, {"KILLED"}, timeout=60)
+    assert runs_of(execution)["long"]["state"] == "KILLED"
+    poll(lambda: not pods(cluster, name), 60, "the pod deleted")
+
+
+def test_a_pod_deleted_under_a_running_task_fails_its_attempt_and_the_retry_runs(cluster: Cluster) -> None:
+    cluster.apply_flow(
+        flow(
+            "doomed",
+            "{id: doomed, type: shell, retry: {maxAttempts: 2, interval: 1s}, commands: "
+            "[\"trap 'exit 143' TERM\", 'test {{ taskrun.attempt }} -ge 2 || { sleep 300 & wait $!; }']}",
+        )
+    )
+    name = cluster.run("doomed")
+    first = f"{name}-doomed-1"
+
+    def running() -> bool:
+        found = pods(cluster, name).get(first)
+        return found is not None and found.status.phase == "Running"
+
+    poll(running, 90, "the first attempt's pod running")
+    cluster.core.delete_namespaced_pod(first, cluster.namespace)
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+    attempts = runs_of(execution)["doomed"]["attempts"]
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    assert [a["state"] for a in attempts] == ["FAILED", "SUCCESS"]
+    assert "PodDeleted" in attempts[0]["message"] or "deleted before it ended" in attempts[0]["message"], attempts[0]
+
+
+def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Cluster) -> None:
+    quota = client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="no-pods"), spec=client.V1ResourceQuotaSpec(hard={"pods": "0"})
+    )
+    cluster.core.create_namespaced_resource_quota(cluster.namespace, quota)
+    poll(
+        lambda: (cluster.core.read_namespaced_resource_quota("no-pods", cluster.namespace).status.hard or {}).get(
+            "pods"
+        ),
+        30,
+        "the quota counted",
+    )
+    cluster.apply_flow(flow("quota", "{id: one, type: shell, commands: ['echo ran']}"))
+    name = cluster.run("quota")
+
+    def waiting() -> str | None:
+        attempts = (runs_of(cluster.get("executions", name)).get("one") or {}).get("attempts") or []
+        message = (attempts[-1].get("message") or "") if attempts else ""
+        return message if "FailedCreate" in message else None
+
+    message = str(poll(waiting, 60, "the refusal in the task's attempt"))
+    assert "exceeded quota" in message and "no-pods" in message, message
+    assert cluster.state(name) == "RUNNING"  # it waits: the quota may free up
+    cluster.core.delete_namespaced_resource_quota("no-pods", cluster.namespace)
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=90)
+    assert execution["status"]["state"] == "SUCCESS", execution["status"]
+    assert runs_of(execution)["one"]["attempts"][0].get("message") is None
+    assert list(pods(cluster, name)) == [f"{name}-one-1"]
+
+
+def test_a_restarted_operator_makes_no_pod_twice(cluster: Cluster, operator_process: OperatorProcess) -> None:
+    steps = [f"{{id: s{i}, type: shell, commands: ['sleep 1']}}" for i in range(1, 6)]
+    cluster.apply_flow(flow("five-steps", *steps))
+    name = cluster.run("five-steps")
+
+    def started(task: str) -> bool:
+        return task in runs_of(cluster.get("executions", name))
+
+    poll(lambda: started("s2"), 120, "s2 started")
+    operator_process.kill()
+    operator_process.start()
+    poll(lambda: started("s4"), 120, "s4 started after a restart")
+    operator_process.kill()
+    operator_process.start()
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    assert execution["status"]["state"] == "SUCCESS"
+    assert sorted(pods(cluster, name)) == [f"{name}-s{i}-1" for i in range(1, 6)]
+    with pytest.raises(ApiException):
+        cluster.batch.read_namespaced_job(f"{name}-s1-1", cluster.namespace)
