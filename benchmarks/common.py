@@ -32,6 +32,8 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from overture.api import attempt_of_pod
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 GROUP, VERSION = "overture.dev", "v1alpha1"
@@ -390,8 +392,7 @@ class Recorder:
             self.job_done.setdefault(name, t)
 
     def _on_pods(self, t: float, type_: str, pod: dict[str, Any]) -> None:
-        labels = pod["metadata"].get("labels") or {}
-        job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        job = attempt_of_pod(pod["metadata"])  # its Job's name, or its own (the pod task runtime)
         if not job:
             return
         self.pods[job] = pod

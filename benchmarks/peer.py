@@ -1,7 +1,7 @@
 """7. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
 
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
-                              [--engines overture,argo]
+                              [--engines overture,overture-pods,argo]
 
 ``--workloads fanoutN`` (N other than 1,000) adds an N-item fan-out, 200 at a time as in
 tests/e2e/test_limits.py's soak run: ``fanout10000`` is issue 16's 10,000-item each (long, so
@@ -10,8 +10,11 @@ never by default).
 Argo Workflows (hack/argo/build.sh: v4.0.5 from the Go module proxy, cached) runs as its
 ``workflow-controller`` process on this machine, like the operator; its executor runs in the
 pods (image ``localhost/argoexec:<v>``, built locally). Per workload, each engine gets a fresh
-namespace and a fresh controller, and they take turns: Overture, then Argo with its default
-requeue (``DEFAULT_REQUEUE_TIME`` 10 s), then Argo with 2 s. Never two at once.
+namespace and a fresh controller, and they take turns: Overture, then "Overture (pods)" (the
+operator with ``OVERTURE_TASK_RUNTIME=pod``: it creates each task's pod itself, no Job), then
+Argo with its default requeue (``DEFAULT_REQUEUE_TIME`` 10 s), then Argo with 2 s. Never two at
+once. The kwok node completes pods owned by an Execution as it does a Job's or a Workflow's
+(hack/cluster/up.sh: a cluster started before that change must be restarted for the pod runtime).
 
 Workloads (busybox ``true`` tasks): 40 sequential tasks and 20 concurrent two-task runs on the
 real node; 200 concurrent two-task runs and a 1,000-item fan-out (50 at a time) on the kwok node,
@@ -590,12 +593,15 @@ class Side:
     engine: str  # "overture" | "argo"
     label: str  # what the table shows
     requeue: str = ""
+    runtime: str = "job"  # Overture's task runtime (OVERTURE_TASK_RUNTIME): job, or pod
 
 
 async def measure(
     api: Api, placement: Placement, workload: Workload, side: Side, argo: ArgoBuild | None, relay: Relay | None
 ) -> dict[str, Any]:
-    namespace = await api.create_namespace(f"peer-{side.engine}-{workload.key}")
+    namespace = await api.create_namespace(
+        f"peer-{side.engine}{'-pods' if side.runtime == 'pod' else ''}-{workload.key}"
+    )
     prefix = f"bench-{namespace}"
     counters = Counters(api, prefix, namespace, side.engine)
     result: dict[str, Any] = {
@@ -613,7 +619,8 @@ async def measure(
         await counters.create()
         if side.engine == "overture":
             await api.create("flows", namespace, overture_flow(workload))
-            controller = Operator(f"peer-{workload.key}", [namespace], env={"KUBECONFIG": str(kubeconfig)})
+            env = {"KUBECONFIG": str(kubeconfig), "OVERTURE_TASK_RUNTIME": side.runtime}
+            controller = Operator(f"peer-{workload.key}-{side.runtime}", [namespace], env=env)
             await controller.start()
             await wait_flow_ready(api, namespace, [workload.key])
             runs = Runs(api, namespace, GROUP, VERSION, "executions", execution_state)
@@ -760,7 +767,7 @@ HEADER = [
 ]
 
 
-ENGINES = ("overture", "argo")
+ENGINES = ("overture", "overture-pods", "argo")  # overture-pods: the operator with OVERTURE_TASK_RUNTIME=pod
 
 
 async def bench(
@@ -778,6 +785,8 @@ async def bench(
     if unknown:
         raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
     sides = [Side("overture", "Overture")] if "overture" in engines else []
+    if "overture-pods" in engines:
+        sides.append(Side("overture", "Overture (pods)", runtime="pod"))
     if "argo" in engines:
         sides += [Side("argo", f"Argo (requeue {r})", r) for r in (requeues or list(DEFAULT_REQUEUES))]
     # Overture alone needs neither Argo's build nor the relay its pods reach the API server by.

@@ -3,7 +3,7 @@
 
     python -m benchmarks.scale [--quick] [--parts engine,throughput,peer,each]
         [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
-        [--each-items 10000] [--each-engines overture[,argo]] [--engine-budget 120]
+        [--each-items 10000] [--each-engines overture[,argo]] [--engine-budget 120] [--runtimes job,pod]
 
 Each part is another module's benchmark, run as it runs alone (how each figure is taken: that
 module's docstring), one after the other, never two at once:
@@ -12,15 +12,18 @@ module's docstring), one after the other, never two at once:
   1,000 and 10,000 task runs per shape, and a 5,000-task flat flow end to end for at most
   ``--engine-budget`` seconds (it says how far it got).
 - ``throughput``: benchmarks.throughput at N=1,000 with 1 and 2 replicas (sharded), against the
-  bare-Job limit measured right before.
+  bare-Job limit measured right before; with ``--runtimes`` pod (the default: job,pod) also the
+  pod task runtime with 1 replica, against the bare-Pod limit.
 - ``peer``: benchmarks.peer: 40 sequential tasks, 20 and 200 concurrent two-task runs and a
-  1,000-item fan-out, Overture then Argo with its default requeue (10 s) and with 2 s.
+  1,000-item fan-out, Overture then (``--runtimes`` pod) "Overture (pods)", the operator with
+  ``OVERTURE_TASK_RUNTIME=pod``, then Argo with its default requeue (10 s) and with 2 s.
 - ``each`` (only when named in ``--parts``; ~1 h or more here): the ``--each-items`` fan-out
   (``fanout10000`` of benchmarks.peer, 200 at a time) for ``--each-engines``. Without it the
   report projects the 10,000-item each from this run's 1,000-item fan-out, labelled so.
 
 The report: one side-by-side table of every figure of every workload with the engine that is
-ahead marked (lower is better for all of them; "level" within 5 %), then Overture's own tables.
+ahead marked (lower is better for all of them; "level" within 5 %; with the pod runtime, a
+column "Overture (pods)" and its own "ahead" column and score), then Overture's own tables.
 It is printed and written (``benchmarks/results/scale-<start>.{json,txt}`` and ``scale-latest.*``)
 after every part, so a run stopped part way keeps what finished. The machine's 1-minute load
 average is recorded before and after each part (and each peer side): on a shared machine it says
@@ -88,32 +91,42 @@ FIGURES: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable[[flo
 ]
 
 
+PODS = "Overture (pods)"  # benchmarks.peer's side of the pod task runtime (OVERTURE_TASK_RUNTIME=pod)
+
+
 def side_by_side(results: list[dict[str, Any]], titles: dict[str, str]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: per workload and figure, Overture's value, each Argo side's, and who is ahead."""
-    argo_sides = [s for s in dict.fromkeys(r["engine"] for r in results) if s != "Overture"]
-    sides = ["Overture", *argo_sides]  # the header's order, whichever ran first
-    header = ["workload", "figure", "Overture", *argo_sides, "ahead (Argo / Overture)"]
+    """Header and rows: per workload and figure, Overture's value (and with the pod task runtime,
+    if it ran), each Argo side's, and who is ahead: the last column Overture's default (Job)
+    runtime against Argo, the one before it (if any) the pod runtime against Argo."""
+    engines = list(dict.fromkeys(r["engine"] for r in results))
+    pods = [PODS] if PODS in engines else []
+    argo_sides = [s for s in engines if s not in ("Overture", PODS)]
+    sides = ["Overture", *pods, *argo_sides]  # the header's order, whichever ran first
+    pods_mark = ["ahead, pods (Argo / Overture (pods))"] if pods else []
+    header = ["workload", "figure", "Overture", *pods, *argo_sides, *pods_mark, "ahead (Argo / Overture)"]
     rows: list[list[str]] = []
     for workload in dict.fromkeys(r["workload"] for r in results):
         of = {r["engine"]: r for r in results if r["workload"] == workload}
         title = titles.get(workload, workload)
         failed = [f"{side}: {of[side]['error'][:60]}" for side in sides if side in of and "error" in of[side]]
+        blank = ["" for _ in pods_mark]
         if failed:
-            rows.append([title, "failed", *["" for _ in sides], "; ".join(failed)])
+            rows.append([title, "failed", *["" for _ in sides], *blank, "; ".join(failed)])
         ok = [f"{of[s]['ok']}/{of[s]['runs']}" if s in of and "error" not in of[s] else "-" for s in sides]
-        rows.append([title, "runs succeeded", *ok, ""])
+        rows.append([title, "runs succeeded", *ok, *blank, ""])
         compared = [s for s in argo_sides if s in of]  # sides not run (yet) are not compared
         for label, read, show in FIGURES:
             values = {s: _read(of.get(s), read) for s in sides}
             cells = [show(v) if v is not None else "-" if s in of else "not run" for s, v in values.items()]
             ours = values.get("Overture")
             mark = ahead(ours, [values[s] for s in compared]) if "Overture" in of and compared else ""
-            rows.append(["", label, *cells, mark])
+            marks = [ahead(values[PODS], [values[s] for s in compared]) if PODS in of and compared else ""]
+            rows.append(["", label, *cells, *marks[: len(pods_mark)], mark])
         loads = [
             f"{of[s]['load_before']:.1f}->{of[s]['load_after']:.1f}" if "load_after" in of.get(s, {}) else "-"
             for s in sides
         ]
-        rows.append(["", "load average (1 min) before->after", *loads, ""])
+        rows.append(["", "load average (1 min) before->after", *loads, *blank, ""])
     return header, rows
 
 
@@ -124,11 +137,11 @@ def _read(result: dict[str, Any] | None, read: Callable[[dict[str, Any]], float 
     return None if value is None else float(value)
 
 
-def scoreboard(rows: list[list[str]]) -> dict[str, int]:
-    """How many figures each engine is ahead on (the side-by-side rows' last cell)."""
+def scoreboard(rows: list[list[str]], column: int = -1) -> dict[str, int]:
+    """How many figures each engine is ahead on (the side-by-side rows' last cell, or ``column``)."""
     counts = {"Overture": 0, "Argo": 0, "level": 0, "mixed": 0}
     for row in rows:
-        word = row[-1].split(" ", 1)[0]
+        word = row[column].split(" ", 1)[0]
         if word in counts:
             counts[word] += 1
     return counts
@@ -150,6 +163,7 @@ def throughput_rows(result: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"{r['n']:,}",
+                    "pods" if r.get("runtime") == "pod" else "Jobs",
                     f"{o.get('replicas', 1)}{shards}",
                     f"{o['finished']}/{r['n']}",
                     " / ".join(f"{v:,.0f}" if v else "-" for v in (o.get("per_minute"), limit.get("per_minute"))),
@@ -267,10 +281,18 @@ def render(run: dict[str, Any]) -> str:
             )
         )
         score = scoreboard(rows)
+        pods = scoreboard(rows, -2) if PODS in header else None
+        with_pods = (
+            f"with pods (OVERTURE_TASK_RUNTIME=pod): Overture ahead on {pods['Overture']}, Argo on {pods['Argo']}, "
+            f"level {pods['level']}, mixed {pods['mixed']}\n"
+            if pods
+            else ""
+        )
         out.append(
             f"figures where Overture is ahead: {score['Overture']}, Argo: {score['Argo']}, "
             f"level: {score['level']}, mixed (between Argo's two requeues): {score['mixed']}\n"
-            "writes: counted by the API server per FlowSchema; 'all' adds the pods' own (Argo's executor) and the\n"
+            + with_pods
+            + "writes: counted by the API server per FlowSchema; 'all' adds the pods' own (Argo's executor) and the\n"
             "kubelet's, Job controller's and scheduler's in the namespace; run object: compact JSON, last seen"
         )
     engine_result = results.get("engine") or {}
@@ -294,9 +316,10 @@ def render(run: dict[str, Any]) -> str:
         out.append(
             table(
                 "Throughput (Overture): N executions of a 2-task flow at once, against the bare-Job limit "
-                "(target >= 60 %)",
+                "(the pod runtime: the bare-Pod limit; target >= 60 %)",
                 [
                     "N",
+                    "tasks as",
                     "replicas",
                     "done",
                     "per min: ours / limit",
@@ -329,11 +352,12 @@ async def run_part(name: str, args: argparse.Namespace, progress: Callable[[dict
         argv = ["--quick"] if quick else []
         return await asyncio.to_thread(engine.main, [*argv, "--budget-e2e", str(args.engine_budget)], lambda *_: None)
     if name == "throughput":
-        return await throughput.bench(quick, [200] if quick else [1000], [1, 2])
+        runtimes = args.runtimes.split(",")
+        return await throughput.bench(quick, [200] if quick else [1000], [1, 2], runtimes, pod_replicas=[1])
     if name not in ("peer", "each"):
         raise ValueError(name)
     workloads = args.workloads.split(",") if args.workloads else None
-    engines = None
+    engines = ["overture", "argo"] + (["overture-pods"] if "pod" in args.runtimes.split(",") else [])
     if name == "each":
         workloads, engines = [f"fanout{args.each_items}"], args.each_engines.split(",")
     titles = {w.key: {"title": w.title} for w in peer.chosen_workloads(quick, workloads)}
@@ -410,6 +434,12 @@ def main() -> None:
     )
     parser.add_argument("--each-items", type=int, default=10000, help="items of the each part's fan-out")
     parser.add_argument("--each-engines", default="overture", help="engines of the each part: overture[,argo]")
+    parser.add_argument(
+        "--runtimes",
+        default="job,pod",
+        help="Overture's task runtimes in the throughput and peer parts: job (a Job per task), pod "
+        "(OVERTURE_TASK_RUNTIME=pod: rows and columns 'Overture (pods)'); default both",
+    )
     args = parser.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))

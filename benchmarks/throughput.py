@@ -1,6 +1,6 @@
 """2. Throughput against the limit: N executions of a 2-task flow created at once.
 
-    python -m benchmarks.throughput [--quick] [--sizes 100,500,1000]
+    python -m benchmarks.throughput [--quick] [--sizes 100,500,1000] [--replicas 1,2] [--runtimes job,pod]
 
 For each N, in the same run:
 - **overture**: N Executions of a flow of 2 trivial tasks are created at once (64 requests in
@@ -12,7 +12,11 @@ For each N, in the same run:
   for), creates task 2's Job, waits again. Same client (``overture.kube.client.Kube.connect``, one
   kubernetes_asyncio ApiClient), same completer, same API server.
 
-Jobs are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
+With ``--runtimes job,pod`` each N is measured in each task runtime: ``pod`` runs the operator
+with ``OVERTURE_TASK_RUNTIME=pod`` (it creates each task's pod itself), against a bare-Pod limit:
+the same chains of pods (``overture.kube.pods.build_pod``), each awaited until it has ended.
+
+Jobs (and pods) are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
 so what is measured is the orchestrator against the API server, not the kubelet.
 """
 
@@ -45,9 +49,11 @@ from benchmarks.common import (
     wait_flow_ready,
     write_result,
 )
+from overture.api import attempt_of_pod
 from overture.engine import CreateJob
 from overture.kube.client import Kube
 from overture.kube.jobs import build_job
+from overture.kube.pods import JOB, POD, build_pod
 
 TIMEOUT = {100: 120.0, 500: 300.0, 1000: 420.0}
 
@@ -82,12 +88,13 @@ async def wait_shards_split(operators: list[Operator], shards: int, timeout: flo
     raise RuntimeError(f"the {len(operators)} replicas did not split the {shards} shards in {timeout:.0f} s: {held}")
 
 
-async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
+async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = JOB) -> dict[str, Any]:
     """N executions through ``replicas`` operators; with more than 1, sharded (OVERTURE_SHARDS=4 per replica)."""
-    namespace = await api.create_namespace(f"bench-tp-{n}")
+    namespace = await api.create_namespace(f"bench-tp-{n}" + ("-pods" if runtime == POD else ""))
     rec = Recorder(api, namespace)
     shards = SHARDS_PER_REPLICA * replicas if replicas > 1 else 1
     env = {"OVERTURE_SHARDS": str(shards)} if replicas > 1 else {}
+    env["OVERTURE_TASK_RUNTIME"] = runtime
     split = [1]
     try:
         await api.create("flows", namespace, flow_body("two", 2))
@@ -139,6 +146,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
     return {
         "n": n,
         "replicas": replicas,
+        "runtime": runtime,
         "shards_held": split,
         "finished": len(done),
         "complete": finished,
@@ -160,7 +168,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1) -> dict[str, Any]:
     }
 
 
-def manifest(namespace: str, chain: str, task: int) -> dict[str, Any]:
+def manifest(namespace: str, chain: str, task: int, runtime: str = JOB) -> dict[str, Any]:
     request = CreateJob(
         name=f"{chain}-t{task:02d}-1",
         task_run=f"t{task:02d}",
@@ -169,21 +177,28 @@ def manifest(namespace: str, chain: str, task: int) -> dict[str, Any]:
         image="busybox:1.36",
         command=("/bin/sh", "-c", "true"),
     )
-    body = build_job(request, namespace=namespace, flow="two", execution=chain, execution_uid="", ttl_seconds=86400)
+    if runtime == POD:
+        body = build_pod(request, namespace=namespace, flow="two", execution=chain, execution_uid="")
+    else:
+        body = build_job(request, namespace=namespace, flow="two", execution=chain, execution_uid="", ttl_seconds=86400)
     del body["metadata"]["ownerReferences"]  # no Execution owns these
     return body
 
 
-async def bare_run(api: Api, n: int) -> dict[str, Any]:
-    """The limit: the same 2n Jobs, in n chains, created and awaited by a plain script."""
-    namespace = await api.create_namespace(f"bench-bare-{n}")
+async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
+    """The limit: the same 2n Jobs (or, ``runtime`` pod, pods), in n chains, created and awaited
+    by a plain script."""
+    namespace = await api.create_namespace(f"bench-bare-{n}" + ("-pods" if runtime == POD else ""))
     kube = await Kube.connect(kubeconfig_path())  # the operator's client, connected as the operator connects
     rec = Recorder(api, namespace, watch_executions=False)
     waiters: dict[str, asyncio.Future[float]] = {}
     loop = asyncio.get_running_loop()
 
     def finished(job: str) -> float | None:
-        """As the operator decides: the Job is Complete, and its pod, if one was seen, has ended."""
+        """As the operator decides: the Job is Complete, and its pod, if one was seen, has ended
+        (the pod runtime: the pod has ended)."""
+        if runtime == POD:
+            return rec.pod_done.get(job)
         if job not in rec.job_done:
             return None
         if job in rec.pods:
@@ -201,8 +216,7 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
 
     def on_pods(t: float, type_: str, pod: dict[str, Any]) -> None:
         Recorder._on_pods(rec, t, type_, pod)
-        labels = pod["metadata"].get("labels") or {}
-        check(labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or "")
+        check(attempt_of_pod(pod["metadata"]) or "")
 
     rec._on_jobs = on_jobs  # type: ignore[method-assign]
     rec._on_pods = on_pods  # type: ignore[method-assign]
@@ -213,11 +227,11 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
         begun = time.time()
         end = begun
         for task in range(2):
-            body = manifest(namespace, name, task)
+            body = manifest(namespace, name, task, runtime)
             job = body["metadata"]["name"]
             waiters[job] = loop.create_future()
             async with semaphore:
-                await kube.create_job(namespace, body)
+                await (kube.create_pod if runtime == POD else kube.create_job)(namespace, body)
             check(job)
             end = await waiters[job]
         return begun, end
@@ -235,11 +249,12 @@ async def bare_run(api: Api, n: int) -> dict[str, Any]:
         await kube.close()
         await api.delete_namespace(namespace)
     if not complete:
-        return {"n": n, "finished": 0, "complete": False}
+        return {"n": n, "runtime": runtime, "finished": 0, "complete": False}
     end = max(e for _, e in results)
     elapsed = end - started
     return {
         "n": n,
+        "runtime": runtime,
         "finished": n,
         "complete": True,
         "elapsed": elapsed,
@@ -257,6 +272,7 @@ def report(rows_data: list[dict[str, Any]]) -> None:
             rows.append(
                 [
                     r["n"],
+                    r.get("runtime", JOB),
                     o.get("replicas", 1)
                     if o.get("replicas", 1) == 1
                     else f"{o['replicas']} ({'+'.join(map(str, o['shards_held']))} shards)",
@@ -272,20 +288,28 @@ def report(rows_data: list[dict[str, Any]]) -> None:
                     f"{o.get('reconciles_per_execution', 0):.2f}",
                 ]
             )
-    header = ["N", "replicas", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction"]
+    header = ["N", "runtime", "replicas", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction"]
     print_table(
-        "2. Throughput: N executions of a 2-task flow created at once (Jobs completed by the completer)",
+        "2. Throughput: N executions of a 2-task flow created at once (Jobs and pods completed by the completer; "
+        "limit: bare Jobs, or bare pods for the pod runtime)",
         [*header, "writes/task", "op CPU", "reconciles/exec"],
         rows,
     )
 
 
 async def bench(
-    quick: bool = False, sizes: list[int] | None = None, replicas: list[int] | None = None
+    quick: bool = False,
+    sizes: list[int] | None = None,
+    replicas: list[int] | None = None,
+    runtimes: list[str] | None = None,
+    pod_replicas: list[int] | None = None,
 ) -> dict[str, Any]:
-    """For each N: the limit, then Overture with each replica count (more than 1: sharded, 4 shards each)."""
+    """For each N and task runtime: the limit (bare Jobs, or bare pods), then Overture with each
+    replica count (more than 1: sharded, 4 shards each; the pod runtime with ``pod_replicas``,
+    default the same)."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
     replicas = replicas or [1]
+    runtimes = runtimes or [JOB]
     api = await Api.connect()
     placement = Placement(api)
     await placement.discover()
@@ -295,24 +319,25 @@ async def bench(
         await placement.use("pending")
         await completer.start()
         for n in sizes:
-            print(f"[throughput] N={n}: limit (bare script)", flush=True)
-            limit = await bare_run(api, n)
-            ours = []
-            for count in replicas:
-                print(f"[throughput] N={n}: overture, {count} replica(s)", flush=True)
-                ours.append(await overture_run(api, n, count))
-                print(
-                    f"[throughput] N={n}: overture x{count} {ours[-1].get('per_minute') or 0:.0f}/min, "
-                    f"limit {limit.get('per_minute') or 0:.0f}/min",
-                    flush=True,
-                )
-            results.append({"n": n, "overture": ours, "limit": limit})
+            for runtime in runtimes:
+                print(f"[throughput] N={n} {runtime}s: limit (bare script)", flush=True)
+                limit = await bare_run(api, n, runtime)
+                ours = []
+                for count in pod_replicas or replicas if runtime == POD else replicas:
+                    print(f"[throughput] N={n} {runtime}s: overture, {count} replica(s)", flush=True)
+                    ours.append(await overture_run(api, n, count, runtime))
+                    print(
+                        f"[throughput] N={n} {runtime}s: overture x{count} {ours[-1].get('per_minute') or 0:.0f}/min, "
+                        f"limit {limit.get('per_minute') or 0:.0f}/min",
+                        flush=True,
+                    )
+                results.append({"n": n, "runtime": runtime, "overture": ours, "limit": limit})
     finally:
         completer.stop()
         await placement.restore()
         await api.close()
     report(results)
-    data = {"sizes": sizes, "replicas": replicas, "results": results}
+    data = {"sizes": sizes, "replicas": replicas, "runtimes": runtimes, "results": results}
     write_result("throughput", data)
     return data
 
@@ -324,10 +349,13 @@ def main() -> None:
     parser.add_argument(
         "--replicas", default="1", help="operator replicas, comma-separated (1,2); 2: sharded, OVERTURE_SHARDS=8"
     )
+    parser.add_argument(
+        "--runtimes", default=JOB, help="task runtimes, comma-separated: job (default), pod (OVERTURE_TASK_RUNTIME)"
+    )
     args = parser.parse_args()
     terminate_gracefully()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
-    asyncio.run(bench(args.quick, sizes, [int(r) for r in args.replicas.split(",")]))
+    asyncio.run(bench(args.quick, sizes, [int(r) for r in args.replicas.split(",")], args.runtimes.split(",")))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,29 @@ def test_side_by_side_marks_each_figure_and_the_scoreboard_counts_them() -> None
     assert scoreboard(rows) == {"Overture": 3, "Argo": 0, "level": 3, "mixed": 1}
 
 
+def test_the_pod_runtime_gets_a_column_and_its_own_mark_against_argo() -> None:
+    results = [
+        result("Overture", 125.0, writes_per_task=2.0, other_writes_per_task=8.0),
+        result("Overture (pods)", 100.0, writes_per_task=2.1, other_writes_per_task=4.0),
+        result("Argo (requeue 10s)", 476.0, writes_per_task=3.0, pod_writes_per_task=3.0, other_writes_per_task=2.0),
+    ]
+    header, rows = side_by_side(results, {})
+    assert header == [
+        "workload",
+        "figure",
+        "Overture",
+        "Overture (pods)",
+        "Argo (requeue 10s)",
+        "ahead, pods (Argo / Overture (pods))",
+        "ahead (Argo / Overture)",
+    ]
+    by_figure = {row[1]: row for row in rows}
+    assert by_figure["wall"][2:] == ["125.0 s", "100.0 s", "476.0 s", "Overture (4.76x)", "Overture (3.81x)"]
+    assert by_figure["all writes/task in the namespace"][-2:] == ["Overture (1.31x)", "Argo (0.80x)"]
+    assert by_figure["runs succeeded"][2:] == ["1/1", "1/1", "1/1", "", ""]
+    assert scoreboard(rows, -2)["Overture"] == scoreboard(rows)["Overture"] + 1
+
+
 def test_a_failed_side_is_named_and_left_out_of_the_figures() -> None:
     results = [result("Overture", 125.0), {"workload": "seq40", "engine": "Argo (requeue 10s)", "error": "boom"}]
     _, rows = side_by_side(results, {})
