@@ -199,3 +199,42 @@ def test_outputs_over_4_kib_fail_the_task_clearly(kubeconfig: str, operator_proc
         print(f"\n[limits] 3.9 KiB outputs arrive whole; 5 KiB: {too_big['message']}")
     finally:
         delete_namespace(helper)
+
+
+SCRIPT_BYTES = 300_000  # over aiohttp's 128 KiB line limit, well under etcd's 1.5 MiB
+
+
+@pytest.mark.kwok
+def test_a_task_pod_bigger_than_a_watch_line_limit_is_followed(
+    kubeconfig: str, operator_process: OperatorProcess
+) -> None:
+    """A flow author's 300 KiB script makes a Job and a pod of over 300 KiB: each watch event of
+    them is one line of that length, over aiohttp's default 128 KiB line limit. The operator reads
+    watch lines of up to 4 MiB (kube/client.py ``READ_BUFFER``: with 2**16 this test times out,
+    the watch stuck at that event) and the run goes on to the next task, as a small one would."""
+    helper = new_namespace(
+        kubeconfig, "limits-big-pod", kwok=True
+    )  # Linux refuses a 300 KiB env value (MAX_ARG_STRLEN)
+    try:
+        helper.apply_flow(
+            {
+                "apiVersion": "overture.dev/v1alpha1",
+                "kind": "Flow",
+                "metadata": {"name": "big-script"},
+                "spec": {
+                    "tasks": [
+                        {"id": "big", "type": "shell", "commands": ["# " + "x" * SCRIPT_BYTES, "echo big"]},
+                        {"id": "after", "type": "shell", "commands": ["echo after"]},
+                    ]
+                },
+            }
+        )
+        name = helper.run("big-script")
+        execution = helper.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+        assert execution["status"]["state"] == "SUCCESS", execution["status"].get("message")
+        jobs = {job.metadata.labels.get("overture.dev/task"): job for job in helper.jobs(name)}
+        big = helper.batch.api_client.sanitize_for_serialization(jobs["big"])
+        assert len(json.dumps(big)) > SCRIPT_BYTES  # the event really was one line over the limit
+        print(f"\n[limits] a {len(json.dumps(big)) // 1024} KiB task Job followed to SUCCESS")
+    finally:
+        delete_namespace(helper)
