@@ -14,11 +14,17 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   RSS, 860 modules); the operator uses four APIs and the few models its replies deserialise to.
   Its three re-exporting packages are replaced by ``LazyPackage``s that import a name's module
   when it is first read (benchmarks/README.md, the Argo peer: ~30 MiB less).
+- asyncio gives each TLS connection a 256 KiB read buffer (``SSLProtocol.max_size``), written
+  whole (zeroed) when the connection opens: with kopf's watches and the API client's pool ~20
+  connections were open after a burst of requests, ~5 MiB (tracemalloc: ``asyncio/sslproto.py``).
+  A TLS record holds at most 16 KiB, so ``SSL_READ_BYTES`` still takes four per read; a 1 MiB
+  LIST page takes 16 reads instead of 4 (microseconds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import ctypes
 import ctypes.util
 import functools
@@ -35,6 +41,7 @@ LAZY_CLIENT = ("kubernetes_asyncio", ("client", "client.api", "client.models"))
 M_ARENA_MAX = -8  # from glibc's malloc.h
 MALLOC_ARENAS = 2
 TRIM_SECONDS = 60.0
+SSL_READ_BYTES = 64 * 1024
 
 
 def lean() -> None:
@@ -43,6 +50,7 @@ def lean() -> None:
             sys.modules[name] = None  # type: ignore[assignment]
     lazy_reexports(*LAZY_CLIENT)
     limit_malloc_arenas(MALLOC_ARENAS)
+    smaller_tls_read_buffers(SSL_READ_BYTES)
 
 
 # ``from kubernetes_asyncio.client.models.v1_job import V1Job``: a generated package's __init__
@@ -101,6 +109,16 @@ def lazy_reexports(top: str, packages: tuple[str, ...]) -> bool:
         parent, _, child = name.rpartition(".")
         if parent in lazy:
             setattr(lazy[parent], child, module)
+    return True
+
+
+def smaller_tls_read_buffers(size: int) -> bool:
+    """Each TLS connection asyncio opens from now on reads into a buffer of ``size`` bytes, not
+    256 KiB; False (nothing done) if this Python's asyncio has no such setting."""
+    protocol = asyncio.sslproto.SSLProtocol
+    if not isinstance(getattr(protocol, "max_size", None), int):
+        return False
+    protocol.max_size = size
     return True
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -51,8 +51,13 @@ class Model(BaseModel):
 
     Each model's validator is built when it is first used (``defer_build``), not when its class
     is made: building all of them took a fifth of ``overture validate``'s start-up, which needs the
-    Flow's alone. A process that runs for long builds them all as it starts (``build_models``).
+    Flow's alone. A process that runs for long builds them as it starts (``build_models``), all
+    but the ``nested_only`` ones.
     """
+
+    # Only ever validated, built or written as part of another model (a Flow, an Execution), never
+    # on its own: its validator would repeat the whole task union, and nothing would call it.
+    nested_only: ClassVar[bool] = False
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -78,12 +83,17 @@ def build_models() -> None:
     The operator and the UI server call this as they start, so that no first use builds one
     later: inside a tenant's CPU budget (a reconcile's ``step`` runs on one), or in two pool
     threads at once. Commands that run once (``overture validate``) build what they use.
+
+    A ``nested_only`` model is left to its first use of its own (there is none in the operator):
+    the flowable tasks' validators would each hold the whole task union again, ~6 MiB of the
+    operator's memory for the seven of them (benchmarks/README.md, section 7).
     """
     pending: list[type[Model]] = [Model]
     while pending:
         model = pending.pop()
         pending.extend(model.__subclasses__())
-        model.model_rebuild()
+        if not model.nested_only:
+            model.model_rebuild()
 
 
 # --- durations ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import of ``union`` is therefore at the end of this module, where either import 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, JsonValue
 
@@ -20,6 +20,8 @@ from overture.api.tasks.base import ChildGroup, TaskBase
 class FlowableBase(TaskBase):
     """A task that runs nested lists; ``errors`` run when a task inside fails (Kestra's errors on
     any flowable), before the flowable itself ends FAILED."""
+
+    nested_only: ClassVar[bool] = True  # parsed inside a Flow's or an Execution's validator only
 
     errors: tuple[union.Task, ...] = Field(
         default=(), description="Run when a task inside fails, with {{ error.taskId }} and {{ error.message }}"
@@ -86,6 +88,8 @@ class IfTask(FlowableBase):
 
 
 class SwitchCase(Model):
+    nested_only: ClassVar[bool] = True
+
     value: str
     tasks: tuple[union.Task, ...] = Field(min_length=1)
 
