@@ -1,7 +1,7 @@
 """Watches feed the cache and the controller's queue; nothing else happens here.
 
-Flows, Executions and templates come through kopf's watches; task Jobs and pods, most of the
-events by far, through the operator's own (``kube/watch.py``): the same cache and queue.
+Flows and templates come through kopf's watches; Executions and their Jobs and pods, nearly
+every event, through the operator's own (``kube/watch.py``): the same cache and queue.
 
 Only ``@kopf.on.event`` handlers are used, so kopf writes no progress or diff-base annotations
 (every decision is recomputed from status). The controller, the HTTP server and the triggers
@@ -89,7 +89,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # cost ~20 MiB of RSS with 1.0 s; a new worker for a later event costs microseconds.
     settings.batching.worker_limit = None
     settings.batching.idle_timeout = 0.2
-    if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_execution' succeeded." for every event; -v keeps it
+    if not log.isEnabledFor(logging.DEBUG):  # "Handler 'on_flow' succeeded." for every event; -v keeps it
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.chunk_size = 500  # kopf's initial LISTs in pages, not one reply of every object
     settings.watching.server_timeout = 300
@@ -143,7 +143,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
-    watches = task_watches(runtime, kube, config.namespaces)
+    watches = own_watches(runtime, kube, config.namespaces)
     await prime(kube, runtime.store, config.namespaces, watches)
     process_memory.trim()
     runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
@@ -200,14 +200,13 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None], watc
     """List what the watches would deliver before any reconcile starts.
 
     Without it a restarted operator could reconcile an execution before the watch has shown
-    it that execution's Jobs, and take a running Job for a deleted one. The Jobs and pods are
-    the first LIST of their own watches (``task_watches``), which then go on from it.
+    it that execution's Jobs, and take a running Job for a deleted one. Executions, Jobs and pods
+    are the first LIST of their own watches (``own_watches``), which then go on from it.
     """
     for namespace in namespaces:
         for kind, plural in (
             ("TaskTemplate", "tasktemplates"),  # before flows: a flow with template tasks is read against them
             ("flow", "flows"),
-            ("execution", "executions"),
         ):
             await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace))
     for watch in watches:  # into the cache only: no reconcile is queued before the controller starts
@@ -312,18 +311,16 @@ async def _template_changed(runtime: Runtime, kind: str, event_type: str | None,
             await reconcile_flow(runtime.kube, dict(flow), datetime.now(UTC), reading)
 
 
-@kopf.on.event(API_GROUP, API_VERSION, "executions")
-async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+def _execution_event(runtime: Runtime, event_type: str, body: dict[str, Any]) -> None:
     key = key_of(body)
     # The echo of our own status write: the operator stored the write's answer and decided from
     # it already; reconciling again would decide the same (``step`` is a fixed point for the same
     # observation). One reconcile saved per status write. An echo that comes before the write's
     # answer waits for it (controller/own_writes.py).
-    deleted = _deleted(type)
+    deleted = _deleted(event_type)
     echo = not deleted and runtime.store.holds_execution(body)
     if not echo:
-        runtime.store.put("execution", dict(body), deleted)
+        runtime.store.put("execution", body, deleted)
     if runtime.controller is None:
         return
     if echo:
@@ -338,19 +335,28 @@ async def on_execution(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
         runtime.controller.enqueue((key[0], parent["execution"]))
 
 
-# What a task runs as: (the cache's name, kind, apiVersion, API path, plural: the cache's table too)
-TASK_KINDS = (("job", "Job", "batch/v1", "/apis/batch/v1", "jobs"), ("pod", "Pod", "v1", "/api/v1", "pods"))
+# What the operator watches itself, by namespace: (the cache's name, kind, apiVersion, API path,
+# plural: the cache's table too, label selector); executions first (the cache's prime lists in this order)
+OWN_WATCHES = (
+    ("execution", "Execution", f"{API_GROUP}/{API_VERSION}", f"/apis/{API_GROUP}/{API_VERSION}", "executions", ""),
+    ("job", "Job", "batch/v1", "/apis/batch/v1", "jobs", LABEL_EXECUTION),
+    ("pod", "Pod", "v1", "/api/v1", "pods", LABEL_EXECUTION),
+)
 
 
-def task_watches(runtime: Runtime, kube: Kube, namespaces: Sequence[str | None]) -> list[ListWatch]:
-    """The watches of task Jobs and pods (ours, not kopf's: kube/watch.py says why), by namespace."""
+def own_watches(runtime: Runtime, kube: Kube, namespaces: Sequence[str | None]) -> list[ListWatch]:
+    """The watches of Executions and their Jobs and pods (ours, not kopf's: kube/watch.py says why)."""
     watches = []
     for namespace in namespaces:
-        for name, kind, api_version, api, plural in TASK_KINDS:
+        for name, kind, api_version, api, plural, selector in OWN_WATCHES:
             path = f"{api}/namespaces/{namespace}/{plural}" if namespace else f"{api}/{plural}"
-            handler = functools.partial(_task_event, runtime, name)
+            handler: Callable[[str, dict[str, Any]], None] = (
+                functools.partial(_execution_event, runtime)
+                if name == "execution"
+                else functools.partial(_task_event, runtime, name)
+            )
             cached = InNamespace(getattr(runtime.store, plural), namespace)
-            watches.append(ListWatch(kube, path, LABEL_EXECUTION, kind, api_version, handler, cached))
+            watches.append(ListWatch(kube, path, selector, kind, api_version, handler, cached))
     return watches
 
 
