@@ -194,7 +194,7 @@ class ClusterClient:
             try:
                 own = self.core.read_namespaced_pod(job, self.namespace, _request_timeout=REQUEST_TIMEOUT)
             except Exception as exc:
-                if getattr(exc, "status", None) == 404:
+                if getattr(exc, "status", None) in (403, 404):  # gone, or listed but not ours to get
                     return []
                 raise self._error(exc, f"cannot read pod {job!r}") from None
             pod: dict[str, Any] = self.api.sanitize_for_serialization(own)

@@ -36,12 +36,10 @@ async def pod_of_job(api: UserApi, namespace: str, job: str) -> str | None:
     items = sorted(pods.get("items") or [], key=lambda p: p["metadata"].get("creationTimestamp") or "")
     if items:
         return str(items[-1]["metadata"]["name"])
-    try:
+    try:  # the pod task runtime: the attempt's own pod, under its name
         own = await api.request("GET", objects_path("pods", namespace, job))
-    except KubeError as exc:
-        if is_gone(exc):
-            return None
-        raise
+    except KubeError:
+        return None  # gone (or not the caller's to get, who may list): the archived log, if any
     return job if attempt_of_pod(own.get("metadata") or {}) == job else None
 
 
