@@ -201,40 +201,61 @@ def test_outputs_over_4_kib_fail_the_task_clearly(kubeconfig: str, operator_proc
         delete_namespace(helper)
 
 
-SCRIPT_BYTES = 300_000  # over aiohttp's 128 KiB line limit, well under etcd's 1.5 MiB
+ENV_VALUE_BYTES = 100_000  # three of them: a 300 KiB pod, each value under Linux's 128 KiB per string
+
+
+def _flow(name: str, task: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "overture.dev/v1alpha1",
+        "kind": "Flow",
+        "metadata": {"name": name},
+        "spec": {"tasks": [task, {"id": "after", "type": "shell", "commands": ["echo after"]}]},
+    }
 
 
 @pytest.mark.kwok
 def test_a_task_pod_bigger_than_a_watch_line_limit_is_followed(
     kubeconfig: str, operator_process: OperatorProcess
 ) -> None:
-    """A flow author's 300 KiB script makes a Job and a pod of over 300 KiB: each watch event of
-    them is one line of that length, over aiohttp's default 128 KiB line limit. The operator reads
-    watch lines of up to 4 MiB (kube/client.py ``READ_BUFFER``: with 2**16 this test times out,
-    the watch stuck at that event) and the run goes on to the next task, as a small one would."""
-    helper = new_namespace(
-        kubeconfig, "limits-big-pod", kwok=True
-    )  # Linux refuses a 300 KiB env value (MAX_ARG_STRLEN)
+    """A flow author's 300 KiB of environment makes a Job and a pod of over 300 KiB: each watch
+    event of them is one line of that length, over aiohttp's default 128 KiB line limit. The
+    operator reads watch lines of up to 4 MiB (kube/client.py ``READ_BUFFER``: with 2**16 this test
+    times out, the watch stuck at that event) and the run goes on to the next task."""
+    helper = new_namespace(kubeconfig, "limits-big-pod", kwok=True)
     try:
-        helper.apply_flow(
-            {
-                "apiVersion": "overture.dev/v1alpha1",
-                "kind": "Flow",
-                "metadata": {"name": "big-script"},
-                "spec": {
-                    "tasks": [
-                        {"id": "big", "type": "shell", "commands": ["# " + "x" * SCRIPT_BYTES, "echo big"]},
-                        {"id": "after", "type": "shell", "commands": ["echo after"]},
-                    ]
-                },
-            }
-        )
-        name = helper.run("big-script")
+        env = [{"name": f"PART_{i}", "value": str(i) * ENV_VALUE_BYTES} for i in range(3)]
+        helper.apply_flow(_flow("big-env", {"id": "big", "type": "shell", "env": env, "commands": ["echo big"]}))
+        name = helper.run("big-env")
         execution = helper.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
         assert execution["status"]["state"] == "SUCCESS", execution["status"].get("message")
         jobs = {job.metadata.labels.get("overture.dev/task"): job for job in helper.jobs(name)}
-        big = helper.batch.api_client.sanitize_for_serialization(jobs["big"])
-        assert len(json.dumps(big)) > SCRIPT_BYTES  # the event really was one line over the limit
-        print(f"\n[limits] a {len(json.dumps(big)) // 1024} KiB task Job followed to SUCCESS")
+        size = len(json.dumps(helper.batch.api_client.sanitize_for_serialization(jobs["big"])))
+        assert size > 3 * ENV_VALUE_BYTES  # the event really was one line over the limit
+        print(f"\n[limits] a {size // 1024} KiB task Job followed to SUCCESS")
+    finally:
+        delete_namespace(helper)
+
+
+@pytest.mark.kwok
+def test_a_script_no_linux_node_could_start_fails_its_task_naming_the_fix(
+    kubeconfig: str, operator_process: OperatorProcess
+) -> None:
+    """One argument over 128 KiB (Linux's MAX_ARG_STRLEN): the kubelet would only log "exec ...:
+    argument list too long". The attempt is refused when it is built, with what to do instead; no
+    Job is made (the kwok node, which runs nothing, would have let it succeed)."""
+    helper = new_namespace(kubeconfig, "limits-big-script", kwok=True)
+    try:
+        helper.apply_flow(
+            _flow("big-script", {"id": "big", "type": "shell", "commands": ["# " + "x" * 140_000, "echo big"]})
+        )
+        name = helper.run("big-script")
+        execution = helper.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+        runs = {run["id"]: run for run in execution["status"]["taskRuns"]}
+        assert execution["status"]["state"] == "FAILED"
+        message = runs["big"]["message"]
+        assert "KiB argument (its commands or script)" in message and "inputFiles" in message, message
+        assert "after" not in runs
+        assert helper.jobs(name) == []
+        print(f"\n[limits] a 137 KiB script: {message}")
     finally:
         delete_namespace(helper)

@@ -75,7 +75,7 @@ from overture.kube.artifacts import ArtifactError, ArtifactStore
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
 from overture.kube.flow_cache import FlowCache
-from overture.kube.jobs import build_job
+from overture.kube.jobs import ExecLimitError, build_job
 from overture.kube.namespaces import NamespacePolicies
 from overture.kube.pods import POD, build_pod
 from overture.kube.policy import PolicyError, TaskPolicy
@@ -328,7 +328,7 @@ class ExecutionReconciler:
                 manifest = build_pod(action, **common)
             else:
                 manifest = build_job(action, ttl_seconds=self.settings.job_ttl_seconds, **common)
-        except (ArtifactError, PolicyError) as exc:  # a failed attempt, as a Job the API server refused
+        except (ArtifactError, PolicyError, ExecLimitError) as exc:  # a failed attempt, as a Job the API server refused
             self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
             return True
         try:

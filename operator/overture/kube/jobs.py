@@ -36,6 +36,13 @@ from overture.templating import kubelet_escaped
 ANNOTATION_TASK_RUN = "overture.dev/task-run"
 CONTAINER = "task"
 DEFAULT_TTL_SECONDS = 86400
+# Linux's MAX_ARG_STRLEN: the longest single argument or "NAME=value" environment string (its NUL
+# counted) that execve takes; past it the container cannot start ("argument list too long").
+MAX_EXEC_STRING = 131072
+
+
+class ExecLimitError(ValueError):
+    """A task whose command line or environment no Linux node could start."""
 
 
 def job_labels(flow: str, execution: str, request: CreateJob) -> dict[str, str]:
@@ -177,11 +184,38 @@ def task_pod_spec(
         env.append({"name": SPEC_ENV, "value": kubelet_escaped(json.dumps(plan, separators=(",", ":")))})
     if env:
         container["env"] = env
+    too_long = exec_limit_problem(container)
+    if too_long is not None:
+        raise ExecLimitError(too_long)
     if service_account:
         pod_spec["serviceAccountName"] = service_account
     else:  # the namespace's default account: tasks have no use for its token
         pod_spec["automountServiceAccountToken"] = False
     return pod_spec
+
+
+def exec_limit_problem(container: Mapping[str, Any]) -> str | None:
+    """Why ``container`` could not start on a Linux node (one string over ``MAX_EXEC_STRING``), or None.
+
+    Refused when the attempt is built rather than left to fail in the pod with the kubelet's
+    "exec ...: argument list too long", which names neither the field nor the fix.
+    """
+    for arg in [*container.get("command", ()), *container.get("args", ())]:
+        size = len(arg.encode()) + 1
+        if size > MAX_EXEC_STRING:
+            return (
+                f"the task's command line has a {size // 1024} KiB argument (its commands or script): Linux starts "
+                f"no program with one argument over {MAX_EXEC_STRING // 1024} KiB; put the script in a file the task "
+                "reads (inputFiles, a ConfigMap volume or its image) and run that file"
+            )
+    for entry in container.get("env", ()):
+        size = len(f"{entry['name']}={entry.get('value') or ''}".encode()) + 1
+        if size > MAX_EXEC_STRING:
+            return (
+                f"env {entry['name']}: its value is {size // 1024} KiB; Linux starts no program with one environment "
+                f"value over {MAX_EXEC_STRING // 1024} KiB; pass it as a file (inputFiles) instead"
+            )
+    return None
 
 
 def _env(name: str, value: str | None, secret: str | None, key: str | None) -> dict[str, Any]:
