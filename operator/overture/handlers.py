@@ -16,6 +16,8 @@ kopf settings, chosen on purpose:
   Lease (kube/lease.py); every replica keeps its cache warm, only the leader reconciles. With
   ``OVERTURE_SHARDS`` > 1 executions are split into shards, one Lease each, held by the replicas
   side by side (controller/shard_leases.py); schedules and housekeeping stay with shard 0's holder.
+  A sharded replica caches every execution but only its own shards' task Jobs and pods, and
+  queues only its own shards' executions (controller/shard_cache.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,6 +39,7 @@ from overture.controller import Controller
 from overture.controller.flows import reconcile_flow
 from overture.controller.observe import job_observation
 from overture.controller.settings import OperatorSettings
+from overture.controller.shard_cache import TASK_KINDS, ShardCache
 from overture.controller.shard_leases import ShardElector
 from overture.isolation import TenantWork
 from overture.kube.client import Kube
@@ -65,6 +68,7 @@ class Runtime:
         self.runner: Any = None
         self.elector: LeaderElector | ShardElector | None = None
         self.triggers: Triggers | None = None
+        self.shard_cache: ShardCache | None = None  # sharded: the task Jobs and pods of its own shards only
         self.ready = False
         # Watch events of executions, Jobs and pods by (kind, what became of them): "queued" a reconcile;
         # "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads (/metrics)
@@ -100,13 +104,17 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     elector: LeaderElector | ShardElector | None = None
     flows = FlowCache(runtime.store, config.allow_seconds_cron)  # read once per generation, by all below
     work = TenantWork(config.controller.tenant_threads, config.controller.template_cpu_seconds)
+    watches = own_watches(runtime, kube, config.namespaces)
     if config.leader_election and config.shards > 1:
+        shard_cache = runtime.shard_cache = ShardCache(runtime.store, config.shards)
         elector = ShardElector(
             kube,
             namespace=config.lease_namespace,
             identity=config.identity or default_identity(config.http_port),
             base=lease_name(config.namespaces),
             count=config.shards,
+            taking=lambda shards: shard_cache.take(shards, functools.partial(task_pages, kube, watches)),
+            dropped=shard_cache.drop,
         )
         controller = Controller(
             kube,
@@ -143,8 +151,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     controller.queue.observers.append(metrics.reconcile_seconds.observe)
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
-    watches = own_watches(runtime, kube, config.namespaces)
-    await prime(kube, runtime.store, config.namespaces, watches)
+    await prime(kube, runtime.store, config.namespaces, watches, runtime.shard_cache)
     process_memory.trim()
     runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
     if elector is not None:
@@ -196,12 +203,20 @@ def lease_name(namespaces: Sequence[str | None]) -> str:
     return f"overture-operator-{digest}"
 
 
-async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None], watches: Sequence[ListWatch]) -> None:
+async def prime(
+    kube: Kube,
+    store: Store,
+    namespaces: Sequence[str | None],
+    watches: Sequence[ListWatch],
+    shard_cache: ShardCache | None = None,
+) -> None:
     """List what the watches would deliver before any reconcile starts.
 
     Without it a restarted operator could reconcile an execution before the watch has shown
     it that execution's Jobs, and take a running Job for a deleted one. Executions, Jobs and pods
-    are the first LIST of their own watches (``own_watches``), which then go on from it.
+    are the first LIST of their own watches (``own_watches``), which then go on from it; sharded,
+    only the Jobs and pods ``shard_cache`` wants (none before a shard is held: ``ShardCache.take``
+    lists them).
     """
     for namespace in namespaces:
         for kind, plural in (
@@ -210,7 +225,8 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None], watc
         ):
             await _retrying(functools.partial(_prime_kind, kube, store, kind, plural, namespace))
     for watch in watches:  # into the cache only: no reconcile is queued before the controller starts
-        await _retrying(functools.partial(watch.relist, functools.partial(_prime_task, store, watch.kind.lower())))
+        prime_task = functools.partial(_prime_task, store, shard_cache, watch.kind.lower())
+        await _retrying(functools.partial(watch.relist, prime_task))
     await _retrying(functools.partial(_prime_kind, kube, store, "ClusterTaskTemplate", "clustertasktemplates", None))
     log.info(
         "Primed the cache: templates=%d flows=%d executions=%d jobs=%d pods=%d",
@@ -222,8 +238,9 @@ async def prime(kube: Kube, store: Store, namespaces: Sequence[str | None], watc
     )
 
 
-def _prime_task(store: Store, kind: str, event_type: str, body: dict[str, Any]) -> None:
-    store.put(kind, body)
+def _prime_task(store: Store, shard_cache: ShardCache | None, kind: str, event_type: str, body: dict[str, Any]) -> None:
+    if shard_cache is None or kind not in TASK_KINDS or shard_cache.wants(body):
+        store.put(kind, body)
 
 
 async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespace: str | None) -> None:
@@ -235,6 +252,27 @@ async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespac
         if exc.status not in (403, 404) or kind not in TEMPLATE_KINDS:
             raise
         log.warning("Could not list %ss (template tasks using them will be Invalid): %s", kind, exc)
+
+
+async def task_pages(kube: Kube, watches: Sequence[ListWatch]) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """Every task Job and pod the ``watches`` see, a page at a time, as (the store's kind, page).
+
+    A LIST of each watch's path, not the watch's own ``relist``: that would move the point the
+    watch resumes from past events it has not delivered yet."""
+    for watch in watches:
+        if watch.kind.lower() not in TASK_KINDS:
+            continue  # executions: cached on every replica
+        token = ""
+        while True:
+            page = await kube.list_page(watch.path, watch.label_selector, token)
+            items = page.get("items") or []
+            for item in items:  # a LIST's items carry neither
+                item.setdefault("kind", watch.kind)
+                item.setdefault("apiVersion", watch.api_version)
+            yield watch.kind.lower(), items
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                break
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
@@ -369,6 +407,12 @@ def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: Bod
     """A task's Job or pod changed: cached, and its execution queued if what a reconcile reads of
     the Job changed (``observe.job_observation``). Most of a Job's and its pod's ~10 events per
     run (a pod scheduled, a finalizer removed, the Job's counters) change nothing it reads."""
+    if runtime.shard_cache is not None:
+        if not runtime.shard_cache.wants(body):
+            runtime.watch_events[kind, "other shard"] += 1
+            return  # another replica's: no copy, and no reconcile here
+        if _deleted(event_type):
+            runtime.shard_cache.deleted(kind, body)
     namespace = body["metadata"].get("namespace") or ""
     before = job_observation(runtime.store, namespace, job) if job else None
     runtime.store.put(kind, body, _deleted(event_type))

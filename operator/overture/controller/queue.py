@@ -67,6 +67,8 @@ class WorkQueue:
         self.observers: list[Callable[[float], None]] = []  # each reconcile's duration, in seconds
 
     def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        if self.owns is not None and not self.owns(key):
+            return  # another replica's shard (about half of all events with two): see _worker for one lost since
         if delay > 0:
             loop = asyncio.get_running_loop()
             due = loop.time() + delay

@@ -10,8 +10,11 @@ still mid-reconcile is refused by the resourceVersion of its status write (409),
 election (``kube/lease.py``, whose ``LeaderElector`` holds each Lease here).
 
 ``leading`` (shard 0 held) gates schedules, triggers and housekeeping; ``active`` (any shard held)
-gates the work queue, which skips keys of shards not held (``owns``). Whenever a shard is taken,
-``on_taken`` callbacks run (the controller's resync: every unfinished execution queued again).
+gates the work queue, which skips keys of shards not held (``owns``). Before shards count as
+taken, ``taking`` runs (the shards' Jobs and pods listed into the cache, ``shard_cache.py``; if it
+fails, they are taken at a later poll); once a shard is no longer held and its reconciles in
+flight have ended, ``dropped`` runs (its Jobs and pods leave the cache). Whenever a shard is
+taken, ``on_taken`` callbacks run (the controller's resync: every unfinished execution queued again).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +31,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from overture.controller.shards import shard_of, wanted
 from overture.kube.client import REQUESTS, Kube
+from overture.kube.errors import ApiError
 from overture.kube.lease import LeaderElector
 from overture.kube.store import Key
 
@@ -49,6 +53,8 @@ class ShardElector:
         duration_seconds: int = 8,  # + a poll or two: a dead replica's shards are taken within ~12 s
         renew_seconds: float = 2.0,
         busy: Callable[[], set[Key]] | None = None,
+        taking: Callable[[set[int]], Awaitable[None]] | None = None,
+        dropped: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.api = client.CoordinationV1Api(kube.api)
         self.namespace = namespace
@@ -58,6 +64,8 @@ class ShardElector:
         self.duration_seconds = duration_seconds
         self.renew_seconds = renew_seconds
         self.busy = busy or set
+        self.taking = taking
+        self.dropped = dropped
         member_name = f"{base}-member-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
         self.member = self._lease(kube, member_name, {LABEL_SET: base, LABEL_ROLE: "member"})
         self.shards = [
@@ -90,41 +98,72 @@ class ShardElector:
         while True:
             try:
                 await self.poll()
-            except (TimeoutError, ApiException, OSError) as exc:
+            except (TimeoutError, ApiException, ApiError, OSError) as exc:
                 log.warning("Could not reach the shard Leases: set=%s/%s error=%s", self.namespace, self.base, exc)
             await asyncio.sleep(self.renew_seconds)
 
     async def poll(self) -> None:
-        if not await self.member.poll():
+        """Renew, take and hand over. Every Lease request of a step goes out at once: one after the
+        other, a poll took longer than the Lease duration on a busy API server (seconds a request),
+        and two replicas each found the other's membership expired and took its shards."""
+        renewed, members = await asyncio.gather(self.member.poll(), self._members())
+        if not renewed:
             return  # our own membership Lease is unreachable: the shards' own polls will fail as well
-        want = wanted(self.count, await self._members(), self.identity)
-        taken = False
-        for shard in range(self.count):
-            if shard in want:
-                holding = await self.shards[shard].poll()
-                if holding and shard not in self.held:
-                    log.info("Took a shard: shard=%d/%d identity=%s", shard, self.count, self.identity)
-                    self.held.add(shard)
-                    taken = True
-                elif not holding:
-                    self.held.discard(shard)
-            elif shard in self.held:
-                await self._hand_over(shard)
+        want = sorted(wanted(self.count, members, self.identity))
+        holding = dict(zip(want, await asyncio.gather(*(self.shards[shard].poll() for shard in want)), strict=True))
+        taken = {shard for shard, held in holding.items() if held and shard not in self.held}
+        lost = {shard for shard, held in holding.items() if not held and shard in self.held}
+        given = self.held - set(want)
+        for shard in sorted(lost):
+            log.warning("Lost a shard: shard=%d/%d identity=%s", shard, self.count, self.identity)
+        if lost or given:  # waits for their reconciles in flight
+            await self._renewing(self._let_go(lost, given), set())
+        if taken and self.taking is not None:
+            # listing their Jobs and pods takes seconds on a busy API server. It raises: not taken
+            # now, the next poll tries again
+            await self._renewing(self.taking(taken), taken)
+        for shard in sorted(taken):
+            log.info("Took a shard: shard=%d/%d identity=%s", shard, self.count, self.identity)
+        self.held |= taken
         self._signal()
         if taken:
             for callback in self.on_taken:
                 callback()
 
+    async def _renewing(self, work: Awaitable[None], shards: set[int]) -> None:
+        """Await ``work`` with the Leases held and those of ``shards`` renewed meanwhile, so that none expires."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.renew_seconds)
+                leases = (self.member, *(self.shards[shard] for shard in sorted(self.held | shards)))
+                await asyncio.gather(*(lease.poll() for lease in leases))  # one lost: the next poll lets it go
+
+        renewing = asyncio.create_task(renew())
+        try:
+            await work
+        finally:
+            renewing.cancel()
+
+    async def _let_go(self, lost: set[int], given: set[int]) -> None:
+        await asyncio.gather(*(self._stop(shard) for shard in lost), *(self._hand_over(shard) for shard in given))
+
     async def _hand_over(self, shard: int) -> None:
         """Stop reconciling ``shard``, let its reconciles in flight end, then give its Lease back."""
+        await self._stop(shard)
+        await self.shards[shard].release()
+        log.info("Handed a shard over: shard=%d/%d identity=%s", shard, self.count, self.identity)
+
+    async def _stop(self, shard: int) -> None:
+        """Reconcile ``shard`` no more; once its reconciles in flight have ended, forget its objects."""
         self.held.discard(shard)
         self._signal()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HANDOVER_WAIT_SECONDS
         while any(shard_of(key, self.count) == shard for key in self.busy()) and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        await self.shards[shard].release()
-        log.info("Handed a shard over: shard=%d/%d identity=%s", shard, self.count, self.identity)
+        if self.dropped is not None:
+            self.dropped({shard})
 
     def _signal(self) -> None:
         for event, on in ((self.leading, 0 in self.held), (self.active, bool(self.held))):

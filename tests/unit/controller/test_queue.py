@@ -57,3 +57,21 @@ def test_a_transient_error_is_retried_without_a_traceback(caplog: pytest.LogCapt
         queue, _ = reconcile_once_raising(TransientError(503, "etcd leader changed"))
     assert KEY in queue.timers
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_another_replicas_keys_are_not_queued_at_all() -> None:
+    """With two replicas about half of all watch events are of the other's shards."""
+
+    async def reconcile(key: Key) -> Result:
+        return Result()
+
+    async def main() -> WorkQueue:
+        queue = WorkQueue(reconcile, workers=1, owns=lambda key: key[1] == "mine")
+        queue.enqueue(("tenant", "theirs"))
+        queue.enqueue(("tenant", "theirs"), delay=5.0)
+        queue.enqueue(("tenant", "mine"))
+        return queue
+
+    queue = asyncio.run(main())
+    assert queue.queued == {("tenant", "mine")}
+    assert queue.timers == {}
