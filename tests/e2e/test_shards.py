@@ -67,7 +67,7 @@ def test_a_dead_replicas_shards_are_taken_over(
         first.kill()
         poll(lambda: lost <= held(second.log_path), 30, "the survivor took the dead replica's shards")
         takeover = time.monotonic() - killed_at
-        print(f"\nshards {sorted(lost)} taken over {takeover:.1f} s after SIGKILL (lease 8 s, renew 2 s)")
+        print(f"\nshards {sorted(lost)} taken over {takeover:.1f} s after SIGKILL (lease 10 s, renew 2 s)")
         assert takeover < 15
         for name in names:
             execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=90)

@@ -50,7 +50,9 @@ class ShardElector:
         identity: str,
         base: str,
         count: int,
-        duration_seconds: int = 8,  # + a poll or two: a dead replica's shards are taken within ~12 s
+        # + a poll: a dead replica's shards are taken within ~12 s. 8 s was lost between renewals
+        # on a busy machine (benchmarks/README.md, session 5)
+        duration_seconds: int = 10,
         renew_seconds: float = 2.0,
         busy: Callable[[], set[Key]] | None = None,
         taking: Callable[[set[int]], Awaitable[None]] | None = None,
@@ -103,17 +105,21 @@ class ShardElector:
             await asyncio.sleep(self.renew_seconds)
 
     async def poll(self) -> None:
-        """Renew, take and hand over. Every Lease request of a step goes out at once: one after the
+        """Renew, take and hand over. The renewals (membership and every shard held) and the
+        membership list go out at once, then the other wanted shards' at once: one after the
         other, a poll took longer than the Lease duration on a busy API server (seconds a request),
         and two replicas each found the other's membership expired and took its shards."""
-        renewed, members = await asyncio.gather(self.member.poll(), self._members())
+        held = sorted(self.held)
+        renewing = asyncio.gather(*(self.shards[shard].poll() for shard in held))
+        renewed, members, kept = await asyncio.gather(self.member.poll(), self._members(), renewing)
         if not renewed:
             return  # our own membership Lease is unreachable: the shards' own polls will fail as well
-        want = sorted(wanted(self.count, members, self.identity))
-        holding = dict(zip(want, await asyncio.gather(*(self.shards[shard].poll() for shard in want)), strict=True))
-        taken = {shard for shard, held in holding.items() if held and shard not in self.held}
-        lost = {shard for shard, held in holding.items() if not held and shard in self.held}
-        given = self.held - set(want)
+        want = wanted(self.count, members, self.identity)
+        others = sorted(want - self.held)
+        acquired = await asyncio.gather(*(self.shards[shard].poll() for shard in others))
+        taken = {shard for shard, holding in zip(others, acquired, strict=True) if holding}
+        lost = {shard for shard, holding in zip(held, kept, strict=True) if not holding}
+        given = self.held - want - lost
         for shard in sorted(lost):
             log.warning("Lost a shard: shard=%d/%d identity=%s", shard, self.count, self.identity)
         if lost or given:  # waits for their reconciles in flight

@@ -8,6 +8,13 @@ harm: its status write carries a stale resourceVersion (409) and its Job creatio
 idempotent.
 
 ``decide`` is the pure part (tested without a cluster); ``LeaderElector`` does the I/O.
+
+A renewal is one request: the Lease as our last write left it, written again with a new
+renewTime (its resourceVersion makes the write fail with 409 if anyone wrote since; then it is
+read and decided again). Read-then-write took two round trips, seconds each on a busy API
+server, and 2-replica benchmark runs lost their Leases between renewals. An error on a renewal
+(a timeout) keeps the Lease held until it could have expired (``still_ours``), as client-go's
+renew deadline does: one slow answer no longer makes the holder let go of its work.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +60,12 @@ def decide(lease: LeaseView | None, me: str, now: datetime) -> Move:
     return Move.WAIT
 
 
+def still_ours(leading: bool, renewed_at: float, now: float, duration_seconds: float, margin: float) -> bool:
+    """After a failed renewal: whether the Lease cannot have expired yet (monotonic seconds;
+    ``renewed_at`` is when our last successful write was sent, ``margin`` allows for clock skew)."""
+    return leading and now - renewed_at < duration_seconds - margin
+
+
 def default_identity(port: int) -> str:
     """Out of a cluster (no pod name): host and HTTP port, so that a process restarted on the same
     port is the same replica and renews its own Lease at once instead of waiting for it to expire."""
@@ -84,6 +98,8 @@ class LeaderElector:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.elected = asyncio.Event()
         self.on_elected: list[Callable[[], Any]] = []
+        self._ours: client.V1Lease | None = None  # the Lease as our last write left it
+        self._renewed_at = 0.0  # time.monotonic() when that write was sent
 
     @property
     def is_leader(self) -> bool:
@@ -100,7 +116,9 @@ class LeaderElector:
             leading = await self._attempt()
         except (TimeoutError, ApiException, OSError) as exc:
             log.warning("Could not reach the Lease: lease=%s/%s error=%s", self.namespace, self.name, exc)
-            leading = False
+            self._ours = None
+            margin = self.renew_seconds
+            leading = still_ours(self.is_leader, self._renewed_at, time.monotonic(), self.duration_seconds, margin)
         self._set(leading)
         return leading
 
@@ -116,6 +134,8 @@ class LeaderElector:
 
     async def _attempt(self) -> bool:
         now = self.clock()
+        if self._ours is not None and await self._write(self._ours, now):
+            return True  # renewed in one request; 409: someone wrote since, read it below
         REQUESTS["lease-get"] += 1
         try:
             lease = await self.api.read_namespaced_lease(self.name, self.namespace)
@@ -135,15 +155,22 @@ class LeaderElector:
             spec.holder_identity = self.identity
             spec.acquire_time = now
             spec.lease_transitions = (spec.lease_transitions or 0) + 1
-        spec.renew_time = now
-        spec.lease_duration_seconds = self.duration_seconds
+        return await self._write(lease, now)
+
+    async def _write(self, lease: client.V1Lease, now: datetime) -> bool:
+        """Write ``lease`` renewed at ``now``; False if another replica wrote it first (409)."""
+        lease.spec.renew_time = now
+        lease.spec.lease_duration_seconds = self.duration_seconds
+        sent = time.monotonic()
+        self._ours = None
         REQUESTS["lease-update"] += 1
         try:
-            await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+            self._ours = await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as exc:
-            if exc.status == 409:  # another replica wrote first
+            if exc.status == 409:
                 return False
             raise
+        self._renewed_at = sent
         return True
 
     async def release(self) -> None:
@@ -151,6 +178,7 @@ class LeaderElector:
         if not self.is_leader:
             return
         self.elected.clear()
+        self._ours = None
         try:
             lease = await self.api.read_namespaced_lease(self.name, self.namespace)
             if lease.spec.holder_identity == self.identity:
@@ -174,10 +202,12 @@ class LeaderElector:
             },
         }
         REQUESTS["lease-create"] += 1
+        sent = time.monotonic()
         try:
-            await self.api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
+            self._ours = await self.api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status == 409:
                 return False
             raise
+        self._renewed_at = sent
         return True
