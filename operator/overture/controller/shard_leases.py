@@ -1,7 +1,7 @@
 """Active-active sharding, the I/O part: one Lease per shard and one membership Lease per replica.
 
 Every ``renew_seconds`` a replica renews its membership Lease, lists the live members (their
-membership Leases, by label, renewed within the Lease duration), computes the shards it should
+membership Leases, by label; ``is_live`` says which count), computes the shards it should
 hold (``shards.wanted``), takes or renews those Leases, and hands back the ones it holds but no
 longer wants. It stops reconciling a shard before it hands the shard's Lease back, and waits for
 that shard's reconciles in flight to finish, so two replicas never reconcile one execution at once
@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,22 @@ log = logging.getLogger("overture.shards")
 LABEL_SET = "overture.dev/lease-set"
 LABEL_ROLE = "overture.dev/lease-role"
 HANDOVER_WAIT_SECONDS = 30.0  # a reconcile in flight longer than this is cut off by the 409 anyway
+SILENT_RENEWALS = 3  # a member expired is dead once this replica has renewed its own membership so often since
+
+
+def is_live(renewed: datetime, duration: timedelta, now: datetime, mine: Iterable[datetime]) -> bool:
+    """Whether a member whose membership Lease was last renewed at ``renewed`` is alive.
+
+    Renewed within ``duration``; or expired, but this replica has not itself renewed its own
+    membership (``mine``: its last renewals) ``SILENT_RENEWALS`` times since: it may have been
+    stalled along with the other. On the busy benchmark machine the API server answered nobody
+    for over 10 s at a time, and after each such stall both replicas found the other expired and
+    took its shards. A replica that really died is found dead as soon as its Lease expires,
+    since the live ones renew every ``renew_seconds``, well within the Lease duration.
+    """
+    if now - renewed <= duration:
+        return True
+    return sum(1 for renewal in mine if renewal > renewed) < SILENT_RENEWALS
 
 
 class ShardElector:
@@ -74,6 +91,7 @@ class ShardElector:
             self._lease(kube, f"{base}-shard-{i}", {LABEL_SET: base, LABEL_ROLE: "shard"}) for i in range(count)
         ]
         self.held: set[int] = set()
+        self.renewals: deque[datetime] = deque(maxlen=SILENT_RENEWALS)  # of our membership (is_live)
         self.leading = asyncio.Event()  # shard 0 held: schedules, triggers, housekeeping
         self.active = asyncio.Event()  # some shard held: the work queue runs
         self.on_taken: list[Callable[[], Any]] = []
@@ -114,6 +132,8 @@ class ShardElector:
         renewed, members, kept = await asyncio.gather(self.member.poll(), self._members(), renewing)
         if not renewed:
             return  # our own membership Lease is unreachable: the shards' own polls will fail as well
+        if self.member.written is not None and self.member.written not in self.renewals:
+            self.renewals.append(self.member.written)
         want = wanted(self.count, members, self.identity)
         others = sorted(want - self.held)
         acquired = await asyncio.gather(*(self.shards[shard].poll() for shard in others))
@@ -192,7 +212,8 @@ class ShardElector:
                 continue
             if renewed.tzinfo is None:
                 renewed = renewed.replace(tzinfo=UTC)
-            if now - renewed <= timedelta(seconds=spec.lease_duration_seconds or self.duration_seconds):
+            duration = timedelta(seconds=spec.lease_duration_seconds or self.duration_seconds)
+            if is_live(renewed, duration, now, self.renewals):
                 live.add(spec.holder_identity)
         return live
 

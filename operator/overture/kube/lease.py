@@ -100,6 +100,7 @@ class LeaderElector:
         self.on_elected: list[Callable[[], Any]] = []
         self._ours: client.V1Lease | None = None  # the Lease as our last write left it
         self._renewed_at = 0.0  # time.monotonic() when that write was sent
+        self.written: datetime | None = None  # the renewTime of our last successful write
 
     @property
     def is_leader(self) -> bool:
@@ -170,7 +171,7 @@ class LeaderElector:
             if exc.status == 409:
                 return False
             raise
-        self._renewed_at = sent
+        self._renewed_at, self.written = sent, now
         return True
 
     async def release(self) -> None:
@@ -209,5 +210,5 @@ class LeaderElector:
             if exc.status == 409:
                 return False
             raise
-        self._renewed_at = sent
+        self._renewed_at, self.written = sent, now
         return True

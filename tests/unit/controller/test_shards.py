@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from overture.controller.shard_leases import is_live
 from overture.controller.shards import assignment, shard_of, wanted
 
 KEYS = [("team-a", f"run-{i}") for i in range(2000)] + [("team-b", f"run-{i}") for i in range(2000)]
@@ -96,3 +98,18 @@ def test_a_joining_replica_takes_its_share() -> None:
 
 def test_no_members_no_owner() -> None:
     assert assignment(4, []) == {}
+
+
+def test_an_expired_member_is_dead_only_once_this_replica_has_renewed_its_own_since() -> None:
+    """After a stall of the API server both replicas found the other expired and took its shards."""
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    duration = timedelta(seconds=10)
+    renewed = t0
+    now = t0 + timedelta(seconds=25)  # both stalled from t0 + 1 s to t0 + 24 s
+    before_the_stall = [t0 - timedelta(seconds=4), t0 - timedelta(seconds=2), t0 + timedelta(seconds=1)]
+    assert is_live(renewed, duration, t0 + timedelta(seconds=9), [])
+    assert is_live(renewed, duration, now, before_the_stall)
+    assert is_live(renewed, duration, now, [*before_the_stall[1:], t0 + timedelta(seconds=24)])
+    # dead for real: this replica went on renewing every 2 s, so the expiry alone decides
+    going_on = [t0 + timedelta(seconds=s) for s in (6, 8, 10)]
+    assert not is_live(renewed, duration, t0 + timedelta(seconds=11), going_on)
