@@ -153,7 +153,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     runtime.kube, runtime.controller, runtime.flows = kube, controller, flows
     await prime(kube, runtime.store, config.namespaces, watches, runtime.shard_cache)
     process_memory.trim()
-    runtime.tasks.append(asyncio.create_task(process_memory.trim_every(), name="overture-malloc-trim"))
+    trimmer = process_memory.Trimmer(busy=lambda: bool(controller.queue.depth or controller.queue.busy))
+    controller.queue.observers.append(trimmer.work_done)
+    runtime.tasks.append(asyncio.create_task(trimmer.run(), name="overture-malloc-trim"))
     if elector is not None:
         runtime.elector = elector
         runtime.tasks.append(asyncio.create_task(elector.run(), name="overture-leader-election"))

@@ -7,13 +7,18 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   in a dev venv). The operator talks through ``kubernetes_asyncio`` only, so both are hidden
   from it (``sys.modules[name] = None`` makes their import fail): ~14 MiB less.
 - glibc keeps the pages it freed; ``trim`` (``malloc_trim``) hands them back, after the cache
-  is primed and then every ``TRIM_SECONDS``: a burst of watch events leaves ~10-15 MiB free.
+  is primed, then once a burst of reconciles has ended (``Trimmer``: the first check, every
+  ``TRIM_CHECK_SECONDS``, that finds the queue idle after work) and every ``TRIM_SECONDS``
+  whatever happens: a burst of watch events leaves ~10-15 MiB free. A trim takes < 1 ms.
 - glibc gives each thread that allocates its own malloc arena; aiohttp's resolver and
   asyncio's default executor threads each kept one mostly empty: at most 2 arenas, ~26 MiB less.
 - ``kubernetes_asyncio.client`` imports its ~60 API classes and ~770 models up front (~30 MiB of
   RSS, 860 modules); the operator uses four APIs and the few models its replies deserialise to.
   Its three re-exporting packages are replaced by ``LazyPackage``s that import a name's module
   when it is first read (benchmarks/README.md, the Argo peer: ~30 MiB less).
+  ``kubernetes_asyncio`` itself imports its ``dynamic``, ``stream``, ``utils`` and ``watch``
+  packages, which the operator never uses (kopf and kube/watch.py watch without them): it is lazy too, each
+  package imported when first read.
 - asyncio gives each TLS connection a 256 KiB read buffer (``SSLProtocol.max_size``), written
   whole (zeroed) when the connection opens: with kopf's watches and the API client's pool ~20
   connections were open after a burst of requests, ~5 MiB (tracemalloc: ``asyncio/sslproto.py``).
@@ -33,14 +38,16 @@ import importlib.util
 import re
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 UNUSED_CLIENTS = ("kubernetes", "pykube")
-LAZY_CLIENT = ("kubernetes_asyncio", ("client", "client.api", "client.models"))
+LAZY_CLIENT = ("kubernetes_asyncio", ("", "client", "client.api", "client.models"))  # "": the top package
 M_ARENA_MAX = -8  # from glibc's malloc.h
 MALLOC_ARENAS = 2
 TRIM_SECONDS = 60.0
+TRIM_CHECK_SECONDS = 2.0
 SSL_READ_BYTES = 64 * 1024
 
 
@@ -55,20 +62,24 @@ def lean() -> None:
 
 # ``from kubernetes_asyncio.client.models.v1_job import V1Job``: a generated package's __init__
 REEXPORT = re.compile(r"^from ([\w.]+) import (\w+)[ \t]*$", re.MULTILINE)
+# ``import kubernetes_asyncio.watch as watch``: a package's __init__ importing its own subpackage
+SUBPACKAGE = re.compile(r"^import ([\w.]+) as (\w+)[ \t]*$", re.MULTILINE)
+# ``__version__ = "36.1.0"``: read by its own modules (``from kubernetes_asyncio import __version__``)
+DUNDER_TEXT = re.compile(r"^(__\w+__) = \"([^\"\n]*)\"[ \t]*$", re.MULTILINE)
 
 
 class LazyPackage(types.ModuleType):
     """A package whose names (``name -> module it comes from``) are imported when first read;
     its submodules import as the real package's would (same ``__path__``)."""
 
-    def __init__(self, name: str, directory: Path, names: dict[str, str]) -> None:
+    def __init__(self, name: str, directory: Path, names: dict[str, str], subpackages: tuple[str, ...] = ()) -> None:
         super().__init__(name)
         init = directory / "__init__.py"
         self.__file__ = str(init)
         self.__path__ = [str(directory)]
         self.__package__ = name
         self.__spec__ = importlib.util.spec_from_file_location(name, init, submodule_search_locations=self.__path__)
-        self.__all__ = list(names)
+        self.__all__ = [*names, *subpackages]
         self._sources = names
 
     def __getattr__(self, attr: str) -> Any:
@@ -87,8 +98,9 @@ class LazyPackage(types.ModuleType):
 
 def lazy_reexports(top: str, packages: tuple[str, ...]) -> bool:
     """Put a ``LazyPackage`` in ``sys.modules`` for each of ``top``'s ``packages`` (dotted, under
-    ``top``), read from its __init__'s re-export lines, before ``top`` is imported. Nothing is
-    done (False) if ``top`` is imported already or missing, or an __init__ has no such lines."""
+    ``top``; "" is ``top`` itself), read from its __init__'s re-export lines and the lines that
+    import its own subpackages, before ``top`` is imported. Nothing is done (False) if ``top`` is
+    imported already or missing, or an __init__ has no such lines."""
     spec = importlib.util.find_spec(top) if top not in sys.modules else None
     if spec is None or not spec.submodule_search_locations:
         return False
@@ -100,10 +112,14 @@ def lazy_reexports(top: str, packages: tuple[str, ...]) -> bool:
             text = (directory / "__init__.py").read_text()
         except OSError:
             return False
+        full = f"{top}.{package}" if package else top
         names = {name: source for source, name in REEXPORT.findall(text)}
-        if not names:
+        subpackages = tuple(name for source, name in SUBPACKAGE.findall(text) if source == f"{full}.{name}")
+        if not names and not subpackages:
             return False
-        lazy[f"{top}.{package}"] = LazyPackage(f"{top}.{package}", directory, names)
+        lazy[full] = LazyPackage(full, directory, names, subpackages)
+        for dunder, value in DUNDER_TEXT.findall(text):
+            setattr(lazy[full], dunder, value)
     sys.modules.update(lazy)
     for name, module in lazy.items():  # client.api, client.models as attributes, as an import sets them
         parent, _, child = name.rpartition(".")
@@ -140,10 +156,33 @@ def trim() -> bool:
         return False
 
 
-async def trim_every(seconds: float = TRIM_SECONDS) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        trim()
+def due_to_trim(worked: bool, busy: bool, since_trim: float, every: float = TRIM_SECONDS) -> bool:
+    """Trim now: work was done since the last trim and none is going on, or it is ``every``
+    seconds since the last one."""
+    return since_trim >= every or (worked and not busy)
+
+
+class Trimmer:
+    """``trim`` once a burst of work has ended, and every ``TRIM_SECONDS`` in any case.
+
+    ``work_done`` notes work (a reconcile queue's observer); ``busy`` says whether some is going on.
+    """
+
+    def __init__(self, busy: Callable[[], bool]) -> None:
+        self.busy = busy
+        self.worked = False
+
+    def work_done(self, _seconds: float = 0.0) -> None:
+        self.worked = True
+
+    async def run(self, check: float = TRIM_CHECK_SECONDS, every: float = TRIM_SECONDS) -> None:
+        since_trim = 0.0
+        while True:
+            await asyncio.sleep(check)
+            since_trim += check
+            if due_to_trim(self.worked, self.busy(), since_trim, every):
+                trim()
+                self.worked, since_trim = False, 0.0
 
 
 @functools.cache

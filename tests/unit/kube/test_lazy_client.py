@@ -42,6 +42,38 @@ def test_the_operator_imports_only_the_client_modules_it_uses() -> None:
     assert loaded["modules"] < 100  # ~860 when the client's __init__ runs
 
 
+def test_the_top_package_imports_its_subpackages_when_first_read() -> None:
+    # kubernetes_asyncio's __init__ imports dynamic, stream, utils and watch; the operator uses none.
+    loaded = run_fresh(
+        """
+        import json, sys
+        import kopf
+        import overture.handlers
+        from overture.kube.client import Kube
+        import kubernetes_asyncio
+        before = sorted(m for m in sys.modules if m.count(".") == 1 and m.startswith("kubernetes_asyncio."))
+        from kubernetes_asyncio import watch
+        import kubernetes_asyncio.stream
+        print(json.dumps({
+            "before": before,
+            "watch": watch.Watch.__module__,
+            "stream": kubernetes_asyncio.stream.WsApiClient.__module__,
+            "utils": kubernetes_asyncio.utils.create_from_yaml.__module__,
+            "dynamic": kubernetes_asyncio.dynamic.DynamicClient.__module__,  # reads the top's __version__
+            "all": sorted(kubernetes_asyncio.__all__),
+        }))
+        """
+    )
+    assert loaded == {
+        "before": ["kubernetes_asyncio.client", "kubernetes_asyncio.config"],
+        "watch": "kubernetes_asyncio.watch.watch",
+        "stream": "kubernetes_asyncio.stream.ws_client",
+        "utils": "kubernetes_asyncio.utils.create_from_yaml",
+        "dynamic": "kubernetes_asyncio.dynamic.client",
+        "all": ["client", "config", "dynamic", "stream", "utils", "watch"],
+    }
+
+
 def test_replies_deserialise_to_the_same_models() -> None:
     loaded = run_fresh(
         """

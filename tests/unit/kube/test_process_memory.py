@@ -1,13 +1,17 @@
-"""What ``process_memory.lean`` sets up for the operator's process, besides the lazy client
-(test_lazy_client.py). Each check runs in a fresh interpreter: ``lean`` changes the process."""
+"""What ``process_memory`` does for the operator's process, besides the lazy client
+(test_lazy_client.py). Each check of ``lean`` runs in a fresh interpreter: it changes the process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 
-from overture.process_memory import SSL_READ_BYTES
+import pytest
+
+from overture import process_memory
+from overture.process_memory import SSL_READ_BYTES, TRIM_SECONDS, Trimmer, due_to_trim
 
 
 def lean_then(code: str) -> object:
@@ -42,3 +46,37 @@ def test_the_operator_does_not_load_asyncpg_before_a_sql_task() -> None:
         "print(json.dumps('asyncpg' in sys.modules))\n"
     )
     assert lean_then(code) is False
+
+
+def test_a_trim_is_due_once_a_burst_of_work_has_ended_and_every_minute() -> None:
+    assert due_to_trim(worked=True, busy=False, since_trim=2.0)
+    assert not due_to_trim(worked=True, busy=True, since_trim=2.0)  # not in the middle of a burst
+    assert not due_to_trim(worked=False, busy=False, since_trim=2.0)  # nothing freed since the last one
+    assert due_to_trim(worked=False, busy=False, since_trim=TRIM_SECONDS)
+    assert due_to_trim(worked=True, busy=True, since_trim=TRIM_SECONDS)
+
+
+def test_the_trimmer_trims_after_work_when_the_queue_is_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[bool] = []
+
+    def trim() -> bool:
+        trims.append(True)
+        return True
+
+    monkeypatch.setattr(process_memory, "trim", trim)
+    busy = [True]
+    trimmer = Trimmer(busy=lambda: busy[0])
+
+    async def scenario() -> None:
+        running = asyncio.create_task(trimmer.run(check=0.01, every=3600))
+        await asyncio.sleep(0.05)
+        assert trims == []  # no work yet
+        trimmer.work_done(0.1)
+        await asyncio.sleep(0.05)
+        assert trims == []  # work, but still busy
+        busy[0] = False
+        await asyncio.sleep(0.05)
+        assert trims == [True]  # once, not at every check after
+        running.cancel()
+
+    asyncio.run(scenario())
