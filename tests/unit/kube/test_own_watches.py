@@ -1,0 +1,49 @@
+"""handlers.own_watches: what the operator watches without kopf, and where each event goes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overture.api import LABEL_EXECUTION
+from overture.controller.settings import OperatorSettings
+from overture.handlers import Runtime, own_watches
+
+
+def test_executions_jobs_and_pods_are_watched_in_every_served_namespace() -> None:
+    runtime = Runtime(OperatorSettings())
+    everywhere = own_watches(runtime, None, [None])  # type: ignore[arg-type]
+    assert [(w.path, w.label_selector) for w in everywhere] == [
+        ("/apis/overture.dev/v1alpha1/executions", ""),
+        ("/apis/batch/v1/jobs", LABEL_EXECUTION),
+        ("/api/v1/pods", LABEL_EXECUTION),
+    ]
+    two = own_watches(runtime, None, ["a", "b"])  # type: ignore[arg-type]
+    assert [w.path for w in two][3:] == [
+        "/apis/overture.dev/v1alpha1/namespaces/b/executions",
+        "/apis/batch/v1/namespaces/b/jobs",
+        "/api/v1/namespaces/b/pods",
+    ]
+
+
+def _object(kind: str, name: str, version: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    meta = {"namespace": "a", "name": name, "uid": "u-" + name, "resourceVersion": version, "labels": labels or {}}
+    return {"apiVersion": "v1", "kind": kind, "metadata": meta, "spec": {"flowRef": {"name": "f"}}, "status": {}}
+
+
+def test_each_watch_fills_its_cache_table_and_forgets_deleted_objects() -> None:
+    runtime = Runtime(OperatorSettings())
+    executions, jobs, pods = own_watches(runtime, None, ["a"])  # type: ignore[arg-type]
+    executions.handler("ADDED", _object("Execution", "run", "5"))
+    jobs.handler("ADDED", _object("Job", "run-t-1", "6", {LABEL_EXECUTION: "run"}))
+    pods.handler("ADDED", _object("Pod", "run-t-1-x", "7", {LABEL_EXECUTION: "run", "job-name": "run-t-1"}))
+    store = runtime.store
+    assert store.executions[("a", "run")]["metadata"]["resourceVersion"] == "5"
+    assert [j["metadata"]["name"] for j in store.jobs_of("a", "run")] == ["run-t-1"]
+    assert store.pod_of("a", "run-t-1") is not None
+    assert dict(jobs.cached) == {
+        ("a", "run-t-1"): store.jobs[("a", "run-t-1")]
+    }  # the table the LIST is checked against
+    jobs.handler("DELETED", _object("Job", "run-t-1", "8", {LABEL_EXECUTION: "run"}))
+    executions.handler("DELETED", _object("Execution", "run", "9"))
+    assert store.jobs_of("a", "run") == []
+    assert ("a", "run") not in store.executions
