@@ -7,6 +7,7 @@ when a test needs a crash.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -146,6 +147,20 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+    @contextlib.contextmanager
+    def restarted_with(self, env: dict[str, str]) -> Iterator[None]:
+        """This operator restarted with ``env`` added (``OVERTURE_TASK_RUNTIME=pod``), then as it was."""
+        before = dict(self.env)
+        self.stop()
+        self.env.update(env)
+        self.start()
+        try:
+            yield
+        finally:
+            self.stop()
+            self.env = before
+            self.start()
 
     def usage(self) -> tuple[float, float, float]:
         """(CPU seconds so far, RSS MiB now, peak RSS MiB) of the operator process, from /proc."""

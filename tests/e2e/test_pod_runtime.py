@@ -2,19 +2,26 @@
 operator is restarted with it for this module, and every task attempt is a Pod the operator makes
 itself, with no Job. What the Job gave for free is checked here: outputs, retries, a timeout, a
 kill, a pod deleted under a running task, a quota that refuses the pod (the task waits), a
-restarted operator (no pod made twice), and ``overture logs``."""
+restarted operator (no pod made twice), two sharded replicas and the SIGKILL of one (each
+execution reconciled by one replica at a time, no pod made twice), and ``overture logs``."""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import ROOT, Cluster, OperatorProcess, poll
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
+from test_shards import held
 
 from overture.cli import main
+from overture.controller.shards import shard_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
 
@@ -24,15 +31,8 @@ ETL = (ROOT / "examples" / "02-etl-outputs.yaml").read_text()
 @pytest.fixture(scope="module", autouse=True)
 def pod_runtime(operator_process: OperatorProcess) -> Iterator[None]:
     """The session operator, restarted with the pod runtime for this module, then as it was."""
-    operator_process.stop()
-    operator_process.env["OVERTURE_TASK_RUNTIME"] = "pod"
-    operator_process.start()
-    try:
+    with operator_process.restarted_with({"OVERTURE_TASK_RUNTIME": "pod"}):
         yield
-    finally:
-        operator_process.stop()
-        operator_process.env.pop("OVERTURE_TASK_RUNTIME", None)
-        operator_process.start()
 
 
 def pods(cluster: Cluster, execution: str) -> dict[str, Any]:
@@ -193,3 +193,91 @@ def test_a_restarted_operator_makes_no_pod_twice(cluster: Cluster, operator_proc
     assert sorted(pods(cluster, name)) == [f"{name}-s{i}-1" for i in range(1, 6)]
     with pytest.raises(ApiException):
         cluster.batch.read_namespaced_job(f"{name}-s1-1", cluster.namespace)
+
+
+def pods_made(cluster: Cluster, stop: threading.Event, made: dict[str, set[str]]) -> None:
+    """Every task pod the namespace sees ADDED, by name: the uids each name had (two: made twice)."""
+    version = cluster.core.list_namespaced_pod(cluster.namespace).metadata.resource_version
+    while not stop.is_set():
+        stream = watch.Watch()
+        for event in stream.stream(
+            cluster.core.list_namespaced_pod,
+            cluster.namespace,
+            label_selector="overture.dev/execution",
+            resource_version=version,
+            timeout_seconds=5,
+        ):
+            pod = event["object"]
+            version = pod.metadata.resource_version
+            made[pod.metadata.name].add(pod.metadata.uid)
+
+
+def reconciled(log: str, namespace: str) -> set[str]:
+    """The executions a replica's log shows it acted for: a pod created, an execution ended."""
+    found = set()
+    for line in log.splitlines():
+        created = re.search(rf"Created pod: pod={re.escape(namespace)}/(\S+) task=(\S+) attempt=(\d+)", line)
+        if created:
+            found.add(created.group(1).removesuffix(f"-{created.group(2)}-{created.group(3)}"))
+        ended = re.search(rf"Execution ended: execution={re.escape(namespace)}/(\S+) ", line)
+        if ended:
+            found.add(ended.group(1))
+    return found
+
+
+SHARDS = 4
+PAIR = flow(
+    "pod-pair", "{id: one, type: shell, commands: ['sleep 2']}", "{id: two, type: shell, commands: ['echo two']}"
+)
+
+
+def test_two_sharded_replicas_split_the_pods_and_one_takes_over_when_the_other_is_killed(
+    cluster: Cluster, operator_process: OperatorProcess, tmp_path: Path
+) -> None:
+    operator_process.stop()  # the session operator is unsharded: it would reconcile everything beside them
+    env = {"OVERTURE_SHARDS": str(SHARDS), "OVERTURE_TASK_RUNTIME": "pod"}
+    first = OperatorProcess(operator_process.kubeconfig, tmp_path / "first.log", env)
+    second = OperatorProcess(operator_process.kubeconfig, tmp_path / "second.log", env)
+    made: dict[str, set[str]] = defaultdict(set)
+    stop = threading.Event()
+    auditor = threading.Thread(target=pods_made, args=(cluster, stop, made), daemon=True)
+    try:
+        auditor.start()
+        first.start()
+        second.start()
+        poll(
+            lambda: (
+                len(held(first.log_path)) == len(held(second.log_path)) == SHARDS // 2
+                and held(first.log_path) | held(second.log_path) == set(range(SHARDS))
+            ),
+            60,
+            "the shards split evenly between the replicas",
+        )
+        cluster.apply_flow(PAIR)
+        names = [cluster.run("pod-pair") for _ in range(24)]  # many: some mid-run at the kill
+        poll(lambda: any(pods(cluster, name) for name in names), 60, "the executions started")
+        lost = held(first.log_path)
+        before_kill = second.log_path.read_text(errors="replace")
+        first.kill()
+        poll(lambda: lost <= held(second.log_path), 60, "the survivor took the dead replica's shards")
+        for name in names:
+            execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
+            assert execution["status"]["state"] == "SUCCESS", (name, execution["status"])
+            assert sorted(pods(cluster, name)) == [f"{name}-one-1", f"{name}-two-1"]
+            assert all(a["pod"] == a["job"] for r in runs_of(execution).values() for a in r["attempts"])
+        stop.set()
+        auditor.join(15)
+        assert not {pod: uids for pod, uids in made.items() if len(uids) > 1}, "a pod made twice"
+        assert {f"{name}-{task}-1" for name in names for task in ("one", "two")} <= set(made)
+        lost_names = {name for name in names if shard_of((cluster.namespace, name), SHARDS) in lost}
+        assert lost_names and lost_names != set(names), "both replicas had executions"  # the test tests something
+        by_first = reconciled(first.log_path.read_text(errors="replace"), cluster.namespace) & set(names)
+        by_second_before = reconciled(before_kill, cluster.namespace) & set(names)
+        assert by_first <= lost_names, "the dead replica acted for executions of the survivor's shards"
+        assert not by_second_before & lost_names, "the survivor acted for the other's executions while it lived"
+        assert by_first, "the dead replica made pods before its end"
+    finally:
+        stop.set()
+        first.kill()
+        second.kill()
+        operator_process.start()

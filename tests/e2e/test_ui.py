@@ -7,7 +7,8 @@ own token; the UI holds no privileged credentials):
 - a form edit changes one YAML line, comments intact (and they survive a save and a reload);
 - the API server's dry-run rejection is shown inline, nothing is saved;
 - the execution page updates live, and a waiting ``pause`` task is resumed with typed inputs;
-- logs: live from the pod, and after the pod is deleted from the artifact store's archive;
+- logs: live from the pod, and after the pod is deleted from the artifact store's archive (in the
+  Job task runtime and in the pod runtime, where the attempt's pod has no Job);
 - a task's files and outputs too big for the status previewed from the store, as text;
 - every /api route is 401 without a token, with ``Bearer nothing`` and with a forged token;
 - a tenant's token sees its namespace only;
@@ -26,7 +27,7 @@ import uuid
 from typing import Any
 
 import pytest
-from harness import GROUP, VERSION, Cluster, poll, store_env
+from harness import GROUP, VERSION, Cluster, OperatorProcess, poll, store_env
 from kubernetes import client
 from ui_harness import (
     UiServer,
@@ -34,6 +35,7 @@ from ui_harness import (
     browser,
     editor_text,
     lint_settled,
+    log_live_then_archived,
     set_editor_text,
     signed_in,
     token_of,
@@ -222,35 +224,24 @@ def test_the_execution_page_updates_live_and_resumes_a_pause_with_inputs(
 def test_logs_live_and_after_the_pod_is_deleted(
     cluster: Cluster, kubeconfig: str, ui: UiServer, admin_token: str, browser: Any
 ) -> None:
-    cluster.apply_flow(
-        flow_doc(
-            "talk",
-            [{"id": "talk", "type": "shell", "commands": ["for i in 1 2 3 4 5; do echo line-$i; sleep 1; done"]}],
-        )
-    )
-    name = cluster.run("talk")
-    poll(lambda: (cluster.get("executions", name).get("status") or {}).get("taskRuns"), 60, "a task run")
-    page = signed_in(browser, ui, admin_token, f"/ns/{cluster.namespace}/executions/{name}?tab=logs")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=log-text]')?.textContent.includes('line-5')", timeout=90000
-    )
-    cluster.wait_state(name, {"SUCCESS"})
-    job = cluster.get("executions", name)["status"]["taskRuns"][0]["attempts"][0]["job"]
-    cluster.batch.delete_namespaced_job(job, cluster.namespace, propagation_policy="Foreground")
-    poll(
-        lambda: not cluster.core.list_namespaced_pod(cluster.namespace, label_selector=f"job-name={job}").items,
-        60,
-        "the pod gone",
-    )
-    page.reload()
-    note = page.locator("[data-testid=log-note]")
-    note.wait_for()
-    if not store_env(kubeconfig):  # a cluster without an artifact store: said plainly
-        assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
-        return
-    assert "archived in the artifact store" in note.inner_text()
-    text = page.locator("[data-testid=log-text]").inner_text()
-    assert [f"line-{i}" for i in range(1, 6)] == [line for line in text.splitlines() if line.startswith("line-")]
+    def delete_job(job: str) -> None:
+        cluster.batch.delete_namespaced_job(job, cluster.namespace, propagation_policy="Foreground")
+
+    log_live_then_archived(cluster, kubeconfig, ui, admin_token, browser, delete_job)
+
+
+@pytest.mark.realnode
+def test_logs_of_an_attempts_own_pod_in_the_pod_task_runtime(
+    cluster: Cluster, kubeconfig: str, operator_process: OperatorProcess, ui: UiServer, admin_token: str, browser: Any
+) -> None:
+    """OVERTURE_TASK_RUNTIME=pod: the attempt is a Pod under its own name (no Job, no job-name label)."""
+
+    def delete_pod(pod: str) -> None:
+        assert cluster.jobs(pod.rsplit("-", 2)[0]) == []  # the attempt is a pod, no Job
+        cluster.core.delete_namespaced_pod(pod, cluster.namespace)
+
+    with operator_process.restarted_with({"OVERTURE_TASK_RUNTIME": "pod"}):
+        log_live_then_archived(cluster, kubeconfig, ui, admin_token, browser, delete_pod)
 
 
 def test_every_api_route_is_401_without_a_valid_token(ui: UiServer, admin_token: str, browser: Any) -> None:

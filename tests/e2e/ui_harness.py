@@ -10,6 +10,8 @@
   work here), headless, each test in a fresh context (its own storage and profile).
 - ``signed_in(browser, ui, token)``: a page signed in with ``token`` (the ``#token=`` link).
 - ``editor_text(page)`` / ``set_editor_text(page, text)``: the CodeMirror editor's whole text.
+- ``log_live_then_archived(...)``: a task's log on its execution page while it runs, and again
+  after its pod is deleted (``delete_attempt``: the Job runtime's or the pod runtime's way).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import answers_200, free_port, poll, store_env
+from harness import Cluster, answers_200, free_port, poll, store_env
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -150,6 +152,47 @@ def signed_in(browser: Any, ui: UiServer, token: str, path: str = "/") -> Any:
     page.goto(f"{ui.url}{path}#token={token}")
     page.wait_for_selector("[data-testid=whoami]")
     return page
+
+
+def log_live_then_archived(
+    cluster: Cluster, kubeconfig: str, ui: UiServer, token: str, browser: Any, delete_attempt: Callable[[str], None]
+) -> None:
+    """A five-line task's log live on its execution page; then its attempt's pod deleted by
+    ``delete_attempt(attempt)`` and the page reloaded: the archived log, or (no artifact store)
+    the plain note that the pod is gone."""
+    talk = {"id": "talk", "type": "shell", "commands": ["for i in 1 2 3 4 5; do echo line-$i; sleep 1; done"]}
+    cluster.apply_flow(
+        {"apiVersion": "overture.dev/v1alpha1", "kind": "Flow", "metadata": {"name": "talk"}, "spec": {"tasks": [talk]}}
+    )
+    name = cluster.run("talk")
+    poll(lambda: (cluster.get("executions", name).get("status") or {}).get("taskRuns"), 60, "a task run")
+    page = signed_in(browser, ui, token, f"/ns/{cluster.namespace}/executions/{name}?tab=logs")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=log-text]')?.textContent.includes('line-5')", timeout=90000
+    )
+    cluster.wait_state(name, {"SUCCESS"})
+    attempt = cluster.get("executions", name)["status"]["taskRuns"][0]["attempts"][0]["job"]
+    delete_attempt(attempt)
+    poll(
+        lambda: (
+            not [
+                pod
+                for pod in cluster.core.list_namespaced_pod(cluster.namespace).items
+                if pod.metadata.name == attempt or (pod.metadata.labels or {}).get("job-name") == attempt
+            ]
+        ),
+        60,
+        "the pod gone",
+    )
+    page.reload()
+    note = page.locator("[data-testid=log-note]")
+    note.wait_for()
+    if not store_env(kubeconfig):  # a cluster without an artifact store: said plainly
+        assert "pod is gone" in note.inner_text() and "no log archive" in note.inner_text()
+        return
+    assert "archived in the artifact store" in note.inner_text()
+    text = page.locator("[data-testid=log-text]").inner_text()
+    assert [f"line-{i}" for i in range(1, 6)] == [line for line in text.splitlines() if line.startswith("line-")]
 
 
 def editor_text(page: Any) -> str:
