@@ -285,8 +285,9 @@ def test_a_failed_tasks_log_keeps_the_end_of_its_traceback(tools: Tools, kubecon
               - id: crash
                 type: python
                 script: |
-                  for i in range(60):
-                      print("noise", i, "x" * 60)
+                  import sys
+                  for i in range(60):  # on stderr, as the traceback: two streams' lines may interleave
+                      print("noise", i, "x" * 60, file=sys.stderr)
                   def deep(n):
                       return deep(n - 1) if n else 1 / 0
                   deep(30)
