@@ -259,22 +259,13 @@ async def _prime_kind(kube: Kube, store: Store, kind: str, plural: str, namespac
 async def task_pages(kube: Kube, watches: Sequence[ListWatch]) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     """Every task Job and pod the ``watches`` see, a page at a time, as (the store's kind, page).
 
-    A LIST of each watch's path, not the watch's own ``relist``: that would move the point the
-    watch resumes from past events it has not delivered yet."""
+    ``ListWatch.pages``, not the watch's own ``relist``: that would move the point the watch
+    resumes from past events it has not delivered yet."""
     for watch in watches:
         if watch.kind.lower() not in TASK_KINDS:
             continue  # executions: cached on every replica
-        token = ""
-        while True:
-            page = await kube.list_page(watch.path, watch.label_selector, token)
-            items = page.get("items") or []
-            for item in items:  # a LIST's items carry neither
-                item.setdefault("kind", watch.kind)
-                item.setdefault("apiVersion", watch.api_version)
+        async for _, items in watch.pages():
             yield watch.kind.lower(), items
-            token = str((page.get("metadata") or {}).get("continue") or "")
-            if not token:
-                break
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 60) -> T:

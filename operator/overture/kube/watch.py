@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,26 +93,34 @@ class ListWatch:
     version: str = field(default="", init=False)  # the resourceVersion the next watch starts from; "" until listed
     lists: int = field(default=0, init=False)
 
+    async def pages(self) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+        """LIST ``path`` as it is now, a page at a time: (the page's resourceVersion, its objects,
+        with ``kind`` and ``apiVersion`` set). The watch's resume point does not move."""
+        token = ""
+        while True:
+            page = await self.kube.list_page(self.path, self.label_selector, token)
+            metadata = page.get("metadata") or {}
+            items = page.get("items") or []
+            for item in items:
+                item.setdefault("kind", self.kind)
+                item.setdefault("apiVersion", self.api_version)
+            yield str(metadata.get("resourceVersion") or ""), items
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return
+
     async def relist(self, handler: Handler | None = None) -> None:
         """LIST every page; hand each object to ``handler`` (the watch's own if None) and each
         vanished one as DELETED; the watch then goes on from the LIST's resourceVersion."""
         handle = handler or self.handler
         listed: list[Key] = []
-        token = ""
         version = ""
-        while True:
-            page = await self.kube.list_page(self.path, self.label_selector, token)
-            metadata = page.get("metadata") or {}
-            version = version or str(metadata.get("resourceVersion") or "")  # the first page's: the list's snapshot
-            for item in page.get("items") or []:
-                item.setdefault("kind", self.kind)
-                item.setdefault("apiVersion", self.api_version)
+        async for page_version, items in self.pages():
+            version = version or page_version  # the first page's: the list's snapshot
+            for item in items:
                 meta = item.get("metadata") or {}
                 listed.append((meta.get("namespace") or "", meta.get("name") or ""))
                 self._hand(handle, "ADDED" if self.lists == 0 else "MODIFIED", item)
-            token = str(metadata.get("continue") or "")
-            if not token:
-                break
         if self.lists:
             for body in vanished(self.cached, listed, version):
                 self._hand(handle, "DELETED", dict(body))

@@ -152,3 +152,24 @@ def test_vanished_compares_namespace_and_name_within_the_watched_namespace() -> 
     assert vanished(InNamespace(table, None), [("ns", "a"), ("ns", "b"), ("ns", "c")], "5") == [{"x": 1}]
     assert len(InNamespace(table, "other")) == 1
     assert ("ns", "a") not in InNamespace(table, "other")
+
+
+def test_pages_list_every_page_with_kind_set_and_leave_the_watch_where_it_was() -> None:
+    """What a shard takeover lists (handlers.task_pages): the same LIST as relist's, page by page,
+    without handing anything over or moving the point the watch resumes from."""
+    api = ScriptedApi([[job("a", "5"), job("b", "7")]], [])
+    handed: list[str] = []
+    lw = ListWatch(api, PATH, "overture.dev/execution", "Job", "batch/v1", lambda t, b: handed.append(t), {})  # type: ignore[arg-type]
+    lw.version = "3"
+
+    async def collect() -> list[tuple[str, list[dict[str, Any]]]]:
+        return [page async for page in lw.pages()]
+
+    pages = asyncio.run(collect())
+    assert [(version, [i["metadata"]["name"] for i in items]) for version, items in pages] == [
+        ("7", ["a"]),
+        ("999", ["b"]),
+    ]
+    assert all(i["kind"] == "Job" and i["apiVersion"] == "batch/v1" for _, items in pages for i in items)
+    assert handed == []
+    assert (lw.version, lw.lists) == ("3", 0)
