@@ -162,7 +162,7 @@ class ExecutionReconciler:
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow, resolved = flow_or_problem
         if self.refused_pods.waiting(key):
-            await self.refused_pods.retry(key, self._create_refused_pod, now)
+            await self.refused_pods.retry(key, self._create_task_object, now)
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow)
         observed = self.refused_pods.observed(key, observed)
         observed = replace(observed, calls=self.calls.answers(key))
@@ -270,11 +270,6 @@ class ExecutionReconciler:
         refused |= await self._create_jobs(execution, decision, creations)
         return refused
 
-    async def _create_refused_pod(self, manifest: dict[str, Any]) -> None:
-        created = await self.kube.create_pod(manifest["metadata"]["namespace"], manifest)
-        if created is not None:
-            self.store.put_created("pod", created)  # seen at once, as any pod it creates
-
     async def _delete_attempt(self, namespace: str, execution: str, action: DeleteJob) -> None:
         """Delete an attempt's Job, or its own pod: as it was made, whatever the runtime is now
         (runs started before the operator's runtime changed end as they started)."""
@@ -332,7 +327,7 @@ class ExecutionReconciler:
             self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
             return True
         try:
-            created = await (self.kube.create_pod if pods else self.kube.create_job)(namespace, manifest)
+            created = await self._create_task_object(manifest)
         except ApiError as exc:
             if pods and self.refused_pods.refused((namespace, name), manifest, exc, self.clock()):
                 log.warning(
@@ -349,7 +344,6 @@ class ExecutionReconciler:
             )
             return True
         if created is not None:
-            self.store.put_created(kind.lower(), created)  # seen at once, not re-created if the watch lags
             log.info(
                 "Created %s: %s=%s/%s task=%s attempt=%d",
                 kind,
@@ -360,6 +354,18 @@ class ExecutionReconciler:
                 action.attempt,
             )
         return False
+
+    async def _create_task_object(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create an attempt's Job or pod (``manifest``'s kind); the answer (None: it existed) is
+        cached at once, so a watch that lags does not make the engine ask for it again."""
+        namespace = manifest["metadata"]["namespace"]
+        if manifest["kind"] == "Pod":
+            created = await self.kube.create_pod(namespace, manifest)
+        else:
+            created = await self.kube.create_job(namespace, manifest)
+        if created is not None:
+            self.store.put_created(manifest["kind"].lower(), created)
+        return created
 
     async def _write_status(self, body: Body, decision: Decision) -> None:
         """Send what changed since ``body`` (a merge patch at its resourceVersion), or the whole status.

@@ -131,7 +131,7 @@ class RefusedPods:
     def waiting(self, key: Key) -> bool:
         return bool(self._refused.get(key))
 
-    async def retry(self, key: Key, create: Callable[[dict[str, Any]], Awaitable[None]], now: datetime) -> None:
+    async def retry(self, key: Key, create: Callable[[dict[str, Any]], Awaitable[object]], now: datetime) -> None:
         """Ask again for the oldest refused pod of ``key`` if ``RETRY_SECONDS`` have passed, then
         for the next while they are made."""
         refused = self._refused.get(key) or {}
