@@ -259,6 +259,32 @@ class Cluster:
         return str(self.core.read_namespaced_pod_log(pods[0].metadata.name, self.namespace)) if pods else ""
 
 
+STEPS = 5
+FIVE_STEPS = "apiVersion: overture.dev/v1alpha1\nkind: Flow\nmetadata: {name: five-steps}\nspec:\n  tasks:\n" + "".join(
+    f"    - {{id: s{i}, type: shell, commands: ['sleep 1']}}\n" for i in range(1, STEPS + 1)
+)
+
+
+def run_through_two_restarts(cluster: Cluster, operator: OperatorProcess) -> tuple[str, dict[str, Any]]:
+    """Run ``five-steps`` (s1 to s5, one after the other) and SIGKILL the operator twice under it:
+    once s2 has started, once s4 has (each time started again at once). The execution's name and
+    what it ended as; the caller checks what was made (each step's Job or pod, once)."""
+    cluster.apply_flow(FIVE_STEPS)
+    name = cluster.run("five-steps")
+
+    def started(task: str) -> bool:
+        runs = {r["id"] for r in (cluster.get("executions", name).get("status") or {}).get("taskRuns", [])}
+        return task in runs
+
+    poll(lambda: started("s2"), 120, "s2 started")
+    operator.kill()
+    operator.start()
+    poll(lambda: started("s4"), 120, "s4 started after a restart")
+    operator.kill()
+    operator.start()
+    return name, cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+
+
 def install_crds(kubeconfig: str) -> None:
     api = config.new_client_from_config(config_file=kubeconfig)
     ext = client.ApiextensionsV1Api(api)

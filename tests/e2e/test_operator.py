@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import GROUP, ROOT, VERSION, Cluster, OperatorProcess, poll
+from harness import GROUP, ROOT, STEPS, VERSION, Cluster, OperatorProcess, poll, run_through_two_restarts
 
 pytestmark = pytest.mark.e2e
 
@@ -159,36 +159,10 @@ def test_pause_resume_and_kill(cluster: Cluster) -> None:
 def test_operator_killed_mid_execution_finishes_without_duplicates(
     cluster: Cluster, operator_process: OperatorProcess
 ) -> None:
-    cluster.apply_flow(
-        """
-apiVersion: overture.dev/v1alpha1
-kind: Flow
-metadata: {name: five-steps}
-spec:
-  tasks:
-    - {id: s1, type: shell, commands: ["sleep 1"]}
-    - {id: s2, type: shell, commands: ["sleep 1"]}
-    - {id: s3, type: shell, commands: ["sleep 1"]}
-    - {id: s4, type: shell, commands: ["sleep 1"]}
-    - {id: s5, type: shell, commands: ["sleep 1"]}
-"""
-    )
-    name = cluster.run("five-steps")
-
-    def started(task: str) -> bool:
-        runs = {r["id"] for r in (cluster.get("executions", name).get("status") or {}).get("taskRuns", [])}
-        return task in runs
-
-    poll(lambda: started("s2"), 120, "s2 started")
-    operator_process.kill()
-    operator_process.start()
-    poll(lambda: started("s4"), 120, "s4 started after a restart")
-    operator_process.kill()
-    operator_process.start()
-    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    name, execution = run_through_two_restarts(cluster, operator_process)
     assert execution["status"]["state"] == "SUCCESS"
     jobs = sorted(j.metadata.name for j in cluster.jobs(name))
-    assert jobs == [f"{name}-s{i}-1" for i in range(1, 6)]
+    assert jobs == [f"{name}-s{i}-1" for i in range(1, STEPS + 1)]
 
 
 @pytest.mark.realnode

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, poll
+from harness import ROOT, STEPS, Cluster, OperatorProcess, poll, run_through_two_restarts
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from test_shards import held
@@ -175,22 +175,9 @@ def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Clu
 
 
 def test_a_restarted_operator_makes_no_pod_twice(cluster: Cluster, operator_process: OperatorProcess) -> None:
-    steps = [f"{{id: s{i}, type: shell, commands: ['sleep 1']}}" for i in range(1, 6)]
-    cluster.apply_flow(flow("five-steps", *steps))
-    name = cluster.run("five-steps")
-
-    def started(task: str) -> bool:
-        return task in runs_of(cluster.get("executions", name))
-
-    poll(lambda: started("s2"), 120, "s2 started")
-    operator_process.kill()
-    operator_process.start()
-    poll(lambda: started("s4"), 120, "s4 started after a restart")
-    operator_process.kill()
-    operator_process.start()
-    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
+    name, execution = run_through_two_restarts(cluster, operator_process)
     assert execution["status"]["state"] == "SUCCESS"
-    assert sorted(pods(cluster, name)) == [f"{name}-s{i}-1" for i in range(1, 6)]
+    assert sorted(pods(cluster, name)) == [f"{name}-s{i}-1" for i in range(1, STEPS + 1)]
     with pytest.raises(ApiException):
         cluster.batch.read_namespaced_job(f"{name}-s1-1", cluster.namespace)
 
