@@ -162,7 +162,7 @@ class ExecutionReconciler:
                 return await self._apply(body, execution, start_failure(execution, now, flow_or_problem))
             flow, resolved = flow_or_problem
         if self.refused_pods.waiting(key):
-            await self.refused_pods.retry(key, self._create_task_object, now)
+            await self.refused_pods.retry(key, self._create_task_object, self._refused)
         observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow)
         observed = self.refused_pods.observed(key, observed)
         observed = replace(observed, calls=self.calls.answers(key))
@@ -329,20 +329,9 @@ class ExecutionReconciler:
         try:
             created = await self._create_task_object(manifest)
         except ApiError as exc:
-            if pods and self.refused_pods.refused((namespace, name), manifest, exc, self.clock()):
-                log.warning(
-                    "The API server refused a pod, which waits: pod=%s/%s error=%s", namespace, action.name, exc
-                )
-                return True  # observed at once: its attempt shows why it waits
-            if not isinstance(exc, RejectedError) or exc.status not in INVALID_REQUEST:
+            if not self._refused((namespace, name), manifest, exc):
                 raise
-            log.warning(
-                "The API server rejected a %s: %s=%s/%s error=%s", kind, kind.lower(), namespace, action.name, exc
-            )
-            self.rejected_jobs.setdefault((namespace, name), {})[action.name] = (
-                f"the API server rejected the {kind}: {exc}"[:1000]
-            )
-            return True
+            return True  # observed at once: its attempt shows why it waits, or why it failed
         if created is not None:
             log.info(
                 "Created %s: %s=%s/%s task=%s attempt=%d",
@@ -354,6 +343,25 @@ class ExecutionReconciler:
                 action.attempt,
             )
         return False
+
+    def _refused(self, key: Key, manifest: dict[str, Any], error: ApiError) -> bool:
+        """Whether ``error`` (creating ``manifest``, an attempt's Job or pod) is the API server
+        refusing it, which is then kept for the attempt's observation: a pod refused with 403 (a
+        quota) waits (``RefusedPods``); a Job or pod refused as invalid (400/413/422) is a failed
+        attempt, at its first create as when a waiting pod is asked for again (a LimitRange added
+        meanwhile, say). Other errors (a busy API server) are not: the reconcile is tried again."""
+        namespace = key[0]
+        job = manifest["metadata"]["name"]
+        kind = "pod" if manifest["kind"] == "Pod" else "Job"
+        if kind == "pod" and self.refused_pods.refused(key, manifest, error, self.clock()):
+            log.warning("The API server refused a pod, which waits: pod=%s/%s error=%s", namespace, job, error)
+            return True
+        if not isinstance(error, RejectedError) or error.status not in INVALID_REQUEST:
+            return False
+        log.warning("The API server rejected a %s: %s=%s/%s error=%s", kind, kind.lower(), namespace, job, error)
+        self.refused_pods.forget(key, job)  # if it waited on a quota: asked for no more, its attempt failed
+        self.rejected_jobs.setdefault(key, {})[job] = f"the API server rejected the {kind}: {error}"[:1000]
+        return True
 
     async def _create_task_object(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create an attempt's Job or pod (``manifest``'s kind); the answer (None: it existed) is

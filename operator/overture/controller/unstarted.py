@@ -15,8 +15,10 @@ API server's 403 (a quota's "exceeded quota", Pod Security, a missing ServiceAcc
 the Job controller's FailedCreate was. The task waits, as with a Job: its attempt is observed
 PENDING with reason FailedCreate and the API server's words (since the first refusal, which
 starts its timeout), and the pod is asked for again every ``RETRY_SECONDS``, one per execution
-at a time (the oldest first: when it is still refused the others would be too). Kept in memory:
-after a restart the engine asks for the unseen pod again (``UNSEEN_JOB_GRACE``), and is refused again.
+at a time (the oldest first: when it is still refused the others would be too). Refused then as
+invalid (400/422: a LimitRange added while it waited), its attempt fails, as at a first create.
+Kept in memory: after a restart the engine asks for the unseen pod again (``UNSEEN_JOB_GRACE``),
+and is refused again.
 """
 
 from __future__ import annotations
@@ -131,9 +133,16 @@ class RefusedPods:
     def waiting(self, key: Key) -> bool:
         return bool(self._refused.get(key))
 
-    async def retry(self, key: Key, create: Callable[[dict[str, Any]], Awaitable[object]], now: datetime) -> None:
+    async def retry(
+        self,
+        key: Key,
+        create: Callable[[dict[str, Any]], Awaitable[object]],
+        refusal: Callable[[Key, dict[str, Any], ApiError], bool],
+    ) -> None:
         """Ask again for the oldest refused pod of ``key`` if ``RETRY_SECONDS`` have passed, then
-        for the next while they are made."""
+        for the next while they are made. ``refusal`` (the reconciler's, as for a first create)
+        says whether an error is a refusal, and keeps it: a 403 again (the pod waits on), or the
+        pod now invalid (its attempt fails, the pod is forgotten); any other error is raised."""
         refused = self._refused.get(key) or {}
         for name, pod in sorted(refused.items(), key=lambda item: (item[1].since, item[0])):
             if self.clock() - pod.tried < RETRY_SECONDS:
@@ -141,7 +150,7 @@ class RefusedPods:
             try:
                 await create(pod.manifest)
             except ApiError as exc:
-                if not self.refused(key, pod.manifest, exc, now):
+                if not refusal(key, pod.manifest, exc):
                     raise
                 return
             self.forget(key, name)

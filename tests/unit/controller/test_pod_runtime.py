@@ -38,15 +38,19 @@ EXECUTION = {
     "spec": {"flowRef": {"name": "one"}},
 }
 QUOTA = 'pods "one-1-t-1" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1'
+INVALID = (
+    'Pod "one-1-t-1" is invalid: spec.containers[0].resources.requests: Invalid value: "64Mi": must be at least 128Mi'
+)
 
 
 class Kube(StatusKube):
     """Pods are made (the reconcile caches the answer: no watch here), unless ``full``: then
-    refused as a quota does."""
+    refused as a quota does; or ``invalid``: then rejected as a LimitRange does."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.full = False
+        self.invalid = False
         self.created: list[str] = []
         self.refused: list[str] = []
         self.deleted: list[str] = []
@@ -56,6 +60,9 @@ class Kube(StatusKube):
         if self.full:
             self.refused.append(name)
             raise RejectedError(403, QUOTA)
+        if self.invalid:
+            self.refused.append(name)
+            raise RejectedError(422, INVALID)
         self.created.append(name)
         meta = {**manifest["metadata"], "creationTimestamp": "2026-01-31T12:00:01Z"}
         return {**manifest, "metadata": meta, "status": {"phase": "Pending"}}
@@ -138,6 +145,19 @@ def test_a_pod_refused_by_a_quota_waits_with_the_reason_and_is_made_when_there_i
     setup.reconcile(1)
     assert setup.status()["state"] == "SUCCESS"
     assert "message" not in setup.status()["taskRuns"][0]["attempts"][0]  # it started after all: no stale reason
+
+
+def test_a_waiting_pod_that_is_invalid_when_asked_for_again_fails_its_attempt() -> None:
+    setup = Setup()
+    setup.kube.full = True
+    setup.reconcile()
+    setup.kube.full, setup.kube.invalid = False, True  # a LimitRange added while it waited
+    setup.reconcile(RETRY_SECONDS)  # asked for again and rejected: not an error of the reconcile
+    assert setup.kube.refused == ["one-1-t-1"] * 2
+    status = setup.status()
+    assert status["state"] == "FAILED", status
+    assert f"the API server rejected the pod: 422: {INVALID}" in status["taskRuns"][0]["attempts"][0]["message"]
+    assert not setup.reconciler.refused_pods.waiting(("ns", "one-1"))  # asked for no more
 
 
 def test_a_pod_waiting_on_a_quota_times_out_as_a_job_would() -> None:
