@@ -19,11 +19,15 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   ``kubernetes_asyncio`` itself imports its ``dynamic``, ``stream``, ``utils`` and ``watch``
   packages, which the operator never uses (kopf and kube/watch.py watch without them): it is lazy too, each
   package imported when first read.
+- The client's ``Configuration`` imports ``urllib3`` (with ``http.client``, ``importlib.metadata``
+  and its own ~30 modules: ~1.1 MiB) for one call, the header of a username and password login
+  (``get_basic_auth_token``), which the operator's logins never make (a token or a client
+  certificate): ``urllib3`` is a ``LazyPackage`` whose first read imports the real package.
 - asyncio gives each TLS connection a 256 KiB read buffer (``SSLProtocol.max_size``), written
   whole (zeroed) when the connection opens: with kopf's watches and the API client's pool ~20
   connections were open after a burst of requests, ~5 MiB (tracemalloc: ``asyncio/sslproto.py``).
-  A TLS record holds at most 16 KiB, so ``SSL_READ_BYTES`` still takes four per read; a 1 MiB
-  LIST page takes 16 reads instead of 4 (microseconds).
+  A TLS record holds at most 16 KiB, so ``SSL_READ_BYTES`` still takes a whole record per read; a
+  1 MiB LIST page takes 64 reads instead of 4 (microseconds). 64 KiB left ~1 MiB (session 6).
 """
 
 from __future__ import annotations
@@ -44,11 +48,12 @@ from typing import Any
 
 UNUSED_CLIENTS = ("kubernetes", "pykube")
 LAZY_CLIENT = ("kubernetes_asyncio", ("", "client", "client.api", "client.models"))  # "": the top package
+UNTIL_READ = ("urllib3",)  # imported by a module the operator loads, read only by a call it never makes
 M_ARENA_MAX = -8  # from glibc's malloc.h
 MALLOC_ARENAS = 2
 TRIM_SECONDS = 60.0
 TRIM_CHECK_SECONDS = 2.0
-SSL_READ_BYTES = 64 * 1024
+SSL_READ_BYTES = 16 * 1024
 
 
 def lean() -> None:
@@ -56,6 +61,8 @@ def lean() -> None:
         if name not in sys.modules:  # the CLI may have imported one already: then it stays
             sys.modules[name] = None  # type: ignore[assignment]
     lazy_reexports(*LAZY_CLIENT)
+    for name in UNTIL_READ:
+        import_when_read(name)
     limit_malloc_arenas(MALLOC_ARENAS)
     smaller_tls_read_buffers(SSL_READ_BYTES)
 
@@ -70,10 +77,20 @@ DUNDER_TEXT = re.compile(r"^(__\w+__) = \"([^\"\n]*)\"[ \t]*$", re.MULTILINE)
 
 class LazyPackage(types.ModuleType):
     """A package whose names (``name -> module it comes from``) are imported when first read;
-    its submodules import as the real package's would (same ``__path__``)."""
+    its submodules import as the real package's would (same ``__path__``). With ``whole``, any
+    other name read imports the real package (its ``__init__`` runs then, once) and is read there.
+    """
 
-    def __init__(self, name: str, directory: Path, names: dict[str, str], subpackages: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        names: dict[str, str],
+        subpackages: tuple[str, ...] = (),
+        whole: bool = False,
+    ) -> None:
         super().__init__(name)
+        self._whole = whole
         init = directory / "__init__.py"
         self.__file__ = str(init)
         self.__path__ = [str(directory)]
@@ -84,6 +101,10 @@ class LazyPackage(types.ModuleType):
 
     def __getattr__(self, attr: str) -> Any:
         source = self._sources.get(attr)
+        if source is None and self._whole:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]  # so that the import below runs the real __init__
+            return getattr(importlib.import_module(self.__name__), attr)
         if source is None:
             if attr.startswith("__"):
                 raise AttributeError(attr)
@@ -125,6 +146,17 @@ def lazy_reexports(top: str, packages: tuple[str, ...]) -> bool:
         parent, _, child = name.rpartition(".")
         if parent in lazy:
             setattr(lazy[parent], child, module)
+    return True
+
+
+def import_when_read(name: str) -> bool:
+    """Put a ``LazyPackage`` for the package ``name`` in ``sys.modules``: ``import name`` binds
+    it, and the real package is imported when a name is first read from it. Nothing is done
+    (False) if ``name`` is imported already or missing."""
+    spec = importlib.util.find_spec(name) if name not in sys.modules else None
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    sys.modules[name] = LazyPackage(name, Path(spec.submodule_search_locations[0]), {}, whole=True)
     return True
 
 

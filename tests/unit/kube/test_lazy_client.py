@@ -1,4 +1,4 @@
-"""The operator's lazy ``kubernetes_asyncio.client`` (process_memory.lazy_reexports).
+"""The operator's lazy ``kubernetes_asyncio.client`` and ``urllib3`` (process_memory.lazy_reexports, import_when_read).
 
 Each check runs in a fresh interpreter: the packages must be replaced before anything imports
 kubernetes_asyncio, and this test process has imported it already.
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-from overture.process_memory import lazy_reexports
+from overture.process_memory import import_when_read, lazy_reexports
 
 
 def run_fresh(code: str) -> dict[str, object]:
@@ -126,3 +126,45 @@ def test_nothing_is_replaced_once_the_package_is_imported() -> None:
 def test_a_missing_package_is_left_alone() -> None:
     assert lazy_reexports("no_such_package_here", ("client",)) is False
     assert "no_such_package_here.client" not in sys.modules
+
+
+def test_urllib3_is_imported_only_when_the_client_reads_it() -> None:
+    # The client's Configuration imports urllib3 for a username and password login's header only.
+    loaded = run_fresh(
+        """
+        import json, sys
+        import kopf
+        import overture.handlers
+        from overture.kube.client import Kube
+        from kubernetes_asyncio.client import Configuration
+        before = sorted(m for m in sys.modules if m.split(".")[0] == "urllib3" and sys.modules[m] is not None)
+        config = Configuration()
+        config.username, config.password = "ann", "secret"
+        header = config.get_basic_auth_token()
+        import urllib3
+        from urllib3.exceptions import HTTPError
+        print(json.dumps({
+            "before": before,
+            "header": header,
+            "real": type(sys.modules["urllib3"]).__name__,
+            "same": urllib3.exceptions.HTTPError is HTTPError,
+            "version": urllib3.__version__.count(".") >= 1,
+        }))
+        """
+    )
+    assert loaded == {
+        "before": ["urllib3"],  # the LazyPackage alone
+        "header": "Basic YW5uOnNlY3JldA==",
+        "real": "module",
+        "same": True,
+        "version": True,
+    }
+
+
+def test_a_package_imported_already_is_not_deferred() -> None:
+    import json as already
+
+    assert import_when_read("json") is False
+    assert sys.modules["json"] is already
+    assert import_when_read("no_such_package_here") is False
+    assert "no_such_package_here" not in sys.modules
