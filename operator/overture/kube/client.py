@@ -318,52 +318,32 @@ class Kube:
                 return str(resource["name"]), bool(resource.get("namespaced"))
         return None
 
-    async def list_resource(
-        self, api_version: str, plural: str, namespace: str, metadata_only: bool = False
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Every object of a kind in a namespace, and the list's resourceVersion to watch from."""
-        path = f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
-        listing = await self._get_json(path, accept=_PARTIAL_LIST if metadata_only else "application/json")
-        return list(listing.get("items") or []), str((listing.get("metadata") or {}).get("resourceVersion") or "")
-
-    async def watch_resource(
-        self,
-        api_version: str,
-        plural: str,
-        namespace: str,
-        resource_version: str,
-        metadata_only: bool = False,
-        timeout_seconds: int = 300,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) events of a kind in a namespace: ``watch``; ``metadata_only`` asks for
-        PartialObjectMetadata (a Secret's data never reaches us)."""
-        path = f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
-        accept = _PARTIAL if metadata_only else "application/json"
-        async for event in self.watch(path, resource_version, accept=accept, timeout_seconds=timeout_seconds):
-            yield event
-
-    async def list_page(self, path: str, label_selector: str = "", token: str = "") -> dict[str, Any]:
+    async def list_page(
+        self, path: str, label_selector: str = "", token: str = "", metadata_only: bool = False
+    ) -> dict[str, Any]:
         """One page (``LIST_PAGE`` objects) of a LIST of ``path`` (e.g. /apis/batch/v1/jobs), as plain
-        JSON: ``items``, ``metadata.continue`` and ``metadata.resourceVersion`` (to watch from)."""
+        JSON: ``items``, ``metadata.continue`` and ``metadata.resourceVersion`` (to watch from).
+        ``metadata_only`` asks for PartialObjectMetadata (a Secret's data never reaches us)."""
         query: dict[str, str | int] = {"limit": LIST_PAGE}
         if label_selector:
             query["labelSelector"] = label_selector
         if token:
             query["continue"] = token
-        return await self._get_json(f"{path}?{urlencode(query)}", verb="list")
+        accept = _PARTIAL_LIST if metadata_only else "application/json"
+        return await self._get_json(f"{path}?{urlencode(query)}", accept=accept, verb="list")
 
     async def watch(
         self,
         path: str,
         resource_version: str,
         label_selector: str = "",
-        accept: str = "application/json",
+        metadata_only: bool = False,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(type, object) events of ``path`` from ``resource_version`` on, until the server ends the
         watch (after ``timeout_seconds``, or sooner), BOOKMARKs included (their object carries only
         the resourceVersion to resume from). A 410 Gone (too old a resourceVersion) raises an ApiError
-        with status 410: list again.
+        with status 410: list again. ``metadata_only``: PartialObjectMetadata, as ``list_page``.
         """
         query = [
             ("watch", "true"),
@@ -379,7 +359,7 @@ class Kube:
                 path,
                 "GET",
                 query_params=query,
-                header_params={"Accept": accept},
+                header_params={"Accept": _PARTIAL if metadata_only else "application/json"},
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _request_timeout=timeout_seconds + 30,
@@ -451,6 +431,11 @@ class Kube:
             raise TransientError(0, f"the API server is unreachable: {exc!r}") from None
         finally:
             response.release()
+
+
+def namespaced_path(api_version: str, plural: str, namespace: str) -> str:
+    """The path of a kind's objects in a namespace (``plural`` as ``resource_plural`` found it)."""
+    return f"{_api_base(api_version)}/namespaces/{namespace}/{plural}"
 
 
 _PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"

@@ -1,4 +1,5 @@
-"""List, then watch: the operator's own watch of one kind (its task Jobs and pods), without kopf.
+"""List, then watch: the operator's own watch of one kind (its Executions, task Jobs and pods,
+and what resource triggers name: triggers/resource.py), without kopf.
 
 kopf's per-event machinery (its per-object workers, body wrappers, handler selection) cost
 about a quarter of the event loop's busy time under load (benchmarks/README.md), for handlers
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,10 @@ log = logging.getLogger("overture.kube")
 
 Body = Mapping[str, Any]
 Key = tuple[str, str]  # (namespace, name)
-Handler = Callable[[str, dict[str, Any]], None]  # (event type, object); must not block
+# (event type, object). A plain function must not block; a coroutine function (resource triggers,
+# which create Executions) is awaited before the next event is read: a slow one holds the stream
+# back, as the API server's own flow control would, rather than pile events up in memory.
+Handler = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 RETRY_SECONDS = 1.0  # after a broken watch or a failed LIST; at most MAX_RETRY_SECONDS when it keeps failing
 MAX_RETRY_SECONDS = 30.0
 WATCH_SECONDS = 300  # the server ends each watch after this long; it is started again at once
@@ -80,7 +84,10 @@ class ListWatch:
 
     ``cached`` is what the handler has kept of this watch's objects, by (namespace, name) (for a
     LIST after 410 Gone: what is missing from it was deleted). ``kind`` and ``api_version`` are set on listed
-    objects (a LIST's items carry neither; watch events do).
+    objects (a LIST's items carry neither; watch events do). ``listed``, if given, gets the listed
+    objects instead of ``handler`` (resource triggers: a listed object is no event, only a creation
+    the watch may have missed). ``metadata_only`` lists and watches PartialObjectMetadata (a
+    Secret's data never reaches the operator).
     """
 
     kube: Kube
@@ -90,6 +97,8 @@ class ListWatch:
     api_version: str
     handler: Handler
     cached: Mapping[Key, Body]
+    listed: Handler | None = None
+    metadata_only: bool = False
     version: str = field(default="", init=False)  # the resourceVersion the next watch starts from; "" until listed
     lists: int = field(default=0, init=False)
 
@@ -98,7 +107,7 @@ class ListWatch:
         with ``kind`` and ``apiVersion`` set). The watch's resume point does not move."""
         token = ""
         while True:
-            page = await self.kube.list_page(self.path, self.label_selector, token)
+            page = await self.kube.list_page(self.path, self.label_selector, token, metadata_only=self.metadata_only)
             metadata = page.get("metadata") or {}
             items = page.get("items") or []
             for item in items:
@@ -110,9 +119,9 @@ class ListWatch:
                 return
 
     async def relist(self, handler: Handler | None = None) -> None:
-        """LIST every page; hand each object to ``handler`` (the watch's own if None) and each
-        vanished one as DELETED; the watch then goes on from the LIST's resourceVersion."""
-        handle = handler or self.handler
+        """LIST every page; hand each object to ``handler`` (``listed``, or the watch's own, if None)
+        and each vanished one as DELETED; the watch then goes on from the LIST's resourceVersion."""
+        handle = handler or self.listed or self.handler
         listed: list[Key] = []
         version = ""
         async for page_version, items in self.pages():
@@ -120,10 +129,10 @@ class ListWatch:
             for item in items:
                 meta = item.get("metadata") or {}
                 listed.append((meta.get("namespace") or "", meta.get("name") or ""))
-                self._hand(handle, "ADDED" if self.lists == 0 else "MODIFIED", item)
+                await self._hand(handle, "ADDED" if self.lists == 0 else "MODIFIED", item)
         if self.lists:
             for body in vanished(self.cached, listed, version):
-                self._hand(handle, "DELETED", dict(body))
+                await self._hand(handle, "DELETED", dict(body))
         self.lists += 1
         self.version = version
 
@@ -154,16 +163,22 @@ class ListWatch:
     async def watch_once(self) -> None:
         """One watch request, from ``self.version`` until the server ends it."""
         async for event_type, obj in self.kube.watch(
-            self.path, self.version, self.label_selector, timeout_seconds=WATCH_SECONDS
+            self.path,
+            self.version,
+            self.label_selector,
+            metadata_only=self.metadata_only,
+            timeout_seconds=WATCH_SECONDS,
         ):
             version = (obj.get("metadata") or {}).get("resourceVersion")
             if event_type != "BOOKMARK":
-                self._hand(self.handler, event_type, obj)
+                await self._hand(self.handler, event_type, obj)
             if version:
                 self.version = str(version)
 
-    def _hand(self, handler: Handler, event_type: str, obj: dict[str, Any]) -> None:
+    async def _hand(self, handler: Handler, event_type: str, obj: dict[str, Any]) -> None:
         try:
-            handler(event_type, obj)
+            handled = handler(event_type, obj)
+            if handled is not None:
+                await handled
         except Exception:  # one object's bug must not stop every other object's events
             log.exception("Handling a %s event of %s failed", event_type, self.path)

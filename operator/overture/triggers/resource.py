@@ -15,15 +15,18 @@ Events are matched against ``matchLabels`` and ``events`` in memory.
   were dropped): two flows feeding each other run at that rate, not as fast as the API allows.
 - The Execution's name is computed from (flow, trigger, object uid, event and, for updates, the
   object's resourceVersion), so one event starts one run even when it is seen twice.
-- A watch has no history. When a watch (re)starts, objects created since the flow appeared, and
-  at most ``LOOKBACK`` ago, fire ``created`` (the name makes those already fired a no-op): a
-  restarted operator catches up creations it missed. Updates and deletions that happened while
-  no watch ran are not replayed.
+- Each watch is a ``kube.watch.ListWatch``, as the operator's own: one that ends or breaks goes
+  on from the last resourceVersion seen, so no event is lost. A watch has no history, though:
+  when it starts, or lists again because its resourceVersion is gone (410), objects listed that
+  were created since the flow appeared, and at most ``LOOKBACK`` ago, fire ``created`` (the name
+  makes those already fired a no-op): a restarted operator catches up creations it missed.
+  Updates and deletions that happened while no watch ran are not replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -32,14 +35,16 @@ from typing import Any
 
 from overture.api import LABEL_FLOW, Flow, ResourceEvent, ResourceTrigger, TriggerKind
 from overture.api.times import parse_time
-from overture.kube.client import Kube
-from overture.kube.errors import ApiError, RejectedError
+from overture.kube.client import Kube, namespaced_path
+from overture.kube.errors import ApiError
 from overture.kube.store import LAST_APPLIED
+from overture.kube.watch import ListWatch
 from overture.triggers.executions import build_execution, execution_name
 
 log = logging.getLogger("overture.triggers")
 
 LOOKBACK = timedelta(minutes=10)
+DISCOVERY_RETRY_SECONDS = 30.0  # while the API server does not serve the kind, or discovery fails
 METADATA_ONLY_KINDS = frozenset({("v1", "Secret")})
 _WATCH_EVENTS = {"ADDED": ResourceEvent.CREATED, "MODIFIED": ResourceEvent.UPDATED, "DELETED": ResourceEvent.DELETED}
 
@@ -144,39 +149,45 @@ class ResourceWatches:
         self.ensure(set())
 
     async def _watch(self, key: WatchKey) -> None:
+        """LIST the kind in the namespace, then watch it for good (kube/watch.ListWatch, as the
+        operator's own watches: a watch that ends or breaks goes on from the last resourceVersion
+        seen; one whose resourceVersion is gone, 410, lists again)."""
+        watch = ListWatch(
+            self.kube,
+            await self._path(key),
+            "",
+            key.kind,
+            key.api_version,
+            handler=functools.partial(self._watched, key),
+            cached={},  # nothing kept: a deletion while no watch ran is not replayed
+            listed=functools.partial(self._listed, key),
+            metadata_only=key.metadata_only,
+        )
+        await watch.run()
+
+    async def _path(self, key: WatchKey) -> str:
+        """Where the kind's objects in the namespace are, by discovery; asked again until served
+        (a CustomResourceDefinition applied after the flow, say)."""
         while True:
             try:
-                await self._watch_once(key)
-            except asyncio.CancelledError:
-                raise
-            except RejectedError as exc:
-                if exc.status != 410:
-                    log.warning(
-                        "Cannot watch: kind=%s/%s namespace=%s error=%s", key.api_version, key.kind, key.namespace, exc
-                    )
-                    await asyncio.sleep(30)
-            except Exception as exc:
-                log.warning("Watch failed, restarting: kind=%s/%s error=%s", key.api_version, key.kind, exc)
-                await asyncio.sleep(2)
+                found = await self.kube.resource_plural(key.api_version, key.kind)
+                problem = f"the API server serves no {key.kind} in {key.api_version}"
+            except ApiError as exc:
+                found, problem = None, str(exc)
+            if found is not None:
+                return namespaced_path(key.api_version, found[0], key.namespace)
+            log.warning(
+                "Cannot watch: kind=%s/%s namespace=%s error=%s", key.api_version, key.kind, key.namespace, problem
+            )
+            await asyncio.sleep(DISCOVERY_RETRY_SECONDS)
 
-    async def _watch_once(self, key: WatchKey) -> None:
-        found = await self.kube.resource_plural(key.api_version, key.kind)
-        if found is None:
-            raise RejectedError(404, f"the API server serves no {key.kind} in {key.api_version}")
-        plural = found[0]
-        items, version = await self.kube.list_resource(key.api_version, plural, key.namespace, key.metadata_only)
-        for item in items:
-            item.setdefault("apiVersion", key.api_version)
-            item.setdefault("kind", key.kind)
-            await self._handle(key, ResourceEvent.CREATED, item, True)
-        while True:
-            async for kind, obj in self.kube.watch_resource(
-                key.api_version, plural, key.namespace, version, key.metadata_only
-            ):
-                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-                event = _WATCH_EVENTS.get(kind)
-                if event is not None:
-                    await self._handle(key, event, obj, False)
+    async def _watched(self, key: WatchKey, kind: str, obj: dict[str, Any]) -> None:
+        event = _WATCH_EVENTS.get(kind)
+        if event is not None:
+            await self._handle(key, event, obj, False)
+
+    async def _listed(self, key: WatchKey, _kind: str, obj: dict[str, Any]) -> None:
+        await self._handle(key, ResourceEvent.CREATED, obj, True)
 
     async def _handle(self, key: WatchKey, event: ResourceEvent, obj: dict[str, Any], listed: bool) -> None:
         try:

@@ -4,10 +4,10 @@ quietly, breaks, or finds its resourceVersion gone (410), and bookmarks move it 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support.scripted_api import ScriptedApi
 
 from overture.kube import watch as watch_module
 from overture.kube.errors import TransientError
@@ -20,39 +20,8 @@ def job(name: str, version: str) -> dict[str, Any]:
     return {"metadata": {"namespace": "ns", "name": name, "resourceVersion": version}}
 
 
-class ScriptedApi:
-    """LIST answers and watch streams in order; a watch step is a list of events or an exception."""
-
-    def __init__(self, lists: list[list[dict[str, Any]]], watches: list[Any]) -> None:
-        self.lists = lists
-        self.watches = watches
-        self.watched_from: list[str] = []
-        self.list_calls = 0
-        self.done = asyncio.Event()
-
-    async def list_page(self, path: str, label_selector: str = "", token: str = "") -> dict[str, Any]:
-        assert (path, label_selector) == (PATH, "overture.dev/execution")
-        if not token:
-            self.list_calls += 1
-        items = self.lists[self.list_calls - 1]
-        version = max((int(i["metadata"]["resourceVersion"]) for i in items), default=1)
-        if not token and len(items) > 1:  # two pages: the resourceVersion is the first page's
-            return {"items": [dict(items[0])], "metadata": {"continue": "next", "resourceVersion": str(version)}}
-        rest = items[1:] if token else items
-        return {"items": [dict(i) for i in rest], "metadata": {"resourceVersion": "999" if token else str(version)}}
-
-    async def watch(
-        self, path: str, resource_version: str, label_selector: str = "", timeout_seconds: int = 300
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        self.watched_from.append(resource_version)
-        if not self.watches:
-            self.done.set()
-            await asyncio.sleep(3600)
-        step = self.watches.pop(0)
-        if isinstance(step, Exception):
-            raise step
-        for event in step:
-            yield event
+def scripted(lists: list[list[dict[str, Any]]], watches: list[Any]) -> ScriptedApi:
+    return ScriptedApi(PATH, "overture.dev/execution", lists, watches)
 
 
 def run(api: ScriptedApi, cached: list[dict[str, Any]] | None = None) -> tuple[list[tuple[str, str]], ListWatch]:
@@ -83,7 +52,7 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_first_list_is_added_and_the_watch_starts_from_its_version() -> None:
-    api = ScriptedApi([[job("a", "5"), job("b", "7")]], [[("MODIFIED", job("a", "8"))]])
+    api = scripted([[job("a", "5"), job("b", "7")]], [[("MODIFIED", job("a", "8"))]])
     seen, lw = run(api)
     assert seen == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a")]
     assert api.watched_from == ["7", "8"]  # the LIST's (first page's) version, then the last event's
@@ -91,7 +60,7 @@ def test_the_first_list_is_added_and_the_watch_starts_from_its_version() -> None
 
 
 def test_a_quiet_end_and_a_broken_watch_resume_from_the_last_version_a_bookmark_included() -> None:
-    api = ScriptedApi(
+    api = scripted(
         [[job("a", "5")]],
         [
             [("ADDED", job("b", "6"))],  # then the server ends it (timeoutSeconds)
@@ -107,7 +76,7 @@ def test_a_quiet_end_and_a_broken_watch_resume_from_the_last_version_a_bookmark_
 
 
 def test_gone_lists_again_and_what_vanished_meanwhile_is_deleted() -> None:
-    api = ScriptedApi(
+    api = scripted(
         [[job("a", "5"), job("b", "6")], [job("b", "20"), job("c", "21")]],
         [TransientError(410, "too old resource version")],
     )
@@ -122,7 +91,7 @@ def test_an_object_cached_after_the_list_was_taken_is_not_gone() -> None:
 
 
 def test_a_failing_handler_does_not_stop_the_watch() -> None:
-    api = ScriptedApi([[]], [[("ADDED", job("bad", "2")), ("ADDED", job("good", "3"))]])
+    api = scripted([[]], [[("ADDED", job("bad", "2")), ("ADDED", job("good", "3"))]])
     seen: list[str] = []
 
     def handle(event_type: str, body: dict[str, Any]) -> None:
@@ -157,7 +126,7 @@ def test_vanished_compares_namespace_and_name_within_the_watched_namespace() -> 
 def test_pages_list_every_page_with_kind_set_and_leave_the_watch_where_it_was() -> None:
     """What a shard takeover lists (handlers.task_pages): the same LIST as relist's, page by page,
     without handing anything over or moving the point the watch resumes from."""
-    api = ScriptedApi([[job("a", "5"), job("b", "7")]], [])
+    api = scripted([[job("a", "5"), job("b", "7")]], [])
     handed: list[str] = []
     lw = ListWatch(api, PATH, "overture.dev/execution", "Job", "batch/v1", lambda t, b: handed.append(t), {})  # type: ignore[arg-type]
     lw.version = "3"
