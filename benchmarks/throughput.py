@@ -163,6 +163,7 @@ async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = JOB) 
         "execution_watch_events": rec.exec_events,
         "reconciles": reconciles,
         "reconciles_per_execution": reconciles / max(len(done), 1),
+        "reconciles_each": [a[0] - b[0] for a, b in zip(reconciles_after, reconciles_before, strict=True)],
         "watch_events": watch_events,  # by kind/outcome; empty for an operator without the metric
         "reconcile_seconds_mean": reconcile_seconds / max(reconciles, 1),
     }

@@ -71,7 +71,8 @@ class Runtime:
         self.shard_cache: ShardCache | None = None  # sharded: the task Jobs and pods of its own shards only
         self.ready = False
         # Watch events of executions, Jobs and pods by (kind, what became of them): "queued" a reconcile;
-        # "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads (/metrics)
+        # "echo" / "set aside": our own status write's; "unchanged": nothing a reconcile reads;
+        # "other shard": another replica's execution, Job or pod (/metrics)
         self.watch_events: Counter[tuple[str, str]] = Counter()
 
 
@@ -354,7 +355,9 @@ def _execution_event(runtime: Runtime, event_type: str, body: dict[str, Any]) ->
         runtime.store.put("execution", body, deleted)
     if runtime.controller is None:
         return
-    if echo:
+    if not runtime.controller.owns(key):
+        runtime.watch_events["execution", "other shard"] += 1  # cached (limits, housekeeping, /metrics read it)
+    elif echo:
         runtime.watch_events["execution", "echo"] += 1
     elif not deleted and runtime.controller.set_aside(key, body["metadata"].get("resourceVersion") or ""):
         runtime.watch_events["execution", "set aside"] += 1

@@ -80,6 +80,10 @@ class Controller:
     def enqueue(self, key: Key) -> None:
         self.queue.enqueue(key)
 
+    def owns(self, key: Key) -> bool:
+        """Whether this replica reconciles ``key`` (sharded: holds its shard; else always)."""
+        return self.queue.owns is None or self.queue.owns(key)
+
     def set_aside(self, key: Key, resource_version: str) -> bool:
         """Whether a watch event of ``key`` waits for the answer of our status write in flight
         (``own_writes``): then it queues ``key`` only if it was not that write's echo."""

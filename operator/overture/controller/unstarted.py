@@ -9,6 +9,9 @@ such Job's newest one becomes its observation's reason and message, which the at
 (engine/attempts.py ``NOT_STARTING``). One list, not one per Job: in a fan-out the Job
 controller can take half a minute to make 200 pods on a busy cluster, and a list per waiting Job
 made each reconcile wait for 200 round trips (~30 s; the 10,000-item soak, benchmarks/README.md).
+Reconciles that need it while that list is out share it: each worker starting its own made
+dozens of concurrent lists per namespace on a busy API server (2 replicas, N=300: 203 reads
+where 1 replica made 67; benchmarks/README.md, two replicas, session 6).
 
 ``RefusedPods`` (the ``pod`` task runtime, kube/pods.py): the operator creates the pod, and the
 API server's 403 (a quota's "exceeded quota", Pod Security, a missing ServiceAccount) is what
@@ -23,6 +26,7 @@ and is refused again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -48,6 +52,7 @@ class CreationFailures:
         self.store = store
         self.clock = clock
         self._read: dict[str, tuple[float, dict[str, str]]] = {}  # namespace -> (when, job -> message)
+        self._reading: dict[str, asyncio.Future[dict[str, str]]] = {}  # namespace -> its list in flight
 
     async def observed(self, namespace: str, observed: Observed, now: datetime) -> Observed:
         """``observed`` with the FailedCreate reason of each Job that has been waiting for its pod."""
@@ -70,10 +75,19 @@ class CreationFailures:
         return created is not None and (now - created).total_seconds() >= GRACE_SECONDS
 
     async def _failures(self, namespace: str) -> dict[str, str]:
-        """The newest FailedCreate message of each Job of ``namespace`` that has one."""
+        """The newest FailedCreate message of each Job of ``namespace`` that has one: read at most
+        every ``RECHECK_SECONDS``, and one read at a time (a reconcile arriving meanwhile awaits it)."""
         cached = self._read.get(namespace)
         if cached is not None and self.clock() - cached[0] < RECHECK_SECONDS:
             return cached[1]
+        reading = self._reading.get(namespace)
+        if reading is None:
+            reading = asyncio.ensure_future(self._list(namespace))
+            self._reading[namespace] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(namespace, None))  # the next one reads again
+        return await asyncio.shield(reading)  # a cancelled reconcile does not cancel the others' read
+
+    async def _list(self, namespace: str) -> dict[str, str]:
         try:
             events = await self.kube.list_events(namespace, FAILED_CREATE)
         except ApiError:

@@ -84,6 +84,62 @@ def test_many_jobs_waiting_for_their_pods_cost_one_read() -> None:
     }
 
 
+class SlowKube(Kube):
+    """A busy API server: each list answers only once ``answer`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+
+    async def list_events(self, namespace: str, field_selector: str) -> list[dict[str, Any]]:
+        self.reads += 1
+        await self.answer.wait()
+        return [event("run-1-a-1", "FailedCreate", REFUSED, "2026-01-31T12:00:02Z")]
+
+
+def slow_read() -> tuple[SlowKube, CreationFailures, Observed]:
+    """A Job waiting for its pod, and FailedCreate reads from a busy API server."""
+    store = Store()
+    store.put("job", JOB)
+    kube = SlowKube()
+    return kube, CreationFailures(kube, store, clock=lambda: 0.0), Observed(jobs={"run-1-a-1": observe_job(JOB, None)})  # type: ignore[arg-type]
+
+
+def test_reconciles_waiting_at_once_share_one_read() -> None:
+    """Many workers reconciling executions whose Jobs wait for pods, while the first list is
+    still out: they await that list instead of each sending their own (203 reads in a 2-replica
+    benchmark run on a busy API server, against 67 for one replica)."""
+    kube, failures, observed = slow_read()
+
+    async def many() -> list[Observed]:
+        reconciles = [asyncio.ensure_future(failures.observed("ns", observed, NOW)) for _ in range(20)]
+        await asyncio.sleep(0)
+        kube.answer.set()
+        return list(await asyncio.gather(*reconciles))
+
+    seen = asyncio.run(many())
+
+    assert kube.reads == 1
+    assert {s.jobs["run-1-a-1"].message for s in seen} == {REFUSED}
+
+
+def test_a_cancelled_reconcile_leaves_the_shared_read_to_the_others() -> None:
+    kube, failures, observed = slow_read()
+
+    async def one_cancelled() -> Observed:
+        first = asyncio.ensure_future(failures.observed("ns", observed, NOW))
+        second = asyncio.ensure_future(failures.observed("ns", observed, NOW))
+        await asyncio.sleep(0)
+        first.cancel()
+        kube.answer.set()
+        return await second
+
+    seen = asyncio.run(one_cancelled())
+
+    assert kube.reads == 1
+    assert seen.jobs["run-1-a-1"].message == REFUSED
+
+
 def test_jobs_within_the_grace_period_or_with_a_pod_read_nothing() -> None:
     store = Store()
     store.put("job", JOB)

@@ -47,3 +47,36 @@ def test_each_watch_fills_its_cache_table_and_forgets_deleted_objects() -> None:
     executions.handler("DELETED", _object("Execution", "run", "9"))
     assert store.jobs_of("a", "run") == []
     assert ("a", "run") not in store.executions
+
+
+class ShardedController:
+    """A replica holding the shard of execution "mine" only (the Controller's surface the handler uses)."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, str]] = []
+
+    def owns(self, key: tuple[str, str]) -> bool:
+        return key[1] == "mine"
+
+    def set_aside(self, key: tuple[str, str], resource_version: str) -> bool:
+        return False
+
+    def enqueue(self, key: tuple[str, str]) -> None:
+        self.queued.append(key)
+
+
+def test_another_replicas_execution_is_cached_and_counted_as_its_not_as_queued() -> None:
+    """Two replicas: each sees every Execution event; /metrics said "queued" for the other
+    replica's half, which the queue then dropped (benchmarks/README.md, two replicas, session 6)."""
+    runtime = Runtime(OperatorSettings())
+    runtime.controller = ShardedController()  # type: ignore[assignment]
+    executions, _, _ = own_watches(runtime, None, ["a"])  # type: ignore[arg-type]
+    executions.handler("ADDED", _object("Execution", "mine", "5"))
+    executions.handler("ADDED", _object("Execution", "theirs", "6"))
+    child = _object("Execution", "theirs-child", "7")
+    child["spec"]["parent"] = {"execution": "mine"}
+    executions.handler("ADDED", child)
+
+    assert set(runtime.store.executions) == {("a", "mine"), ("a", "theirs"), ("a", "theirs-child")}
+    assert runtime.watch_events == {("execution", "queued"): 1, ("execution", "other shard"): 2}
+    assert runtime.controller.queued == [("a", "mine"), ("a", "mine")]  # type: ignore[attr-defined]  # and the parent
