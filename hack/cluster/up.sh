@@ -158,8 +158,27 @@ start_etcd() {
     bash -c "curl -sf --max-time 2 http://127.0.0.1:$ETCD_CLIENT_PORT/health | grep -q '\"health\":\"true\"'"
 }
 
+# OVERTURE_APISERVER_AUDIT=1: every request's metadata (verb, resource, subresource, user, user
+# agent; no bodies) to $LOGS_DIR/audit.log, one JSON event a line: who writes what, e.g. per task
+# (python -m benchmarks.audit). Off by default: it costs the API server CPU and disk.
+write_audit_policy() {
+  cat >"$OVERTURE_CLUSTER_DIR/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+POLICY
+}
+
 start_apiserver() {
-  start_bg kube-apiserver "$KBIN/kube-apiserver" \
+  local -a audit=()
+  if [[ "${OVERTURE_APISERVER_AUDIT:-0}" == 1 ]]; then
+    write_audit_policy
+    audit=(--audit-policy-file "$OVERTURE_CLUSTER_DIR/audit-policy.yaml" --audit-log-path "$LOGS_DIR/audit.log"
+      --audit-log-maxsize 1024 --audit-log-maxbackup 1)
+  fi
+  start_bg kube-apiserver "$KBIN/kube-apiserver" "${audit[@]}" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
     --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
     --advertise-address "$NODE_IP" --endpoint-reconciler-type none \
@@ -526,12 +545,19 @@ $taint
 EOF
   kc apply -f "$OVERTURE_CLUSTER_DIR/kwok-node.yaml" >/dev/null || fail kube-apiserver "creating the kwok node failed"
   write_kwok_fail_stage
+  # The node renews a Lease, as a kubelet does (kwokctl's default, 40 s). Without one, stages.yaml's
+  # node-heartbeat-with-lease updates the node's status only every 10-20 min: the node lifecycle
+  # controller then marks the node NotReady every ~55 s (kwok's node-initialize makes it Ready
+  # again at once), and each time marks every pod on it NotReady, a pod status update and an
+  # Event per pod: 2 writes per task in any run longer than a minute, for every engine
+  # (benchmarks/README "Who writes what per task").
   start_bg kwok "$WBIN/kwok" --config "$WBIN/stages.yaml" --config "$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" \
     --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --cidr "$KWOK_POD_CIDR" \
     --server-address "127.0.0.1:$KWOK_PORT" \
-    --tls-cert-file "$PKI/kwok-serving.crt" --tls-private-key-file "$PKI/kwok-serving.key"
+    --tls-cert-file "$PKI/kwok-serving.crt" --tls-private-key-file "$PKI/kwok-serving.key" \
+    --node-lease-duration-seconds 40
   wait_until kwok 60 "kwok node $KWOK_NODE_NAME Ready" \
     kc wait --for=condition=Ready "node/$KWOK_NODE_NAME" --timeout=2s
 }
