@@ -1,5 +1,10 @@
 """Each namespace's task policy (kube/policy.py), read from its Namespace and kept 10 s.
 
+One read at a time per namespace: reconciles that find the policy stale while it is being read
+wait for that read. Each reconcile that creates a Job asks; without this, the reconciles in flight
+when the 10 s ran out each read the Namespace again (~200 reads in one throughput run at
+N=1,000 instead of ~7; benchmarks/README.md, session 6).
+
 A Namespace the operator may not read (no RBAC) or that is gone gets the strictest policy:
 a flow then may name no ServiceAccount and its tasks run as non-root, which is safe to be
 wrong about (the run fails saying why) where the opposite would not be.
@@ -7,6 +12,7 @@ wrong about (the run fails saying why) where the opposite would not be.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -25,12 +31,21 @@ class NamespacePolicies:
         self.kube = kube
         self.clock = clock
         self._read: dict[str, tuple[float, TaskPolicy]] = {}
+        self._reading: dict[str, asyncio.Future[TaskPolicy]] = {}  # namespace -> its read in flight
 
     async def get(self, namespace: str) -> TaskPolicy:
-        now = self.clock()
         cached = self._read.get(namespace)
-        if cached is not None and now - cached[0] < TTL_SECONDS:
+        if cached is not None and self.clock() - cached[0] < TTL_SECONDS:
             return cached[1]
+        reading = self._reading.get(namespace)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_policy(namespace))
+            self._reading[namespace] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(namespace, None))
+        return await asyncio.shield(reading)  # a cancelled reconcile leaves the read to the others
+
+    async def _read_policy(self, namespace: str) -> TaskPolicy:
+        now = self.clock()
         try:
             policy = from_namespace(await self.kube.read_namespace(namespace))
         except RejectedError as exc:  # no RBAC, or gone (a transient error is raised: try again)
