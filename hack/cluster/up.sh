@@ -14,6 +14,9 @@
 # Idempotent: a healthy cluster in the same mode is left as it is; a stale or broken one is
 # cleaned (down.sh) first. Everything listens on 127.0.0.1 except the kubelet, which listens
 # on the node address $NODE_IP of a bridge this script creates.
+# OVERTURE_CLUSTER_PROFILING=true serves /debug/pprof on the API server, the controller-manager
+# and the scheduler (off by default, as before): `kubectl get --raw '/debug/pprof/profile?seconds=20'`
+# profiles the API server (`go tool pprof -top FILE`; benchmarks/README.md, throughput session 6).
 set -Eeuo pipefail
 trap 'echo "[cluster] ERROR: unexpected failure (exit $?) in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +27,7 @@ source "$HERE/pki.sh"
 # shellcheck source=s3.sh
 source "$HERE/s3.sh"
 
+PROFILING=${OVERTURE_CLUSTER_PROFILING:-false}
 STARTED=0      # set once we start processes: a failure then tears down what we started
 T0=$SECONDS
 
@@ -198,7 +202,7 @@ start_apiserver() {
     --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
-    --profiling=false --v=1
+    --profiling="$PROFILING" --v=1
   wait_until kube-apiserver 120 "kube-apiserver /readyz on 127.0.0.1:$APISERVER_PORT" \
     https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
 }
@@ -213,7 +217,7 @@ start_controllers() {
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials=true \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
-    --allocate-node-cidrs=false --profiling=false --v=1 \
+    --allocate-node-cidrs=false --profiling="$PROFILING" --v=1 \
     --kube-api-qps=100 --kube-api-burst=200
   cat >"$OVERTURE_CLUSTER_DIR/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
@@ -226,7 +230,7 @@ EOF
   start_bg kube-scheduler "$KBIN/kube-scheduler" --config "$OVERTURE_CLUSTER_DIR/scheduler.yaml" \
     --authentication-kubeconfig "$OVERTURE_CLUSTER_DIR/scheduler.kubeconfig" \
     --authorization-kubeconfig "$OVERTURE_CLUSTER_DIR/scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --profiling=false --v=1
+    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --profiling="$PROFILING" --v=1
   wait_until kube-controller-manager 60 "kube-controller-manager /healthz on 127.0.0.1:$KCM_PORT" \
     https_ok "https://127.0.0.1:$KCM_PORT/healthz"
   wait_until kube-scheduler 60 "kube-scheduler /healthz on 127.0.0.1:$SCHED_PORT" \
