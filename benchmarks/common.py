@@ -172,12 +172,11 @@ class Api:
                 await asyncio.sleep(0.25)
         raise RuntimeError(f"no default ServiceAccount in {name}")
 
-    async def delete_namespace(self, name: str, wait: float = 0.0) -> None:
-        """Delete namespace ``name``; with ``wait``, until it is gone (at most ``wait`` seconds).
-
-        Deleting a namespace of 2,000 Jobs keeps the namespace and garbage collectors, the API
-        server and etcd busy for a minute: a measurement that starts right after would pay for it.
-        """
+    async def delete_namespace(self, name: str, wait: float = 0.0) -> bool:
+        """Delete namespace ``name``; with ``wait``, wait until it is gone (at most ``wait``
+        seconds; False if it is still there then). What is measured next must not share the API
+        server with its deletion: 2,000 Jobs and their pods keep the namespace and garbage
+        collectors, the API server and etcd busy for a minute."""
         with contextlib.suppress(ApiException):
             await self.core.delete_namespace(name)
         deadline = time.monotonic() + wait
@@ -186,8 +185,9 @@ class Api:
                 await self.core.read_namespace(name)
             except ApiException as exc:
                 if exc.status == 404:
-                    return
+                    return True
             await asyncio.sleep(1.0)
+        return wait <= 0
 
     async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         body.setdefault("metadata", {})["namespace"] = namespace

@@ -701,16 +701,8 @@ async def measure(
 async def delete_and_wait(api: Api, namespace: str, timeout: float = 300) -> None:
     """Delete the namespace and wait until it is gone: the next side must not share the API
     server with the garbage collection of this one's pods."""
-    await api.delete_namespace(namespace)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            await api.core.read_namespace(namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-        await asyncio.sleep(1.0)
-    print(f"[peer] namespace {namespace} still terminating after {timeout:.0f}s", flush=True)
+    if not await api.delete_namespace(namespace, wait=timeout):
+        print(f"[peer] namespace {namespace} still terminating after {timeout:.0f}s", flush=True)
 
 
 def brief(r: dict[str, Any]) -> str:
