@@ -26,7 +26,6 @@ and is refused again.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from overture.api.times import parse_time
 from overture.engine import JobObservation, JobPhase, Observed
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
+from overture.kube.shared_reads import SharedReads
 from overture.kube.store import Key, Store
 
 GRACE_SECONDS = 5.0
@@ -52,7 +52,7 @@ class CreationFailures:
         self.store = store
         self.clock = clock
         self._read: dict[str, tuple[float, dict[str, str]]] = {}  # namespace -> (when, job -> message)
-        self._reading: dict[str, asyncio.Future[dict[str, str]]] = {}  # namespace -> its list in flight
+        self._reading: SharedReads[str, dict[str, str]] = SharedReads()  # one list in flight per namespace
 
     async def observed(self, namespace: str, observed: Observed, now: datetime) -> Observed:
         """``observed`` with the FailedCreate reason of each Job that has been waiting for its pod."""
@@ -80,12 +80,7 @@ class CreationFailures:
         cached = self._read.get(namespace)
         if cached is not None and self.clock() - cached[0] < RECHECK_SECONDS:
             return cached[1]
-        reading = self._reading.get(namespace)
-        if reading is None:
-            reading = asyncio.ensure_future(self._list(namespace))
-            self._reading[namespace] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(namespace, None))  # the next one reads again
-        return await asyncio.shield(reading)  # a cancelled reconcile does not cancel the others' read
+        return await self._reading.read(namespace, lambda: self._list(namespace))
 
     async def _list(self, namespace: str) -> dict[str, str]:
         try:

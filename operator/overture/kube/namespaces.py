@@ -1,9 +1,8 @@
 """Each namespace's task policy (kube/policy.py), read from its Namespace and kept 10 s.
 
-One read at a time per namespace: reconciles that find the policy stale while it is being read
-wait for that read. Each reconcile that creates a Job asks; without this, the reconciles in flight
-when the 10 s ran out each read the Namespace again (~200 reads in one throughput run at
-N=1,000 instead of ~7; benchmarks/README.md, session 6).
+One read at a time per namespace (kube/shared_reads.py): each reconcile that creates a Job asks,
+and those in flight when the 10 s ran out each read the Namespace again (~200 reads in one
+throughput run at N=1,000 instead of ~7; benchmarks/README.md, session 6).
 
 A Namespace the operator may not read (no RBAC) or that is gone gets the strictest policy:
 a flow then may name no ServiceAccount and its tasks run as non-root, which is safe to be
@@ -12,7 +11,6 @@ wrong about (the run fails saying why) where the opposite would not be.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from collections.abc import Callable
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
 from overture.kube.policy import STRICTEST, TaskPolicy, from_namespace
+from overture.kube.shared_reads import SharedReads
 
 log = logging.getLogger("overture.kube")
 
@@ -31,18 +30,13 @@ class NamespacePolicies:
         self.kube = kube
         self.clock = clock
         self._read: dict[str, tuple[float, TaskPolicy]] = {}
-        self._reading: dict[str, asyncio.Future[TaskPolicy]] = {}  # namespace -> its read in flight
+        self._reading: SharedReads[str, TaskPolicy] = SharedReads()
 
     async def get(self, namespace: str) -> TaskPolicy:
         cached = self._read.get(namespace)
         if cached is not None and self.clock() - cached[0] < TTL_SECONDS:
             return cached[1]
-        reading = self._reading.get(namespace)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read_policy(namespace))
-            self._reading[namespace] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(namespace, None))
-        return await asyncio.shield(reading)  # a cancelled reconcile leaves the read to the others
+        return await self._reading.read(namespace, lambda: self._read_policy(namespace))
 
     async def _read_policy(self, namespace: str) -> TaskPolicy:
         now = self.clock()

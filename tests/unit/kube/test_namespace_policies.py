@@ -51,3 +51,25 @@ def test_a_cancelled_reconcile_leaves_the_read_to_the_others() -> None:
         return kube.reads
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_failed_read_fails_for_all_who_waited_and_the_next_ask_reads_again() -> None:
+    class Failing(Kube):
+        async def read_namespace(self, name: str) -> dict[str, Any]:
+            self.reads += 1
+            await self.answer.wait()
+            if self.reads == 1:
+                raise ConnectionError("API server restarting")
+            return {"metadata": {"name": name}}
+
+    async def scenario() -> tuple[list[bool], int]:
+        kube = Failing()
+        policies = NamespacePolicies(kube, clock=lambda: 0.0)  # type: ignore[arg-type]
+        asking = [asyncio.create_task(policies.get("ns")) for _ in range(3)]
+        await asyncio.sleep(0)
+        kube.answer.set()
+        failed = [isinstance(r, ConnectionError) for r in await asyncio.gather(*asking, return_exceptions=True)]
+        await policies.get("ns")
+        return failed, kube.reads
+
+    assert asyncio.run(scenario()) == ([True, True, True], 2)
