@@ -144,7 +144,8 @@ def test_a_pod_deleted_under_a_running_task_fails_its_attempt_and_the_retry_runs
     assert "PodDeleted" in attempts[0]["message"] or "deleted before it ended" in attempts[0]["message"], attempts[0]
 
 
-def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Cluster) -> None:
+def no_pods_quota(cluster: Cluster) -> None:
+    """A ResourceQuota of no pods in the test's namespace, once the API server counts it."""
     quota = client.V1ResourceQuota(
         metadata=client.V1ObjectMeta(name="no-pods"), spec=client.V1ResourceQuotaSpec(hard={"pods": "0"})
     )
@@ -156,15 +157,24 @@ def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Clu
         30,
         "the quota counted",
     )
-    cluster.apply_flow(flow("quota", "{id: one, type: shell, commands: ['echo ran']}"))
-    name = cluster.run("quota")
+
+
+def refusal(cluster: Cluster, execution: str) -> str:
+    """The FailedCreate message the task ``one`` of ``execution`` waits with."""
 
     def waiting() -> str | None:
-        attempts = (runs_of(cluster.get("executions", name)).get("one") or {}).get("attempts") or []
+        attempts = (runs_of(cluster.get("executions", execution)).get("one") or {}).get("attempts") or []
         message = (attempts[-1].get("message") or "") if attempts else ""
         return message if "FailedCreate" in message else None
 
-    message = str(poll(waiting, 60, "the refusal in the task's attempt"))
+    return str(poll(waiting, 60, "the refusal in the task's attempt"))
+
+
+def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Cluster) -> None:
+    no_pods_quota(cluster)
+    cluster.apply_flow(flow("quota", "{id: one, type: shell, commands: ['echo ran']}"))
+    name = cluster.run("quota")
+    message = refusal(cluster, name)
     assert "exceeded quota" in message and "no-pods" in message, message
     assert cluster.state(name) == "RUNNING"  # it waits: the quota may free up
     cluster.core.delete_namespaced_resource_quota("no-pods", cluster.namespace)
@@ -172,6 +182,29 @@ def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Clu
     assert execution["status"]["state"] == "SUCCESS", execution["status"]
     assert runs_of(execution)["one"]["attempts"][0].get("message") is None
     assert list(pods(cluster, name)) == [f"{name}-one-1"]
+
+
+def test_a_pod_waiting_on_a_quota_that_turns_invalid_fails_its_attempt(cluster: Cluster) -> None:
+    """A LimitRange applied while the pod waits gives it a CPU limit below its request: asked for
+    again, the pod is invalid (422, before the quota is even asked), and its attempt fails as
+    an invalid pod's does at its first create, instead of every reconcile failing."""
+    no_pods_quota(cluster)
+    task = "{id: one, type: shell, commands: ['echo ran'], resources: {requests: {cpu: 500m}}}"
+    cluster.apply_flow(flow("invalid-later", task))
+    name = cluster.run("invalid-later")
+    assert "exceeded quota" in refusal(cluster, name)
+    limits = client.V1LimitRangeItem(type="Container", default={"cpu": "100m"}, default_request={"cpu": "50m"})
+    cluster.core.create_namespaced_limit_range(
+        cluster.namespace,
+        client.V1LimitRange(
+            metadata=client.V1ObjectMeta(name="low-cpu"), spec=client.V1LimitRangeSpec(limits=[limits])
+        ),
+    )
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=90)
+    assert execution["status"]["state"] == "FAILED", execution["status"]
+    message = runs_of(execution)["one"]["attempts"][0].get("message") or ""
+    assert "the API server rejected the pod: 422" in message and "cpu limit" in message, message
+    assert pods(cluster, name) == {}
 
 
 def test_a_restarted_operator_makes_no_pod_twice(cluster: Cluster, operator_process: OperatorProcess) -> None:
