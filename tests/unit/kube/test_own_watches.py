@@ -80,3 +80,27 @@ def test_another_replicas_execution_is_cached_and_counted_as_its_not_as_queued()
     assert set(runtime.store.executions) == {("a", "mine"), ("a", "theirs"), ("a", "theirs-child")}
     assert runtime.watch_events == {("execution", "queued"): 1, ("execution", "other shard"): 2}
     assert runtime.controller.queued == [("a", "mine"), ("a", "mine")]  # type: ignore[attr-defined]  # and the parent
+
+
+class Controller(ShardedController):
+    def owns(self, key: tuple[str, str]) -> bool:
+        return True
+
+
+def test_the_watchs_copy_of_our_own_job_create_queues_no_reconcile() -> None:
+    """The create's answer is cached (Store.put_created) by the reconcile that asked for the Job;
+    the ADDED event of that same version changes nothing it read. A Job waiting for its pod counts
+    as changed at every other event (controller/unstarted.py), so this one cost a reconcile per task run."""
+    runtime = Runtime(OperatorSettings())
+    runtime.controller = Controller()  # type: ignore[assignment]
+    _, jobs, _ = own_watches(runtime, None, ["a"])  # type: ignore[arg-type]
+    created = _object("Job", "run-t-1", "6", {LABEL_EXECUTION: "run"})
+    runtime.store.put_created("job", created)
+
+    jobs.handler("ADDED", created)
+    assert runtime.controller.queued == []  # type: ignore[attr-defined]
+    assert runtime.watch_events == {("job", "echo"): 1}
+
+    jobs.handler("MODIFIED", _object("Job", "run-t-1", "7", {LABEL_EXECUTION: "run"}))  # the Job controller's
+    assert runtime.controller.queued == [("a", "run")]  # type: ignore[attr-defined]
+    assert runtime.store.jobs[("a", "run-t-1")]["metadata"]["resourceVersion"] == "7"
