@@ -553,8 +553,8 @@ EOF
   # node-heartbeat-with-lease updates the node's status only every 10-20 min: the node lifecycle
   # controller then marks the node NotReady every ~55 s (kwok's node-initialize makes it Ready
   # again at once), and each time marks every pod on it NotReady, a pod status update and an
-  # Event per pod: 2 writes per task in any run longer than a minute, for every engine
-  # (benchmarks/README "Who writes what per task").
+  # Event or two per pod: 0-4 writes per task by a run's length, for every engine
+  # (benchmarks/README "7, session 6: who writes what per task").
   start_bg kwok "$WBIN/kwok" --config "$WBIN/stages.yaml" --config "$OVERTURE_CLUSTER_DIR/kwok-stages.yaml" \
     --kubeconfig "$OVERTURE_CLUSTER_DIR/admin.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
