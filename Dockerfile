@@ -24,11 +24,14 @@ COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY --from=ui /src/operator/overture/ui/static ./operator/overture/ui/static
 # Every dependency ships manylinux wheels, so nothing is compiled; the virtualenv keeps pip out
-# of the runtime image's system Python.
+# of the runtime image's system Python. `overture operator` runs as python -OO (no docstrings:
+# process_memory.without_docstrings), so the bytecode it reads is compiled here too: the image
+# sets PYTHONDONTWRITEBYTECODE, and each start would compile every module again.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
  && python -m venv /opt/overture \
  && /opt/overture/bin/pip install --no-cache-dir --no-index --find-links /wheels /wheels/overture-*.whl \
- && /opt/overture/bin/pip uninstall --yes pip
+ && /opt/overture/bin/pip uninstall --yes pip \
+ && /opt/overture/bin/python -m compileall -q -j 0 -o 2 /opt/overture/lib
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="overture" \

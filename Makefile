@@ -20,7 +20,13 @@ $(VENV)/.installed: pyproject.toml
 UI_STATIC := operator/overture/ui/static/index.html
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package-lock.json -type f 2>/dev/null)
 
-install: $(VENV)/.installed $(UI_STATIC) ## Python virtualenv with Overture and its dev tools, and the UI's files
+install: $(VENV)/.installed $(VENV)/.compiled-opt2 $(UI_STATIC) ## Python virtualenv with Overture and its dev tools, and the UI's files
+
+# `overture operator` runs as python -OO where that bytecode is installed (process_memory.without_docstrings),
+# as in the image: e2e tests and benchmarks start the operator as the product does.
+$(VENV)/.compiled-opt2: $(VENV)/.installed
+	$(PY) -m compileall -q -j 0 -o 2 $(VENV)/lib operator/overture > /dev/null
+	touch $@
 
 # The UI's files are built from the committed lockfile (npm ci), not committed: they ship inside the
 # Python package (overture/ui/static), so a wheel built after this step has the UI.

@@ -7,11 +7,21 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from overture import process_memory
-from overture.process_memory import SSL_READ_BYTES, TRIM_SECONDS, Trimmer, due_to_trim
+from overture.process_memory import (
+    SSL_READ_BYTES,
+    TRIM_SECONDS,
+    Trimmer,
+    docstrings_compiled_out,
+    due_to_trim,
+    without_docstrings,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def lean_then(code: str) -> object:
@@ -80,3 +90,60 @@ def test_the_trimmer_trims_after_work_when_the_queue_is_idle(monkeypatch: pytest
         running.cancel()
 
     asyncio.run(scenario())
+
+
+def test_the_operator_starts_itself_again_without_docstrings() -> None:
+    command = ["python3", "-m", "overture", "operator", "--port", "8080"]
+    assert without_docstrings(0, "/venv/bin/python", command, compiled=True) == [
+        "/venv/bin/python",
+        "-OO",
+        "-m",
+        "overture",
+        "operator",
+        "--port",
+        "8080",
+    ]
+    script = ["/venv/bin/python", "/venv/bin/overture", "operator"]  # the console script, as in the image
+    assert without_docstrings(0, "/venv/bin/python", script, compiled=True) == ["/venv/bin/python", "-OO", *script[1:]]
+    assert without_docstrings(2, "/venv/bin/python", command, compiled=True) is None  # started so: no loop
+    assert without_docstrings(0, "/venv/bin/python", command, compiled=False) is None  # would compile from source
+    assert without_docstrings(0, "", command, compiled=True) is None
+
+
+def test_the_optimized_bytecode_is_found_where_it_was_compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "somepackage").mkdir()
+    source = tmp_path / "somepackage" / "__init__.py"
+    source.write_text('"""A docstring."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert docstrings_compiled_out("somepackage") is False
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-o", "2", str(tmp_path)], check=True)
+    assert docstrings_compiled_out("somepackage") is True
+    assert docstrings_compiled_out("no_such_package_here") is False
+
+
+def test_the_operator_imports_builds_and_parses_without_docstrings_and_asserts() -> None:
+    # What the operator runs before it connects, under python -OO: a library that needs its
+    # docstrings or asserts would fail here.
+    code = (
+        "import json, sys, yaml\n"
+        "import kopf\n"
+        "from overture.api import build_models, parse_execution, parse_flow\n"
+        "from overture.handlers import make_memo\n"
+        "build_models()\n"
+        "flow = parse_flow(yaml.safe_load(open('examples/07-errors-finally-retries.yaml')))\n"
+        "spec = flow.spec.to_wire()\n"
+        "execution = parse_execution({'apiVersion': 'overture.dev/v1alpha1', 'kind': 'Execution',\n"
+        "    'metadata': {'name': 'e'}, 'spec': {'flowRef': {'name': flow.metadata.name}},\n"
+        "    'status': {'state': 'RUNNING', 'flowSpec': spec}})\n"
+        "print(json.dumps([sys.flags.optimize, parse_flow.__doc__, execution.status.flow_spec.to_wire() == spec]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-OO", "-c", f"from overture.process_memory import lean\nlean()\n{code}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [2, None, True]
