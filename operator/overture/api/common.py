@@ -12,16 +12,14 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
 
 from overture.api.times import Time
 
@@ -77,42 +75,6 @@ class Model(BaseModel):
         Parsing the result gives an equal model: defaults come back from the model.
         """
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-
-
-class OwnValidator:
-    """``Annotated[FlowSpec | None, OwnValidator(FlowSpec, parse)]``: an optional field of a model
-    whose value ``parse`` validates through ``model``'s own validator, not through a copy of it.
-
-    pydantic-core builds each model's validator whole, with a copy of every model it holds (the
-    task union in each), and a recursive one (the task union) even if only its serializer or
-    JSON schema refers to it: so neither does here. The field keeps its type, JSON schema, wire
-    form and errors (``parse``'s ValidationError is reported at the field's location).
-    ExecutionStatus's ``flowSpec`` is one: ~2 MiB less for the operator.
-    """
-
-    def __init__(self, model: type[BaseModel], parse: Callable[[Any], Any]) -> None:
-        self.model = model
-        self.parse = parse
-
-    def __get_pydantic_core_schema__(self, _source: Any, _handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            self.parse, serialization=core_schema.plain_serializer_function_ser_schema(self.write, info_arg=True)
-        )
-
-    def __get_pydantic_json_schema__(self, _schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return handler(core_schema.nullable_schema(self.model.__pydantic_core_schema__))
-
-    def write(self, value: Any, info: core_schema.SerializationInfo) -> Any:
-        """``value`` as its model's own serializer writes it, with the options its owner's got."""
-        return self.model.__pydantic_serializer__.to_python(
-            value,
-            mode=info.mode,
-            by_alias=bool(info.by_alias),
-            exclude_unset=info.exclude_unset,
-            exclude_defaults=info.exclude_defaults,
-            exclude_none=info.exclude_none,
-            round_trip=info.round_trip,
-        )
 
 
 def build_models() -> None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, ValidatorFunctionWrapHandler, field_validator, model_validator
 
-from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef, OwnValidator
+from overture.api.common import LABEL_FLOW, Condition, Model, ObjectRef
 from overture.api.flow import FlowSpec, ObjectMeta, Resource
 from overture.api.run_archive import ChunkCache, count_states, shown_in_full, task_runs_of
 from overture.api.states import State
@@ -142,7 +142,7 @@ class ExecutionStatus(Model):
     observed_generation: int | None = None
     state: State = State.CREATED
     conditions: tuple[Condition, ...] = ()
-    flow_spec: Annotated[FlowSpec | None, OwnValidator(FlowSpec, _flow_snapshot)] = Field(
+    flow_spec: FlowSpec | None = Field(
         default=None,
         description="The flow spec this run started with",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
@@ -171,6 +171,22 @@ class ExecutionStatus(Model):
             " task it became"
         ),
     )
+
+    @field_validator("flow_spec", mode="wrap")
+    @classmethod
+    def _snapshot_once(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """The same snapshot (by its JSON) is parsed once: a reconcile of a 5,000-task flow would
+        otherwise spend most of its time parsing a spec that never changes during the run."""
+        if not isinstance(value, dict):
+            return handler(value)
+        key = json.dumps(value, separators=(",", ":"))
+        spec = _SNAPSHOTS.get(key)
+        if spec is None:
+            spec = handler(value)
+            _SNAPSHOTS[key] = spec
+            if len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
+                del _SNAPSHOTS[next(iter(_SNAPSHOTS))]  # the oldest
+        return spec
 
     @model_validator(mode="before")
     @classmethod
@@ -202,24 +218,6 @@ class ExecutionStatus(Model):
 _DERIVED = frozenset({"archivedRuns", "taskRunCounts"})
 SNAPSHOTS_KEPT = 64
 _SNAPSHOTS: dict[str, FlowSpec] = {}  # flowSpec JSON -> the parsed snapshot (frozen: shared)
-
-
-def _flow_snapshot(value: Any) -> FlowSpec | None:
-    """``status.flowSpec`` through FlowSpec's own validator, the same snapshot (by its JSON) parsed
-    once: a reconcile of a 5,000-task flow would otherwise spend most of its time parsing a spec
-    that never changes during the run."""
-    if value is None or isinstance(value, FlowSpec):
-        return value
-    if not isinstance(value, dict):
-        return FlowSpec.model_validate(value)  # the error a FlowSpec gives for it
-    key = json.dumps(value, separators=(",", ":"))
-    spec = _SNAPSHOTS.get(key)
-    if spec is None:
-        spec = FlowSpec.model_validate(value)
-        _SNAPSHOTS[key] = spec
-        if len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
-            del _SNAPSHOTS[next(iter(_SNAPSHOTS))]  # the oldest
-    return spec
 
 
 def _run_id(run: Any) -> str:

@@ -3,15 +3,11 @@ the ``nested_only`` ones, which parsing and writing Flows and Executions never b
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
 
-import pytest
-from pydantic import ValidationError
-
-from overture.api import Execution, ExecutionStatus, FlowSpec, Model, build_models
+from overture.api import Model, build_models
 
 
 def every_model(base: type[Model] = Model) -> Iterator[type[Model]]:
@@ -107,40 +103,3 @@ def test_parsing_and_writing_flowables_builds_no_nested_only_model() -> None:
     assert built.returncode == 0, built.stderr
     kinds = "['EachTask', 'IfTask', 'LogTask', 'ParallelTask', 'SequentialTask', 'ShellTask', 'SwitchTask']"
     assert built.stdout.strip() == f"{kinds} []"
-
-
-def test_an_executions_validator_holds_no_copy_of_the_task_union() -> None:
-    # status.flowSpec is validated by FlowSpec's own validator (api.common.OwnValidator): ~2 MiB less.
-    build_models()
-    assert "ShellTask" in repr(FlowSpec.__pydantic_validator__)
-    for model in (Execution, ExecutionStatus):
-        assert "ShellTask" not in repr(model.__pydantic_validator__), model.__name__
-        assert "ShellTask" not in repr(model.__pydantic_serializer__), model.__name__
-
-
-def test_a_bad_flow_snapshot_is_reported_at_its_place() -> None:
-    with pytest.raises(ValidationError) as raised:
-        ExecutionStatus.model_validate({"flowSpec": {"tasks": [{"id": "a", "type": "shell", "bogus": 1}]}})
-    assert [(e["type"], e["loc"]) for e in raised.value.errors()] == [
-        ("missing", ("flowSpec", "tasks", 0, "shell", "commands")),
-        ("extra_forbidden", ("flowSpec", "tasks", 0, "shell", "bogus")),
-        ("too_short", ("flowSpec", "tasks")),
-    ]
-    with pytest.raises(ValidationError) as raised:
-        ExecutionStatus.model_validate({"flowSpec": "tasks"})
-    assert [(e["type"], e["loc"]) for e in raised.value.errors()] == [("model_type", ("flowSpec",))]
-
-
-def test_a_flow_snapshot_is_written_as_its_flow_spec_is() -> None:
-    spec = FlowSpec.model_validate(
-        {"tasks": [{"id": "a", "type": "shell", "commands": ["true"], "timeout": "1m"}], "variables": {"x": None}}
-    )
-    status = ExecutionStatus(flow_spec=spec)
-    assert status.to_wire() == {"flowSpec": spec.to_wire()}
-    assert status.model_dump()["flow_spec"] == spec.model_dump()
-    written = json.loads(status.model_dump_json(by_alias=True))["flowSpec"]
-    assert written == json.loads(spec.model_dump_json(by_alias=True))
-    again = ExecutionStatus.model_validate(status.to_wire())
-    assert again == status
-    assert ExecutionStatus.model_validate(status.to_wire()).flow_spec is again.flow_spec  # parsed once
-    assert ExecutionStatus.model_validate({}).flow_spec is None
