@@ -351,9 +351,17 @@ async def wait_for_change(changed: asyncio.Event, predicate: Callable[[], bool],
     return True
 
 
+RECORDED_KINDS = ("jobs", "pods", "executions")  # what a Recorder can watch
+
+
 @dataclass
 class Recorder:
-    """When Jobs, their pods and Executions of one namespace appeared and finished, as seen here."""
+    """When Jobs, their pods and Executions of one namespace appeared and finished, as seen here.
+
+    ``kinds`` are the watches opened: each is a stream the API server serves and this process
+    decodes, so a benchmark watches only what it reads. A client of Overture waits for its
+    Executions (``kubectl get executions -w``, ``overture run --wait``); a bare script waits for
+    its Jobs and pods."""
 
     api: Api
     namespace: str | None
@@ -365,7 +373,7 @@ class Recorder:
     exec_done: dict[str, float] = field(default_factory=dict)
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     exec_events: int = 0
-    watch_executions: bool = True
+    kinds: tuple[str, ...] = RECORDED_KINDS
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -382,10 +390,14 @@ class Recorder:
             return self.api.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, "executions")
         return self.api.custom.list_cluster_custom_object, (GROUP, VERSION, "executions")
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(RECORDED_KINDS))
+        if unknown or not self.kinds:
+            raise ValueError(f"Recorder kinds {unknown or '()'}: choose from {', '.join(RECORDED_KINDS)}")
+
     async def start(self) -> None:
-        kinds = ["jobs", "pods"] + (["executions"] if self.watch_executions else [])
-        ready = [asyncio.Event() for _ in kinds]
-        for kind, flag in zip(kinds, ready, strict=True):
+        ready = [asyncio.Event() for _ in self.kinds]
+        for kind, flag in zip(self.kinds, ready, strict=True):
             self.tasks.append(asyncio.create_task(self._run(kind, flag)))
         await asyncio.wait_for(asyncio.gather(*(f.wait() for f in ready)), 30)
 

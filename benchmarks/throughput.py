@@ -5,12 +5,15 @@
 For each N, in the same run:
 - **overture**: N Executions of a flow of 2 trivial tasks are created at once (64 requests in
   flight); executions finished per minute (N / time from the first create to the last SUCCESS
-  seen) and the latency of each from creation to SUCCESS (p50, p99).
+  seen) and the latency of each from creation to SUCCESS (p50, p99). This process watches the
+  Executions only, as a user waiting for them does (``kubectl get executions -w``); the Jobs and
+  pods are the operator's to watch.
 - **limit**: a bare script does the same work without the orchestrator: N chains, each creates
   task 1's Job (the same manifest, from ``overture.kube.jobs.build_job``), waits for it to be
   finished (Complete, and its pod ended if the Job controller made one: what the operator waits
-  for), creates task 2's Job, waits again. Same client (``overture.kube.client.Kube.connect``, one
-  kubernetes_asyncio ApiClient), same completer, same API server.
+  for), creates task 2's Job, waits again. It watches the Jobs and pods, as the operator does.
+  Same client (``overture.kube.client.Kube.connect``, one kubernetes_asyncio ApiClient), same
+  completer, same API server.
 
 With ``--runtimes job,pod`` each N is measured in each task runtime: ``pod`` runs the operator
 with ``OVERTURE_TASK_RUNTIME=pod`` (it creates each task's pod itself), against a bare-Pod limit:
@@ -95,7 +98,7 @@ async def wait_shards_split(operators: list[Operator], shards: int, timeout: flo
 async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = JOB) -> dict[str, Any]:
     """N executions through ``replicas`` operators; with more than 1, sharded (OVERTURE_SHARDS=4 per replica)."""
     namespace = await api.create_namespace(f"bench-tp-{n}" + ("-pods" if runtime == POD else ""))
-    rec = Recorder(api, namespace)
+    rec = Recorder(api, namespace, kinds=("executions",))  # what Overture's user waits for
     shards = SHARDS_PER_REPLICA * replicas if replicas > 1 else 1
     env = {"OVERTURE_SHARDS": str(shards)} if replicas > 1 else {}
     env["OVERTURE_TASK_RUNTIME"] = runtime
@@ -195,7 +198,7 @@ async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
     by a plain script."""
     namespace = await api.create_namespace(f"bench-bare-{n}" + ("-pods" if runtime == POD else ""))
     kube = await Kube.connect(kubeconfig_path())  # the operator's client, connected as the operator connects
-    rec = Recorder(api, namespace, watch_executions=False)
+    rec = Recorder(api, namespace, kinds=("jobs", "pods"))  # what the script (and the operator) waits for
     waiters: dict[str, asyncio.Future[float]] = {}
     loop = asyncio.get_running_loop()
 
