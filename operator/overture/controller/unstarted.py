@@ -9,9 +9,9 @@ such Job's newest one becomes its observation's reason and message, which the at
 (engine/attempts.py ``NOT_STARTING``). One list, not one per Job: in a fan-out the Job
 controller can take half a minute to make 200 pods on a busy cluster, and a list per waiting Job
 made each reconcile wait for 200 round trips (~30 s; the 10,000-item soak, benchmarks/README.md).
-Reconciles that need it while that list is out share it: each worker starting its own made
-dozens of concurrent lists per namespace on a busy API server (2 replicas, N=300: 203 reads
-where 1 replica made 67; benchmarks/README.md, two replicas, session 6).
+Reconciles that need it while that list is out share it (kube/kept_reads.py): each worker
+starting its own made dozens of concurrent lists per namespace on a busy API server (2 replicas,
+N=300: 203 reads where 1 replica made 67; benchmarks/README.md, two replicas, session 6).
 
 ``RefusedPods`` (the ``pod`` task runtime, kube/pods.py): the operator creates the pod, and the
 API server's 403 (a quota's "exceeded quota", Pod Security, a missing ServiceAccount) is what
@@ -36,7 +36,7 @@ from overture.api.times import parse_time
 from overture.engine import JobObservation, JobPhase, Observed
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
-from overture.kube.shared_reads import SharedReads
+from overture.kube.kept_reads import KeptReads
 from overture.kube.store import Key, Store
 
 GRACE_SECONDS = 5.0
@@ -50,16 +50,15 @@ class CreationFailures:
     def __init__(self, kube: Kube, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.kube = kube
         self.store = store
-        self.clock = clock
-        self._read: dict[str, tuple[float, dict[str, str]]] = {}  # namespace -> (when, job -> message)
-        self._reading: SharedReads[str, dict[str, str]] = SharedReads()  # one list in flight per namespace
+        # namespace -> {job: its newest FailedCreate message}, listed at most every RECHECK_SECONDS
+        self._read: KeptReads[str, dict[str, str]] = KeptReads(RECHECK_SECONDS, self._list, clock)
 
     async def observed(self, namespace: str, observed: Observed, now: datetime) -> Observed:
         """``observed`` with the FailedCreate reason of each Job that has been waiting for its pod."""
         waiting = [name for name, job in observed.jobs.items() if self._waiting(namespace, name, job, now)]
         if not waiting:
             return observed
-        failures = await self._failures(namespace)
+        failures = await self._read.get(namespace)
         jobs = dict(observed.jobs)
         for name in waiting:
             if name in failures:
@@ -74,15 +73,8 @@ class CreationFailures:
         created = parse_time((body or {}).get("metadata", {}).get("creationTimestamp"))
         return created is not None and (now - created).total_seconds() >= GRACE_SECONDS
 
-    async def _failures(self, namespace: str) -> dict[str, str]:
-        """The newest FailedCreate message of each Job of ``namespace`` that has one: read at most
-        every ``RECHECK_SECONDS``, and one read at a time (a reconcile arriving meanwhile awaits it)."""
-        cached = self._read.get(namespace)
-        if cached is not None and self.clock() - cached[0] < RECHECK_SECONDS:
-            return cached[1]
-        return await self._reading.read(namespace, lambda: self._list(namespace))
-
     async def _list(self, namespace: str) -> dict[str, str]:
+        """The newest FailedCreate message of each Job of ``namespace`` that has one."""
         try:
             events = await self.kube.list_events(namespace, FAILED_CREATE)
         except ApiError:
@@ -92,11 +84,7 @@ class CreationFailures:
             job = str((event.get("involvedObject") or {}).get("name") or "")
             if event.get("reason") == "FailedCreate" and job and _stamp(event) >= _stamp(newest.get(job, {})):
                 newest[job] = event
-        failures = {job: str(event.get("message") or "")[:500] for job, event in newest.items()}
-        now = self.clock()
-        self._read = {ns: read for ns, read in self._read.items() if now - read[0] < RECHECK_SECONDS}
-        self._read[namespace] = (now, failures)
-        return failures
+        return {job: str(event.get("message") or "")[:500] for job, event in newest.items()}
 
 
 def _stamp(event: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """Each namespace's task policy (kube/policy.py), read from its Namespace and kept 10 s.
 
-One read at a time per namespace (kube/shared_reads.py): each reconcile that creates a Job asks,
-and those in flight when the 10 s ran out each read the Namespace again (~200 reads in one
-throughput run at N=1,000 instead of ~7; benchmarks/README.md, session 6).
+Kept and shared by kube/kept_reads.py: each reconcile that creates a Job asks, and before reads
+were shared, those in flight when the 10 s ran out each read the Namespace again (~200 reads in
+one throughput run at N=1,000 instead of ~7; benchmarks/README.md, session 6).
 
 A Namespace the operator may not read (no RBAC) or that is gone gets the strictest policy:
 a flow then may name no ServiceAccount and its tasks run as non-root, which is safe to be
@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError
+from overture.kube.kept_reads import KeptReads
 from overture.kube.policy import STRICTEST, TaskPolicy, from_namespace
-from overture.kube.shared_reads import SharedReads
 
 log = logging.getLogger("overture.kube")
 
@@ -28,22 +28,14 @@ TTL_SECONDS = 10.0
 class NamespacePolicies:
     def __init__(self, kube: Kube, clock: Callable[[], float] = time.monotonic) -> None:
         self.kube = kube
-        self.clock = clock
-        self._read: dict[str, tuple[float, TaskPolicy]] = {}
-        self._reading: SharedReads[str, TaskPolicy] = SharedReads()
+        self._policies: KeptReads[str, TaskPolicy] = KeptReads(TTL_SECONDS, self._read_policy, clock)
 
     async def get(self, namespace: str) -> TaskPolicy:
-        cached = self._read.get(namespace)
-        if cached is not None and self.clock() - cached[0] < TTL_SECONDS:
-            return cached[1]
-        return await self._reading.read(namespace, lambda: self._read_policy(namespace))
+        return await self._policies.get(namespace)
 
     async def _read_policy(self, namespace: str) -> TaskPolicy:
-        now = self.clock()
         try:
-            policy = from_namespace(await self.kube.read_namespace(namespace))
+            return from_namespace(await self.kube.read_namespace(namespace))
         except RejectedError as exc:  # no RBAC, or gone (a transient error is raised: try again)
             log.warning("Could not read a namespace's task policy: namespace=%s error=%s", namespace, exc)
-            policy = STRICTEST
-        self._read[namespace] = (now, policy)
-        return policy
+            return STRICTEST
