@@ -33,6 +33,10 @@ The package, one concern a module, each using only those above it in this list:
 - ``sandbox``: the environment, which checks every growing operation against the bounds;
 - ``rendering``: ``render``, ``render_value``, ``is_truthy``, secrets as ``$(VAR)`` references;
 - ``references``: reading a template without rendering it (``references``, ``syntax_problem``).
+
+Only ``sandbox`` imports Jinja at its top, and only ``rendering`` and ``references`` import
+``sandbox``, inside the functions that parse: Jinja (~2 MiB) loads when a template is first
+parsed or rendered, never for a flow without one (``rendering``'s module doc).
 """
 
 from overture.templating.bounds import MAX_SIZE

@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from jinja2.exceptions import SecurityError
-
 from overture.templating import budget
 
 MAX_SIZE = 1_000_000
@@ -47,7 +45,7 @@ def size(value: Any) -> int:
 
 def bounded(size: int, what: str) -> None:
     if size > MAX_SIZE:
-        raise SecurityError(f"{what} would build {size:,} characters or items; a template may build {MAX_SIZE:,}")
+        raise budget.RefusedError(f"{what} would build {size:,} characters or items; a template may build {MAX_SIZE:,}")
 
 
 def _formatted_size(template: str, specs: Iterable[str], values: Iterable[Any]) -> int:

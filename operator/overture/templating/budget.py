@@ -3,8 +3,8 @@
 Size bounds (``bounds``) stop a template from building too much; this stops one from running too
 long: two nested ``range(100000)`` loops build nothing and once ran for minutes on the operator's
 event loop. Every loop iteration, sandboxed call, checked operator and filter ``tick``s the
-budget in force, and a tick past it raises ``BudgetExceededError`` (a ``SecurityError``, which
-``render`` reports as a template error naming the budget).
+budget in force, and a tick past it raises ``BudgetExceededError`` (a ``RefusedError``, which ``render``
+reports as a template error naming the budget).
 
 The budget is CPU time of the thread that renders (``time.thread_time``), so a busy machine or
 other threads do not count against a template. A piece of work sets one budget for all the
@@ -21,13 +21,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from jinja2.exceptions import SecurityError
-
 DEFAULT_SECONDS = 2.0
 _EVERY = 256  # ticks between two reads of the thread's CPU clock (a read costs about a microsecond)
 
 
-class BudgetExceededError(SecurityError):
+class RefusedError(Exception):
+    """A template asked for more than it may: a value over the size bound (``bounds``) or more CPU
+    than its budget. Overture's own, not jinja's ``SecurityError``, so that this module and
+    ``bounds`` load without Jinja (``rendering``); ``render`` reports both alike."""
+
+
+class BudgetExceededError(RefusedError):
     """A template used more CPU than the budget in force."""
 
 

@@ -3,14 +3,18 @@
 ``validation`` checks a Flow with these before anything runs: a template that reads a task, an
 input or a variable that does not exist, or a name no template is given, is a problem of the
 Flow, named by its path.
+
+Jinja loads when a template is first read, as in ``rendering`` (its module doc says why).
 """
 
 from __future__ import annotations
 
-from jinja2 import TemplateSyntaxError, nodes
+from typing import TYPE_CHECKING
 
 from overture.templating.rendering import TOO_DEEP, is_template
-from overture.templating.sandbox import ENV
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
 
 CONTEXT_ROOTS = frozenset(
     {"inputs", "outputs", "vars", "trigger", "execution", "taskrun", "labels", "error", "flow", "parents"}
@@ -27,14 +31,21 @@ CONTEXT_KEYS: dict[str, frozenset[str]] = {
 KEY_HINTS = {("flow", "id"): "flow.name"}
 # Names Jinja itself binds: loop state inside {% for %}, and the arguments of a macro.
 _JINJA_LOCALS = frozenset({"loop", "caller", "varargs", "kwargs"})
+# The sandbox's globals (``sandbox.ENV.globals``, Jinja's default ones; a unit test holds the two
+# together), written out so that reading this constant does not load Jinja.
+JINJA_GLOBALS = frozenset({"cycler", "dict", "joiner", "lipsum", "namespace", "range"})
 
-KNOWN_NAMES = CONTEXT_ROOTS | {"secret"} | frozenset(ENV.globals) | _JINJA_LOCALS
+KNOWN_NAMES = CONTEXT_ROOTS | {"secret"} | JINJA_GLOBALS | _JINJA_LOCALS
 """Every name a template may read without binding it first."""
 
 
 def syntax_problem(template: str) -> str | None:
     if not is_template(template):
         return None
+    from jinja2 import TemplateSyntaxError
+
+    from overture.templating.sandbox import ENV
+
     try:
         ENV.compile(template)  # compiling, not only parsing, also finds unknown filters and tests
     except TemplateSyntaxError as exc:
@@ -50,19 +61,32 @@ def references(template: str) -> set[tuple[str, str | None]]:
     The key is None when it is computed (``outputs[name]``) or absent (``{{ inputs }}``).
     Names bound inside the template (``{% for x in ... %}``) are not reported.
     """
-    if not is_template(template):
+    tree = _parsed(template)
+    if tree is None:
         return set()
-    try:
-        tree = ENV.parse(template)
-    except (TemplateSyntaxError, RecursionError):
-        return set()  # reported by syntax_problem
     try:
         return _references(tree)
     except RecursionError:
         return set()
 
 
+def _parsed(template: str) -> nodes.Template | None:
+    """The template's tree; None if it is no template or does not parse (``syntax_problem`` says why)."""
+    if not is_template(template):
+        return None
+    from jinja2 import TemplateSyntaxError
+
+    from overture.templating.sandbox import ENV
+
+    try:
+        return ENV.parse(template)
+    except (TemplateSyntaxError, RecursionError):
+        return None
+
+
 def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
+    from jinja2 import nodes
+
     found: set[tuple[str, str | None]] = set()
     keyed: set[int] = set()
     called = {id(call.node) for call in tree.find_all(nodes.Call)}
@@ -91,12 +115,11 @@ def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
 def output_keys(template: str) -> set[tuple[str, str]]:
     """``(task, key)`` pairs of outputs the template names literally: ``outputs.load.rows``,
     ``outputs['load-data']['rows']``. Computed keys are not reported."""
-    if not is_template(template):
+    tree = _parsed(template)
+    if tree is None:
         return set()
-    try:
-        tree = ENV.parse(template)
-    except (TemplateSyntaxError, RecursionError):
-        return set()
+    from jinja2 import nodes
+
     found: set[tuple[str, str]] = set()
     try:
         called = {id(call.node) for call in tree.find_all(nodes.Call)}  # outputs.t.get('k'): a method
@@ -114,6 +137,8 @@ def output_keys(template: str) -> set[tuple[str, str]]:
 
 
 def _literal_key(node: nodes.Node) -> str | None:
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Getattr):
         return node.attr
     if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):

@@ -2,6 +2,11 @@
 
 Every failure is a ``TemplateError`` whose message names what is wrong (an undefined variable,
 a syntax error, something the sandbox refused), never a traceback from Jinja.
+
+Jinja (~2 MiB with the sandbox) loads when a template is first parsed or rendered (``render``,
+``references``): the modules that render import this package at their top, and a process whose
+flows hold no ``{{`` (the operator of most Flows, the CLI) never needs it. The imports of
+``sandbox`` and ``jinja2`` are therefore inside the functions that parse, the one place each.
 """
 
 from __future__ import annotations
@@ -10,14 +15,13 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from jinja2 import TemplateSyntaxError, UndefinedError
-from jinja2.exceptions import SecurityError, TemplateRuntimeError
+from typing import TYPE_CHECKING, Any
 
 from overture.templating import budget
 from overture.templating.placing import SecretReference
-from overture.templating.sandbox import ENV
+
+if TYPE_CHECKING:
+    from jinja2 import UndefinedError
 
 FALSY = frozenset({"", "false", "0", "no", "off", "none", "null"})
 TOO_DEEP = "template nested too deeply to read (brackets or blocks inside each other); flatten it"
@@ -53,6 +57,11 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
     """Render ``template``; raises TemplateError naming the undefined variable or the syntax error."""
     if not is_template(template):
         return template
+    from jinja2 import TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError, TemplateRuntimeError
+
+    from overture.templating.sandbox import ENV
+
     refs = secrets if secrets is not None else SecretRefs()
     try:
         with budget.rendering():
@@ -65,7 +74,7 @@ def render(template: str, context: Mapping[str, Any], secrets: SecretRefs | None
         raise TemplateError(f"{_undefined_message(exc)} in {template.strip()[:120]!r}") from None
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error at line {exc.lineno}: {exc.message}") from None
-    except SecurityError as exc:
+    except (SecurityError, budget.RefusedError) as exc:
         raise TemplateError(f"not allowed in a template: {exc}") from None
     except TemplateRuntimeError as exc:  # e.g. an unknown test inside {% if %}, found only when run
         raise TemplateError(f"{exc} in {template.strip()[:120]!r}") from None

@@ -58,6 +58,27 @@ def test_the_operator_does_not_load_asyncpg_before_a_sql_task() -> None:
     assert lean_then(code) is False
 
 
+def test_the_operator_starts_without_jinja_and_loads_it_at_the_first_template() -> None:
+    # Jinja is ~1.7 MiB of the operator's memory; a flow whose commands hold no {{ never needs it
+    # (templating/rendering.py's module doc). Parsing or rendering a template loads it.
+    code = (
+        "import json, sys\n"
+        "import kopf\n"
+        "import overture.handlers\n"
+        "from overture.api import build_models\n"
+        "from overture.controller.settings import OperatorSettings\n"
+        "from overture.templating import references, render, syntax_problem\n"
+        "build_models()\n"
+        "loaded = ['jinja2' in sys.modules]\n"
+        "plain = [render('echo plain', {}), sorted(references('echo plain')), syntax_problem('echo plain')]\n"
+        "loaded.append('jinja2' in sys.modules)\n"
+        "read = sorted(map(list, references('{{ outputs.a.b }}')))\n"
+        "rendered = render('{{ inputs.n * 2 }}', {'inputs': {'n': 21}})\n"
+        "print(json.dumps([*loaded, plain, read, rendered, 'jinja2' in sys.modules]))\n"
+    )
+    assert lean_then(code) == [False, False, ["echo plain", [], None], [["outputs", "a"]], "42", True]
+
+
 def test_a_trim_is_due_once_a_burst_of_work_has_ended_and_every_minute() -> None:
     assert due_to_trim(worked=True, busy=False, since_trim=2.0)
     assert not due_to_trim(worked=True, busy=True, since_trim=2.0)  # not in the middle of a burst

@@ -21,6 +21,8 @@ from overture.templating import (
     secret_env_name,
     syntax_problem,
 )
+from overture.templating.references import JINJA_GLOBALS
+from overture.templating.sandbox import ENV
 
 CONTEXT: dict[str, Any] = {
     "inputs": {"name": "world", "n": 3, "files": ["a.csv", "b.csv"], "flag": False},
@@ -175,6 +177,10 @@ def test_every_context_root_and_secret_are_known_names() -> None:
     for name in ("inputs", "outputs", "vars", "trigger", "execution", "taskrun", "secret", "loop", "range"):
         assert name in KNOWN_NAMES
     assert "input" not in KNOWN_NAMES
+
+
+def test_the_globals_known_without_loading_jinja_are_the_sandbox_globals() -> None:
+    assert frozenset(ENV.globals) == JINJA_GLOBALS
 
 
 @pytest.mark.parametrize(
