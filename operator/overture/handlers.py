@@ -41,6 +41,7 @@ from overture.controller.observe import job_observation
 from overture.controller.settings import OperatorSettings
 from overture.controller.shard_cache import TASK_KINDS, ShardCache
 from overture.controller.shard_leases import ShardElector
+from overture.controller.unstarted import is_waiting_long
 from overture.isolation import TenantWork
 from overture.kube.client import Kube
 from overture.kube.errors import RejectedError, TransientError
@@ -431,7 +432,16 @@ def _task_changed(runtime: Runtime, kind: str, event_type: str | None, body: Bod
     execution = (body["metadata"].get("labels") or {}).get(LABEL_EXECUTION)
     if not execution or runtime.controller is None:
         return
-    if job and before is not None and before == job_observation(runtime.store, namespace, job):
+    after = job_observation(runtime.store, namespace, job) if job else None
+    if (
+        job
+        and after is not None
+        and before == after
+        and not is_waiting_long(runtime.store, namespace, job, after, datetime.now(UTC))
+    ):
+        # a Job waiting for its pod within unstarted.GRACE_SECONDS included: the Job controller's
+        # status updates before the pod is seen changed nothing a reconcile reads, and it reads
+        # no FailedCreate Events yet
         runtime.watch_events[kind, "unchanged"] += 1
         return
     runtime.watch_events[kind, "queued"] += 1

@@ -74,18 +74,14 @@ def job_observation(store: Store, namespace: str, job: str) -> JobObservation | 
     """What ``observe`` reads of one Job and its pod (None if the Job is not cached).
 
     The watch handlers compare it before and after a Job's or pod's event: an event that leaves
-    it the same changes no decision, and queues no reconcile. A Job waiting for a pod that has
-    none is always "changed": its reconciles read the Job controller's Events after a while
-    (``unstarted.py``), and were woken by the Job's events before this comparison existed.
+    it the same changes no decision, and queues no reconcile, unless the Job has waited for its pod
+    long enough for its reconciles to read the Job controller's Events (``unstarted.is_waiting_long``).
     """
     body = store.jobs.get((namespace, job))
     if body is None:
         pod = store.pods.get((namespace, job))
         return observe_pod(pod) if pod is not None and job_of_pod(pod) == job else None
-    observation = observe_job(body, store.pod_of(namespace, job))
-    if observation.phase == JobPhase.PENDING and observation.pod is None:
-        return None
-    return observation
+    return observe_job(body, store.pod_of(namespace, job))
 
 
 def _has_limit(execution: Execution, flow: FlowSpec | None) -> bool:

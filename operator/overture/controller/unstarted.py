@@ -66,12 +66,7 @@ class CreationFailures:
         return replace(observed, jobs=jobs)
 
     def _waiting(self, namespace: str, name: str, job: JobObservation, now: datetime) -> bool:
-        """Whether Job ``name`` has been without a pod for ``GRACE_SECONDS``."""
-        if job.phase != JobPhase.PENDING or job.pod:
-            return False
-        body = self.store.jobs.get((namespace, name))
-        created = parse_time((body or {}).get("metadata", {}).get("creationTimestamp"))
-        return created is not None and (now - created).total_seconds() >= GRACE_SECONDS
+        return is_waiting_long(self.store, namespace, name, job, now)
 
     async def _list(self, namespace: str) -> dict[str, str]:
         """The newest FailedCreate message of each Job of ``namespace`` that has one."""
@@ -85,6 +80,17 @@ class CreationFailures:
             if event.get("reason") == "FailedCreate" and job and _stamp(event) >= _stamp(newest.get(job, {})):
                 newest[job] = event
         return {job: str(event.get("message") or "")[:500] for job, event in newest.items()}
+
+
+def is_waiting_long(store: Store, namespace: str, name: str, job: JobObservation, now: datetime) -> bool:
+    """Whether Job ``name`` has been without a pod for ``GRACE_SECONDS``: its reconciles read the
+    namespace's FailedCreate Events, which no watch brings, so each of its events is a reason to
+    reconcile (handlers.py) even when the Job's observation is the same."""
+    if job.phase != JobPhase.PENDING or job.pod:
+        return False
+    body = store.jobs.get((namespace, name))
+    created = parse_time((body or {}).get("metadata", {}).get("creationTimestamp"))
+    return created is not None and (now - created).total_seconds() >= GRACE_SECONDS
 
 
 def _stamp(event: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from overture.api import parse_execution, parse_flow
 from overture.controller.observe import job_observation, observe, readable_jobs
+from overture.engine import JobPhase
 from overture.kube.store import Store
 
 LABEL = "overture.dev/execution"
@@ -105,7 +106,11 @@ def test_a_job_observation_ignores_what_no_reconcile_reads() -> None:
     store = Store()
     assert job_observation(store, "ns", "run-1-a-1") is None  # not cached
     store.put("job", job("run-1-a-1", complete=False))
-    assert job_observation(store, "ns", "run-1-a-1") is None  # waiting for a pod: always "changed"
+    waiting = job_observation(store, "ns", "run-1-a-1")  # waiting for a pod: compared like the rest
+    assert waiting is not None
+    assert (waiting.phase, waiting.pod) == (JobPhase.PENDING, None)
+    store.put("job", {**job("run-1-a-1", complete=False), "spec": {"parallelism": 1}})  # nothing it reads
+    assert job_observation(store, "ns", "run-1-a-1") == waiting
     store.put("pod", pod("run-1-a-1-x", "run-1-a-1", "Pending"))
     first = job_observation(store, "ns", "run-1-a-1")
     assert first is not None

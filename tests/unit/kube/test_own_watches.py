@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from overture.api import LABEL_EXECUTION
@@ -89,7 +90,7 @@ class Controller(ShardedController):
 
 def test_the_watchs_copy_of_our_own_job_create_queues_no_reconcile() -> None:
     """The create's answer is cached (Store.put_created) by the reconcile that asked for the Job;
-    the ADDED event of that same version changes nothing it read. A Job waiting for its pod counts
+    the ADDED event of that same version changes nothing it read. A Job waiting for its pod counted
     as changed at every other event (controller/unstarted.py), so this one cost a reconcile per task run."""
     runtime = Runtime(OperatorSettings())
     runtime.controller = Controller()  # type: ignore[assignment]
@@ -101,6 +102,31 @@ def test_the_watchs_copy_of_our_own_job_create_queues_no_reconcile() -> None:
     assert runtime.controller.queued == []  # type: ignore[attr-defined]
     assert runtime.watch_events == {("job", "echo"): 1}
 
-    jobs.handler("MODIFIED", _object("Job", "run-t-1", "7", {LABEL_EXECUTION: "run"}))  # the Job controller's
+    started = _object("Job", "run-t-1", "7", {LABEL_EXECUTION: "run"})  # the Job controller's: the attempt's start
+    started["status"] = {"startTime": "2026-01-31T12:00:01Z"}
+    jobs.handler("MODIFIED", started)
     assert runtime.controller.queued == [("a", "run")]  # type: ignore[attr-defined]
     assert runtime.store.jobs[("a", "run-t-1")]["metadata"]["resourceVersion"] == "7"
+
+
+def test_a_job_waiting_for_its_pod_queues_a_reconcile_only_once_it_may_read_failed_creates() -> None:
+    """Before its pod is seen, the Job controller's updates of a Job created just now change nothing
+    a reconcile reads: it reads the FailedCreate Events only after unstarted.GRACE_SECONDS. After
+    that each event still queues one, as no watch brings those Events (a quota's refusal)."""
+    runtime = Runtime(OperatorSettings())
+    runtime.controller = Controller()  # type: ignore[assignment]
+    _, jobs, _ = own_watches(runtime, None, ["a"])  # type: ignore[arg-type]
+
+    def waiting(version: str, age: float) -> dict[str, Any]:
+        body = _object("Job", "run-t-1", version, {LABEL_EXECUTION: "run"})
+        created = datetime.now(UTC) - timedelta(seconds=age)
+        body["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return body
+
+    jobs.handler("ADDED", waiting("6", 0))  # first seen (not our create's echo)
+    jobs.handler("MODIFIED", waiting("7", 0))
+    assert runtime.controller.queued == [("a", "run")]  # type: ignore[attr-defined]
+    assert runtime.watch_events[("job", "unchanged")] == 1
+
+    jobs.handler("MODIFIED", waiting("8", 60))
+    assert runtime.controller.queued == [("a", "run"), ("a", "run")]  # type: ignore[attr-defined]
