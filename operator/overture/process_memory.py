@@ -35,6 +35,14 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   known not to be None), none decides what the operator does (docs/DECISIONS.md). Only where
   its bytecode was compiled (``.opt-2.pyc``: the image and ``make install`` compile it): else
   each start would compile every module from source, which left ~3 MiB more than it saved.
+- ``aiohttp.connector`` makes two default SSL contexts when it is imported, each loading the
+  system's whole CA bundle (144 certificates, ~0.8 MiB a context). The operator's own connections
+  bring their own contexts (the kubeconfig's CA, through kopf and the API client); only an http
+  task's ``https://`` call uses aiohttp's verified one. So aiohttp is imported with those contexts
+  reading the same certificates from the system's hashed directory (OpenSSL's ``capath``: a
+  certificate is read when a handshake first needs it), where that directory is known to hold the
+  bundle's certificates (``ca_directory``: Debian's, the image's, layout); verification is the
+  same, ~1.6 MiB less.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import functools
 import importlib
 import importlib.util
 import re
+import ssl
 import sys
 import types
 from collections.abc import Callable
@@ -61,6 +70,8 @@ MALLOC_ARENAS = 2
 TRIM_SECONDS = 60.0
 TRIM_CHECK_SECONDS = 2.0
 SSL_READ_BYTES = 16 * 1024
+DEBIAN_CA_BUNDLE = "ca-certificates.crt"
+CA_DIRECTORY_IMPORTS = ("aiohttp.connector",)  # makes default SSL contexts at import, used by http tasks only
 
 
 def without_docstrings(optimize: int, executable: str, argv: list[str], compiled: bool) -> list[str] | None:
@@ -89,6 +100,10 @@ def lean() -> None:
         import_when_read(name)
     limit_malloc_arenas(MALLOC_ARENAS)
     smaller_tls_read_buffers(SSL_READ_BYTES)
+    directory = ca_directory(ssl.get_default_verify_paths())
+    if directory is not None:
+        for module in CA_DIRECTORY_IMPORTS:
+            import_with_ca_directory(module, directory)
 
 
 # ``from kubernetes_asyncio.client.models.v1_job import V1Job``: a generated package's __init__
@@ -181,6 +196,42 @@ def import_when_read(name: str) -> bool:
     if spec is None or not spec.submodule_search_locations:
         return False
     sys.modules[name] = LazyPackage(name, Path(spec.submodule_search_locations[0]), {}, whole=True)
+    return True
+
+
+def ca_directory(paths: ssl.DefaultVerifyPaths) -> str | None:
+    """The hashed directory (``capath``) that holds the certificates of the CA bundle in force
+    (``cafile``), where OpenSSL reads one when a handshake first needs it; None where that is not
+    known: a bundle other than Debian's ``<capath>/ca-certificates.crt`` (``update-ca-certificates``
+    writes it and the hashed names together; ``SSL_CERT_FILE`` may choose another), a directory
+    without hashed names (``<hash>.0``)."""
+    if not paths.cafile or not paths.capath:
+        return None
+    directory = Path(paths.capath)
+    if Path(paths.cafile) != directory / DEBIAN_CA_BUNDLE or not any(directory.glob("*.0")):
+        return None
+    return str(directory)
+
+
+def import_with_ca_directory(module: str, directory: str) -> bool:
+    """Import ``module`` with every SSL context it makes while importing that loads the default CA
+    certificates (``set_default_verify_paths``) reading them from ``directory`` when a handshake
+    needs one instead, not the whole bundle at once. False (nothing done) if it is imported already."""
+    if module in sys.modules:
+        return False
+    own = vars(ssl.SSLContext).get("set_default_verify_paths")  # None: inherited from _ssl's context
+
+    def from_directory(context: ssl.SSLContext) -> None:
+        context.load_verify_locations(capath=directory)
+
+    ssl.SSLContext.set_default_verify_paths = from_directory  # type: ignore[method-assign,assignment]
+    try:
+        importlib.import_module(module)
+    finally:
+        if own is None:
+            del ssl.SSLContext.set_default_verify_paths
+        else:
+            ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
     return True
 
 

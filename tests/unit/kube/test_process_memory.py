@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from overture.process_memory import (
     SSL_READ_BYTES,
     TRIM_SECONDS,
     Trimmer,
+    ca_directory,
     docstrings_compiled_out,
     due_to_trim,
     without_docstrings,
@@ -168,3 +170,76 @@ def test_the_operator_imports_builds_and_parses_without_docstrings_and_asserts()
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [2, None, True]
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
+def _certificate_authority(directory: Path, name: str) -> tuple[Path, Path]:
+    """A CA ``name`` and a certificate for ``localhost`` it signed (certificate, key) in ``directory``."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ca, ca_key, csr = directory / f"{name}-ca.crt", directory / f"{name}-ca.key", directory / f"{name}.csr"
+    cert, key, extensions = directory / f"{name}.crt", directory / f"{name}.key", directory / f"{name}.ext"
+    _openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", f"/CN={name} CA")
+    _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+    extensions.write_text("subjectAltName=DNS:localhost\n")
+    _openssl(
+        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-out", cert, "-days", "1", "-extfile", extensions
+    )
+    return cert, key
+
+
+def test_aiohttp_default_contexts_read_a_ca_from_the_directory_when_a_handshake_needs_it(tmp_path: Path) -> None:
+    # The system's bundle is ~0.8 MiB per context aiohttp makes at import; an http task's https
+    # call verifies against the same certificates, read from the hashed directory.
+    trusted, other = tmp_path / "trusted", tmp_path / "other"
+    trusted.mkdir()
+    other.mkdir()
+    served = _certificate_authority(trusted, "trusted")
+    unknown = _certificate_authority(other, "other")
+    _openssl("rehash", trusted)
+    code = (
+        "import asyncio, json, ssl, sys\n"
+        "from overture.process_memory import import_with_ca_directory\n"
+        f"imported = import_with_ca_directory('aiohttp.connector', {str(trusted)!r})\n"
+        "import aiohttp.connector\n"
+        "verified = aiohttp.connector._SSL_CONTEXT_VERIFIED\n"
+        "async def handshake(cert, key):\n"
+        "    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "    context.load_cert_chain(cert, key)\n"
+        "    server = await asyncio.start_server(lambda r, w: w.close(), 'localhost', 0, ssl=context)\n"
+        "    port = server.sockets[0].getsockname()[1]\n"
+        "    try:\n"
+        "        _, writer = await asyncio.open_connection('localhost', port, ssl=verified)\n"
+        "        writer.close()\n"
+        "        return 'verified'\n"
+        "    except ssl.SSLCertVerificationError:\n"
+        "        return 'refused'\n"
+        "    finally:\n"
+        "        server.close()\n"
+        "before = verified.cert_store_stats()['x509']\n"
+        f"results = [asyncio.run(handshake(*{[str(p) for p in served]!r})),\n"
+        f"    asyncio.run(handshake(*{[str(p) for p in unknown]!r}))]\n"
+        "restored = 'set_default_verify_paths' not in vars(ssl.SSLContext)\n"
+        "print(json.dumps([imported, before, results, verified.cert_store_stats()['x509'], restored]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [True, 0, ["verified", "refused"], 1, True]
+
+
+def test_the_ca_directory_is_used_only_where_it_holds_the_bundle_in_force(tmp_path: Path) -> None:
+    def paths(cafile: Path | None, capath: Path | None) -> ssl.DefaultVerifyPaths:
+        return ssl.DefaultVerifyPaths(
+            str(cafile) if cafile else None, str(capath) if capath else None, "SSL_CERT_FILE", "", "SSL_CERT_DIR", ""
+        )
+
+    bundle = tmp_path / "ca-certificates.crt"
+    assert ca_directory(paths(bundle, tmp_path)) is None  # no hashed names
+    (tmp_path / "0123abcd.0").touch()
+    assert ca_directory(paths(bundle, tmp_path)) == str(tmp_path)
+    assert ca_directory(paths(tmp_path / "mine.pem", tmp_path)) is None  # SSL_CERT_FILE's own bundle
+    assert ca_directory(paths(tmp_path / "sub" / "ca-certificates.crt", tmp_path)) is None
+    assert ca_directory(paths(None, tmp_path)) is None
+    assert ca_directory(paths(bundle, None)) is None
