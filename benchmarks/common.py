@@ -522,22 +522,43 @@ class Operator:
         started = time.monotonic()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        profile_dir = os.environ.get("OVERTURE_BENCH_PROFILE")
-        if profile_dir:
-            Path(profile_dir).mkdir(parents=True, exist_ok=True)
-            out = Path(profile_dir) / f"{self.name}.folded"
-            self.profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(self.pid), "--rate", "100", "--format", "raw", "-o", str(out)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}; log: {self.log_path}")
             if await asyncio.to_thread(self._ready):
-                return time.monotonic() - started
+                ready = time.monotonic() - started
+                self._profile()
+                return ready
             await asyncio.sleep(0.1)
         raise RuntimeError(f"operator not ready after {timeout:.0f}s; log: {self.log_path}")
+
+    def _profile(self) -> None:
+        """``OVERTURE_BENCH_PROFILE``: sample the ready operator. Not from its start: ``overture
+        operator`` starts itself again as ``python -OO`` (same pid), and py-spy, attached before
+        that, stops with the first image (it recorded only the imports). ``--nonblocking``: the
+        operator is not paused for each sample, so its CPU figure is its own."""
+        profile_dir = os.environ.get("OVERTURE_BENCH_PROFILE")
+        if not profile_dir:
+            return
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        out = Path(profile_dir) / f"{self.name}.folded"
+        self.profiler = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                "100",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def _ready(self) -> bool:
         try:
