@@ -55,7 +55,9 @@ class CreationFailures:
 
     async def observed(self, namespace: str, observed: Observed, now: datetime) -> Observed:
         """``observed`` with the FailedCreate reason of each Job that has been waiting for its pod."""
-        waiting = [name for name, job in observed.jobs.items() if self._waiting(namespace, name, job, now)]
+        waiting = [
+            name for name, job in observed.jobs.items() if is_waiting_long(self.store, namespace, name, job, now)
+        ]
         if not waiting:
             return observed
         failures = await self._read.get(namespace)
@@ -64,9 +66,6 @@ class CreationFailures:
             if name in failures:
                 jobs[name] = replace(jobs[name], reason="FailedCreate", message=failures[name])
         return replace(observed, jobs=jobs)
-
-    def _waiting(self, namespace: str, name: str, job: JobObservation, now: datetime) -> bool:
-        return is_waiting_long(self.store, namespace, name, job, now)
 
     async def _list(self, namespace: str) -> dict[str, str]:
         """The newest FailedCreate message of each Job of ``namespace`` that has one."""
