@@ -47,7 +47,7 @@ async def bench(quick: bool = False, mode: str = "completer") -> dict[str, Any]:
         return {"mode": mode, "skipped": f"no Ready {mode} node"}
     namespace = await api.create_namespace("bench-api")
     completer = Completer("completer-api") if mode == "completer" else None
-    rec = Recorder(api, namespace)
+    rec = Recorder(api, namespace, kinds=("executions",))  # it reads only Executions
     try:
         await placement.use("pending" if completer else mode)
         if completer:

@@ -64,7 +64,7 @@ async def bench(quick: bool = False, ticks: int | None = None, others: int | Non
     await placement.discover()
     namespace = await api.create_namespace("bench-schedule")
     completer = Completer("completer-schedule")
-    rec = Recorder(api, namespace)
+    rec = Recorder(api, namespace, kinds=("executions",))  # it reads only Executions
     delays: list[float] = []
     try:
         await placement.use("pending")
