@@ -45,17 +45,26 @@ must_fail 'ui.auth must be "token" or "impersonate"' --set ui.enabled=true --set
 must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=0
 must_fail "operator.shards must be a whole number from 1 to 64" --set operator.shards=65
 must_fail "operator.shards > 1 needs operator.leaderElection=true" --set operator.shards=2 --set operator.leaderElection=false
-must_fail 'operator.taskRuntime must be "job" or "pod"' --set operator.taskRuntime=pods
+must_fail 'operator.taskRuntime must be "job", "pod" or "managed-job"' --set operator.taskRuntime=pods
 
 # The pod task runtime: the setting reaches the operator, and only then may it create and delete pods.
 "$HELM" template overture "$CHART" -n overture --set operator.taskRuntime=pod >"$out/pods.yaml"
 grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/pods.yaml" | grep -qF 'value: "pod"' ||
   { echo "[chart] ERROR: operator.taskRuntime=pod did not render OVERTURE_TASK_RUNTIME=\"pod\"" >&2; exit 1; }
-grep -qF 'verbs: ["get", "list", "watch", "create", "delete"]  # the pod task runtime' "$out/pods.yaml" ||
+grep -qF 'verbs: ["get", "list", "watch", "create", "delete"]  # the pod and managed-job runtimes' "$out/pods.yaml" ||
   { echo "[chart] ERROR: operator.taskRuntime=pod did not grant create and delete on pods" >&2; exit 1; }
-if grep -qF '# the pod task runtime' "$out/cluster.yaml"; then
+if grep -qF '# the pod and managed-job runtimes' "$out/cluster.yaml"; then
   echo "[chart] ERROR: the default (job) runtime granted create on pods" >&2; exit 1
 fi
+if grep -qF 'jobs/status' "$out/cluster.yaml" "$out/pods.yaml"; then
+  echo "[chart] ERROR: the job or pod runtime granted patch on jobs/status" >&2; exit 1
+fi
+# The managed-job runtime: it makes the pods of its Jobs and writes their status.
+"$HELM" template overture "$CHART" -n overture --set operator.taskRuntime=managed-job >"$out/managed.yaml"
+grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/managed.yaml" | grep -qF 'value: "managed-job"' ||
+  { echo "[chart] ERROR: operator.taskRuntime=managed-job did not render OVERTURE_TASK_RUNTIME" >&2; exit 1; }
+grep -qF '# the pod and managed-job runtimes' "$out/managed.yaml" && grep -qF 'jobs/status' "$out/managed.yaml" ||
+  { echo "[chart] ERROR: operator.taskRuntime=managed-job did not grant pods create and jobs/status patch" >&2; exit 1; }
 
 # Two replicas side by side: the shard count reaches the operator as OVERTURE_SHARDS.
 "$HELM" template overture "$CHART" -n overture --set replicaCount=2 --set operator.shards=4 >"$out/sharded.yaml"

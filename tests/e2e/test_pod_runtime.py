@@ -52,9 +52,8 @@ def flow(name: str, *tasks: str) -> str:
     )
 
 
-def test_tasks_run_as_pods_with_their_outputs_and_logs(
-    cluster: Cluster, kubeconfig: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_etl(cluster: Cluster) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The example ETL flow run to its success, its outputs passed on: (its execution, its task runs)."""
     cluster.apply_flow(ETL)
     name = cluster.run("etl-outputs")
     execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=180)
@@ -62,6 +61,13 @@ def test_tasks_run_as_pods_with_their_outputs_and_logs(
     assert execution["status"]["state"] == "SUCCESS", execution["status"]
     assert runs["transform"]["outputs"] == {"rows": 84}
     assert runs["load"]["outputs"] == {"loaded": 84}
+    return name, runs
+
+
+def test_tasks_run_as_pods_with_their_outputs_and_logs(
+    cluster: Cluster, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, runs = run_etl(cluster)
     assert cluster.jobs(name) == []  # no Job at all
     made = pods(cluster, name)
     attempts = [runs[t]["attempts"][0] for t in ("extract", "transform", "load")]

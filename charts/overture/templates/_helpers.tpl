@@ -69,10 +69,15 @@ a Role per namespace in namespaced scope). Leases are separate: the release name
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "delete"]
+{{- if eq (toString .Values.operator.taskRuntime) "managed-job" }}
+- apiGroups: ["batch"]
+  resources: ["jobs/status"]
+  verbs: ["patch"]  # the managed-job runtime: the operator writes its Jobs' ended status
+{{- end }}
 - apiGroups: [""]
   resources: ["pods"]
-  {{- if eq (toString .Values.operator.taskRuntime) "pod" }}
-  verbs: ["get", "list", "watch", "create", "delete"]  # the pod task runtime: the operator makes task pods
+  {{- if has (toString .Values.operator.taskRuntime) (list "pod" "managed-job") }}
+  verbs: ["get", "list", "watch", "create", "delete"]  # the pod and managed-job runtimes: the operator makes task pods
   {{- else }}
   verbs: ["get", "list", "watch"]
   {{- end }}

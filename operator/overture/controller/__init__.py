@@ -90,14 +90,18 @@ class Controller:
         return self.executions.own_writes.set_aside(key, resource_version)
 
     def resync(self) -> None:
-        """Every unfinished execution reconciled again, every flow's retention checked (a new leader's first act)."""
+        """Every unfinished execution reconciled again, every flow's retention checked, every managed
+        Job's ended status written that a restart left unwritten (a new leader's first act)."""
         self.housekeeping.resync(self.queue.enqueue)
+        self.executions.job_statuses.catch_up()
 
     def on_finished(self, callback: Callable[[Body], Awaitable[Any]]) -> None:
         """``callback(body)`` for each execution that ends (flow triggers)."""
         self.executions.on_finished.append(callback)
 
     async def run(self) -> None:
+        if self.queue.gate is None:  # no election to wait for: the cache is primed, this replica acts now
+            self.executions.job_statuses.catch_up()
         tasks = [
             asyncio.create_task(self.queue.run()),
             asyncio.create_task(self.housekeeping.run(self.queue.enqueue, self.settings.resync_seconds)),

@@ -52,6 +52,7 @@ from overture.controller.calls import CallRunner
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
+from overture.controller.job_statuses import JobStatuses
 from overture.controller.observe import observe
 from overture.controller.own_writes import OwnWrites
 from overture.controller.queue import Result
@@ -64,6 +65,7 @@ from overture.engine import (
     Decision,
     DeleteJob,
     EmitEvent,
+    JobPhase,
     KillExecution,
     StartCall,
     start_failure,
@@ -76,8 +78,9 @@ from overture.kube.client import Kube
 from overture.kube.errors import ApiError, RejectedError
 from overture.kube.flow_cache import FlowCache
 from overture.kube.jobs import ExecLimitError, build_job
+from overture.kube.managed_jobs import MANAGED_BY, is_managed, job_pod
 from overture.kube.namespaces import NamespacePolicies
-from overture.kube.pods import POD, build_pod
+from overture.kube.pods import MANAGED_JOB, POD, build_pod
 from overture.kube.policy import PolicyError, TaskPolicy
 from overture.kube.store import Body, Key, Store
 from overture.template_tasks import expand_flow
@@ -130,6 +133,8 @@ class ExecutionReconciler:
         self.unstarted = CreationFailures(kube, store)
         self.refused_pods = RefusedPods()  # the pod runtime's pods refused (403), waiting as FailedCreate
         self.own_writes = OwnWrites()  # the watch handler sets aside the echoes of writes in flight
+        self.job_statuses = JobStatuses(kube, store)  # the managed-job runtime's Jobs' ended status
+        self._unmanaged_logged = False
 
     async def reconcile(self, key: Key) -> Result:
         body = self.store.executions.get(key)
@@ -176,6 +181,8 @@ class ExecutionReconciler:
         if resolved and decision.status.flow_spec is flow:  # snapshotted: say which templates it holds
             decision = replace(decision, status=decision.status.model_copy(update={"templates": resolved}))
         result = await self._apply(body, execution, decision)
+        ended = [job for job, seen in observed.jobs.items() if seen.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)]
+        self.job_statuses.after_reconcile(key[0], ended)  # after the Execution's status: off its critical path
         return result.sooner(RETRY_SECONDS) if self.refused_pods.waiting(key) else result
 
     def _flow_for(
@@ -308,6 +315,7 @@ class ExecutionReconciler:
         name = execution.metadata.name
         flow_spec = decision.status.flow_spec
         pods = self.settings.task_runtime == POD
+        managed_by = MANAGED_BY if self.settings.task_runtime == MANAGED_JOB else None
         kind = "pod" if pods else "Job"
         common: dict[str, Any] = {
             "namespace": namespace,
@@ -322,12 +330,17 @@ class ExecutionReconciler:
             if pods:
                 manifest = build_pod(action, **common)
             else:
-                manifest = build_job(action, ttl_seconds=self.settings.job_ttl_seconds, **common)
+                manifest = build_job(action, ttl_seconds=self.settings.job_ttl_seconds, managed_by=managed_by, **common)
         except (ArtifactError, PolicyError, ExecLimitError) as exc:  # a failed attempt, as a Job the API server refused
             self.rejected_jobs.setdefault((namespace, name), {})[action.name] = str(exc)[:1000]
             return True
         try:
             created = await self._create_task_object(manifest)
+            if managed_by is not None:
+                pod = self._pod_of_managed_job(manifest, created)
+                if pod is not None:
+                    manifest = pod  # what a refusal below is about
+                    await self._create_task_object(pod)
         except ApiError as exc:
             if not self._refused((namespace, name), manifest, exc):
                 raise
@@ -343,6 +356,27 @@ class ExecutionReconciler:
                 action.attempt,
             )
         return False
+
+    def _pod_of_managed_job(self, manifest: dict[str, Any], created: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The pod the operator makes for its managed Job (``manifest``; ``created``: the create's
+        answer, None if it existed: a restart, or a pod not made yet), or None: the Job is not
+        managed by the operator (a cluster without JobManagedBy dropped ``spec.managedBy``, and the
+        built-in Job controller runs it), or it is not cached yet (the engine asks again)."""
+        meta = manifest["metadata"]
+        job = created if created is not None else self.store.jobs.get((meta["namespace"], meta["name"]))
+        if job is None:
+            return None
+        if not is_managed(job):
+            if not self._unmanaged_logged:
+                self._unmanaged_logged = True
+                log.warning(
+                    "The API server dropped the Job's spec.managedBy (JobManagedBy is off): the built-in Job "
+                    "controller runs the managed-job runtime's Jobs; job=%s/%s",
+                    meta["namespace"],
+                    meta["name"],
+                )
+            return None
+        return job_pod(manifest, job["metadata"]["uid"])
 
     def _refused(self, key: Key, manifest: dict[str, Any], error: ApiError) -> bool:
         """Whether ``error`` (creating ``manifest``, an attempt's Job or pod) is the API server

@@ -1,9 +1,9 @@
 """What the cluster shows for one execution, read from the cache as the engine's ``Observed``.
 
-Its Jobs (with their pods) or, in the ``pod`` task runtime, its attempts' own pods; the Jobs
-the API server refused (seen as failed attempts), its child executions (only those it created:
-one that someone else made under a child's name is a failure), how busy its flow is (for
-``concurrency``) and the execution a replay copies from.
+Its Jobs (with their pods; a ``managed-job`` Job seen from its pod) or, in the ``pod`` task
+runtime, its attempts' own pods; the Jobs the API server refused (seen as failed attempts), its
+child executions (only those it created: one that someone else made under a child's name is a
+failure), how busy its flow is (for ``concurrency``) and the execution a replay copies from.
 Pure reads of the ``Store``: no API call.
 """
 
@@ -15,6 +15,7 @@ from overture.api import Execution, FlowSpec, State, parse_execution, published_
 from overture.api.times import iso
 from overture.engine import ChildObservation, JobObservation, JobPhase, Observed
 from overture.kube.jobs import observe_job
+from overture.kube.managed_jobs import is_managed, observe_managed_job
 from overture.kube.pods import observe_pod
 from overture.kube.store import Body, Store, job_of_pod
 
@@ -33,7 +34,9 @@ def observe(
     for job in store.jobs_of(namespace, name):
         job_name = job["metadata"]["name"]
         if job_name in readable:
-            jobs[job_name] = observe_job(job, store.pod_of(namespace, job_name))
+            seen = observe_task_job(job, store.pod_of(namespace, job_name))
+            if seen is not None:
+                jobs[job_name] = seen
     for job_name in readable - jobs.keys():  # the pod task runtime: the attempt's own pod, no Job
         pod = store.pods.get((namespace, job_name))
         if pod is not None and job_of_pod(pod) == job_name:
@@ -81,7 +84,13 @@ def job_observation(store: Store, namespace: str, job: str) -> JobObservation | 
     if body is None:
         pod = store.pods.get((namespace, job))
         return observe_pod(pod) if pod is not None and job_of_pod(pod) == job else None
-    return observe_job(body, store.pod_of(namespace, job))
+    return observe_task_job(body, store.pod_of(namespace, job))
+
+
+def observe_task_job(job: Body, pod: Body | None) -> JobObservation | None:
+    """An attempt's Job with its pod: the built-in Job controller's, or (``spec.managedBy``, the
+    ``managed-job`` runtime) the operator's own, seen from its pod alone."""
+    return observe_managed_job(job, pod) if is_managed(job) else observe_job(job, pod)
 
 
 def _has_limit(execution: Execution, flow: FlowSpec | None) -> bool:

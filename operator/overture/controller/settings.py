@@ -7,7 +7,7 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
   ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
   ``OVERTURE_RESYNC_SECONDS``, ``OVERTURE_TENANT_THREADS``, ``OVERTURE_TEMPLATE_CPU_SECONDS``,
-  ``OVERTURE_TASK_RUNTIME`` (``job`` or ``pod``; also ``overture operator --task-runtime``): the
+  ``OVERTURE_TASK_RUNTIME`` (``job``, ``pod`` or ``managed-job``; also ``overture operator --task-runtime``): the
   controller (``ControllerSettings``; the tenant settings also serve the triggers);
 - ``OVERTURE_CALLS_ALLOWED_NETWORKS`` (CIDRs, comma-separated), ``OVERTURE_CALLS_ALLOW_PRIVATE``:
   where http, sql and notify tasks may connect (``calls.guard``);
@@ -59,8 +59,10 @@ class ControllerSettings:
     status_debounce: float = 2.0  # seconds a task transition may wait to be written (see held.py)
     observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
     job_ttl_seconds: int | None = 86400
-    # How a task attempt runs: "job" (a Job, whose controller makes the pod) or "pod" (the
-    # operator makes the pod itself: kube/pods.py, docs/DECISIONS.md "The pod task runtime").
+    # How a task attempt runs: "job" (a Job, whose controller makes the pod), "pod" (the
+    # operator makes the pod itself: kube/pods.py, docs/DECISIONS.md "The pod task runtime") or
+    # "managed-job" (a Job whose spec.managedBy is the operator, which makes its pod and writes its
+    # status: kube/managed_jobs.py, docs/DECISIONS.md "The managed-job task runtime").
     task_runtime: str = JOB
     resync_seconds: float = 60.0
     # The artifact store (task files, big outputs, archived logs); None: tasks run without the
@@ -132,10 +134,12 @@ class OperatorSettings:
 
 
 def task_runtime(text: str) -> str:
-    """``OVERTURE_TASK_RUNTIME``: job (the default, also when empty) or pod."""
+    """``OVERTURE_TASK_RUNTIME``: job (the default, also when empty), pod or managed-job."""
     runtime = text.strip().lower() or JOB
     if runtime not in TASK_RUNTIMES:
-        raise ValueError(f"OVERTURE_TASK_RUNTIME={text!r}: set job (the default: a Job per task attempt) or pod")
+        raise ValueError(
+            f"OVERTURE_TASK_RUNTIME={text!r}: set job (the default: a Job per task attempt), pod or managed-job"
+        )
     return runtime
 
 

@@ -118,6 +118,20 @@ class Kube:
         body = client.V1DeleteOptions(propagation_policy="Background")
         await self._delete(self.batch.delete_namespaced_job(name, namespace, body=body))
 
+    async def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a Job's status (the ``managed-job`` runtime: the operator is its controller); the stored Job."""
+        answer = await self._call(
+            "patch",
+            self.batch.patch_namespaced_job_status(
+                name,
+                namespace,
+                {"status": status},
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            ),
+        )
+        stored: dict[str, Any] = self.api.sanitize_for_serialization(answer)
+        return stored
+
     async def create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """A task attempt's own pod (the ``pod`` task runtime) as stored; None if it existed already."""
         return await self._create(f"/api/v1/namespaces/{quote(namespace)}/pods", manifest)

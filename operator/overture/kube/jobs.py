@@ -68,8 +68,11 @@ def build_job(
     ttl_seconds: int | None = DEFAULT_TTL_SECONDS,
     signer: Signer | None = None,
     policy: TaskPolicy = STRICTEST,
+    managed_by: str | None = None,
 ) -> dict[str, Any]:
-    """The Job of one attempt (the ``job`` task runtime): its pod is ``task_pod_spec``'s."""
+    """The Job of one attempt: its pod is ``task_pod_spec``'s. ``managed_by`` (``spec.managedBy``,
+    the ``managed-job`` runtime, kube/managed_jobs.py): the controller that makes its pod and
+    writes its status instead of the built-in Job controller."""
     labels = job_labels(flow, execution, request)
     pod_spec = task_pod_spec(
         request, namespace=namespace, execution=execution, service_account=service_account, signer=signer, policy=policy
@@ -82,6 +85,8 @@ def build_job(
         spec["activeDeadlineSeconds"] = request.timeout_seconds
     if ttl_seconds is not None:
         spec["ttlSecondsAfterFinished"] = ttl_seconds
+    if managed_by is not None:
+        spec["managedBy"] = managed_by
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -306,8 +311,13 @@ KEPT_METADATA = (
 
 
 def cached_job(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a Job the operator reads: its name, labels, creation and status."""
-    return {"metadata": _kept_metadata(body), "status": body.get("status") or {}}
+    """The part of a Job the operator reads: its name, labels, creation, status and, when it has
+    one, its ``spec.managedBy`` (the ``managed-job`` runtime: whose pod and status it is)."""
+    kept: dict[str, Any] = {"metadata": _kept_metadata(body), "status": body.get("status") or {}}
+    managed_by = (body.get("spec") or {}).get("managedBy")
+    if managed_by is not None:
+        kept["spec"] = {"managedBy": managed_by}
+    return kept
 
 
 def cached_pod(body: Mapping[str, Any]) -> dict[str, Any]:

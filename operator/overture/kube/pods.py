@@ -31,7 +31,8 @@ from overture.kube.policy import STRICTEST, TaskPolicy
 
 JOB = "job"
 POD = "pod"
-TASK_RUNTIMES = (JOB, POD)
+MANAGED_JOB = "managed-job"  # a Job per attempt whose pod and status are the operator's (kube/managed_jobs.py)
+TASK_RUNTIMES = (JOB, POD, MANAGED_JOB)
 POD_DELETED = "PodDeleted"
 
 

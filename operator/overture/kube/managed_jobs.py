@@ -1,0 +1,107 @@
+"""The ``managed-job`` task runtime: a Job per attempt whose pod and status are the operator's.
+
+``OVERTURE_TASK_RUNTIME=managed-job`` (chart ``operator.taskRuntime``; the default stays ``job``).
+Each attempt is still a Job (``build_job``: same name, labels, owner), with ``spec.managedBy:
+overture.dev/operator``: the built-in Job controller skips such a Job (JobManagedBy, on by default
+since Kubernetes 1.32), and its seven writes per task go (its pod create, the tracking finalizer
+off, three status updates, two Events: benchmarks/README.md, "who writes what per task"). The
+operator makes the pod and writes the Job's status once, when the attempt ended
+(docs/DECISIONS.md, "The managed-job task runtime"):
+
+- the pod (``job_pod``) is the Job's template under the attempt's name, with the labels the API
+  server gives a Job's pods (``kubectl logs job/NAME`` and ``kubectl describe job`` find it), the
+  Job as its controlling owner (deleted with it, the Job with its Execution) and the timeout as its
+  ``activeDeadlineSeconds``; it is observed as the pod runtime's pod is (``observe_pod``);
+- the Job's status (``ended_job_status``) is one merge patch after the attempt ended: start and
+  completion times, the count, and the conditions the API server's Job status validation asks
+  for (SuccessCriteriaMet with Complete, FailureTarget with Failed: it refuses Complete or Failed
+  alone). No write when the pod starts: ``kubectl get jobs`` shows the Job Running 0/1 meanwhile.
+
+A cluster without JobManagedBy drops the field: the create's answer has no ``spec.managedBy``,
+the built-in controller runs that Job, and the operator makes no pod (``is_managed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from overture.api.times import iso
+from overture.engine import JobObservation, JobPhase
+from overture.kube.pods import observe_pod
+
+MANAGED_BY = "overture.dev/operator"  # the Job's spec.managedBy: its controller is this operator
+BUILT_IN = "kubernetes.io/job-controller"
+# The labels the API server gives a Job's pod template (and so its pods): the Job's selector and name.
+UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+ENDED = frozenset({"Complete", "Failed"})
+
+
+def is_managed(job: Mapping[str, Any]) -> bool:
+    """Whether the operator, not the built-in Job controller, runs ``job`` (its ``spec.managedBy``)."""
+    return (job.get("spec") or {}).get("managedBy") == MANAGED_BY
+
+
+def job_pod(job: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The pod of a managed Job (``job``: its manifest or the API server's copy; ``uid``: the Job's)."""
+    meta = job["metadata"]
+    spec = job["spec"]
+    labels = dict((spec["template"].get("metadata") or {}).get("labels") or {})
+    labels |= dict.fromkeys(UID_LABELS, uid) | dict.fromkeys(NAME_LABELS, meta["name"])
+    pod_spec = dict(spec["template"]["spec"])
+    if spec.get("activeDeadlineSeconds"):
+        pod_spec["activeDeadlineSeconds"] = spec["activeDeadlineSeconds"]  # counted from the kubelet's start
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": uid}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": dict(meta.get("annotations") or {}),
+            "ownerReferences": [owner | {"controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": pod_spec,
+    }
+
+
+def observe_managed_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObservation | None:
+    """What a managed Job's attempt is: its pod's word (``observe_pod``); None before its pod is
+    seen (the engine asks for the attempt again after ``UNSEEN_JOB_GRACE``, which makes the pod)
+    or once it is gone (the engine fails an attempt whose pod was seen and went)."""
+    return observe_pod(pod) if pod is not None else None
+
+
+def ended_job_status(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The status a managed Job still needs (a merge patch), or None: not managed, already ended,
+    or its pod has not ended (nothing to say yet)."""
+    if not is_managed(job) or pod is None:
+        return None
+    conditions = (job.get("status") or {}).get("conditions") or []
+    if any(c.get("type") in ENDED and c.get("status") == "True" for c in conditions):
+        return None
+    seen = observe_pod(pod)
+    if seen.phase not in (JobPhase.SUCCEEDED, JobPhase.FAILED):
+        return None
+    end = seen.end or seen.start
+    start = seen.start or end
+    if start is None or end is None:
+        return None
+    at = iso(end)
+    status: dict[str, Any] = {"startTime": iso(start)}
+    if seen.phase == JobPhase.SUCCEEDED:
+        reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
+        status |= {"completionTime": at, "succeeded": 1, "conditions": _conditions("SuccessCriteriaMet", "Complete")}
+    else:
+        reason = seen.reason or "PodFailed"
+        message = seen.message or f"the attempt's pod failed (exit code {seen.exit_code}); its log: {seen.log_at}"
+        status |= {"failed": 1, "conditions": _conditions("FailureTarget", "Failed")}
+    for condition in status["conditions"]:
+        condition |= {"reason": reason, "message": message[:1000], "lastTransitionTime": at}
+    return status
+
+
+def _conditions(*types: str) -> list[dict[str, Any]]:
+    return [{"type": kind, "status": "True"} for kind in types]

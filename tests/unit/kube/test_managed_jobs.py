@@ -1,0 +1,125 @@
+"""The ``managed-job`` task runtime's pure parts (kube/managed_jobs.py): the Job the operator
+controls, the pod it makes for it, what the attempt is seen as, and the one status the Job gets
+when it ended (the terminal conditions the 1.34 API server's Job status validation asks for)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_pods import REQUEST, WHERE  # the pod runtime's attempt: the same request, made a managed Job
+
+from overture.controller.observe import observe_task_job
+from overture.engine import JobPhase
+from overture.kube.jobs import build_job, cached_job
+from overture.kube.managed_jobs import MANAGED_BY, ended_job_status, is_managed, job_pod, observe_managed_job
+
+JOB_LABELS = {
+    "batch.kubernetes.io/controller-uid": "job-uid",
+    "controller-uid": "job-uid",
+    "batch.kubernetes.io/job-name": "ex-load-1",
+    "job-name": "ex-load-1",
+}
+
+
+def managed_job(**status: Any) -> dict[str, Any]:
+    job = build_job(REQUEST, managed_by=MANAGED_BY, **WHERE)
+    job["metadata"]["uid"] = "job-uid"
+    job["status"] = status
+    return job
+
+
+def pod(phase: str, terminated: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
+    containers = [{"name": "task", "state": {"terminated": terminated}}] if terminated else []
+    return {
+        "metadata": {"name": "ex-load-1", "labels": JOB_LABELS, "creationTimestamp": "2026-12-02T00:00:00Z"},
+        "status": {"phase": phase, "startTime": "2026-12-02T00:00:01Z", "containerStatuses": containers, **status},
+    }
+
+
+ENDED_OK = {"exitCode": 0, "startedAt": "2026-12-02T00:00:02Z", "finishedAt": "2026-12-02T00:00:07Z"}
+ENDED_BADLY = {**ENDED_OK, "exitCode": 3, "reason": "Error"}
+
+
+def test_the_managed_job_is_the_jobs_job_with_the_operator_as_its_controller() -> None:
+    plain = build_job(REQUEST, **WHERE)
+    job = build_job(REQUEST, managed_by=MANAGED_BY, **WHERE)
+    assert job["spec"] == {**plain["spec"], "managedBy": "overture.dev/operator"}
+    assert job["metadata"] == plain["metadata"]
+    assert is_managed(job)
+    assert not is_managed(plain)
+    assert not is_managed({**job, "spec": {**job["spec"], "managedBy": "kubernetes.io/job-controller"}})
+
+
+def test_its_pod_is_the_template_under_the_attempts_name_with_the_jobs_labels_owned_by_the_job() -> None:
+    job = build_job(REQUEST, managed_by=MANAGED_BY, **WHERE)
+    made = job_pod(job, "job-uid")
+    assert (made["apiVersion"], made["kind"]) == ("v1", "Pod")
+    assert made["metadata"]["name"] == "ex-load-1"
+    assert made["metadata"]["labels"] == {**job["spec"]["template"]["metadata"]["labels"], **JOB_LABELS}
+    assert made["metadata"]["annotations"] == {"overture.dev/task-run": "load"}
+    assert made["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": "ex-load-1",
+            "uid": "job-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert made["spec"] == {**job["spec"]["template"]["spec"], "activeDeadlineSeconds": 60}
+
+
+def test_the_cache_keeps_whose_job_it_is_and_the_attempt_is_seen_from_its_pod() -> None:
+    cached = cached_job(managed_job())
+    assert cached["spec"] == {"managedBy": MANAGED_BY}
+    assert "spec" not in cached_job(build_job(REQUEST, **WHERE))
+    # the pod failed past its deadline before its container ended: no Job condition says so
+    deadline = pod("Failed", reason="DeadlineExceeded", message="Pod was active on the node longer than specified")
+    seen = observe_task_job(cached, deadline)
+    assert seen is not None
+    assert (seen.phase, seen.reason) == (JobPhase.FAILED, "DeadlineExceeded")
+    assert observe_managed_job(cached, None) is None  # no pod seen yet: the engine asks for it again
+
+
+def test_a_succeeded_pod_gives_its_job_complete_with_success_criteria_met() -> None:
+    status = ended_job_status(managed_job(), pod("Succeeded", ENDED_OK))
+    condition = {
+        "status": "True",
+        "reason": "CompletionsReached",
+        "message": "Reached expected number of succeeded pods",
+        "lastTransitionTime": "2026-12-02T00:00:07Z",
+    }
+    assert status == {
+        "startTime": "2026-12-02T00:00:02Z",
+        "completionTime": "2026-12-02T00:00:07Z",
+        "succeeded": 1,
+        "conditions": [{"type": "SuccessCriteriaMet", **condition}, {"type": "Complete", **condition}],
+    }
+
+
+def test_a_failed_pod_gives_its_job_failed_with_failure_target() -> None:
+    status = ended_job_status(managed_job(), pod("Failed", ENDED_BADLY))
+    assert status is not None
+    assert (status["startTime"], status["failed"]) == ("2026-12-02T00:00:02Z", 1)
+    assert "completionTime" not in status
+    assert [(c["type"], c["reason"]) for c in status["conditions"]] == [
+        ("FailureTarget", "Error"),
+        ("Failed", "Error"),
+    ]
+    assert "exit code 3" in status["conditions"][0]["message"]
+    deadline = ended_job_status(managed_job(), pod("Failed", reason="DeadlineExceeded", message="too long"))
+    assert deadline is not None
+    assert [(c["reason"], c["message"]) for c in deadline["conditions"]] == [("DeadlineExceeded", "too long")] * 2
+
+
+def test_no_status_to_write_until_the_pod_ended_nor_twice_nor_for_a_job_it_does_not_control() -> None:
+    assert ended_job_status(managed_job(), None) is None
+    assert ended_job_status(managed_job(), pod("Running")) is None
+    assert ended_job_status(managed_job(), pod("Pending")) is None
+    done = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert ended_job_status(managed_job(**done), pod("Succeeded", ENDED_OK)) is None
+    failed = {"conditions": [{"type": "Failed", "status": "True"}]}
+    assert ended_job_status(managed_job(**failed), pod("Failed", ENDED_BADLY)) is None
+    assert ended_job_status(build_job(REQUEST, **WHERE), pod("Succeeded", ENDED_OK)) is None
+    assert ended_job_status(cached_job(managed_job()), pod("Succeeded", ENDED_OK)) is not None  # from the cache
