@@ -29,12 +29,16 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   A TLS record holds at most 16 KiB, so ``SSL_READ_BYTES`` still takes a whole record per read; a
   1 MiB LIST page takes 64 reads instead of 4 (microseconds). 64 KiB left ~1 MiB (session 6).
 - The operator runs without docstrings (``python -OO``: ``overture operator`` starts itself again
-  so, ``without_docstrings``): they are ~2.5 MiB of its imports' code objects, and nothing in the
+  so, ``lean_interpreter``): they are ~2.5 MiB of its imports' code objects, and nothing in the
   operator reads one (only ``overture crds`` and ``overture schema`` do, in the CLI). ``-OO``
   also drops ``assert`` statements: Overture's state what type checkers cannot see (a value
   known not to be None), none decides what the operator does (docs/DECISIONS.md). Only where
   its bytecode was compiled (``.opt-2.pyc``: the image and ``make install`` compile it): else
   each start would compile every module from source, which left ~3 MiB more than it saved.
+  It starts with ``-X no_debug_ranges`` too: each code object then keeps a line number per
+  instruction but not the columns (Python drops them as it loads the bytecode, compiled with
+  them or not), ~0.5 MiB of its imports. A traceback in the operator's log still names each
+  file, line and source line; only the ``^^^^`` marks under the failing part of a line go.
 - ``aiohttp.connector`` makes two default SSL contexts when it is imported, each loading the
   system's whole CA bundle (144 certificates, ~0.8 MiB a context). The operator's own connections
   bring their own contexts (the kubeconfig's CA, through kopf and the API client); only an http
@@ -43,6 +47,13 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   certificate is read when a handshake first needs it), where that directory is known to hold the
   bundle's certificates (``ca_directory``: Debian's, the image's, layout); verification is the
   same, ~1.6 MiB less.
+- ``aiohttp.web`` (kopf's probes, the operator's own /metrics and webhooks) makes a
+  ``mimetypes.MimeTypes`` when it is imported, for the static files it could serve; making one
+  first fills the ``mimetypes`` module's own table from the system's files (/etc/mime.types:
+  ~2,000 types, ~0.4 MiB), which that instance never reads (it copies Python's defaults). So
+  aiohttp is imported with that table left unread (``import_with_mime_files_unread``); it is read
+  when something first asks ``mimetypes`` (an http task's multipart upload guessing a file's type),
+  as it would be in a process that had not imported aiohttp.web: the same answers.
 """
 
 from __future__ import annotations
@@ -72,15 +83,17 @@ TRIM_CHECK_SECONDS = 2.0
 SSL_READ_BYTES = 16 * 1024
 DEBIAN_CA_BUNDLE = "ca-certificates.crt"
 CA_DIRECTORY_IMPORTS = ("aiohttp.connector",)  # makes default SSL contexts at import, used by http tasks only
+MIME_TABLE_IMPORTS = ("aiohttp.web_fileresponse",)  # makes a MimeTypes at import (for static files)
 
 
-def without_docstrings(optimize: int, executable: str, argv: list[str], compiled: bool) -> list[str] | None:
+def lean_interpreter(optimize: int, executable: str, argv: list[str], compiled: bool) -> list[str] | None:
     """The command line that runs this process's command (``sys.orig_argv``) again under
-    ``python -OO``; None if it runs so already (``optimize``: ``sys.flags.optimize``), if its
-    bytecode is not ``compiled`` (``docstrings_compiled_out``), or there is no interpreter."""
+    ``python -OO -X no_debug_ranges``; None if it runs under -OO already (``optimize``:
+    ``sys.flags.optimize``), if its bytecode is not ``compiled`` (``docstrings_compiled_out``),
+    or there is no interpreter."""
     if optimize >= 2 or not compiled or not executable or not argv:
         return None
-    return [executable, "-OO", *argv[1:]]
+    return [executable, "-OO", "-X", "no_debug_ranges", *argv[1:]]
 
 
 def docstrings_compiled_out(package: str = "kopf") -> bool:
@@ -104,6 +117,8 @@ def lean() -> None:
     if directory is not None:
         for module in CA_DIRECTORY_IMPORTS:
             import_with_ca_directory(module, directory)
+    for module in MIME_TABLE_IMPORTS:
+        import_with_mime_files_unread(module)
 
 
 # ``from kubernetes_asyncio.client.models.v1_job import V1Job``: a generated package's __init__
@@ -232,6 +247,25 @@ def import_with_ca_directory(module: str, directory: str) -> bool:
             del ssl.SSLContext.set_default_verify_paths
         else:
             ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
+    return True
+
+
+def import_with_mime_files_unread(module: str) -> bool:
+    """Import ``module`` without the ``mimetypes`` module reading the system's type files
+    (``mimetypes.init``) for a ``MimeTypes()`` made while importing: such an instance holds
+    Python's default types whether they are read or not. They are read at the first
+    ``mimetypes.guess_type`` (or other module-level call) after, as they would be without it.
+    False (nothing done) if ``module`` is imported already or the files were read already."""
+    import mimetypes
+
+    if module in sys.modules or mimetypes.inited:
+        return False
+    mimetypes.inited = True  # MimeTypes() calls init() unless this is set
+    try:
+        importlib.import_module(module)
+    finally:
+        if getattr(mimetypes, "_db", None) is None:  # nothing read the files meanwhile: read at first use
+            mimetypes.inited = False
     return True
 
 

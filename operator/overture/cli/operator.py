@@ -17,10 +17,10 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import sys
 
     from overture.kube.store import APISERVER_DEPTH
-    from overture.process_memory import docstrings_compiled_out, lean, without_docstrings
+    from overture.process_memory import docstrings_compiled_out, lean, lean_interpreter
 
-    again = without_docstrings(sys.flags.optimize, sys.executable, sys.orig_argv, docstrings_compiled_out())
-    if again is not None:  # this process, started again as python -OO (same pid, env and fds)
+    again = lean_interpreter(sys.flags.optimize, sys.executable, sys.orig_argv, docstrings_compiled_out())
+    if again is not None:  # this process, started again as python -OO -X no_debug_ranges (same pid, env and fds)
         os.execv(again[0], again)
     lean()  # before kopf is imported
     # kopf's watches and our lists decode with Python's json, whose C decoder stops at the

@@ -20,7 +20,7 @@ from overture.process_memory import (
     ca_directory,
     docstrings_compiled_out,
     due_to_trim,
-    without_docstrings,
+    lean_interpreter,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,22 +115,28 @@ def test_the_trimmer_trims_after_work_when_the_queue_is_idle(monkeypatch: pytest
     asyncio.run(scenario())
 
 
-def test_the_operator_starts_itself_again_without_docstrings() -> None:
+def test_the_operator_starts_itself_again_without_docstrings_and_columns() -> None:
     command = ["python3", "-m", "overture", "operator", "--port", "8080"]
-    assert without_docstrings(0, "/venv/bin/python", command, compiled=True) == [
-        "/venv/bin/python",
-        "-OO",
-        "-m",
-        "overture",
-        "operator",
-        "--port",
-        "8080",
-    ]
+    lean = ["/venv/bin/python", "-OO", "-X", "no_debug_ranges"]
+    assert lean_interpreter(0, "/venv/bin/python", command, compiled=True) == [*lean, *command[1:]]
     script = ["/venv/bin/python", "/venv/bin/overture", "operator"]  # the console script, as in the image
-    assert without_docstrings(0, "/venv/bin/python", script, compiled=True) == ["/venv/bin/python", "-OO", *script[1:]]
-    assert without_docstrings(2, "/venv/bin/python", command, compiled=True) is None  # started so: no loop
-    assert without_docstrings(0, "/venv/bin/python", command, compiled=False) is None  # would compile from source
-    assert without_docstrings(0, "", command, compiled=True) is None
+    assert lean_interpreter(0, "/venv/bin/python", script, compiled=True) == [*lean, *script[1:]]
+    assert lean_interpreter(2, "/venv/bin/python", command, compiled=True) is None  # started so: no loop
+    assert lean_interpreter(0, "/venv/bin/python", command, compiled=False) is None  # would compile from source
+    assert lean_interpreter(0, "", command, compiled=True) is None
+
+
+def test_code_loaded_from_compiled_bytecode_keeps_lines_but_no_columns_under_no_debug_ranges() -> None:
+    # The operator's bytecode is compiled with columns (make install, the image); Python drops
+    # them as it loads each code object, so no separate compilation is needed.
+    code = "import json, kopf\nprint(json.dumps(list(kopf.run.__code__.co_positions())))"
+    positions = {}
+    for flags in ([], ["-X", "no_debug_ranges"]):
+        result = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True)
+        positions[bool(flags)] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [p[0] for p in positions[True]] == [p[0] for p in positions[False]]  # the same lines
+    assert any(isinstance(column, int) for _, _, column, _ in positions[False])
+    assert all(column is None and end is None for _, _, column, end in positions[True])
 
 
 def test_the_optimized_bytecode_is_found_where_it_was_compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,3 +249,33 @@ def test_the_ca_directory_is_used_only_where_it_holds_the_bundle_in_force(tmp_pa
     assert ca_directory(paths(tmp_path / "sub" / "ca-certificates.crt", tmp_path)) is None
     assert ca_directory(paths(None, tmp_path)) is None
     assert ca_directory(paths(bundle, None)) is None
+
+
+def test_aiohttp_web_is_imported_without_reading_the_system_mime_types_until_first_asked() -> None:
+    # aiohttp.web's MimeTypes() made mimetypes read /etc/mime.types (~0.4 MiB) at import, for a
+    # table it never reads; the operator's imports leave it unread, and the first question reads it.
+    mime_types = Path("/etc/mime.types")
+    code = (
+        "import json, mimetypes\n"
+        "import kopf, overture.handlers, overture.server\n"
+        "from aiohttp.web_fileresponse import CONTENT_TYPES\n"
+        "unread = mimetypes._db is None\n"
+        "aiohttp_types = sorted(CONTENT_TYPES.types_map[True].items())\n"
+        "first_guess = mimetypes.guess_type('scene.x3d')[0]\n"
+        "print(json.dumps([unread, aiohttp_types, first_guess, mimetypes._db is not None]))\n"
+    )
+    unread, aiohttp_types, first_guess, read = lean_then(code)
+    plain = subprocess.run(  # the same questions where nothing was left unread
+        [sys.executable, "-c", code.replace("unread = mimetypes._db is None", "unread = False")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    _, plain_types, plain_guess, _ = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert unread  # after the operator's imports
+    assert read  # at the first question
+    assert aiohttp_types == plain_types  # aiohttp's own table: Python's defaults and its additions
+    assert first_guess == plain_guess
+    if mime_types.is_file() and "x3d" in mime_types.read_text():
+        assert first_guess == "model/x3d+xml"  # in the system's file, not Python's defaults
