@@ -54,6 +54,11 @@ Measured with 1,000 Flows and 10,000 finished Executions cached (benchmarks/READ
   aiohttp is imported with that table left unread (``import_with_mime_files_unread``); it is read
   when something first asks ``mimetypes`` (an http task's multipart upload guessing a file's type),
   as it would be in a process that had not imported aiohttp.web: the same answers.
+- ``frozenlist`` (aiohttp's and aiosignal's lists of signal handlers and trace configs, set up
+  once and iterated at each signal) is imported as its pure Python class
+  (``FROZENLIST_NO_EXTENSIONS``, read by frozenlist at import): its C++ extension was the only
+  one in the operator that linked ``libstdc++``, whose pages were ~0.9 MiB of the process.
+  Nothing hot uses it: a signal's handlers are a few, iterated in Python either way.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import ctypes.util
 import functools
 import importlib
 import importlib.util
+import os
 import re
 import ssl
 import sys
@@ -84,6 +90,8 @@ SSL_READ_BYTES = 16 * 1024
 DEBIAN_CA_BUNDLE = "ca-certificates.crt"
 CA_DIRECTORY_IMPORTS = ("aiohttp.connector",)  # makes default SSL contexts at import, used by http tasks only
 MIME_TABLE_IMPORTS = ("aiohttp.web_fileresponse",)  # makes a MimeTypes at import (for static files)
+# imported as pure Python: (module, the variable it reads at import to leave its C extension out)
+PURE_PYTHON_IMPORTS = (("frozenlist", "FROZENLIST_NO_EXTENSIONS"),)  # its C++ extension alone brings libstdc++
 
 
 def lean_interpreter(optimize: int, executable: str, argv: list[str], compiled: bool) -> list[str] | None:
@@ -113,6 +121,8 @@ def lean() -> None:
         import_when_read(name)
     limit_malloc_arenas(MALLOC_ARENAS)
     smaller_tls_read_buffers(SSL_READ_BYTES)
+    for module, variable in PURE_PYTHON_IMPORTS:  # before aiohttp, which imports them
+        import_pure_python(module, variable)
     directory = ca_directory(ssl.get_default_verify_paths())
     if directory is not None:
         for module in CA_DIRECTORY_IMPORTS:
@@ -247,6 +257,24 @@ def import_with_ca_directory(module: str, directory: str) -> bool:
             del ssl.SSLContext.set_default_verify_paths
         else:
             ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
+    return True
+
+
+def import_pure_python(module: str, variable: str) -> bool:
+    """Import ``module`` with the environment ``variable`` it reads at import set, so that it
+    leaves its C extension out; the environment is then as it was (child processes inherit
+    nothing). False (nothing done) if ``module`` is imported already or missing."""
+    if module in sys.modules or importlib.util.find_spec(module) is None:
+        return False
+    before = os.environ.get(variable)
+    os.environ[variable] = "1"
+    try:
+        importlib.import_module(module)
+    finally:
+        if before is None:
+            del os.environ[variable]
+        else:
+            os.environ[variable] = before
     return True
 
 

@@ -279,3 +279,16 @@ def test_aiohttp_web_is_imported_without_reading_the_system_mime_types_until_fir
     assert first_guess == plain_guess
     if mime_types.is_file() and "x3d" in mime_types.read_text():
         assert first_guess == "model/x3d+xml"  # in the system's file, not Python's defaults
+
+
+def test_frozenlist_is_pure_python_in_the_operator_and_libstdcxx_is_not_loaded() -> None:
+    # frozenlist's C++ extension was the one library that brought libstdc++ (~0.9 MiB of pages).
+    code = (
+        "import json, os\n"
+        "import kopf, overture.handlers, overture.server\n"
+        "import frozenlist\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(json.dumps([frozenlist.FrozenList.__module__, 'libstdc++' in maps,\n"
+        "    'FROZENLIST_NO_EXTENSIONS' in os.environ]))\n"
+    )
+    assert lean_then(code) == ["frozenlist", False, False]  # the pure class; the environment as it was
