@@ -1,7 +1,7 @@
 """7. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
 
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
-                              [--engines overture,overture-pods,argo]
+                              [--engines overture,overture-pods,argo] (or overture-managed)
 
 ``--workloads fanoutN`` (N other than 1,000) adds an N-item fan-out, 200 at a time as in
 tests/e2e/test_limits.py's soak run: ``fanout10000`` is issue 16's 10,000-item each (long, so
@@ -13,7 +13,9 @@ pods (image ``localhost/argoexec:<v>``, built locally). Per workload, each engin
 namespace and a fresh controller, and they take turns: Overture, then "Overture (pods)" (the
 operator with ``OVERTURE_TASK_RUNTIME=pod``: it creates each task's pod itself, no Job), then
 Argo with its default requeue (``DEFAULT_REQUEUE_TIME`` 10 s), then Argo with 2 s. Never two at
-once. The kwok node completes pods owned by an Execution as it does a Job's or a Workflow's
+once. ``--engines overture-managed`` (not by default) adds "Overture (managed Jobs)": the operator
+with ``OVERTURE_TASK_RUNTIME=managed-job`` (a Job per task whose pod and status it makes itself,
+kube/managed_jobs.py). The kwok node completes pods owned by an Execution as it does a Job's or a Workflow's
 (hack/cluster/up.sh: a cluster started before that change must be restarted for the pod runtime).
 
 Workloads (busybox ``true`` tasks): 40 sequential tasks and 20 concurrent two-task runs on the
@@ -593,15 +595,13 @@ class Side:
     engine: str  # "overture" | "argo"
     label: str  # what the table shows
     requeue: str = ""
-    runtime: str = "job"  # Overture's task runtime (OVERTURE_TASK_RUNTIME): job, or pod
+    runtime: str = "job"  # Overture's task runtime (OVERTURE_TASK_RUNTIME): job, pod or managed-job
 
 
 async def measure(
     api: Api, placement: Placement, workload: Workload, side: Side, argo: ArgoBuild | None, relay: Relay | None
 ) -> dict[str, Any]:
-    namespace = await api.create_namespace(
-        f"peer-{side.engine}{'-pods' if side.runtime == 'pod' else ''}-{workload.key}"
-    )
+    namespace = await api.create_namespace(f"peer-{side.engine}{RUNTIME_SUFFIXES.get(side.runtime, '')}-{workload.key}")
     prefix = f"bench-{namespace}"
     counters = Counters(api, prefix, namespace, side.engine)
     result: dict[str, Any] = {
@@ -760,6 +760,8 @@ HEADER = [
 
 
 ENGINES = ("overture", "overture-pods", "argo")  # overture-pods: the operator with OVERTURE_TASK_RUNTIME=pod
+MANAGED = "overture-managed"  # the operator with OVERTURE_TASK_RUNTIME=managed-job: asked for by name only
+RUNTIME_SUFFIXES = {"pod": "-pods", "managed-job": "-managed"}  # a side's namespace names its runtime
 
 
 async def bench(
@@ -773,12 +775,14 @@ async def bench(
     each side (benchmarks.scale saves them, so a run stopped part way keeps what finished)."""
     chosen = chosen_workloads(quick, only)
     engines = engines or list(ENGINES)
-    unknown = sorted(set(engines) - set(ENGINES))
+    unknown = sorted(set(engines) - {*ENGINES, MANAGED})
     if unknown:
-        raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+        raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join((*ENGINES, MANAGED))}")
     sides = [Side("overture", "Overture")] if "overture" in engines else []
     if "overture-pods" in engines:
         sides.append(Side("overture", "Overture (pods)", runtime="pod"))
+    if MANAGED in engines:
+        sides.append(Side("overture", "Overture (managed Jobs)", runtime="managed-job"))
     if "argo" in engines:
         sides += [Side("argo", f"Argo (requeue {r})", r) for r in (requeues or list(DEFAULT_REQUEUES))]
     # Overture alone needs neither Argo's build nor the relay its pods reach the API server by.

@@ -119,17 +119,13 @@ class Kube:
         await self._delete(self.batch.delete_namespaced_job(name, namespace, body=body))
 
     async def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch a Job's status (the ``managed-job`` runtime: the operator is its controller); the stored Job."""
-        answer = await self._call(
-            "patch",
-            self.batch.patch_namespaced_job_status(
-                name,
-                namespace,
-                {"status": status},
-                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-            ),
-        )
-        stored: dict[str, Any] = self.api.sanitize_for_serialization(answer)
+        """Merge-patch a Job's status (the ``managed-job`` runtime: the operator is its controller);
+        the stored Job, as plain JSON (not decoded into V1Job: see ``_post``)."""
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}/status"
+        code, answer = await self._raw("patch", "PATCH", path, "application/json", {"status": status}, MERGE_PATCH)
+        if not 200 <= code <= 299:
+            raise translate(code, _status_message(answer))
+        stored: dict[str, Any] = json.loads(answer)
         return stored
 
     async def create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -438,13 +434,19 @@ class Kube:
         return result
 
     async def _raw(
-        self, verb: str, method: str, path: str, accept: str, body: dict[str, Any] | None = None
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        accept: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, bytes]:
         """(HTTP status, body) of one request, read whole so the connection goes back to the pool."""
         REQUESTS[verb] += 1
         headers = {"Accept": accept}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         try:
             response = await self.api.call_api(
                 path,
