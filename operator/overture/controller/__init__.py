@@ -102,10 +102,13 @@ class Controller:
     async def run(self) -> None:
         if self.queue.gate is None:  # no election to wait for: the cache is primed, this replica acts now
             self.executions.job_statuses.catch_up()
+        gate = self.queue.gate
+        acting = (lambda: True) if gate is None else gate.is_set
         tasks = [
             asyncio.create_task(self.queue.run()),
             asyncio.create_task(self.housekeeping.run(self.queue.enqueue, self.settings.resync_seconds)),
             asyncio.create_task(self.events.run()),
+            asyncio.create_task(self.executions.job_statuses.keep_up(self.settings.resync_seconds, acting)),
         ]
         try:
             await asyncio.gather(*tasks)

@@ -7,14 +7,16 @@ write is logged with the API server's words. Idempotent: what is written is deci
 cache (``ended_job_status``: nothing once the cached Job has ended), and a Job with a write in
 flight is not handed over twice. A restart between the Execution's end and the Job's write is
 caught up by ``catch_up`` over every cached Job, after the cache is primed (or a shard's Jobs
-taken): the reconcile of an ended execution reads nothing of its Jobs.
+taken): the reconcile of an ended execution reads nothing of its Jobs. A write that failed (a busy
+or unreachable API server) is tried again by the same sweep every resync period (``keep_up``):
+else its Job would show Running until its Execution is deleted, and its TTL would never start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError
@@ -59,6 +61,13 @@ class JobStatuses:
             log.warning("Could not write a managed Job's status: job=%s/%s error=%s", namespace, name, exc)
             return
         self.store.put("job", stored)
+
+    async def keep_up(self, seconds: float, acting: Callable[[], bool]) -> None:
+        """``catch_up`` every ``seconds`` while ``acting`` (this replica leads, or holds shards)."""
+        while True:
+            await asyncio.sleep(seconds)
+            if acting():
+                self.catch_up()
 
     async def drain(self) -> None:
         """Wait for the writes in flight (tests; shutting down)."""

@@ -135,3 +135,23 @@ def test_a_cluster_that_drops_managed_by_runs_the_job_itself_and_gets_no_pod(cap
     assert setup.kube.jobs == ["one-1-t-1"]
     assert setup.kube.created == []
     assert "JobManagedBy is off" in caplog.text
+
+
+def test_a_failed_status_write_is_tried_again_every_resync_period() -> None:
+    setup = Setup()
+    setup.reconcile()
+    setup.pod_ends("Succeeded", 0)
+    setup.kube.refuse_status = True  # a busy API server
+    setup.reconcile(1)
+    assert setup.kube.job_statuses_written == []
+    setup.kube.refuse_status = False
+
+    async def a_few_periods() -> None:
+        keeping_up = asyncio.create_task(setup.reconciler.job_statuses.keep_up(0.01, lambda: True))
+        while not setup.kube.job_statuses_written:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # more periods: the Job has ended in the cache, no second write
+        keeping_up.cancel()
+
+    asyncio.run(asyncio.wait_for(a_few_periods(), 5))
+    assert [job for job, _ in setup.kube.job_statuses_written] == ["one-1-t-1"]
