@@ -1,7 +1,7 @@
 """7. Peer: Overture and Argo Workflows side by side, same cluster, same workloads, one at a time.
 
     python -m benchmarks.peer [--quick] [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
-                              [--engines overture,overture-pods,argo] (or overture-managed)
+                              [--engines overture,overture-pods,argo] (or overture-jobs)
 
 ``--workloads fanoutN`` (N other than 1,000) adds an N-item fan-out, 200 at a time as in
 tests/e2e/test_limits.py's soak run: ``fanout10000`` is issue 16's 10,000-item each (long, so
@@ -10,12 +10,13 @@ never by default).
 Argo Workflows (hack/argo/build.sh: v4.0.5 from the Go module proxy, cached) runs as its
 ``workflow-controller`` process on this machine, like the operator; its executor runs in the
 pods (image ``localhost/argoexec:<v>``, built locally). Per workload, each engine gets a fresh
-namespace and a fresh controller, and they take turns: Overture, then "Overture (pods)" (the
-operator with ``OVERTURE_TASK_RUNTIME=pod``: it creates each task's pod itself, no Job), then
-Argo with its default requeue (``DEFAULT_REQUEUE_TIME`` 10 s), then Argo with 2 s. Never two at
-once. ``--engines overture-managed`` (not by default) adds "Overture (managed Jobs)": the operator
-with ``OVERTURE_TASK_RUNTIME=managed-job`` (a Job per task whose pod and status it makes itself,
-kube/managed_jobs.py). The kwok node completes pods owned by an Execution as it does a Job's or a Workflow's
+namespace and a fresh controller, and they take turns: Overture (its default task runtime,
+``managed-job``: a Job per task whose pod and status it makes itself, kube/managed_jobs.py), then
+"Overture (pods)" (the operator with ``OVERTURE_TASK_RUNTIME=pod``: it creates each task's pod
+itself, no Job), then Argo with its default requeue (``DEFAULT_REQUEUE_TIME`` 10 s), then Argo
+with 2 s. Never two at once. ``--engines overture-jobs`` (not by default) adds "Overture (built-in
+Jobs)": the operator with ``OVERTURE_TASK_RUNTIME=job`` (Jobs the built-in Job controller runs,
+the default until session 8). The kwok node completes pods owned by an Execution as it does a Job's or a Workflow's
 (hack/cluster/up.sh: a cluster started before that change must be restarted for the pod runtime).
 
 Workloads (busybox ``true`` tasks): 40 sequential tasks and 20 concurrent two-task runs on the
@@ -86,6 +87,7 @@ from benchmarks.common import (
     watch_raw,
     write_result,
 )
+from overture.kube.pods import DEFAULT_TASK_RUNTIME, JOB
 
 ARGO_GROUP, ARGO_VERSION = "argoproj.io", "v1alpha1"
 FLOWCONTROL = ("flowcontrol.apiserver.k8s.io", "v1")
@@ -595,7 +597,7 @@ class Side:
     engine: str  # "overture" | "argo"
     label: str  # what the table shows
     requeue: str = ""
-    runtime: str = "job"  # Overture's task runtime (OVERTURE_TASK_RUNTIME): job, pod or managed-job
+    runtime: str = DEFAULT_TASK_RUNTIME  # Overture's task runtime (OVERTURE_TASK_RUNTIME): managed-job, job or pod
 
 
 async def measure(
@@ -760,8 +762,8 @@ HEADER = [
 
 
 ENGINES = ("overture", "overture-pods", "argo")  # overture-pods: the operator with OVERTURE_TASK_RUNTIME=pod
-MANAGED = "overture-managed"  # the operator with OVERTURE_TASK_RUNTIME=managed-job: asked for by name only
-RUNTIME_SUFFIXES = {"pod": "-pods", "managed-job": "-managed"}  # a side's namespace names its runtime
+BUILT_IN_JOBS = "overture-jobs"  # the operator with OVERTURE_TASK_RUNTIME=job: asked for by name only
+RUNTIME_SUFFIXES = {"pod": "-pods", "job": "-jobs"}  # a side's namespace names its runtime (not the default)
 
 
 async def bench(
@@ -775,14 +777,14 @@ async def bench(
     each side (benchmarks.scale saves them, so a run stopped part way keeps what finished)."""
     chosen = chosen_workloads(quick, only)
     engines = engines or list(ENGINES)
-    unknown = sorted(set(engines) - {*ENGINES, MANAGED})
+    unknown = sorted(set(engines) - {*ENGINES, BUILT_IN_JOBS})
     if unknown:
-        raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join((*ENGINES, MANAGED))}")
+        raise SystemExit(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join((*ENGINES, BUILT_IN_JOBS))}")
     sides = [Side("overture", "Overture")] if "overture" in engines else []
     if "overture-pods" in engines:
         sides.append(Side("overture", "Overture (pods)", runtime="pod"))
-    if MANAGED in engines:
-        sides.append(Side("overture", "Overture (managed Jobs)", runtime="managed-job"))
+    if BUILT_IN_JOBS in engines:
+        sides.append(Side("overture", "Overture (built-in Jobs)", runtime=JOB))
     if "argo" in engines:
         sides += [Side("argo", f"Argo (requeue {r})", r) for r in (requeues or list(DEFAULT_REQUEUES))]
     # Overture alone needs neither Argo's build nor the relay its pods reach the API server by.

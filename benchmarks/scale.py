@@ -3,7 +3,7 @@
 
     python -m benchmarks.scale [--quick] [--parts engine,throughput,peer,each]
         [--workloads seq40,runs20,runs200,fanout1000] [--requeue 10s,2s]
-        [--each-items 10000] [--each-engines overture[,argo]] [--engine-budget 120] [--runtimes job,pod]
+        [--each-items 10000] [--each-engines overture[,argo]] [--engine-budget 120] [--runtimes managed-job,pod]
 
 Each part is another module's benchmark, run as it runs alone (how each figure is taken: that
 module's docstring), one after the other, never two at once:
@@ -12,8 +12,9 @@ module's docstring), one after the other, never two at once:
   1,000 and 10,000 task runs per shape, and a 5,000-task flat flow end to end for at most
   ``--engine-budget`` seconds (it says how far it got).
 - ``throughput``: benchmarks.throughput at N=1,000 with 1 and 2 replicas (sharded), against the
-  bare-Job limit measured right before; with ``--runtimes`` pod (the default: job,pod) also the
-  pod task runtime with 1 replica, against the bare-Pod limit.
+  bare-Job limit measured right before, in the operator's default task runtime (``managed-job``);
+  with ``--runtimes`` pod (the default: managed-job,pod) also the pod task runtime with 1
+  replica, against the bare-Pod limit.
 - ``peer``: benchmarks.peer: 40 sequential tasks, 20 and 200 concurrent two-task runs and a
   1,000-item fan-out, Overture then (``--runtimes`` pod) "Overture (pods)", the operator with
   ``OVERTURE_TASK_RUNTIME=pod``, then Argo with its default requeue (10 s) and with 2 s.
@@ -43,6 +44,7 @@ from typing import Any
 
 from benchmarks import engine, peer, throughput
 from benchmarks.common import RESULTS, ROOT, Api, kubeconfig_path, machine, terminate_gracefully
+from overture.kube.pods import DEFAULT_TASK_RUNTIME
 
 PARTS = ("engine", "throughput", "peer", "each")
 DEFAULT_PARTS = ("engine", "throughput", "peer")
@@ -92,12 +94,13 @@ FIGURES: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable[[flo
 
 
 PODS = "Overture (pods)"  # benchmarks.peer's side of the pod task runtime (OVERTURE_TASK_RUNTIME=pod)
+RUNTIME_ROWS = {"pod": "pods", "job": "built-in Jobs"}  # the throughput rows' runtime; else Jobs (managed-job)
 
 
 def side_by_side(results: list[dict[str, Any]], titles: dict[str, str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: per workload and figure, Overture's value (and with the pod task runtime,
-    if it ran), each Argo side's, and who is ahead: the last column Overture's default (Job)
-    runtime against Argo, the one before it (if any) the pod runtime against Argo."""
+    if it ran), each Argo side's, and who is ahead: the last column Overture's default runtime
+    (``managed-job``: a Job per task) against Argo, the one before it (if any) the pod runtime against Argo."""
     engines = list(dict.fromkeys(r["engine"] for r in results))
     pods = [PODS] if PODS in engines else []
     argo_sides = [s for s in engines if s not in ("Overture", PODS)]
@@ -163,7 +166,7 @@ def throughput_rows(result: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"{r['n']:,}",
-                    "pods" if r.get("runtime") == "pod" else "Jobs",
+                    RUNTIME_ROWS.get(r.get("runtime", ""), "Jobs"),
                     f"{o.get('replicas', 1)}{shards}",
                     f"{o['finished']}/{r['n']}",
                     " / ".join(f"{v:,.0f}" if v else "-" for v in (o.get("per_minute"), limit.get("per_minute"))),
@@ -436,9 +439,10 @@ def main() -> None:
     parser.add_argument("--each-engines", default="overture", help="engines of the each part: overture[,argo]")
     parser.add_argument(
         "--runtimes",
-        default="job,pod",
-        help="Overture's task runtimes in the throughput and peer parts: job (a Job per task), pod "
-        "(OVERTURE_TASK_RUNTIME=pod: rows and columns 'Overture (pods)'); default both",
+        default=f"{DEFAULT_TASK_RUNTIME},pod",
+        help="Overture's task runtimes in the throughput part: managed-job (the operator's default: a Job per "
+        "task), job, pod; pod also adds the peer part's column 'Overture (pods)' (OVERTURE_TASK_RUNTIME=pod); "
+        f"default {DEFAULT_TASK_RUNTIME},pod",
     )
     args = parser.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]

@@ -1,6 +1,6 @@
 """2. Throughput against the limit: N executions of a 2-task flow created at once.
 
-    python -m benchmarks.throughput [--quick] [--sizes 100,500,1000] [--replicas 1,2] [--runtimes job,pod]
+    python -m benchmarks.throughput [--quick] [--sizes 100,500,1000] [--replicas 1,2] [--runtimes managed-job,pod]
 
 For each N, in the same run:
 - **overture**: N Executions of a flow of 2 trivial tasks are created at once (64 requests in
@@ -15,9 +15,12 @@ For each N, in the same run:
   Same client (``overture.kube.client.Kube.connect``, one kubernetes_asyncio ApiClient), same
   completer, same API server.
 
-With ``--runtimes job,pod`` each N is measured in each task runtime: ``pod`` runs the operator
-with ``OVERTURE_TASK_RUNTIME=pod`` (it creates each task's pod itself), against a bare-Pod limit:
-the same chains of pods (``overture.kube.pods.build_pod``), each awaited until it has ended.
+With ``--runtimes managed-job,pod`` each N is measured in each task runtime (default: the
+operator's default, ``managed-job``): ``managed-job`` and ``job`` run against the bare-Job limit
+above (plain Jobs, which the built-in Job controller runs: what a script that makes Jobs gets from
+the cluster); ``pod`` runs the operator with ``OVERTURE_TASK_RUNTIME=pod`` (it creates each task's
+pod itself), against a bare-Pod limit: the same chains of pods (``overture.kube.pods.build_pod``),
+each awaited until it has ended.
 
 Jobs (and pods) are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
 so what is measured is the orchestrator against the API server, not the kubelet.
@@ -56,7 +59,7 @@ from overture.api import attempt_of_pod
 from overture.engine import CreateJob
 from overture.kube.client import Kube
 from overture.kube.jobs import build_job
-from overture.kube.pods import JOB, POD, build_pod
+from overture.kube.pods import DEFAULT_TASK_RUNTIME, JOB, POD, build_pod
 
 TIMEOUT = {100: 120.0, 500: 300.0, 1000: 420.0}
 # Each run waits until its namespace is gone: deleting 2,000 Jobs (and their pods) takes the
@@ -95,7 +98,7 @@ async def wait_shards_split(operators: list[Operator], shards: int, timeout: flo
     raise RuntimeError(f"the {len(operators)} replicas did not split the {shards} shards in {timeout:.0f} s: {held}")
 
 
-async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = JOB) -> dict[str, Any]:
+async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = DEFAULT_TASK_RUNTIME) -> dict[str, Any]:
     """N executions through ``replicas`` operators; with more than 1, sharded (OVERTURE_SHARDS=4 per replica)."""
     namespace = await api.create_namespace(f"bench-tp-{n}" + ("-pods" if runtime == POD else ""))
     rec = Recorder(api, namespace, kinds=("executions",))  # what Overture's user waits for
@@ -317,7 +320,7 @@ async def bench(
     default the same)."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
     replicas = replicas or [1]
-    runtimes = runtimes or [JOB]
+    runtimes = runtimes or [DEFAULT_TASK_RUNTIME]
     api = await Api.connect()
     placement = Placement(api)
     await placement.discover()
@@ -358,7 +361,9 @@ def main() -> None:
         "--replicas", default="1", help="operator replicas, comma-separated (1,2); 2: sharded, OVERTURE_SHARDS=8"
     )
     parser.add_argument(
-        "--runtimes", default=JOB, help="task runtimes, comma-separated: job (default), pod (OVERTURE_TASK_RUNTIME)"
+        "--runtimes",
+        default=DEFAULT_TASK_RUNTIME,
+        help=f"task runtimes, comma-separated: {DEFAULT_TASK_RUNTIME} (default), job, pod (OVERTURE_TASK_RUNTIME)",
     )
     args = parser.parse_args()
     terminate_gracefully()

@@ -53,18 +53,21 @@ grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/pods.yaml" | grep -qF 'value: 
   { echo "[chart] ERROR: operator.taskRuntime=pod did not render OVERTURE_TASK_RUNTIME=\"pod\"" >&2; exit 1; }
 grep -qF 'verbs: ["get", "list", "watch", "create", "delete"]  # the pod and managed-job runtimes' "$out/pods.yaml" ||
   { echo "[chart] ERROR: operator.taskRuntime=pod did not grant create and delete on pods" >&2; exit 1; }
-if grep -qF '# the pod and managed-job runtimes' "$out/cluster.yaml"; then
-  echo "[chart] ERROR: the default (job) runtime granted create on pods" >&2; exit 1
+# The job runtime: the built-in Job controller makes the pods; the operator neither makes pods nor writes Job status.
+"$HELM" template overture "$CHART" -n overture --set operator.taskRuntime=job >"$out/jobs.yaml"
+grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/jobs.yaml" | grep -qF 'value: "job"' ||
+  { echo "[chart] ERROR: operator.taskRuntime=job did not render OVERTURE_TASK_RUNTIME=\"job\"" >&2; exit 1; }
+if grep -qF '# the pod and managed-job runtimes' "$out/jobs.yaml"; then
+  echo "[chart] ERROR: the job runtime granted create on pods" >&2; exit 1
 fi
-if grep -qF 'jobs/status' "$out/cluster.yaml" "$out/pods.yaml"; then
+if grep -qF 'jobs/status' "$out/jobs.yaml" "$out/pods.yaml"; then
   echo "[chart] ERROR: the job or pod runtime granted patch on jobs/status" >&2; exit 1
 fi
-# The managed-job runtime: it makes the pods of its Jobs and writes their status.
-"$HELM" template overture "$CHART" -n overture --set operator.taskRuntime=managed-job >"$out/managed.yaml"
-grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/managed.yaml" | grep -qF 'value: "managed-job"' ||
-  { echo "[chart] ERROR: operator.taskRuntime=managed-job did not render OVERTURE_TASK_RUNTIME" >&2; exit 1; }
-grep -qF '# the pod and managed-job runtimes' "$out/managed.yaml" && grep -qF 'jobs/status' "$out/managed.yaml" ||
-  { echo "[chart] ERROR: operator.taskRuntime=managed-job did not grant pods create and jobs/status patch" >&2; exit 1; }
+# The managed-job runtime, the default: it makes the pods of its Jobs and writes their status.
+grep -A1 -- '- name: OVERTURE_TASK_RUNTIME' "$out/cluster.yaml" | grep -qF 'value: "managed-job"' ||
+  { echo "[chart] ERROR: the default did not render OVERTURE_TASK_RUNTIME=\"managed-job\"" >&2; exit 1; }
+grep -qF '# the pod and managed-job runtimes' "$out/cluster.yaml" && grep -qF 'jobs/status' "$out/cluster.yaml" ||
+  { echo "[chart] ERROR: the default (managed-job) runtime did not grant pods create and jobs/status patch" >&2; exit 1; }
 
 # Two replicas side by side: the shard count reaches the operator as OVERTURE_SHARDS.
 "$HELM" template overture "$CHART" -n overture --set replicaCount=2 --set operator.shards=4 >"$out/sharded.yaml"

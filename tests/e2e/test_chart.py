@@ -198,6 +198,10 @@ OPERATOR_NEEDS = [
     ("update", "overture.dev", "flows", "status"),
     ("list", "", "pods", ""),
     ("get", "", "pods", "log"),
+    # the default task runtime, managed-job: the operator makes its Jobs' pods and writes their status
+    ("create", "", "pods", ""),
+    ("delete", "", "pods", ""),
+    ("patch", "batch", "jobs", "status"),
     ("create", "", "events", ""),
     ("get", "", "secrets", ""),  # webhook keys (webhooks.enabled), secrets named by calls (calls.readSecrets)
     ("watch", "", "configmaps", ""),  # resource triggers
@@ -205,8 +209,9 @@ OPERATOR_NEEDS = [
 ]
 # Never allowed, not even in the served namespace.
 OPERATOR_MUST_NOT = [
-    ("create", "", "pods", ""),
+    ("update", "", "pods", ""),
     ("update", "batch", "jobs", ""),
+    ("update", "batch", "jobs", "status"),
     ("list", "", "secrets", ""),
     ("create", "", "secrets", ""),
     ("delete", "", "configmaps", ""),

@@ -176,17 +176,24 @@ def refusal(cluster: Cluster, execution: str) -> str:
     return str(poll(waiting, 60, "the refusal in the task's attempt"))
 
 
-def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Cluster) -> None:
+def refused_then_run(cluster: Cluster, flow_name: str) -> str:
+    """A one-task run of ``flow_name`` whose pod a quota refuses: it waits RUNNING with the
+    refusal in its attempt, then, the quota gone, succeeds; its execution's name."""
     no_pods_quota(cluster)
-    cluster.apply_flow(flow("quota", "{id: one, type: shell, commands: ['echo ran']}"))
-    name = cluster.run("quota")
+    cluster.apply_flow(flow(flow_name, "{id: one, type: shell, commands: ['echo ran']}"))
+    name = cluster.run(flow_name)
     message = refusal(cluster, name)
     assert "exceeded quota" in message and "no-pods" in message, message
     assert cluster.state(name) == "RUNNING"  # it waits: the quota may free up
     cluster.core.delete_namespaced_resource_quota("no-pods", cluster.namespace)
-    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=90)
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=120)
     assert execution["status"]["state"] == "SUCCESS", execution["status"]
     assert runs_of(execution)["one"]["attempts"][0].get("message") is None
+    return name
+
+
+def test_a_pod_refused_by_a_quota_waits_and_runs_when_there_is_room(cluster: Cluster) -> None:
+    name = refused_then_run(cluster, "quota")
     assert list(pods(cluster, name)) == [f"{name}-one-1"]
 
 

@@ -67,9 +67,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     operator.add_argument("--port", type=int, default=8080, help="HTTP port for /healthz, /readyz, /metrics")
     operator.add_argument(
         "--task-runtime",
-        choices=("job", "pod", "managed-job"),
-        help="run each task attempt as a Job (default), as a Pod the operator makes itself, or as a "
-        "managed-job: a Job whose pod and status the operator makes (default: $OVERTURE_TASK_RUNTIME, else job)",
+        choices=("managed-job", "job", "pod"),
+        help="run each task attempt as a managed-job, a Job whose pod and status the operator makes; as a job, "
+        "a Job the built-in Job controller runs; or as a pod the operator makes, with no Job "
+        "(default: $OVERTURE_TASK_RUNTIME, else managed-job)",
     )
     operator.add_argument("-v", "--verbose", action="store_true")
     operator.set_defaults(func=cmd_operator)

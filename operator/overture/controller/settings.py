@@ -7,8 +7,8 @@ variables are the chart's interface (``charts/overture/templates/deployment.yaml
 - ``OVERTURE_WORKERS``, ``OVERTURE_TASK_EVENTS``, ``OVERTURE_STATUS_DEBOUNCE_SECONDS``,
   ``OVERTURE_OBSERVED_DEBOUNCE_SECONDS``, ``OVERTURE_JOB_TTL_SECONDS`` ("" keeps Jobs),
   ``OVERTURE_RESYNC_SECONDS``, ``OVERTURE_TENANT_THREADS``, ``OVERTURE_TEMPLATE_CPU_SECONDS``,
-  ``OVERTURE_TASK_RUNTIME`` (``job``, ``pod`` or ``managed-job``; also ``overture operator --task-runtime``): the
-  controller (``ControllerSettings``; the tenant settings also serve the triggers);
+  ``OVERTURE_TASK_RUNTIME`` (``managed-job``, the default, ``job`` or ``pod``; also ``overture operator
+  --task-runtime``): the controller (``ControllerSettings``; the tenant settings also serve the triggers);
 - ``OVERTURE_CALLS_ALLOWED_NETWORKS`` (CIDRs, comma-separated), ``OVERTURE_CALLS_ALLOW_PRIVATE``:
   where http, sql and notify tasks may connect (``calls.guard``);
 - ``OVERTURE_ALLOW_SECONDS_CRON``: how every Flow is read (``kube.flow_cache.FlowCache``);
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from overture.calls.guard import AddressGuard, parse_networks
 from overture.isolation import THREADS
 from overture.kube.artifacts import StoreSettings
-from overture.kube.pods import JOB, TASK_RUNTIMES
+from overture.kube.pods import DEFAULT_TASK_RUNTIME, TASK_RUNTIMES
 from overture.templating import DEFAULT_SECONDS
 from overture.triggers.chain import DEFAULT_LIMIT
 from overture.triggers.service import TriggerSettings
@@ -59,11 +59,12 @@ class ControllerSettings:
     status_debounce: float = 2.0  # seconds a task transition may wait to be written (see held.py)
     observed_debounce: float = 5.0  # seconds a pod's name, start or RUNNING may wait
     job_ttl_seconds: int | None = 86400
-    # How a task attempt runs: "job" (a Job, whose controller makes the pod), "pod" (the
-    # operator makes the pod itself: kube/pods.py, docs/DECISIONS.md "The pod task runtime") or
-    # "managed-job" (a Job whose spec.managedBy is the operator, which makes its pod and writes its
-    # status: kube/managed_jobs.py, docs/DECISIONS.md "The managed-job task runtime").
-    task_runtime: str = JOB
+    # How a task attempt runs: "managed-job", the default (a Job whose spec.managedBy is the
+    # operator, which makes its pod and writes its status: kube/managed_jobs.py, docs/DECISIONS.md
+    # "The managed-job task runtime" and "The default task runtime"), "job" (a Job, whose built-in
+    # controller makes the pod) or "pod" (the operator makes the pod itself, no Job: kube/pods.py,
+    # docs/DECISIONS.md "The pod task runtime").
+    task_runtime: str = DEFAULT_TASK_RUNTIME
     resync_seconds: float = 60.0
     # The artifact store (task files, big outputs, archived logs); None: tasks run without the
     # wrapper, and inputFiles/outputFiles fail with a message saying so.
@@ -81,7 +82,7 @@ class ControllerSettings:
         return cls(
             workers=int(env.get("OVERTURE_WORKERS", "64")),
             job_ttl_seconds=int(ttl) if ttl else None,
-            task_runtime=task_runtime(env.get("OVERTURE_TASK_RUNTIME", JOB)),
+            task_runtime=task_runtime(env.get("OVERTURE_TASK_RUNTIME", DEFAULT_TASK_RUNTIME)),
             resync_seconds=float(env.get("OVERTURE_RESYNC_SECONDS", "60")),
             task_events=is_true(env.get("OVERTURE_TASK_EVENTS", "false")),
             status_debounce=float(env.get("OVERTURE_STATUS_DEBOUNCE_SECONDS", "2")),
@@ -134,11 +135,12 @@ class OperatorSettings:
 
 
 def task_runtime(text: str) -> str:
-    """``OVERTURE_TASK_RUNTIME``: job (the default, also when empty), pod or managed-job."""
-    runtime = text.strip().lower() or JOB
+    """``OVERTURE_TASK_RUNTIME``: managed-job (the default, also when empty), job or pod."""
+    runtime = text.strip().lower() or DEFAULT_TASK_RUNTIME
     if runtime not in TASK_RUNTIMES:
         raise ValueError(
-            f"OVERTURE_TASK_RUNTIME={text!r}: set job (the default: a Job per task attempt), pod or managed-job"
+            f"OVERTURE_TASK_RUNTIME={text!r}: set managed-job (the default: a Job per task attempt whose pod "
+            "and status the operator makes), job (a Job the built-in Job controller runs) or pod"
         )
     return runtime
 

@@ -1,6 +1,7 @@
 """The ``managed-job`` task runtime: a Job per attempt whose pod and status are the operator's.
 
-``OVERTURE_TASK_RUNTIME=managed-job`` (chart ``operator.taskRuntime``; the default stays ``job``).
+``OVERTURE_TASK_RUNTIME=managed-job``, the default (chart ``operator.taskRuntime``; docs/DECISIONS.md,
+"The default task runtime").
 Each attempt is still a Job (``build_job``: same name, labels, owner), with ``spec.managedBy:
 overture.dev/operator``: the built-in Job controller skips such a Job (JobManagedBy, on by default
 since Kubernetes 1.32), and its seven writes per task go (its pod create, the tracking finalizer
@@ -24,6 +25,7 @@ the built-in controller runs that Job, and the operator makes no pod (``is_manag
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from overture.api.times import iso
@@ -68,10 +70,11 @@ def job_pod(job: Mapping[str, Any], uid: str) -> dict[str, Any]:
 
 
 def observe_managed_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> JobObservation | None:
-    """What a managed Job's attempt is: its pod's word (``observe_pod``); None before its pod is
-    seen (the engine asks for the attempt again after ``UNSEEN_JOB_GRACE``, which makes the pod)
-    or once it is gone (the engine fails an attempt whose pod was seen and went)."""
-    return observe_pod(pod) if pod is not None else None
+    """What a managed Job's attempt is: its pod's word (``observe_pod``), its log read through its
+    Job (``kubectl logs job/NAME``, as in the job runtime); None before its pod is seen (the engine
+    asks for the attempt again after ``UNSEEN_JOB_GRACE``, which makes the pod) or once it is gone
+    (the engine fails an attempt whose pod was seen and went)."""
+    return replace(observe_pod(pod), log_at=None) if pod is not None else None
 
 
 def ended_job_status(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -96,7 +99,8 @@ def ended_job_status(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> d
         status |= {"completionTime": at, "succeeded": 1, "conditions": _conditions("SuccessCriteriaMet", "Complete")}
     else:
         reason = seen.reason or "PodFailed"
-        message = seen.message or f"the attempt's pod failed (exit code {seen.exit_code}); its log: {seen.log_at}"
+        log_at = f"kubectl logs job/{job['metadata']['name']}"
+        message = seen.message or f"the attempt's pod failed (exit code {seen.exit_code}); its log: {log_at}"
         status |= {"failed": 1, "conditions": _conditions("FailureTarget", "Failed")}
     for condition in status["conditions"]:
         condition |= {"reason": reason, "message": message[:1000], "lastTransitionTime": at}

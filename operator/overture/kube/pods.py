@@ -1,6 +1,6 @@
 """The ``pod`` task runtime: each attempt is a Pod the operator creates itself, with no Job.
 
-``OVERTURE_TASK_RUNTIME=pod`` (chart ``operator.taskRuntime``; the default stays ``job``). The
+``OVERTURE_TASK_RUNTIME=pod`` (chart ``operator.taskRuntime``; the default is ``managed-job``). The
 Job controller's share of a task's API writes (creating the pod, its finalizer, the Job's status
 updates, its Events) goes, and the ~1 s between a pod's end and its Job's Complete with it
 (benchmarks/README.md). What the Job gave for free is decided here and in the controller
@@ -33,6 +33,9 @@ JOB = "job"
 POD = "pod"
 MANAGED_JOB = "managed-job"  # a Job per attempt whose pod and status are the operator's (kube/managed_jobs.py)
 TASK_RUNTIMES = (JOB, POD, MANAGED_JOB)
+# A Job per attempt without the built-in Job controller's writes (docs/DECISIONS.md, "The default task
+# runtime"); on a cluster without JobManagedBy its Jobs are run by that controller, as ``job``'s are.
+DEFAULT_TASK_RUNTIME = MANAGED_JOB
 POD_DELETED = "PodDeleted"
 
 

@@ -15,6 +15,7 @@ from support.fake_kube import StatusKube
 
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
+from overture.kube.pods import JOB  # these fakes make Jobs only: the built-in Job runtime
 from overture.kube.store import Store
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -76,7 +77,8 @@ def setup(debounce: float) -> tuple[Store, Kube, ExecutionReconciler]:
     store.put("flow", FLOW)
     store.put("execution", EXECUTION)
     kube = Kube(store)
-    reconciler = ExecutionReconciler(kube, store, ControllerSettings(status_debounce=debounce), clock=lambda: NOW)  # type: ignore[arg-type]
+    settings = ControllerSettings(task_runtime=JOB, status_debounce=debounce)
+    reconciler = ExecutionReconciler(kube, store, settings, clock=lambda: NOW)  # type: ignore[arg-type]
     return store, kube, reconciler
 
 
@@ -159,7 +161,8 @@ def test_a_lost_held_status_costs_no_second_job() -> None:
         await reconciler.reconcile(KEY)
         complete(store, "abc-1-a-1")
         await reconciler.reconcile(KEY)  # b's Job created, the status saying so held
-        restarted = ExecutionReconciler(kube, store, ControllerSettings(status_debounce=60.0), clock=lambda: NOW)  # type: ignore[arg-type]
+        held = ControllerSettings(task_runtime=JOB, status_debounce=60.0)
+        restarted = ExecutionReconciler(kube, store, held, clock=lambda: NOW)  # type: ignore[arg-type]
         await restarted.reconcile(KEY)  # from a RUNNING only: b again, AlreadyExists
         for job in ("abc-1-b-1", "abc-1-c-1"):
             complete(store, job)
@@ -194,7 +197,7 @@ def test_a_pod_start_waits_longer_and_goes_out_with_the_task_transition() -> Non
         store.put("flow", FLOW)
         store.put("execution", EXECUTION)
         kube = Kube(store)
-        settings = ControllerSettings(status_debounce=0.05, observed_debounce=60.0)
+        settings = ControllerSettings(task_runtime=JOB, status_debounce=0.05, observed_debounce=60.0)
         reconciler = ExecutionReconciler(kube, store, settings, clock=lambda: NOW)  # type: ignore[arg-type]
         await reconciler.reconcile(KEY)
         store.put(

@@ -19,6 +19,7 @@ from overture.controller import executions
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.errors import TransientError
+from overture.kube.pods import JOB  # these fakes make Jobs only: the built-in Job runtime
 from overture.kube.store import Store
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def reconciler(fail: str | None = None) -> tuple[Kube, Store, ExecutionReconcile
     store.put("flow", FLOW)
     store.put("execution", EXECUTION)
     kube = Kube(store, fail)
-    return kube, store, ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: NOW)  # type: ignore[arg-type]
+    return kube, store, ExecutionReconciler(kube, store, ControllerSettings(task_runtime=JOB), clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def test_a_decisions_jobs_are_created_at_most_so_many_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +111,7 @@ def test_a_job_created_but_not_yet_shown_by_the_watch_is_not_created_again() -> 
     store.put("execution", EXECUTION)
     kube = Kube(store)
     now = [NOW]
-    controller = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: now[0])  # type: ignore[arg-type]
+    controller = ExecutionReconciler(kube, store, ControllerSettings(task_runtime=JOB), clock=lambda: now[0])  # type: ignore[arg-type]
     asyncio.run(controller.reconcile(("ns", "fan-1")))
     assert len(kube.created) == ITEMS
     now[0] = NOW + timedelta(seconds=60)

@@ -18,6 +18,7 @@ from support.fake_kube import StatusKube
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.errors import RejectedError, TransientError
+from overture.kube.pods import JOB  # these fakes make Jobs only: the built-in Job runtime
 from overture.kube.store import Store
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def run(status: int, reconciles: int, clock: list[datetime]) -> tuple[Kube, dict
     store.put("flow", FLOW)
     store.put("execution", EXECUTION)
     kube = Kube(store, status)
-    reconciler = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconciler = ExecutionReconciler(kube, store, ControllerSettings(task_runtime=JOB), clock=lambda: clock[0])  # type: ignore[arg-type]
 
     async def main() -> None:
         for _ in range(reconciles):

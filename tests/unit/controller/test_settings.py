@@ -51,10 +51,11 @@ def test_explicit_lease_settings_win_over_the_pods_own() -> None:
     assert (settings.lease_namespace, settings.identity) == ("l", "me")
 
 
-def test_the_task_runtime_is_a_job_unless_pod_or_managed_job_is_asked_for() -> None:
-    assert ControllerSettings.from_env({}).task_runtime == "job"
-    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": ""}).task_runtime == "job"
+def test_the_task_runtime_is_a_managed_job_unless_job_or_pod_is_asked_for() -> None:
+    assert ControllerSettings().task_runtime == "managed-job"
+    assert ControllerSettings.from_env({}).task_runtime == "managed-job"
+    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": ""}).task_runtime == "managed-job"
     assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "Pod"}).task_runtime == "pod"
-    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "managed-job"}).task_runtime == "managed-job"
-    with pytest.raises(ValueError, match="OVERTURE_TASK_RUNTIME='pods': set job"):
+    assert ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "job"}).task_runtime == "job"
+    with pytest.raises(ValueError, match="OVERTURE_TASK_RUNTIME='pods': set managed-job"):
         ControllerSettings.from_env({"OVERTURE_TASK_RUNTIME": "pods"})

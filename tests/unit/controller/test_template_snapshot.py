@@ -12,6 +12,7 @@ from support.fake_kube import StatusKube
 from overture.controller.executions import ExecutionReconciler
 from overture.controller.settings import ControllerSettings
 from overture.kube.flow_cache import FlowCache
+from overture.kube.pods import JOB  # these fakes make Jobs only: the built-in Job runtime
 from overture.kube.store import Store
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ class Kube(StatusKube):
 
 def reconcile(store: Store) -> tuple[Kube, dict[str, Any]]:
     kube = Kube(store)
-    reconciler = ExecutionReconciler(kube, store, ControllerSettings(), clock=lambda: NOW)  # type: ignore[arg-type]
+    reconciler = ExecutionReconciler(kube, store, ControllerSettings(task_runtime=JOB), clock=lambda: NOW)  # type: ignore[arg-type]
     asyncio.run(reconciler.reconcile(("ns", "twice-1")))
     return kube, dict(store.executions[("ns", "twice-1")])
 

@@ -108,6 +108,7 @@ def test_a_failed_pod_gives_its_job_failed_with_failure_target() -> None:
         ("Failed", "Error"),
     ]
     assert "exit code 3" in status["conditions"][0]["message"]
+    assert status["conditions"][0]["message"].endswith(f"its log: kubectl logs job/{REQUEST.name}")
     deadline = ended_job_status(managed_job(), pod("Failed", reason="DeadlineExceeded", message="too long"))
     assert deadline is not None
     assert [(c["reason"], c["message"]) for c in deadline["conditions"]] == [("DeadlineExceeded", "too long")] * 2
@@ -123,3 +124,11 @@ def test_no_status_to_write_until_the_pod_ended_nor_twice_nor_for_a_job_it_does_
     assert ended_job_status(managed_job(**failed), pod("Failed", ENDED_BADLY)) is None
     assert ended_job_status(build_job(REQUEST, **WHERE), pod("Succeeded", ENDED_OK)) is None
     assert ended_job_status(cached_job(managed_job()), pod("Succeeded", ENDED_OK)) is not None  # from the cache
+
+
+def test_a_managed_jobs_attempt_points_at_its_log_through_its_job_as_the_job_runtime_does() -> None:
+    """The failure message reads "its log: kubectl logs job/NAME" (engine/attempts.py's pointer when
+    ``log_at`` is None); the pod runtime's ``kubectl logs pod/NAME`` is for pods without a Job."""
+    seen = observe_managed_job(managed_job(), pod("Failed", ENDED_BADLY))
+    assert seen is not None
+    assert (seen.phase, seen.log_at) == (JobPhase.FAILED, None)
