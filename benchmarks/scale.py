@@ -12,8 +12,9 @@ module's docstring), one after the other, never two at once:
   1,000 and 10,000 task runs per shape, and a 5,000-task flat flow end to end for at most
   ``--engine-budget`` seconds (it says how far it got).
 - ``throughput``: benchmarks.throughput at N=1,000 with 1 and 2 replicas (sharded), against the
-  bare-Job limit measured right before, in the operator's default task runtime (``managed-job``);
-  with ``--runtimes`` pod (the default: managed-job,pod) also the pod task runtime with 1
+  limit measured right before, in the operator's default task runtime (``managed-job``: the same
+  managed Jobs and their pods made by a bare script; benchmarks.throughput says how each
+  runtime's limit is made); with ``--runtimes`` pod (the default: managed-job,pod) also the pod task runtime with 1
   replica, against the bare-Pod limit.
 - ``peer``: benchmarks.peer: 40 sequential tasks, 20 and 200 concurrent two-task runs and a
   1,000-item fan-out, Overture then (``--runtimes`` pod) "Overture (pods)", the operator with
@@ -318,8 +319,8 @@ def render(run: dict[str, Any]) -> str:
     if results.get("throughput", {}).get("results"):
         out.append(
             table(
-                "Throughput (Overture): N executions of a 2-task flow at once, against the bare-Job limit "
-                "(the pod runtime: the bare-Pod limit; target >= 60 %)",
+                "Throughput (Overture): N executions of a 2-task flow at once, against a bare script making the "
+                "same Jobs (managed-job: and their pods) or pods (target >= 60 %)",
                 [
                     "N",
                     "tasks as",

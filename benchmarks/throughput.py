@@ -16,11 +16,15 @@ For each N, in the same run:
   completer, same API server.
 
 With ``--runtimes managed-job,pod`` each N is measured in each task runtime (default: the
-operator's default, ``managed-job``): ``managed-job`` and ``job`` run against the bare-Job limit
-above (plain Jobs, which the built-in Job controller runs: what a script that makes Jobs gets from
-the cluster); ``pod`` runs the operator with ``OVERTURE_TASK_RUNTIME=pod`` (it creates each task's
-pod itself), against a bare-Pod limit: the same chains of pods (``overture.kube.pods.build_pod``),
-each awaited until it has ended.
+operator's default, ``managed-job``), each against a limit that makes what that runtime makes:
+``job``, the bare-Job limit above (plain Jobs, which the built-in Job controller runs);
+``managed-job``, the bare managed-Job limit: the same Jobs with ``spec.managedBy`` and, from each
+create's answer, its pod (``overture.kube.managed_jobs.job_pod``), each awaited until its pod
+ended, as the operator does; ``pod`` (``OVERTURE_TASK_RUNTIME=pod``: the operator creates each
+task's pod itself), the bare-Pod limit: the same chains of pods (``overture.kube.pods.build_pod``),
+each awaited until it has ended. The completer completes Jobs the moment it sees them, so with
+``job`` neither side waits for a pod it has not seen; with ``managed-job`` and ``pod`` both wait
+for every pod to end.
 
 Jobs (and pods) are completed by ``benchmarks.completer`` (no pod runs: every node is tainted for the run),
 so what is measured is the orchestrator against the API server, not the kubelet.
@@ -59,7 +63,8 @@ from overture.api import attempt_of_pod
 from overture.engine import CreateJob
 from overture.kube.client import Kube
 from overture.kube.jobs import build_job
-from overture.kube.pods import DEFAULT_TASK_RUNTIME, JOB, POD, build_pod
+from overture.kube.managed_jobs import MANAGED_BY, job_pod
+from overture.kube.pods import DEFAULT_TASK_RUNTIME, JOB, MANAGED_JOB, POD, build_pod
 
 TIMEOUT = {100: 120.0, 500: 300.0, 1000: 420.0}
 # Each run waits until its namespace is gone: deleting 2,000 Jobs (and their pods) takes the
@@ -179,6 +184,9 @@ async def overture_run(api: Api, n: int, replicas: int = 1, runtime: str = DEFAU
     }
 
 
+BARE_SUFFIXES = {POD: "-pods", MANAGED_JOB: "-managed"}  # the limit's namespace names its runtime
+
+
 def manifest(namespace: str, chain: str, task: int, runtime: str = JOB) -> dict[str, Any]:
     request = CreateJob(
         name=f"{chain}-t{task:02d}-1",
@@ -191,15 +199,24 @@ def manifest(namespace: str, chain: str, task: int, runtime: str = JOB) -> dict[
     if runtime == POD:
         body = build_pod(request, namespace=namespace, flow="two", execution=chain, execution_uid="")
     else:
-        body = build_job(request, namespace=namespace, flow="two", execution=chain, execution_uid="", ttl_seconds=86400)
+        managed_by = MANAGED_BY if runtime == MANAGED_JOB else None
+        body = build_job(
+            request,
+            namespace=namespace,
+            flow="two",
+            execution=chain,
+            execution_uid="",
+            ttl_seconds=86400,
+            managed_by=managed_by,
+        )
     del body["metadata"]["ownerReferences"]  # no Execution owns these
     return body
 
 
 async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
-    """The limit: the same 2n Jobs (or, ``runtime`` pod, pods), in n chains, created and awaited
-    by a plain script."""
-    namespace = await api.create_namespace(f"bench-bare-{n}" + ("-pods" if runtime == POD else ""))
+    """The limit: the same 2n Jobs (or, ``runtime`` pod, pods; ``managed-job``, Jobs managed by
+    the script, each with its pod), in n chains, created and awaited by a plain script."""
+    namespace = await api.create_namespace(f"bench-bare-{n}" + BARE_SUFFIXES.get(runtime, ""))
     kube = await Kube.connect(kubeconfig_path())  # the operator's client, connected as the operator connects
     rec = Recorder(api, namespace, kinds=("jobs", "pods"))  # what the script (and the operator) waits for
     waiters: dict[str, asyncio.Future[float]] = {}
@@ -208,7 +225,7 @@ async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
     def finished(job: str) -> float | None:
         """As the operator decides: the Job is Complete, and its pod, if one was seen, has ended
         (the pod runtime: the pod has ended)."""
-        if runtime == POD:
+        if runtime in (POD, MANAGED_JOB):  # the operator reads these attempts from their pods alone
             return rec.pod_done.get(job)
         if job not in rec.job_done:
             return None
@@ -242,7 +259,9 @@ async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
             job = body["metadata"]["name"]
             waiters[job] = loop.create_future()
             async with semaphore:
-                await (kube.create_pod if runtime == POD else kube.create_job)(namespace, body)
+                created = await (kube.create_pod if runtime == POD else kube.create_job)(namespace, body)
+                if runtime == MANAGED_JOB and created is not None:  # its pod, as the operator makes it
+                    await kube.create_pod(namespace, job_pod(body, created["metadata"]["uid"]))
             check(job)
             end = await waiters[job]
         return begun, end
@@ -302,7 +321,7 @@ def report(rows_data: list[dict[str, Any]]) -> None:
     header = ["N", "runtime", "replicas", "done", "overture", "lat p50", "lat p99", "limit", "lim p50", "fraction"]
     print_table(
         "2. Throughput: N executions of a 2-task flow created at once (Jobs and pods completed by the completer; "
-        "limit: bare Jobs, or bare pods for the pod runtime)",
+        "limit: the same Jobs (managed-job: with their pods), or pods, made by a bare script)",
         [*header, "writes/task", "op CPU", "reconciles/exec"],
         rows,
     )
@@ -315,8 +334,8 @@ async def bench(
     runtimes: list[str] | None = None,
     pod_replicas: list[int] | None = None,
 ) -> dict[str, Any]:
-    """For each N and task runtime: the limit (bare Jobs, or bare pods), then Overture with each
-    replica count (more than 1: sharded, 4 shards each; the pod runtime with ``pod_replicas``,
+    """For each N and task runtime: the limit (bare Jobs, managed Jobs with their pods, or pods),
+    then Overture with each replica count (more than 1: sharded, 4 shards each; the pod runtime with ``pod_replicas``,
     default the same)."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
     replicas = replicas or [1]
