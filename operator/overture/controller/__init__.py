@@ -100,9 +100,9 @@ class Controller:
         self.executions.on_finished.append(callback)
 
     async def run(self) -> None:
-        if self.queue.gate is None:  # no election to wait for: the cache is primed, this replica acts now
-            self.executions.job_statuses.catch_up()
         gate = self.queue.gate
+        if gate is None:  # no election to wait for: the cache is primed, this replica acts now
+            self.executions.job_statuses.catch_up()
         acting = (lambda: True) if gate is None else gate.is_set
         tasks = [
             asyncio.create_task(self.queue.run()),

@@ -122,9 +122,7 @@ class Kube:
         """Merge-patch a Job's status (the ``managed-job`` runtime: the operator is its controller);
         the stored Job, as plain JSON (not decoded into V1Job: see ``_post``)."""
         path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}/status"
-        code, answer = await self._raw("patch", "PATCH", path, "application/json", {"status": status}, MERGE_PATCH)
-        if not 200 <= code <= 299:
-            raise translate(code, _status_message(answer))
+        answer = await self._send("patch", "PATCH", path, {"status": status}, MERGE_PATCH)
         stored: dict[str, Any] = json.loads(answer)
         return stored
 
@@ -420,7 +418,13 @@ class Kube:
         ``create_namespaced_job`` decodes the created Job into V1Job and its ~30 nested models
         (~1 ms of CPU each time): one Job per task run. The caller decodes the JSON if it reads it.
         """
-        status, answer = await self._raw("create", "POST", path, "application/json", body)
+        return await self._send("create", "POST", path, body)
+
+    async def _send(
+        self, verb: str, method: str, path: str, body: dict[str, Any], content_type: str = "application/json"
+    ) -> bytes:
+        """Send ``body`` as plain JSON; the answer's bytes, or the API server's refusal raised."""
+        status, answer = await self._raw(verb, method, path, "application/json", body, content_type)
         if not 200 <= status <= 299:
             raise translate(status, _status_message(answer))
         return answer
