@@ -10,6 +10,13 @@ caught up by ``catch_up`` over every cached Job, after the cache is primed (or a
 taken): the reconcile of an ended execution reads nothing of its Jobs. A write that failed (a busy
 or unreachable API server) is tried again by the same sweep every resync period (``keep_up``):
 else its Job would show Running until its Execution is deleted, and its TTL would never start.
+
+The writes go out ``STATUS_WRITES_AT_ONCE`` at a time, the Jobs due waiting in order: a fan-out's
+reconcile ends up to its whole width of attempts at once, and a write each at once held a TLS
+connection each in the API client's pool (up to 100: ~50 more at a 50-wide fan-out, ~76 KiB each,
+kept open by the next burst) for writes no one waits for (benchmarks/README.md, "Operator RSS,
+session 9"). What a Job needs is read from the cache when its turn comes: one deleted or written
+meanwhile (its watch event) gets no write.
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ from overture.kube.managed_jobs import ended_job_status
 from overture.kube.store import Key, Store
 
 log = logging.getLogger("overture.controller")
+STATUS_WRITES_AT_ONCE = 4  # a write takes ~10-50 ms: 80-400 Jobs a second, above any run's pace measured
 
 
 class JobStatuses:
     def __init__(self, kube: Kube, store: Store) -> None:
         self.kube = kube
         self.store = store
-        self._writing: dict[Key, asyncio.Task[None]] = {}
+        self._due: dict[Key, None] = {}  # Jobs whose write waits, in the order they were found due
+        self._writing: set[Key] = set()  # Jobs whose write is in flight
+        self._writers: set[asyncio.Task[None]] = set()  # at most STATUS_WRITES_AT_ONCE
 
     def after_reconcile(self, namespace: str, jobs: Iterable[str]) -> None:
         """Write the status of those of ``jobs`` (an execution's, just reconciled) that need it."""
@@ -42,16 +52,33 @@ class JobStatuses:
         return sum(self._write_if_due(key) for key in list(self.store.jobs))
 
     def _write_if_due(self, key: Key) -> bool:
-        job = self.store.jobs.get(key)
-        if job is None or key in self._writing:
+        if key in self._due or key in self._writing or self._status(key) is None:
             return False
-        status = ended_job_status(job, self.store.pod_of(*key))
-        if status is None:
-            return False
-        task = asyncio.create_task(self._write(key, status))
-        self._writing[key] = task
-        task.add_done_callback(lambda _: self._writing.pop(key, None))
+        self._due[key] = None
+        if sum(not writer.done() for writer in self._writers) < STATUS_WRITES_AT_ONCE:  # a done one reads no more
+            writer = asyncio.create_task(self._write_due())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return True
+
+    def _status(self, key: Key) -> dict[str, object] | None:
+        """The status the cached Job still needs (None: not cached, not managed, ended, or its pod has not)."""
+        job = self.store.jobs.get(key)
+        return None if job is None else ended_job_status(job, self.store.pod_of(*key))
+
+    async def _write_due(self) -> None:
+        """Write the Jobs due, one after the other, until none is left."""
+        while self._due:
+            key = next(iter(self._due))
+            del self._due[key]
+            status = self._status(key)
+            if status is None:
+                continue  # deleted, or ended, while it waited
+            self._writing.add(key)
+            try:
+                await self._write(key, status)
+            finally:
+                self._writing.discard(key)
 
     async def _write(self, key: Key, status: dict[str, object]) -> None:
         namespace, name = key
@@ -71,4 +98,5 @@ class JobStatuses:
 
     async def drain(self) -> None:
         """Wait for the writes in flight (tests; shutting down)."""
-        await asyncio.gather(*self._writing.values(), return_exceptions=True)
+        while self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
