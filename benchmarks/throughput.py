@@ -1,6 +1,7 @@
 """2. Throughput against the limit: N executions of a 2-task flow created at once.
 
     python -m benchmarks.throughput [--quick] [--sizes 100,500,1000] [--replicas 1,2] [--runtimes managed-job,pod]
+                                    [--repeat 4]
 
 For each N, in the same run:
 - **overture**: N Executions of a flow of 2 trivial tasks are created at once (64 requests in
@@ -293,12 +294,39 @@ async def bare_run(api: Api, n: int, runtime: str = JOB) -> dict[str, Any]:
     }
 
 
+def fraction_of(ours: dict[str, Any], limit: dict[str, Any]) -> float | None:
+    """Overture's rate over the limit's, measured right before it; None if either did not finish."""
+    if not ours.get("per_minute") or not limit.get("per_minute"):
+        return None
+    return float(ours["per_minute"]) / float(limit["per_minute"])
+
+
+def fractions_by_setup(rows_data: list[dict[str, Any]]) -> dict[tuple[int, str, int], list[float | None]]:
+    """Each (N, runtime, replicas)'s fractions, one per pair (``--repeat``), in the order run."""
+    by_setup: dict[tuple[int, str, int], list[float | None]] = {}
+    for r in rows_data:
+        for o in r["overture"]:
+            key = (int(r["n"]), str(r.get("runtime", JOB)), int(o.get("replicas", 1)))
+            by_setup.setdefault(key, []).append(fraction_of(o, r["limit"]))
+    return by_setup
+
+
+def median_fraction(fractions: list[float | None]) -> float | None:
+    """The median of the pairs' fractions, a pair that did not finish counted as 0 (it is a
+    result too: the run timed out); None without pairs."""
+    values = sorted(f or 0.0 for f in fractions)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def report(rows_data: list[dict[str, Any]]) -> None:
     rows = []
     for r in rows_data:
         b = r["limit"]
         for o in r["overture"]:
-            fraction = (o["per_minute"] / b["per_minute"]) if o.get("per_minute") and b.get("per_minute") else None
+            fraction = fraction_of(o, b)
             rows.append(
                 [
                     r["n"],
@@ -325,6 +353,11 @@ def report(rows_data: list[dict[str, Any]]) -> None:
         [*header, "writes/task", "op CPU", "reconciles/exec"],
         rows,
     )
+    for (n, runtime, replicas), fractions in fractions_by_setup(rows_data).items():
+        if len(fractions) > 1:  # --repeat: one pair decides nothing on a shared machine
+            each = ", ".join(f"{f:.0%}" if f else "-" for f in fractions)
+            median = median_fraction(fractions)
+            print(f"N={n} {runtime} x{replicas}: median fraction {median:.0%} over {len(fractions)} pairs ({each})")
 
 
 async def bench(
@@ -333,10 +366,12 @@ async def bench(
     replicas: list[int] | None = None,
     runtimes: list[str] | None = None,
     pod_replicas: list[int] | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     """For each N and task runtime: the limit (bare Jobs, managed Jobs with their pods, or pods),
     then Overture with each replica count (more than 1: sharded, 4 shards each; the pod runtime with ``pod_replicas``,
-    default the same)."""
+    default the same); ``repeat`` times over, the runtimes alternating, and the median fraction
+    of the pairs printed."""
     sizes = sizes or ([50, 200] if quick else [100, 500, 1000])
     replicas = replicas or [1]
     runtimes = runtimes or [DEFAULT_TASK_RUNTIME]
@@ -349,7 +384,7 @@ async def bench(
         await placement.use("pending")
         await completer.start()
         for n in sizes:
-            for runtime in runtimes:
+            for runtime in [r for _ in range(repeat) for r in runtimes]:
                 print(f"[throughput] N={n} {runtime}s: limit (bare script)", flush=True)
                 limit = await bare_run(api, n, runtime)
                 ours = []
@@ -367,7 +402,7 @@ async def bench(
         await placement.restore()
         await api.close()
     report(results)
-    data = {"sizes": sizes, "replicas": replicas, "runtimes": runtimes, "results": results}
+    data = {"sizes": sizes, "replicas": replicas, "runtimes": runtimes, "repeat": repeat, "results": results}
     write_result("throughput", data)
     return data
 
@@ -384,10 +419,19 @@ def main() -> None:
         default=DEFAULT_TASK_RUNTIME,
         help=f"task runtimes, comma-separated: {DEFAULT_TASK_RUNTIME} (default), job, pod (OVERTURE_TASK_RUNTIME)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="pairs (limit, then Overture) per N and runtime, the runtimes alternating; prints the median fraction",
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: give 1 or more pairs")
     terminate_gracefully()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
-    asyncio.run(bench(args.quick, sizes, [int(r) for r in args.replicas.split(",")], args.runtimes.split(",")))
+    replicas = [int(r) for r in args.replicas.split(",")]
+    asyncio.run(bench(args.quick, sizes, replicas, args.runtimes.split(","), repeat=args.repeat))
 
 
 if __name__ == "__main__":
