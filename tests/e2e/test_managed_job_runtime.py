@@ -3,8 +3,9 @@ kube/managed_jobs.py): the session operator is restarted with it for this module
 a Job whose ``spec.managedBy`` is the operator: the built-in Job controller leaves it alone, the
 operator makes its pod (owned by the Job, with the Job's labels) and writes its status once it
 ended. Checked here: outputs and logs through the Job, a failure and a retry, a timeout, a kill,
-``kubectl get jobs``' Complete and Failed, and a restart between an attempt's end and its Job's
-status write (caught up when the operator starts)."""
+``kubectl get jobs``' Complete and Failed, a pod that vanished under a running task (its Job ends
+Failed, PodDeleted), and a restart between an attempt's end and its Job's status write (caught up
+when the operator starts)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,42 @@ def test_a_timeout_fails_the_attempt_and_a_kill_deletes_the_job_and_its_pod(clus
     poll(lambda: not cluster.core.list_namespaced_pod(cluster.namespace, label_selector=selector).items, 90, "its pod")
     timed_out = runs_of(cluster.wait_state(slow, {"SUCCESS", "FAILED"}, timeout=120))["slow"]
     assert "timed out" in timed_out["message"], timed_out
+
+
+def test_a_pod_that_vanished_under_a_running_task_fails_its_attempt_and_ends_its_job_failed(
+    cluster: Cluster, kubeconfig: str, operator_process: OperatorProcess
+) -> None:
+    """The pod goes while the operator is down (force-deleted, as ``kubectl delete pod --force``, a
+    drain or the pod garbage collector may): the operator never sees it end, nor being deleted,
+    only gone. The attempt fails, and its Job ends Failed from that record, PodDeleted, instead of
+    showing Running 0/1 forever (its ttlSecondsAfterFinished never started)."""
+    cluster.apply_flow(flow("vanishing", "{id: long, type: shell, commands: ['sleep 300']}"))
+    name = cluster.run("vanishing")
+
+    def recorded_pod() -> str | None:
+        attempts = (runs_of(cluster.get("executions", name)).get("long") or {}).get("attempts") or []
+        return attempts[0].get("pod") if attempts else None
+
+    poll(recorded_pod, 90, "the attempt's pod seen")
+    job = runs_of(cluster.get("executions", name))["long"]["attempts"][0]["job"]
+    operator_process.stop()
+    try:
+        cluster.core.delete_namespaced_pod(job, cluster.namespace, grace_period_seconds=0)
+        gone = f"job-name={job}"
+        poll(lambda: not cluster.core.list_namespaced_pod(cluster.namespace, label_selector=gone).items, 60, "pod gone")
+        assert ended(cluster, job) is None
+    finally:
+        operator_process.start()
+    execution = cluster.wait_state(name, {"SUCCESS", "FAILED"}, timeout=60)
+    [attempt] = runs_of(execution)["long"]["attempts"]
+    assert (attempt["state"], attempt["message"]) == ("FAILED", "its Job or pod was deleted before it ended")
+    poll(lambda: ended(cluster, job) == "Failed", 60, "the Job Failed")
+    status = cluster.batch.read_namespaced_job_status(job, cluster.namespace).status
+    assert {c.type: c.reason for c in status.conditions} == {"FailureTarget": "PodDeleted", "Failed": "PodDeleted"}
+    assert status.failed == 1
+    assert "deleted before it ended" in status.conditions[0].message
+    table = kubectl(kubeconfig, cluster.namespace, "get", "job", job)
+    assert "Failed" in table and "0/1" in table, table
 
 
 def test_a_job_whose_pod_ended_while_the_operator_was_down_gets_its_status_when_it_starts(

@@ -52,8 +52,8 @@ from overture.controller.calls import CallRunner
 from overture.controller.events import EventPoster, is_routine
 from overture.controller.held import HeldStatuses
 from overture.controller.housekeeping import Housekeeping
-from overture.controller.job_statuses import JobStatuses
-from overture.controller.observe import observe
+from overture.controller.job_statuses import JobStatuses, recorded_attempts
+from overture.controller.observe import observe, readable_jobs
 from overture.controller.own_writes import OwnWrites
 from overture.controller.queue import Result
 from overture.controller.settings import ControllerSettings
@@ -182,7 +182,11 @@ class ExecutionReconciler:
             decision = replace(decision, status=decision.status.model_copy(update={"templates": resolved}))
         result = await self._apply(body, execution, decision)
         ended = [job for job, seen in observed.jobs.items() if seen.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)]
-        self.job_statuses.after_reconcile(key[0], ended)  # after the Execution's status: off its critical path
+        deleted = {action.name for action in decision.actions if isinstance(action, DeleteJob)}
+        podless = self.job_statuses.podless(key[0], readable_jobs(execution) - observed.jobs.keys() - deleted)
+        recorded = recorded_attempts(decision.status.task_runs, podless)  # their pods went: the engine's word
+        # after the Execution's status: off its critical path
+        self.job_statuses.after_reconcile(key[0], ended, recorded)
         return result.sooner(RETRY_SECONDS) if self.refused_pods.waiting(key) else result
 
     def _flow_for(

@@ -5,6 +5,7 @@ the cluster shows and the time, and returns a ``Decision``. The operator applies
 """
 
 from overture.engine.model import (
+    VANISHED,
     Action,
     CallObservation,
     ChildObservation,
@@ -29,6 +30,7 @@ __all__ = [
     "OUTPUTS_ENV",
     "OUTPUTS_PATH",
     "TERMINATION_MESSAGE_LIMIT",
+    "VANISHED",
     "Action",
     "CallObservation",
     "ChildObservation",

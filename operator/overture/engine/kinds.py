@@ -46,7 +46,7 @@ from overture.engine.attempts import NO_REASON, job_request, observe_attempt
 from overture.engine.calls import call_request, call_timeout, observe_call
 from overture.engine.clock import after
 from overture.engine.context import Frame
-from overture.engine.model import CreateExecution, CreateJob, DeleteJob, StartCall
+from overture.engine.model import VANISHED, CreateExecution, CreateJob, DeleteJob, StartCall
 from overture.engine.naming import child_execution_name
 from overture.engine.retry import attempt_context, next_attempt_time, retry_refusal
 from overture.engine.runs import Gate, end, fail, is_late, time_out
@@ -239,7 +239,7 @@ class Runnable(Attempts[RunnableAnyTask]):
                     update={
                         "state": State.FAILED,
                         "end_date": work.stamp,
-                        "message": "its Job or pod was deleted before it ended",
+                        "message": VANISHED,
                     }
                 )
                 return self._attempt_ended(work, task, run, attempt, None, frame)

@@ -108,6 +108,12 @@ class CreateJob:
         return bool(self.input_files or self.output_files or self.outputs_from)
 
 
+# Why an attempt failed whose Job or pod was seen, then went before it ended (a person deleted it, a
+# node drain, the pod garbage collector): the engine's word, and the managed-job runtime's reason
+# to end that Job Failed with "PodDeleted" (kube/managed_jobs.py).
+VANISHED = "its Job or pod was deleted before it ended"
+
+
 @dataclass(frozen=True)
 class DeleteJob:
     name: str

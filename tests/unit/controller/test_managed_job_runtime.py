@@ -74,6 +74,16 @@ class Setup(PodSetup):
 
         return asyncio.run(catch_up())
 
+    def ends_unwritten(self, phase: str, exit_code: int) -> None:
+        """The attempt's pod ends, the attempt with it, and its Job's status write is lost (as if
+        the operator stopped before it)."""
+        self.reconcile()
+        self.pod_ends(phase, exit_code)
+        self.kube.refuse_status = True
+        self.reconcile(1)
+        assert self.kube.job_statuses_written == []
+        self.kube.refuse_status = False
+
 
 def test_the_job_is_made_managed_then_its_pod_owned_by_it() -> None:
     setup = Setup()
@@ -103,13 +113,8 @@ def test_the_attempt_ends_with_its_pod_and_the_job_gets_its_status_once() -> Non
 
 def test_a_restart_before_the_jobs_status_write_is_caught_up() -> None:
     setup = Setup()
-    setup.reconcile()
-    setup.pod_ends("Failed", 2)
-    setup.kube.refuse_status = True  # as if the operator stopped before the write
-    setup.reconcile(1)
+    setup.ends_unwritten("Failed", 2)
     assert setup.status()["state"] == "FAILED"
-    assert setup.kube.job_statuses_written == []
-    setup.kube.refuse_status = False
     assert setup.restarted() == 1
     [(_, written)] = setup.kube.job_statuses_written
     assert [c["type"] for c in written["conditions"]] == ["FailureTarget", "Failed"]
@@ -155,3 +160,46 @@ def test_a_failed_status_write_is_tried_again_every_resync_period() -> None:
 
     asyncio.run(asyncio.wait_for(a_few_periods(), 5))
     assert [job for job, _ in setup.kube.job_statuses_written] == ["one-1-t-1"]
+
+
+def test_a_pod_deleted_while_it_ran_fails_the_attempt_and_ends_its_job_failed_pod_deleted() -> None:
+    setup = Setup()
+    setup.reconcile()
+    setup.reconcile(1)  # the pod is seen: the attempt records it
+    setup.store.put("pod", setup.store.pods[("ns", "one-1-t-1")], deleted=True)  # kubectl delete pod, a drain
+    setup.reconcile(1)
+    [attempt] = setup.status()["taskRuns"][0]["attempts"]
+    assert (attempt["state"], attempt["message"]) == ("FAILED", "its Job or pod was deleted before it ended")
+    [(job, written)] = setup.kube.job_statuses_written
+    assert job == "one-1-t-1"
+    assert [(c["type"], c["reason"]) for c in written["conditions"]] == [
+        ("FailureTarget", "PodDeleted"),
+        ("Failed", "PodDeleted"),
+    ]
+    assert written["failed"] == 1
+    assert setup.restarted() == 0  # the cached Job has ended: nothing to write again
+    setup.reconcile(1)
+    assert len(setup.kube.job_statuses_written) == 1
+
+
+def test_a_pod_gone_before_its_jobs_status_write_is_caught_up_from_the_executions_record() -> None:
+    setup = Setup()
+    setup.ends_unwritten("Succeeded", 0)
+    assert setup.status()["state"] == "SUCCESS"
+    setup.store.put("pod", setup.store.pods[("ns", "one-1-t-1")], deleted=True)  # tidied up, or pod GC
+    assert setup.restarted() == 1
+    [(_, written)] = setup.kube.job_statuses_written
+    assert [(c["type"], c["reason"]) for c in written["conditions"]] == [
+        ("SuccessCriteriaMet", "CompletionsReached"),
+        ("Complete", "CompletionsReached"),
+    ]
+    assert (written["succeeded"], written["startTime"] <= written["completionTime"]) == (1, True)
+    assert setup.restarted() == 0
+
+
+def test_a_job_without_its_pod_yet_gets_no_status_from_a_catch_up() -> None:
+    setup = Setup()
+    setup.reconcile()
+    setup.store.put("pod", setup.store.pods[("ns", "one-1-t-1")], deleted=True)  # a restart between Job and pod
+    assert setup.restarted() == 0  # its attempt has not ended: the engine asks for the pod again
+    assert setup.kube.job_statuses_written == []

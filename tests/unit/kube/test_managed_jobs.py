@@ -8,10 +8,20 @@ from typing import Any
 
 from test_pods import REQUEST, WHERE  # the pod runtime's attempt: the same request, made a managed Job
 
+from overture.api import Attempt, State, TaskRun
+from overture.api.times import parse_time
+from overture.controller.job_statuses import recorded_attempts
 from overture.controller.observe import observe_task_job
-from overture.engine import JobPhase
+from overture.engine import VANISHED, JobPhase
 from overture.kube.jobs import build_job, cached_job
-from overture.kube.managed_jobs import MANAGED_BY, ended_job_status, is_managed, job_pod, observe_managed_job
+from overture.kube.managed_jobs import (
+    MANAGED_BY,
+    ended_job_status,
+    is_managed,
+    job_pod,
+    observe_managed_job,
+    recorded_job_status,
+)
 
 JOB_LABELS = {
     "batch.kubernetes.io/controller-uid": "job-uid",
@@ -132,3 +142,58 @@ def test_a_managed_jobs_attempt_points_at_its_log_through_its_job_as_the_job_run
     seen = observe_managed_job(managed_job(), pod("Failed", ENDED_BADLY))
     assert seen is not None
     assert (seen.phase, seen.log_at) == (JobPhase.FAILED, None)
+
+
+def attempt(state: State, message: str | None = None, exit_code: int | None = None) -> Attempt:
+    start, end = parse_time("2026-12-02T00:00:02Z"), parse_time("2026-12-02T00:00:07Z")
+    return Attempt(
+        attempt=1, job="ex-load-1", state=state, start_date=start, end_date=end, message=message, exit_code=exit_code
+    )
+
+
+def reasons(status: dict[str, Any] | None) -> list[tuple[str, str]]:
+    assert status is not None
+    return [(c["type"], c["reason"]) for c in status["conditions"]]
+
+
+def test_a_job_whose_pod_is_gone_ends_as_the_execution_recorded_its_attempt() -> None:
+    job = cached_job(managed_job())
+    done = ended_job_status(job, None, attempt(State.SUCCESS))
+    assert done == ended_job_status(job, pod("Succeeded", ENDED_OK))  # the same status its pod would give
+    deleted = recorded_job_status(job, attempt(State.FAILED, VANISHED))
+    assert reasons(deleted) == [("FailureTarget", "PodDeleted"), ("Failed", "PodDeleted")]
+    assert deleted is not None
+    assert deleted["failed"] == 1
+    assert deleted["conditions"][0]["message"].startswith("the attempt's pod was deleted before it ended")
+    failed = recorded_job_status(job, attempt(State.FAILED, "exited badly", exit_code=3))
+    assert reasons(failed) == [("FailureTarget", "PodFailed"), ("Failed", "PodFailed")]
+    assert failed is not None
+    message = failed["conditions"][1]["message"]
+    assert message.startswith("the attempt failed (exit code 3): exited badly; its pod is gone")
+    assert reasons(recorded_job_status(job, attempt(State.KILLED, "killed by a person"))) == [
+        ("FailureTarget", "Killed"),
+        ("Failed", "Killed"),
+    ]
+
+
+def test_a_job_whose_pod_is_gone_gets_nothing_until_its_attempt_ended_nor_twice_nor_while_deleted() -> None:
+    job = cached_job(managed_job())
+    assert ended_job_status(job, None) is None  # no record at hand
+    assert recorded_job_status(job, attempt(State.RUNNING)) is None
+    assert recorded_job_status(job, attempt(State.QUEUED)) is None
+    ended = cached_job(managed_job(conditions=[{"type": "Failed", "status": "True"}]))
+    assert recorded_job_status(ended, attempt(State.FAILED, VANISHED)) is None
+    deleting = managed_job()
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-02T00:00:09Z"
+    assert recorded_job_status(cached_job(deleting), attempt(State.SUCCESS)) is None
+    assert recorded_job_status(cached_job(build_job(REQUEST, **WHERE)), attempt(State.SUCCESS)) is None
+    # the pod's word first while it is there: it still runs, so nothing yet, whatever the record says
+    assert ended_job_status(job, pod("Running"), attempt(State.FAILED, VANISHED)) is None
+
+
+def test_the_recorded_attempts_are_those_of_the_jobs_asked_for_that_ended() -> None:
+    first, second = attempt(State.FAILED, "boom"), attempt(State.RUNNING).model_copy(update={"attempt": 2})
+    second = second.model_copy(update={"job": "ex-load-2"})
+    runs = [TaskRun(id="load", task_id="load", state=State.RUNNING, attempts=(first, second))]
+    assert recorded_attempts(runs, {"ex-load-1", "ex-load-2", "other"}) == {"ex-load-1": first}
+    assert recorded_attempts(runs, set()) == {}
