@@ -168,7 +168,8 @@ class ExecutionReconciler:
             flow, resolved = flow_or_problem
         if self.refused_pods.waiting(key):
             await self.refused_pods.retry(key, self._create_task_object, self._refused)
-        observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow)
+        readable = readable_jobs(execution)  # the Jobs observed: each task run's last attempt, unended
+        observed = observe(self.store, execution, self.rejected_jobs.get(key, {}), flow, readable)
         observed = self.refused_pods.observed(key, observed)
         observed = replace(observed, calls=self.calls.answers(key))
         observed = await self.unstarted.observed(key[0], observed, now)
@@ -183,7 +184,7 @@ class ExecutionReconciler:
         result = await self._apply(body, execution, decision)
         ended = [job for job, seen in observed.jobs.items() if seen.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)]
         deleted = {action.name for action in decision.actions if isinstance(action, DeleteJob)}
-        podless = self.job_statuses.podless(key[0], readable_jobs(execution) - observed.jobs.keys() - deleted)
+        podless = self.job_statuses.podless(key[0], readable - observed.jobs.keys() - deleted)
         recorded = recorded_attempts(decision.status.task_runs, podless)  # their pods went: the engine's word
         # after the Execution's status: off its critical path
         self.job_statuses.after_reconcile(key[0], ended, recorded)

@@ -23,14 +23,19 @@ ACTIVE = frozenset({State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING})
 
 
 def observe(
-    store: Store, execution: Execution, rejected_jobs: Mapping[str, str], flow: FlowSpec | None = None
+    store: Store,
+    execution: Execution,
+    rejected_jobs: Mapping[str, str],
+    flow: FlowSpec | None = None,
+    readable: set[str] | None = None,
 ) -> Observed:
     """``rejected_jobs``: the execution's Jobs the API server refused as invalid, with its reason;
-    ``flow``: the Flow it would start with (its snapshot, once started, is in its status)."""
+    ``flow``: the Flow it would start with (its snapshot, once started, is in its status);
+    ``readable``: its ``readable_jobs``, when the caller has them already (a scan of its task runs)."""
     namespace = execution.metadata.namespace or ""
     name = execution.metadata.name
     jobs = {}
-    readable = readable_jobs(execution)
+    readable = readable_jobs(execution) if readable is None else readable
     for job in store.jobs_of(namespace, name):
         job_name = job["metadata"]["name"]
         if job_name in readable:
