@@ -4,7 +4,8 @@ Reconciles read from here, never with a GET: the watch streams keep it current, 
 operator updates it with the objects its own writes return, so it never acts on a state older
 than its last write. Bodies are stored as received, less what the operator never reads
 (``metadata.managedFields``, kubectl's last-applied annotation; of a task's Job and pod, all but
-the few fields ``kube/jobs.observe_job`` reads: ``cached_job``, ``cached_pod``), with their keys
+the few fields ``kube/jobs.observe_job`` reads: ``cached_job``, ``cached_pod``; of a Job the
+operator manages, whether it ended: ``kube/managed_jobs.cached_managed_job``), with their keys
 and short strings interned; they are never modified in place. With 10,000 finished executions cached this
 is a third of the memory (benchmarks/README.md): the same few dozen keys
 and states otherwise exist once per object.
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 from overture.api import LABEL_EXECUTION, attempt_of_pod, is_terminal, task_run_counts
 from overture.api.times import parse_time
 from overture.kube.jobs import cached_job, cached_pod
+from overture.kube.managed_jobs import cached_managed_job, is_managed
 
 Key = tuple[str, str]  # (namespace, name)
 K = TypeVar("K", bound=tuple[str, ...])
@@ -157,7 +159,7 @@ class Store:
 
     def put(self, kind: str, body: Body, deleted: bool = False) -> None:
         if kind == "job":
-            body = cached_job(body)
+            body = cached_managed_job(body) if is_managed(body) else cached_job(body)
         elif kind == "pod":
             body = cached_pod(body)
         if not deleted:
