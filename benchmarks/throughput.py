@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import re
+import statistics
 import time
 from typing import Any
 
@@ -314,11 +315,7 @@ def fractions_by_setup(rows_data: list[dict[str, Any]]) -> dict[tuple[int, str, 
 def median_fraction(fractions: list[float | None]) -> float | None:
     """The median of the pairs' fractions, a pair that did not finish counted as 0 (it is a
     result too: the run timed out); None without pairs."""
-    values = sorted(f or 0.0 for f in fractions)
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return statistics.median(f or 0.0 for f in fractions) if fractions else None
 
 
 def report(rows_data: list[dict[str, Any]]) -> None:
