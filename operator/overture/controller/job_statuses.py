@@ -35,6 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from overture.api import LABEL_EXECUTION, Attempt, SpecError, TaskRun, parse_execution
 from overture.kube.client import Kube
 from overture.kube.errors import ApiError
+from overture.kube.jobs import LABEL_VALUE_MAX
 from overture.kube.managed_jobs import ended_job_status, needs_status
 from overture.kube.store import Body, Key, Store
 
@@ -96,10 +97,10 @@ class JobStatuses:
     def _executions_labelled(self, namespace: str, label: str) -> list[Body]:
         """The cached Executions a Job's execution label names: the label is the name cut to 63
         characters (a label value's limit), so a label that long may name any of several."""
-        if len(label) < 63:
+        if len(label) < LABEL_VALUE_MAX:
             exact = self.store.executions.get((namespace, label))
             return [exact] if exact is not None else []
-        keys = [k for k in list(self.store.executions) if k[0] == namespace and k[1][:63] == label]
+        keys = [k for k in list(self.store.executions) if k[0] == namespace and k[1][:LABEL_VALUE_MAX] == label]
         return [self.store.executions[k] for k in keys]
 
     def _write_if_due(self, key: Key, attempt: Attempt | None = None) -> bool:

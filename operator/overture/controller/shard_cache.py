@@ -23,9 +23,9 @@ from typing import Any
 
 from overture.api import LABEL_EXECUTION
 from overture.controller.shards import shard_of
+from overture.kube.jobs import LABEL_VALUE_MAX
 from overture.kube.store import Body, Key, Store, key_of
 
-LABEL_MAX = 63  # a label value's longest: a name this long may have been cut
 TASK_KINDS = ("job", "pod")  # as Store.put names them
 Listing = Callable[[], AsyncIterator[tuple[str, list[dict[str, Any]]]]]  # (kind, a page of objects)
 
@@ -41,7 +41,7 @@ class ShardCache:
         """Whether a task's Job or pod belongs in this replica's cache."""
         meta = body["metadata"]
         execution = (meta.get("labels") or {}).get(LABEL_EXECUTION)
-        if not execution or len(execution) >= LABEL_MAX:
+        if not execution or len(execution) >= LABEL_VALUE_MAX:
             return True
         return shard_of((meta.get("namespace") or "", execution), self.count) in self.shards
 

@@ -39,6 +39,9 @@ DEFAULT_TTL_SECONDS = 86400
 # Linux's MAX_ARG_STRLEN: the longest single argument or "NAME=value" environment string (its NUL
 # counted) that execve takes; past it the container cannot start ("argument list too long").
 MAX_EXEC_STRING = 131072
+# A label value's longest: a task's execution label is the execution's name cut to it, so a
+# label this long may stand for a longer name.
+LABEL_VALUE_MAX = 63
 
 
 class ExecLimitError(ValueError):
@@ -48,7 +51,7 @@ class ExecLimitError(ValueError):
 def job_labels(flow: str, execution: str, request: CreateJob) -> dict[str, str]:
     labels = {
         LABEL_FLOW: flow,
-        LABEL_EXECUTION: execution[:63],
+        LABEL_EXECUTION: execution[:LABEL_VALUE_MAX],
         LABEL_TASK: object_name_part(request.task_id),
         LABEL_ATTEMPT: str(request.attempt),
     }

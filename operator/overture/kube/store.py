@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from overture.api import LABEL_EXECUTION, attempt_of_pod, is_terminal, task_run_counts
 from overture.api.times import parse_time
-from overture.kube.jobs import cached_job, cached_pod
+from overture.kube.jobs import LABEL_VALUE_MAX, cached_job, cached_pod
 from overture.kube.managed_jobs import cached_managed_job, is_managed
 
 Key = tuple[str, str]  # (namespace, name)
@@ -239,7 +239,7 @@ class Store:
         return revision is not None and revision < packed.version
 
     def jobs_of(self, namespace: str, execution: str) -> list[Body]:
-        names = self.jobs_by_execution.get((namespace, execution[:63]), set())
+        names = self.jobs_by_execution.get((namespace, execution[:LABEL_VALUE_MAX]), set())
         return [self.jobs[(namespace, n)] for n in sorted(names) if (namespace, n) in self.jobs]
 
     def pod_of(self, namespace: str, job: str) -> Body | None:
